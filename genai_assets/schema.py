@@ -1,0 +1,211 @@
+"""The poem table contracts, in one place: column names, identity and content hashes, validation.
+
+``raw_poems/<site>.parquet`` has one row per poem with exactly :data:`RAW_POEM_COLUMNS`, in
+that order; ``cleansed_poems.parquet`` has :data:`CLEANSED_POEM_COLUMNS`. Every stage that
+reads or writes these tables imports the names from here rather than spelling them again.
+
+Column types (pandas, after a Parquet round trip):
+
+==============  =========================================  ==================================
+column          type                                        meaning
+==============  =========================================  ==================================
+poem_id         str                                         ``make_poem_id(source, key)``
+source          str                                         site key (partition)
+url             str or null                                 page the poem came from
+title           str or null
+author          str or null
+text            str                                         lines joined by ``\\n``,
+                                                            stanzas by ``\\n\\n``
+tags            list of str (numpy array after Parquet)     site tags/keywords, may be empty
+form            str or null                                 e.g. ``"sonnet"``
+license         str                                         licence / attribution line
+fetched_at      datetime64, tz UTC                          when the source was read
+content_hash    str                                         ``content_hash(text)``
+==============  =========================================  ==================================
+
+This module is deliberately light (hashlib + pandas) so every stage can import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import pandas as pd
+
+RAW_POEM_COLUMNS: tuple[str, ...] = (
+    "poem_id",
+    "source",
+    "url",
+    "title",
+    "author",
+    "text",
+    "tags",
+    "form",
+    "license",
+    "fetched_at",
+    "content_hash",
+)
+"""Columns of ``raw_poems/<site>.parquet``, in file order."""
+
+#: Raw columns carried unchanged into ``cleansed_poems`` (everything but ``text``).
+IDENTITY_COLUMNS: tuple[str, ...] = tuple(column for column in RAW_POEM_COLUMNS if column != "text")
+
+CLEANSED_POEM_COLUMNS: tuple[str, ...] = (
+    "poem_id",
+    "source",
+    "url",
+    "title",
+    "author",
+    "text",
+    "tags",
+    "form",
+    "license",
+    "fetched_at",
+    "content_hash",
+    "n_lines",
+    "n_words",
+    "split",
+)
+"""Columns of ``cleansed_poems.parquet``: the raw columns (``text`` cleaned) plus counts and split."""
+
+#: Columns that must hold a non-empty string in every row.
+REQUIRED_STRING_COLUMNS: tuple[str, ...] = ("poem_id", "source", "text", "license", "content_hash")
+#: Columns that hold a string or null.
+OPTIONAL_STRING_COLUMNS: tuple[str, ...] = ("url", "title", "author", "form")
+
+
+def make_poem_id(source: str, source_key: str) -> str:
+    """A stable poem id: ``<source>-<16 hex chars of sha256(source, key)>``.
+
+    ``source_key`` is whatever identifies the poem *at its source* (a URL, "author/title",
+    a line range), so a re-scrape of the same poem yields the same id even if its text changed.
+    """
+    if not source or not source_key:
+        raise ValueError(f"make_poem_id needs a source and a source key, got {source!r}, {source_key!r}.")
+    digest = hashlib.sha256(f"{source}\x1f{source_key}".encode()).hexdigest()
+    return f"{source}-{digest[:16]}"
+
+
+def normalize_poem_text(text: str) -> str:
+    """Canonical layout used for hashing: NFC, ``\\n`` line ends, no trailing spaces, no edge blanks."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    return "\n".join(lines).strip("\n")
+
+
+def content_hash(text: str) -> str:
+    """sha256 (hex) of the poem's normalized text: equal for texts that differ only in layout noise.
+
+    Normalization (see :func:`normalize_poem_text`) ignores Unicode composition, line-ending style,
+    trailing spaces and leading/trailing blank lines, but keeps words, case and stanza breaks.
+    """
+    return hashlib.sha256(normalize_poem_text(text).encode("utf-8")).hexdigest()
+
+
+def join_stanzas(stanzas: Iterable[Iterable[str]]) -> str:
+    """Lines joined by ``\\n``, stanzas by ``\\n\\n`` (empty stanzas dropped): the contract's text layout."""
+    blocks = ["\n".join(line.rstrip() for line in stanza) for stanza in stanzas]
+    return "\n\n".join(block.strip("\n") for block in blocks if block.strip())
+
+
+def raw_poems_frame(
+    records: Iterable[Mapping[str, object]], fetched_at: datetime | None = None
+) -> pd.DataFrame:
+    """Build a contract-conforming raw_poems frame from poem records (dicts).
+
+    Each record needs ``source``, ``source_key``, ``text`` and ``license``; ``url``, ``title``,
+    ``author``, ``tags`` and ``form`` are optional. ``poem_id`` and ``content_hash`` are derived
+    here so no adapter can get them wrong. ``fetched_at`` defaults to now (UTC).
+    """
+    stamp = pd.Timestamp(fetched_at or datetime.now().astimezone()).tz_convert("UTC")
+    rows = []
+    for record in records:
+        text = str(record["text"])
+        rows.append(
+            {
+                "poem_id": make_poem_id(str(record["source"]), str(record["source_key"])),
+                "source": record["source"],
+                "url": record.get("url"),
+                "title": record.get("title"),
+                "author": record.get("author"),
+                "text": text,
+                "tags": [str(tag) for tag in (record.get("tags") or [])],
+                "form": record.get("form"),
+                "license": record["license"],
+                "fetched_at": stamp,
+                "content_hash": content_hash(text),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=list(RAW_POEM_COLUMNS))
+    for column in REQUIRED_STRING_COLUMNS + OPTIONAL_STRING_COLUMNS:
+        frame[column] = frame[column].astype("object")
+    frame["tags"] = frame["tags"].astype("object")
+    frame["fetched_at"] = pd.to_datetime(frame["fetched_at"], utc=True).astype("datetime64[us, UTC]")
+    return frame
+
+
+def schema_problems(frame: pd.DataFrame) -> list[str]:
+    """Everything wrong with ``frame`` as a raw_poems table (empty list = conforms).
+
+    Checks column names and order, value types per column (strings, nullable strings, lists
+    of strings, a UTC timestamp), non-empty required strings, unique ``poem_id`` and that
+    ``content_hash`` matches ``text``. Messages name the column and a sample offending row.
+    """
+    problems: list[str] = []
+    columns = tuple(frame.columns)
+    if columns != RAW_POEM_COLUMNS:
+        missing = [c for c in RAW_POEM_COLUMNS if c not in columns]
+        extra = [c for c in columns if c not in RAW_POEM_COLUMNS]
+        problems.append(
+            f"columns {list(columns)} differ from the contract {list(RAW_POEM_COLUMNS)} "
+            f"(missing {missing}, unexpected {extra}, or wrong order)"
+        )
+        return problems
+
+    def first_bad(mask: pd.Series) -> str:
+        index = mask[mask].index[0]
+        return f"{int(mask.sum())} row(s), first at index {index!r}"
+
+    for column in REQUIRED_STRING_COLUMNS:
+        bad = ~frame[column].map(lambda value: isinstance(value, str) and bool(value.strip()))
+        if bad.any():
+            problems.append(f"column {column!r} must be a non-empty string: {first_bad(bad)}")
+    for column in OPTIONAL_STRING_COLUMNS:
+        bad = ~frame[column].map(lambda value: value is None or isinstance(value, str) or _is_null(value))
+        if bad.any():
+            problems.append(f"column {column!r} must be a string or null: {first_bad(bad)}")
+    bad_tags = ~frame["tags"].map(_is_list_of_strings)
+    if bad_tags.any():
+        problems.append(f"column 'tags' must be a list of strings: {first_bad(bad_tags)}")
+    fetched = frame["fetched_at"]
+    if not isinstance(fetched.dtype, pd.DatetimeTZDtype) or str(fetched.dtype.tz) != "UTC":
+        problems.append(f"column 'fetched_at' must be a UTC timestamp, got dtype {fetched.dtype}")
+    elif fetched.isna().any():
+        problems.append(f"column 'fetched_at' has nulls: {first_bad(fetched.isna())}")
+    duplicated = frame["poem_id"].duplicated()
+    if duplicated.any():
+        problems.append(f"column 'poem_id' must be unique: {first_bad(duplicated)} repeat an earlier id")
+    if not problems:
+        wrong_hash = frame["content_hash"] != frame["text"].map(content_hash)
+        if wrong_hash.any():
+            problems.append(
+                f"column 'content_hash' does not match content_hash(text): {first_bad(wrong_hash)}"
+            )
+    return problems
+
+
+def _is_null(value: object) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_list_of_strings(value: object) -> bool:
+    # Parquet hands lists back as numpy arrays; both are fine.
+    if isinstance(value, str) or not hasattr(value, "__iter__") or isinstance(value, Mapping):
+        return False
+    return all(isinstance(item, str) for item in value)
