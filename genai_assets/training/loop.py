@@ -1,0 +1,422 @@
+"""One training loop for every model in the project (scratch GPT, encoder–decoder, RNNs, fine-tuning).
+
+What it does, step by step (one optimizer step = ``grad_accum_steps`` micro-batches):
+
+1. ``loss_fn(model, batch) -> (mean loss, n_target_tokens)`` for each micro-batch; the loss is
+   checked for NaN/inf (→ :class:`NonFiniteLossError`, the last good checkpoint is kept) and
+   back-propagated weighted by its token count, so the accumulated gradient is the gradient of
+   the token-weighted mean loss over the whole step (not a mean of per-batch means).
+2. Gradient clipping to ``grad_clip`` (global L2 norm), AdamW step, LR scheduler step.
+   The schedule is linear warm-up then linear decay to 0 — the same multiplier as
+   ``transformers.get_linear_schedule_with_warmup`` (re-implemented here so the loop does not
+   import transformers; a test checks both agree).
+3. Every ``eval_every`` steps and at the end: validation loss (token-weighted) and perplexity.
+   Every ``sample_every`` steps: ``sample_fn(model, step)`` text. Both run under
+   ``torch.random.fork_rng`` with eval mode, so they never change the training trajectory.
+4. Every ``checkpoint_every`` steps and at the end: a resumable checkpoint
+   (:mod:`genai_assets.training.checkpoint`). If ``checkpoint_dir`` already holds one, training
+   resumes from it: weights, optimizer, scheduler, step, history and RNG states are restored and
+   the data iterator is replayed to the same position, so an interrupted run ends with exactly the
+   weights an uninterrupted run would have (tested bit for bit on CPU).
+
+Weight decay applies to matrices only: biases, normalisation weights (all 1-D tensors) and
+embedding tables (``nn.Embedding`` weights, including an output layer tied to one) are not
+decayed — decaying them pulls rare tokens' embeddings to zero for no regularisation benefit.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genai_assets.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss (or gradient norm) became NaN or infinite; training stopped."""
+
+
+@dataclass
+class TrainLoopConfig:
+    """Hyperparameters of :func:`train`. Defaults are a small CPU run."""
+
+    max_steps: int = 200  # optimizer steps in total (a resumed run counts the steps already done)
+    learning_rate: float = 3e-4  # peak learning rate, reached at the end of warm-up
+    weight_decay: float = 0.1  # AdamW decoupled weight decay, on weight matrices only
+    adam_betas: tuple[float, float] = (0.9, 0.95)  # AdamW (beta1, beta2)
+    adam_eps: float = 1e-8  # AdamW epsilon
+    warmup_steps: int = 20  # linear warm-up from 0, then linear decay to 0 at max_steps
+    grad_accum_steps: int = 1  # micro-batches per optimizer step
+    grad_clip: float = 1.0  # max global gradient L2 norm; 0 disables clipping
+    eval_every: int = 50  # steps between validation passes (there is always one at the end); 0 = end only
+    eval_batches: int = 20  # validation batches per pass; 0 = the whole validation iterable
+    sample_every: int = 0  # steps between sample generations; 0 = never
+    checkpoint_every: int = 100  # steps between resumable checkpoints; 0 = at the end only
+    seed: int = 1337  # seeds torch, numpy and random at the start of a fresh run
+
+    def __post_init__(self) -> None:
+        self.adam_betas = tuple(self.adam_betas)  # configs from JSON give lists
+        problems = []
+        if self.max_steps < 1:
+            problems.append(f"max_steps must be >= 1, got {self.max_steps}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            problems.append(f"learning_rate must be a positive number, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
+            problems.append(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
+        if self.adam_eps <= 0:
+            problems.append(f"adam_eps must be > 0, got {self.adam_eps}")
+        if not 0 <= self.warmup_steps <= self.max_steps:
+            problems.append(
+                f"warmup_steps must be in [0, max_steps={self.max_steps}], got {self.warmup_steps}"
+            )
+        if self.grad_accum_steps < 1:
+            problems.append(f"grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+        for name in ("grad_clip", "eval_every", "eval_batches", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if problems:
+            raise ValueError("Invalid TrainLoopConfig: " + "; ".join(problems) + ".")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did (the model itself is trained in place)."""
+
+    steps: int  # optimizer steps completed in total (including resumed ones)
+    history: list[dict] = field(default_factory=list)  # per step: step, train_loss, lr, tokens, elapsed_s
+    final_val_loss: float = float("nan")  # (+ val_loss / val_perplexity on eval steps)
+    tokens_per_second: float = 0.0  # training tokens / training seconds of this call (no eval time)
+    resumed_from_step: int = 0  # 0 if the run started fresh
+    samples: list[dict] = field(default_factory=list)  # {"step": int, "text": str} from sample_fn
+
+
+def linear_warmup_decay(step: int, warmup_steps: int, total_steps: int) -> float:
+    """LR multiplier: ``step/warmup`` during warm-up, then linear decay to 0 at ``total_steps``.
+
+    Same formula as ``transformers.get_linear_schedule_with_warmup``; note it is 0 at step 0, so the
+    very first optimizer step of a run with warm-up does not move the weights.
+    """
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def parameter_groups(
+    model: torch.nn.Module, parameters: Iterable[torch.nn.Parameter], weight_decay: float
+) -> list[dict]:
+    """AdamW groups: decay for weight matrices; none for biases, norms (1-D) and embedding tables."""
+    embedding_ids = {
+        id(module.weight) for module in model.modules() if isinstance(module, torch.nn.Embedding)
+    }
+    decay, no_decay, seen = [], [], set()
+    for parameter in parameters:
+        if not parameter.requires_grad or id(parameter) in seen:
+            continue
+        seen.add(id(parameter))
+        (decay if parameter.dim() >= 2 and id(parameter) not in embedding_ids else no_decay).append(parameter)
+    if not seen:
+        raise ValueError("No trainable parameters: every parameter has requires_grad=False.")
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def make_optimizer(model, parameters, config: TrainLoopConfig) -> torch.optim.AdamW:
+    """AdamW over :func:`parameter_groups`; the fused kernel when the device supports it (faster)."""
+    groups = parameter_groups(model, parameters, config.weight_decay)
+    kwargs = dict(lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_eps)
+    try:
+        return torch.optim.AdamW(groups, fused=True, **kwargs)
+    except (RuntimeError, ValueError):  # e.g. a device type without a fused kernel
+        return torch.optim.AdamW(groups, **kwargs)
+
+
+def _rng_states() -> dict:
+    """Every RNG the loop or a data pipeline might use, as plain values (``weights_only``-loadable)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    random.setstate(tuple(item if not isinstance(item, list) else tuple(item) for item in states["python"]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _fork_devices() -> list[int]:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+class _TrainStream:
+    """Endless micro-batches from ``train_batches()``, re-called at each epoch; remembers its position.
+
+    The position (RNG states at the start of the epoch + batches taken since) is saved in checkpoints so
+    a resumed run replays the same epoch iterator — shuffling included — to the same batch.
+    """
+
+    def __init__(self, train_batches: Callable[[], Iterable[Any]]):
+        self.train_batches = train_batches
+        self.epoch = 0
+        self.taken_in_epoch = 0
+        self.epoch_rng: dict | None = None
+        self.iterator: Iterator[Any] | None = None
+
+    def _start_epoch(self) -> None:
+        self.epoch_rng = _rng_states()
+        self.iterator = iter(self.train_batches())
+        self.taken_in_epoch = 0
+
+    def next(self) -> Any:
+        if self.iterator is None:
+            self._start_epoch()
+        for attempt in range(2):
+            try:
+                batch = next(self.iterator)
+                self.taken_in_epoch += 1
+                return batch
+            except StopIteration:
+                if attempt == 1 or self.taken_in_epoch == 0:
+                    raise ValueError(
+                        "train_batches() returned an empty iterable: no training data."
+                    ) from None
+                self.epoch += 1
+                self._start_epoch()
+        raise AssertionError("unreachable")
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "taken_in_epoch": self.taken_in_epoch, "epoch_rng": self.epoch_rng}
+
+    def restore(self, state: dict) -> None:
+        """Re-create the epoch iterator under its original RNG state and skip the batches already used."""
+        self.epoch = state["epoch"]
+        if state["epoch_rng"] is None:
+            return
+        current = _rng_states()
+        _set_rng_states(state["epoch_rng"])
+        self.epoch_rng = state["epoch_rng"]
+        self.iterator = iter(self.train_batches())
+        for _ in range(state["taken_in_epoch"]):
+            next(self.iterator)
+        self.taken_in_epoch = state["taken_in_epoch"]
+        _set_rng_states(current)
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    val_batches: Callable[[], Iterable[Any]],
+    loss_fn: Callable[[torch.nn.Module, Any], tuple[torch.Tensor, int]],
+    max_batches: int = 0,
+) -> float:
+    """Token-weighted mean loss over ``max_batches`` validation batches (0 = all), in eval mode."""
+    was_training = model.training
+    model.eval()
+    total_loss, total_tokens = 0.0, 0
+    try:
+        for index, batch in enumerate(val_batches()):
+            if max_batches and index >= max_batches:
+                break
+            loss, n_tokens = loss_fn(model, batch)
+            total_loss += float(loss) * int(n_tokens)
+            total_tokens += int(n_tokens)
+    finally:
+        model.train(was_training)
+    if total_tokens == 0:
+        raise ValueError("val_batches() yielded no target tokens: cannot compute a validation loss.")
+    return total_loss / total_tokens
+
+
+def train(
+    model: torch.nn.Module,
+    train_batches: Callable[[], Iterable[Any]],
+    val_batches: Callable[[], Iterable[Any]],
+    config: TrainLoopConfig,
+    loss_fn: Callable[[torch.nn.Module, Any], tuple[torch.Tensor, int]],
+    checkpoint_dir: Path | None = None,
+    log_fn: Callable[[dict], None] | None = None,
+    sample_fn: Callable[[torch.nn.Module, int], str] | None = None,
+    trainable_parameters: Iterable[torch.nn.Parameter] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place for ``config.max_steps`` optimizer steps; see the module docstring.
+
+    ``checkpoint_dir`` is owned by the loop (replaced whole at each checkpoint); if it holds a
+    checkpoint, training resumes from it. ``log_fn`` receives progress rows (dicts) about 20 times
+    per run, on every evaluation and for each sample.
+    """
+    log = log_fn or (lambda row: None)
+    explicit_subset = trainable_parameters is not None
+    parameters = list(trainable_parameters) if explicit_subset else list(model.parameters())
+    trained_ids = {id(p) for p in parameters if p.requires_grad}
+    # Checkpoint only the trained tensors when a subset was given (adapters), else the whole model.
+    saved_names = (
+        [name for name, p in model.named_parameters() if id(p) in trained_ids] if explicit_subset else None
+    )
+    optimizer = make_optimizer(model, parameters, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: linear_warmup_decay(step, config.warmup_steps, config.max_steps)
+    )
+    stream = _TrainStream(train_batches)
+    result = TrainResult(steps=0)
+    tokens_seen, elapsed_before = 0, 0.0
+
+    if has_checkpoint(checkpoint_dir):
+        state = load_checkpoint(checkpoint_dir, model, saved_names)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        result.steps = result.resumed_from_step = int(state["step"])
+        result.history, result.samples = list(state["history"]), list(state["samples"])
+        tokens_seen, elapsed_before = int(state["tokens_seen"]), float(state["elapsed_s"])
+        stream.restore(state["data"])
+        _set_rng_states(state["rng"])
+        log({"event": "resumed", "step": result.steps, "checkpoint_dir": str(checkpoint_dir)})
+    else:
+        random.seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        torch.manual_seed(config.seed)
+
+    def checkpoint() -> None:
+        if checkpoint_dir is None:
+            return
+        state = {
+            "step": result.steps,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "history": result.history,
+            "samples": result.samples,
+            "tokens_seen": tokens_seen,
+            "elapsed_s": elapsed_before + train_seconds,
+            "data": stream.state(),
+            "rng": _rng_states(),
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+        }
+        save_checkpoint(checkpoint_dir, model, state, saved_names)
+
+    log_interval = max(1, config.max_steps // 20)
+    progress = None
+    if sys.stderr.isatty() and result.steps < config.max_steps:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=config.max_steps, initial=result.steps, desc="train", unit="step")
+    model.train()
+    train_seconds, session_tokens = 0.0, 0
+    try:
+        while result.steps < config.max_steps:
+            started = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.zero_grad(set_to_none=True)
+            step_loss, step_tokens = 0.0, 0
+            for _ in range(config.grad_accum_steps):
+                loss, n_tokens = loss_fn(model, stream.next())
+                loss_value, n_tokens = float(loss.detach()), int(n_tokens)
+                if not math.isfinite(loss_value):
+                    raise NonFiniteLossError(
+                        _non_finite_message("loss", loss_value, result.steps + 1, checkpoint_dir)
+                    )
+                (loss * n_tokens).backward()
+                step_loss += loss_value * n_tokens
+                step_tokens += n_tokens
+            if step_tokens == 0:
+                raise ValueError(f"Step {result.steps + 1}: the micro-batches had no target tokens.")
+            for parameter in parameters:  # sum of token-weighted losses → token-weighted mean
+                if parameter.grad is not None:
+                    parameter.grad.div_(step_tokens)
+            norm_limit = config.grad_clip if config.grad_clip > 0 else float("inf")
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, norm_limit))
+            if not math.isfinite(grad_norm):
+                raise NonFiniteLossError(
+                    _non_finite_message("gradient norm", grad_norm, result.steps + 1, checkpoint_dir)
+                )
+            optimizer.step()
+            scheduler.step()
+            train_seconds += time.perf_counter() - started
+            result.steps += 1
+            tokens_seen += step_tokens
+            session_tokens += step_tokens
+            row = {
+                "step": result.steps,
+                "train_loss": step_loss / step_tokens,
+                "lr": lr,
+                "grad_norm": grad_norm,
+                "tokens": tokens_seen,
+                "elapsed_s": round(elapsed_before + train_seconds, 4),
+            }
+            is_last = result.steps == config.max_steps
+            if is_last or (config.eval_every and result.steps % config.eval_every == 0):
+                with torch.random.fork_rng(devices=_fork_devices()):
+                    row["val_loss"] = evaluate(model, val_batches, loss_fn, config.eval_batches)
+                row["val_perplexity"] = math.exp(min(row["val_loss"], 700.0))
+                result.final_val_loss = row["val_loss"]
+            result.history.append(row)
+            if "val_loss" in row or result.steps % log_interval == 0 or result.steps == 1:
+                log(dict(row))
+            if (
+                sample_fn is not None
+                and config.sample_every
+                and (result.steps % config.sample_every == 0 or is_last)
+            ):
+                result.samples.append(
+                    {"step": result.steps, "text": _sample(model, sample_fn, result.steps, config)}
+                )
+                log({"step": result.steps, "sample": result.samples[-1]["text"]})
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{row['train_loss']:.3f}")
+            if is_last or (config.checkpoint_every and result.steps % config.checkpoint_every == 0):
+                checkpoint()
+    finally:
+        if progress is not None:
+            progress.close()
+
+    if math.isnan(result.final_val_loss):  # resumed at or past max_steps: report the saved figures
+        result.final_val_loss = next(
+            (row["val_loss"] for row in reversed(result.history) if "val_loss" in row), float("nan")
+        )
+    result.tokens_per_second = session_tokens / train_seconds if train_seconds > 0 else 0.0
+    return result
+
+
+@torch.no_grad()
+def _sample(model, sample_fn, step: int, config: TrainLoopConfig) -> str:
+    """Run ``sample_fn`` in eval mode with its own seeded RNG, leaving the training RNG untouched."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=_fork_devices()):
+            torch.manual_seed(config.seed + step)
+            return sample_fn(model, step)
+    finally:
+        model.train(was_training)
+
+
+def _non_finite_message(what: str, value: float, step: int, checkpoint_dir: Path | None) -> str:
+    kept = (
+        f"the last good checkpoint in {checkpoint_dir} is kept"
+        if has_checkpoint(checkpoint_dir)
+        else "no checkpoint was written yet"
+    )
+    return (
+        f"Training stopped: the {what} is {value} at step {step}; {kept}. "
+        "Try a lower learning_rate, a smaller grad_clip, or check the data for empty targets."
+    )
