@@ -112,7 +112,9 @@ def test_copy_index_match_lengths_equal_brute_force_and_stop_at_poem_boundaries(
     ]
     index = CopyIndex(training)
     query = "thou art more lovely and more rough winds do shake the darling buds of may and more unseen"
-    expected = [_brute_force_match([words(t) for t in training], words(query), i) for i in range(len(words(query)))]
+    expected = [
+        _brute_force_match([words(t) for t in training], words(query), i) for i in range(len(words(query)))
+    ]
     assert index.match_lengths(query) == expected
     # "temperate rough" spans two training poems: the separator stops the match.
     assert index.match_lengths("temperate rough winds")[0] == 1

@@ -83,7 +83,8 @@ def self_bleu(samples: Sequence[str]) -> float:
     lines = [_one_line(sample) for sample in samples]
     metric = BLEU(effective_order=False)
     scores = [
-        metric.sentence_score(line, lines[:index] + lines[index + 1 :]).score for index, line in enumerate(lines)
+        metric.sentence_score(line, lines[:index] + lines[index + 1 :]).score
+        for index, line in enumerate(lines)
     ]
     return float(np.mean(scores))
 

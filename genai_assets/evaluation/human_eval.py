@@ -1,0 +1,283 @@
+"""Blind A/B human evaluation: build the sheet, read the filled-in ratings, report preferences.
+
+The sheet shows, per prompt, two continuations ("Poem 1", "Poem 2") from two models in an
+order drawn with a seed; which model wrote which poem is kept in a separate key file so the
+person rating never sees it. Raters fill in the self-contained HTML page (or the CSV) and
+drop the downloaded ``ratings_*.csv`` files into ``<lake>/human_eval/ratings/``.
+
+Ratings CSV (what the page downloads): ``sheet_id, item_id, rater, choice`` with ``choice`` one
+of ``1``, ``2``, ``tie``, or empty (not rated yet; skipped). ``sheet_id`` ties a ratings file to
+the sheet it was made from, so ratings of an older sheet are refused instead of mis-joined.
+
+Preference: model A's win rate over decisive judgements (ties excluded) with a 95% **Wilson
+score interval** (Wilson 1927; good coverage for small n, unlike the normal approximation).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CHOICES = ("1", "2", "tie")
+RATING_COLUMNS = ("sheet_id", "item_id", "rater", "choice")
+REFERENCE_MODEL = "reference"  # the real continuation, usable as a "model" in the sheet
+
+
+class RatingsFormatError(ValueError):
+    """A ratings file that cannot be read; the message names the file, row and column."""
+
+
+@dataclass(frozen=True)
+class HumanEvalSheet:
+    sheet: pd.DataFrame  # item_id, prompt, poem_1, poem_2 (what raters see)
+    key: pd.DataFrame  # sheet_id, item_id, poem_1_model, poem_2_model (kept apart)
+    sheet_id: str
+
+
+def build_sheet(
+    samples: pd.DataFrame, model_a: str, model_b: str, seed: int = 1234, max_items: int = 16
+) -> HumanEvalSheet:
+    """Pair ``model_a`` and ``model_b`` samples for the same prompts, sides shuffled with ``seed``.
+
+    ``samples`` has columns ``prompt_id``, ``prompt``, ``model``, ``text`` (one sample per model
+    and prompt; the first is used if there are more).
+    """
+    missing_columns = {"prompt_id", "prompt", "model", "text"} - set(samples.columns)
+    if missing_columns:
+        raise ValueError(f"Samples table lacks columns {sorted(missing_columns)}.")
+    if model_a == model_b:
+        raise ValueError(f"model_a and model_b are both {model_a!r}; choose two different models.")
+    available = sorted(samples["model"].unique())
+    for name in (model_a, model_b):
+        if name not in available:
+            raise ValueError(f"No samples from model {name!r}; available: {available}.")
+    first = samples.drop_duplicates(["prompt_id", "model"])
+    wide = first.pivot(index="prompt_id", columns="model", values="text")[[model_a, model_b]].dropna()
+    prompts = first.drop_duplicates("prompt_id").set_index("prompt_id")["prompt"]
+    if wide.empty:
+        raise ValueError(f"No prompt has samples from both {model_a!r} and {model_b!r}.")
+    rng = np.random.default_rng(seed)
+    chosen = sorted(wide.index)
+    if len(chosen) > max_items:
+        chosen = sorted(rng.choice(chosen, size=max_items, replace=False).tolist())
+    order = rng.permutation(len(chosen))  # presentation order, also shuffled
+    a_first = rng.random(len(chosen)) < 0.5
+    sheet_rows, key_rows = [], []
+    for position, chosen_index in enumerate(order):
+        prompt_id = chosen[chosen_index]
+        item_id = f"q{position + 1:02d}"
+        left, right = (model_a, model_b) if a_first[chosen_index] else (model_b, model_a)
+        sheet_rows.append(
+            {
+                "item_id": item_id,
+                "prompt": prompts[prompt_id],
+                "poem_1": wide.at[prompt_id, left],
+                "poem_2": wide.at[prompt_id, right],
+            }
+        )
+        key_rows.append(
+            {"item_id": item_id, "prompt_id": prompt_id, "poem_1_model": left, "poem_2_model": right}
+        )
+    sheet = pd.DataFrame(sheet_rows)
+    sheet_id = hashlib.sha256(sheet.to_json(orient="records").encode()).hexdigest()[:12]
+    key = pd.DataFrame(key_rows)
+    key.insert(0, "sheet_id", sheet_id)
+    return HumanEvalSheet(sheet=sheet, key=key, sheet_id=sheet_id)
+
+
+def sheet_html(sheet: HumanEvalSheet, title: str = "Which poem continues the prompt better?") -> str:
+    """A self-contained rating page: radio buttons per item and a button that downloads the CSV.
+
+    No network: the CSV is built in inline JavaScript and saved through a Blob URL.
+    """
+    items = []
+    for row in sheet.sheet.itertuples(index=False):
+        item = html.escape(row.item_id)
+        items.append(
+            f"""<fieldset id="{item}"><legend>{item}</legend>
+<p class="label">Prompt</p><pre class="prompt">{html.escape(row.prompt)}</pre>
+<div class="pair"><div><p class="label">Poem 1</p><pre>{html.escape(row.poem_1)}</pre></div>
+<div><p class="label">Poem 2</p><pre>{html.escape(row.poem_2)}</pre></div></div>
+<label><input type="radio" name="{item}" value="1"> Poem 1 is better</label>
+<label><input type="radio" name="{item}" value="2"> Poem 2 is better</label>
+<label><input type="radio" name="{item}" value="tie"> About the same</label>
+</fieldset>"""
+        )
+    # json.dumps + "</" escaping keeps the data inert inside <script>.
+    item_ids = json.dumps(sheet.sheet["item_id"].tolist()).replace("</", "<\\/")
+    sheet_id = json.dumps(sheet.sheet_id)
+    body = "\n".join(items)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: Georgia, serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
+fieldset {{ margin: 1.5rem 0; border: 1px solid #bbb; border-radius: 6px; }}
+.pair {{ display: flex; gap: 1.5rem; }} .pair > div {{ flex: 1; }}
+pre {{ white-space: pre-wrap; font-family: inherit; background: #f7f5ef; padding: .6rem; }}
+.prompt {{ background: #eef; }} .label {{ font-weight: bold; margin: .4rem 0 0; }}
+label {{ margin-right: 1.2rem; }} #status {{ margin-left: 1rem; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>For each prompt, read both continuations and pick the better poem (fluency, imagery, fit
+with the prompt). The poems are shown in random order; you are not told which system wrote which.
+When done, enter your name and press <em>Download ratings</em>; send the CSV file back.</p>
+<p>Sheet <code>{html.escape(sheet.sheet_id)}</code>, {len(sheet.sheet)} items.</p>
+{body}
+<p><label>Your name or initials <input id="rater" type="text"></label>
+<button type="button" id="download">Download ratings (CSV)</button><span id="status"></span></p>
+<script>
+const SHEET_ID = {sheet_id};
+const ITEM_IDS = {item_ids};
+function csvField(value) {{
+  const text = String(value);
+  return /[",\\r\\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+}}
+document.getElementById("download").addEventListener("click", () => {{
+  const rater = document.getElementById("rater").value.trim();
+  const rows = [["sheet_id", "item_id", "rater", "choice"]];
+  let answered = 0;
+  for (const itemId of ITEM_IDS) {{
+    const checked = document.querySelector('input[name="' + itemId + '"]:checked');
+    if (checked) answered += 1;
+    rows.push([SHEET_ID, itemId, rater, checked ? checked.value : ""]);
+  }}
+  const csvText = rows.map((row) => row.map(csvField).join(",")).join("\\n") + "\\n";
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([csvText], {{ type: "text/csv" }}));
+  link.download = "ratings_" + (rater.replace(/[^A-Za-z0-9_-]/g, "_") || "anonymous") + ".csv";
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  document.getElementById("status").textContent = answered + " of " + ITEM_IDS.length + " rated.";
+}});
+</script>
+</body></html>
+"""
+
+
+def write_sheet(sheet: HumanEvalSheet, folder: Path) -> dict[str, Path]:
+    """Write ``sheet.csv``, ``sheet.html`` and ``key.csv`` into ``folder`` (atomically each)."""
+    from genai_assets.lake import atomic_path, atomic_write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "sheet_csv": folder / "sheet.csv",
+        "sheet_html": folder / "sheet.html",
+        "key_csv": folder / "key.csv",
+    }
+    with atomic_path(paths["sheet_csv"]) as tmp:
+        sheet.sheet.assign(sheet_id=sheet.sheet_id, rater="", choice="").to_csv(tmp, index=False)
+    with atomic_path(paths["key_csv"]) as tmp:
+        sheet.key.to_csv(tmp, index=False)
+    atomic_write_text(paths["sheet_html"], sheet_html(sheet))
+    return paths
+
+
+def read_ratings(files: list[Path], key: pd.DataFrame) -> pd.DataFrame:
+    """Validated ratings (file, rater, item_id, choice) from filled-in CSVs; unrated rows skipped.
+
+    Raises ``RatingsFormatError`` naming the file, row (1-based data row, as a spreadsheet shows it
+    minus the header) and column for anything malformed.
+    """
+    known_items = set(key["item_id"])
+    sheet_ids = set(key["sheet_id"])
+    rows = []
+    for path in files:
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                header = reader.fieldnames or []
+                missing = [column for column in ("sheet_id", "item_id", "choice") if column not in header]
+                if missing:
+                    raise RatingsFormatError(
+                        f"{path}: missing column(s) {missing}; expected header {','.join(RATING_COLUMNS)}."
+                    )
+                for row_number, record in enumerate(reader, start=1):
+                    rows.extend(_validated_row(path, row_number, record, known_items, sheet_ids))
+        except UnicodeDecodeError as error:
+            raise RatingsFormatError(f"{path}: not UTF-8 text ({error}).") from error
+        except csv.Error as error:
+            raise RatingsFormatError(f"{path}: not a readable CSV ({error}).") from error
+    return pd.DataFrame(rows, columns=["file", "rater", "item_id", "choice"])
+
+
+def _validated_row(path: Path, row_number: int, record: dict, known_items: set, sheet_ids: set) -> list[dict]:
+    def value(column: str) -> str:
+        return (record.get(column) or "").strip()
+
+    if None in record:  # csv.DictReader puts surplus fields under the key None
+        raise RatingsFormatError(f"{path}, row {row_number}: more fields than the header has columns.")
+    if value("sheet_id") not in sheet_ids:
+        raise RatingsFormatError(
+            f"{path}, row {row_number}, column sheet_id: {value('sheet_id')!r} is not the current sheet "
+            f"({', '.join(sorted(sheet_ids))}); these ratings belong to an older sheet."
+        )
+    if value("item_id") not in known_items:
+        raise RatingsFormatError(
+            f"{path}, row {row_number}, column item_id: unknown item {value('item_id')!r}."
+        )
+    choice = value("choice").lower()
+    if choice == "":
+        return []  # not rated
+    if choice not in CHOICES:
+        raise RatingsFormatError(
+            f"{path}, row {row_number}, column choice: {value('choice')!r} is not one of {', '.join(CHOICES)} "
+            "(or empty for not rated)."
+        )
+    rater = value("rater") or path.stem
+    return [{"file": path.name, "rater": rater, "item_id": value("item_id"), "choice": choice}]
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (default 95%); (nan, nan) for 0 trials."""
+    if trials == 0:
+        return math.nan, math.nan
+    proportion = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (proportion + z * z / (2 * trials)) / denominator
+    half_width = (
+        z * math.sqrt(proportion * (1 - proportion) / trials + z * z / (4 * trials * trials)) / denominator
+    )
+    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def preference_summary(ratings: pd.DataFrame, key: pd.DataFrame) -> dict:
+    """Wins per model, ties, and model A's decisive win rate with its 95% Wilson interval.
+
+    Model A is the model the key lists first for item 1 sorted by name, so the summary does not
+    depend on presentation order.
+    """
+    models = sorted(set(key["poem_1_model"]) | set(key["poem_2_model"]))
+    if len(models) != 2:
+        raise ValueError(f"The key must compare exactly two models, found {models}.")
+    model_a, model_b = models
+    joined = ratings.merge(key, on="item_id", how="left")
+    winners = np.where(
+        joined["choice"] == "1",
+        joined["poem_1_model"],
+        np.where(joined["choice"] == "2", joined["poem_2_model"], "tie"),
+    )
+    wins_a = int((winners == model_a).sum())
+    wins_b = int((winners == model_b).sum())
+    ties = int((winners == "tie").sum())
+    low, high = wilson_interval(wins_a, wins_a + wins_b)
+    return {
+        "model_a": model_a,
+        "model_b": model_b,
+        "judgements": len(joined),
+        "raters": int(joined["rater"].nunique()),
+        "wins_a": wins_a,
+        "wins_b": wins_b,
+        "ties": ties,
+        "win_rate_a": wins_a / (wins_a + wins_b) if wins_a + wins_b else math.nan,
+        "win_rate_a_ci95": [low, high],
+        "interval": "Wilson score, 95%, ties excluded",
+    }

@@ -1,0 +1,152 @@
+"""Human A/B evaluation: blind sheet, key file, ratings reader, Wilson intervals, the HTML page."""
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from genai_assets.evaluation.human_eval import (
+    RatingsFormatError,
+    build_sheet,
+    preference_summary,
+    read_ratings,
+    wilson_interval,
+    write_sheet,
+)
+
+
+def _samples(n_prompts: int = 6) -> pd.DataFrame:
+    rows = []
+    for prompt_id in range(n_prompts):
+        for model in ("finetuned_lm", "base_lm", "scratch_transformer"):
+            rows.append(
+                {
+                    "prompt_id": prompt_id,
+                    "prompt": f"Prompt line {prompt_id} <b>&",
+                    "model": model,
+                    "text": f"{model} poem {prompt_id}\nsecond line",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_sheet_is_blind_seeded_and_the_key_recovers_each_side():
+    sheet = build_sheet(_samples(), "finetuned_lm", "base_lm", seed=7, max_items=4)
+    again = build_sheet(_samples(), "finetuned_lm", "base_lm", seed=7, max_items=4)
+    pd.testing.assert_frame_equal(sheet.sheet, again.sheet)
+    assert sheet.sheet_id == again.sheet_id
+    assert list(sheet.sheet.columns) == ["item_id", "prompt", "poem_1", "poem_2"]
+    assert sheet.sheet["item_id"].tolist() == ["q01", "q02", "q03", "q04"]
+    # Nothing in what raters see names a model column; the key says who wrote which side.
+    for row, key in zip(sheet.sheet.itertuples(), sheet.key.itertuples(), strict=True):
+        assert row.poem_1.startswith(key.poem_1_model) and row.poem_2.startswith(key.poem_2_model)
+        assert {key.poem_1_model, key.poem_2_model} == {"finetuned_lm", "base_lm"}
+    # With 4 items the seed puts finetuned_lm on both sides at least once for seed 7.
+    assert set(sheet.key["poem_1_model"]) == {"finetuned_lm", "base_lm"}
+
+
+def test_sheet_names_a_missing_model():
+    with pytest.raises(ValueError, match="No samples from model 'rnn'"):
+        build_sheet(_samples(), "finetuned_lm", "rnn")
+
+
+def test_written_files_and_html_escape_the_text(tmp_path):
+    sheet = build_sheet(_samples(), "finetuned_lm", "base_lm", seed=1)
+    paths = write_sheet(sheet, tmp_path)
+    page = paths["sheet_html"].read_text()
+    assert "Prompt line 0 &lt;b&gt;&amp;" in page and "<b>&" not in page
+    assert "finetuned_lm" in page  # the sample text itself mentions it in this toy ...
+    assert "poem_1_model" not in page  # ... but the key never reaches the page
+    key = pd.read_csv(paths["key_csv"])
+    assert key["sheet_id"].unique().tolist() == [sheet.sheet_id]
+    blank = pd.read_csv(paths["sheet_csv"], keep_default_na=False)
+    assert {"sheet_id", "item_id", "rater", "choice"} <= set(blank.columns)
+
+
+def _write_ratings(path, sheet, choices, rater="ann"):
+    frame = pd.DataFrame(
+        {
+            "sheet_id": sheet.sheet_id,
+            "item_id": sheet.sheet["item_id"][: len(choices)],
+            "rater": rater,
+            "choice": choices,
+        }
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_preferences_count_wins_per_model_whatever_the_side(tmp_path):
+    sheet = build_sheet(_samples(), "finetuned_lm", "base_lm", seed=3)
+    # Pick the finetuned side on every item, except one tie and one unrated.
+    finetuned_side = ["1" if m == "finetuned_lm" else "2" for m in sheet.key["poem_1_model"]]
+    choices = finetuned_side[:4] + ["tie", ""]
+    files = [_write_ratings(tmp_path / "ratings_ann.csv", sheet, choices)]
+    ratings = read_ratings(files, sheet.key)
+    assert len(ratings) == 5  # the unrated row is skipped
+    summary = preference_summary(ratings, sheet.key)
+    assert (summary["model_a"], summary["model_b"]) == ("base_lm", "finetuned_lm")
+    assert (summary["wins_a"], summary["wins_b"], summary["ties"]) == (0, 4, 1)
+    assert summary["win_rate_a"] == 0.0
+    assert summary["win_rate_a_ci95"] == pytest.approx(list(wilson_interval(0, 4)))
+
+
+def test_wilson_interval_against_hand_computed_values():
+    # p = 0.5, n = 10, z = 1.96: centre 0.5, half width 1.96*sqrt(.025 + .0096)/1.384 = 0.2366...
+    low, high = wilson_interval(5, 10)
+    assert (low, high) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(0, 4) == pytest.approx((0.0, 0.4899), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda f: f.drop(columns=["choice"]), r"missing column\(s\) \['choice'\]"),
+        (lambda f: f.assign(choice=["1", "maybe"] + ["1"] * (len(f) - 2)), r"row 2, column choice: 'maybe'"),
+        (
+            lambda f: f.assign(item_id=["q01", "q99"] + list(f["item_id"][2:])),
+            r"row 2, column item_id: unknown item 'q99'",
+        ),
+        (
+            lambda f: f.assign(sheet_id="0123abcd0000"),
+            r"row 1, column sheet_id: '0123abcd0000' is not the current sheet",
+        ),
+    ],
+)
+def test_malformed_ratings_name_the_file_row_and_column(tmp_path, mutate, message):
+    sheet = build_sheet(_samples(), "finetuned_lm", "base_lm", seed=3)
+    path = _write_ratings(tmp_path / "bad.csv", sheet, ["1", "2", "tie"])
+    mutate(pd.read_csv(path, dtype=str)).to_csv(path, index=False)
+    with pytest.raises(RatingsFormatError, match=message) as error:
+        read_ratings([path], sheet.key)
+    assert "bad.csv" in str(error.value)
+
+
+@pytest.mark.slow
+def test_html_page_downloads_ratings_the_reader_accepts(tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    from playwright.sync_api import sync_playwright
+
+    sheet = build_sheet(_samples(), "finetuned_lm", "base_lm", seed=5, max_items=3)
+    page_path = write_sheet(sheet, tmp_path / "human_eval")["sheet_html"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(page_path.as_uri())
+            page.check('input[name="q01"][value="2"]')
+            page.check('input[name="q03"][value="tie"]')
+            page.fill("#rater", 'Jo, "the" rater')
+            with page.expect_download() as download_info:
+                page.click("#download")
+            download = download_info.value
+            assert download.suggested_filename == "ratings_Jo___the__rater.csv"
+            saved = tmp_path / download.suggested_filename
+            download.save_as(saved)
+        finally:
+            browser.close()
+    ratings = read_ratings([saved], sheet.key)
+    assert ratings[["item_id", "choice"]].values.tolist() == [["q01", "2"], ["q03", "tie"]]
+    assert ratings["rater"].unique().tolist() == ['Jo, "the" rater']
