@@ -1,0 +1,107 @@
+"""Staging a model folder for the Hub, and the Hub client resource that uploads it.
+
+The resource boundary (``HubClient``) is the only place that talks to the Hub: tests replace
+it (or its ``api()`` factory) with a recording fake. The token is a secret: it reaches
+``HfApi`` and nothing else; it is never logged, put in metadata, or written to a file, and any
+error message that might echo it is redacted before it is raised.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from genai_assets.lake import atomic_directory
+
+# What a Hub model repo needs; anything else (optimizer state, checkpoints) stays home.
+STAGED_SUFFIXES = (".json", ".safetensors", ".txt", ".model", ".jinja")
+REDACTED = "***"
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` replaced (no-op for an empty secret)."""
+    return text.replace(secret, REDACTED) if secret else text
+
+
+def stage_model_folder(
+    model_dir: Path, card_text: str, target: Path, extra_files: dict[str, str] | None = None
+) -> list[str]:
+    """Copy the model/tokenizer files of ``model_dir`` plus the card (README.md) into ``target``, atomically.
+
+    Returns the staged file names, sorted. Raises a clear error if the folder lacks weights or config.
+    """
+    if not model_dir.is_dir():
+        raise FileNotFoundError(
+            f"Model folder {model_dir} does not exist; materialize the model asset first."
+        )
+    names = {path.name for path in model_dir.iterdir() if path.is_file()}
+    if "config.json" not in names or not any(name.endswith(".safetensors") for name in names):
+        raise FileNotFoundError(
+            f"{model_dir} is not a complete model folder: it needs config.json and *.safetensors, has {sorted(names)}."
+        )
+    with atomic_directory(target) as staging:
+        for path in sorted(model_dir.iterdir()):
+            if path.is_file() and path.name != "README.md" and path.name.endswith(STAGED_SUFFIXES):
+                shutil.copy2(path, staging / path.name)
+        (staging / "README.md").write_text(card_text, encoding="utf-8")
+        for name, text in (extra_files or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
+    return sorted(path.name for path in target.iterdir())
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    repo_url: str
+    commit_url: str
+    files: list[str]
+
+
+class HubClient(dg.ConfigurableResource):
+    """Creates repos and uploads folders to the Hugging Face Hub (or a compatible endpoint).
+
+    Bind ``token`` to ``dg.EnvVar("HF_TOKEN")`` so the secret stays out of run config; with no
+    token, assets that publish run in dry-run mode (stage only, upload nothing).
+    """
+
+    token: str | None = Field(default=None, description="Hub access token (write scope); from $HF_TOKEN.")
+    endpoint: str | None = Field(
+        default=None,
+        description="Hub URL; None = huggingface_hub's default ($HF_ENDPOINT or huggingface.co).",
+    )
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.token)
+
+    def api(self) -> Any:
+        """The ``HfApi`` that does the work (the seam tests replace)."""
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=self.endpoint, token=self.token)
+
+    def upload_folder(
+        self, folder: Path, repo_id: str, *, private: bool, commit_message: str, repo_type: str = "model"
+    ) -> UploadReport:
+        """``create_repo(exist_ok=True)`` then ``upload_folder``; errors come back with the token redacted."""
+        if not self.has_token:
+            raise PermissionError("No Hub token configured (set HF_TOKEN); refusing to upload.")
+        files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+        try:
+            api = self.api()
+            repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+            commit = api.upload_folder(
+                repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=commit_message
+            )
+        except Exception as error:  # re-raise without the secret; the chain is dropped for the same reason
+            raise RuntimeError(
+                f"Upload of {folder} to {repo_type} repo {repo_id!r} failed: "
+                f"{redact(f'{type(error).__name__}: {error}', self.token)}"
+            ) from None
+        return UploadReport(
+            repo_url=str(repo_url), commit_url=str(getattr(commit, "commit_url", commit)), files=files
+        )

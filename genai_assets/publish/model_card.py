@@ -1,0 +1,178 @@
+"""The model card: YAML metadata (``ModelCardData``) plus the sections a reader needs.
+
+Built with ``huggingface_hub.ModelCard``/``ModelCardData`` so the Hub parses the metadata
+(license, base_model, datasets, language, tags, metrics, model-index results) exactly as it
+parses any other card; ``ModelCard.load`` on the written README.md round-trips it (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCard
+
+# Columns of the evaluation table, in order, with their headers in the card.
+EVALUATION_COLUMNS = {
+    "model": "model",
+    "perplexity": "perplexity (own tokens)",
+    "bits_per_char": "bits/char",
+    "bleu": "BLEU",
+    "chrf": "chrF",
+    "distinct_2": "distinct-2",
+    "self_bleu": "self-BLEU",
+    "copied_8gram_share": "copied 8-grams",
+    "rhyme_rate": "rhyme rate",
+}
+
+
+@dataclass
+class ModelCardInputs:
+    """Everything the card says; plain data gathered by the asset from upstream metadata."""
+
+    repo_id: str  # "<user or org>/<name>" the card describes
+    model_name: str  # human-readable title
+    base_model: str | None  # Hub id of the pre-trained base (YAML base_model), None if from scratch
+    license: str = "apache-2.0"  # SPDX-style id as the Hub expects it
+    language: str = "en"
+    datasets: list[str] = field(default_factory=list)  # Hub dataset ids, if the data is published
+    tags: list[str] = field(default_factory=lambda: ["text-generation", "poetry", "dagster"])
+    training_data: str = ""  # Markdown: sources, licenses, cleaning steps, split sizes
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    training_results: dict[str, Any] = field(default_factory=dict)  # e.g. final val loss, steps
+    evaluation_rows: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # one per model, EVALUATION_COLUMNS keys
+    evaluated_model: str = "finetuned_lm"  # which evaluation row is this model (for model-index)
+    sample_poems: list[dict[str, str]] = field(default_factory=list)  # {"prompt", "text"}
+    evaluation_notes: str = ""  # how the figures were measured
+
+    def __post_init__(self) -> None:
+        if self.repo_id.count("/") != 1 or not all(self.repo_id.split("/")):
+            raise ValueError(f"repo_id must look like 'owner/name', got {self.repo_id!r}.")
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+    return "–" if value is None else str(value)
+
+
+def evaluation_table_markdown(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_No evaluation has been run yet._"
+    header = "| " + " | ".join(EVALUATION_COLUMNS.values()) + " |"
+    rule = "|" + "---|" * len(EVALUATION_COLUMNS)
+    lines = [header, rule]
+    for row in rows:
+        lines.append("| " + " | ".join(_format_value(row.get(key)) for key in EVALUATION_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def _card_data(inputs: ModelCardInputs):
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = []
+    own = next((row for row in inputs.evaluation_rows if row.get("model") == inputs.evaluated_model), None)
+    for metric in ("perplexity", "bits_per_char", "bleu", "chrf"):
+        value = (own or {}).get(metric)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        results.append(
+            EvalResult(
+                task_type="text-generation",
+                dataset_type=inputs.datasets[0] if inputs.datasets else "local/cleansed_poems",
+                dataset_name="cleansed poems (test split)",
+                dataset_split="test",
+                metric_type=metric,
+                metric_value=round(float(value), 4),
+            )
+        )
+    return ModelCardData(
+        model_name=inputs.repo_id.split("/")[1],
+        base_model=inputs.base_model,
+        license=inputs.license,
+        language=inputs.language,
+        datasets=inputs.datasets or None,
+        tags=inputs.tags,
+        metrics=["perplexity", "bleu", "chrf"],
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        eval_results=results or None,
+    )
+
+
+def build_model_card(inputs: ModelCardInputs) -> ModelCard:
+    """The card for ``inputs.repo_id``: YAML header + What / Data / Training / Evaluation / Samples / Limits / Use."""
+    from huggingface_hub import ModelCard
+
+    card_data = _card_data(inputs)
+    hyperparameters = "\n".join(
+        f"| {name} | {_format_value(value)} |" for name, value in inputs.hyperparameters.items()
+    )
+    results = "\n".join(
+        f"- **{name}**: {_format_value(value)}" for name, value in inputs.training_results.items()
+    )
+    samples = "\n\n".join(
+        f"**Prompt:**\n\n```text\n{sample['prompt']}\n```\n\n**Continuation:**\n\n```text\n{sample['text']}\n```"
+        for sample in inputs.sample_poems
+    )
+    base = (
+        f"[`{inputs.base_model}`](https://huggingface.co/{inputs.base_model})"
+        if inputs.base_model
+        else "none"
+    )
+    body = f"""
+# {inputs.model_name}
+
+## What it is
+
+A small causal language model that writes short poems in English. It is the base model
+{base} fine-tuned on public-domain poetry by the `genai_assets` Dagster pipeline, which also
+scrapes and cleans the corpus, trains from-scratch baselines and evaluates every model on the
+same held-out poems.
+
+## Training data and cleaning
+
+{inputs.training_data or "_Not recorded._"}
+
+## Training procedure
+
+| hyperparameter | value |
+|---|---|
+{hyperparameters or "| – | – |"}
+
+{results}
+
+## Evaluation
+
+{evaluation_table_markdown(inputs.evaluation_rows)}
+
+{inputs.evaluation_notes}
+
+## Sample poems
+
+{samples or "_No samples recorded._"}
+
+## Limitations and intended use
+
+Intended for creative play, teaching and research on small language models. The model is
+small and was trained briefly on a narrow corpus of mostly 19th-century and older English
+verse: expect archaic diction, frequent nonsense, weak long-range structure and occasional
+verbatim lines from its training poems (the evaluation reports the share of copied 8-grams).
+It inherits the biases of its base model and of the historical texts. Do not use it for
+factual questions or for anything where its output could be mistaken for a real author's
+work without saying so.
+
+## How to use
+
+```python
+from transformers import pipeline
+
+generator = pipeline("text-generation", model="{inputs.repo_id}")
+print(generator("The moon above the silent sea\\n", max_new_tokens=48, do_sample=True)[0]["generated_text"])
+```
+"""
+    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
