@@ -1,10 +1,97 @@
-"""Placeholder until the generation CLI lands (owned by the fine-tuning work)."""
+"""``genai-assets generate``: prompt → poems from a saved model, streamed to the terminal.
+
+    genai-assets generate --model data_lake/models/finetuned_lm --prompt "The rose" \\
+        --top-k 50 --top-p 0.95 --temperature 0.9 --num-return-sequences 2 --seed 7 --output poems.jsonl
+
+Sampling flags left out take the model folder's ``generation_config.json`` defaults (what
+``finetuned_lm`` saved), then ``SamplingConfig``'s. Kept light: ``cli.py`` imports this module to
+build its parser, so torch and transformers load only in ``run_generate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
 
 
-def add_generate_arguments(parser):
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--prompt", required=True)
+def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="Model folder (HF or scratch) or Hub id.")
+    parser.add_argument(
+        "--prompt",
+        required=True,
+        action="append",
+        help="First words of the poem (repeat for several prompts).",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--do-sample", dest="do_sample", action="store_true", default=None, help="Sample (default)."
+    )
+    mode.add_argument("--greedy", dest="do_sample", action="store_false", help="Greedy decoding.")
+    parser.add_argument("--top-k", type=int, help="Keep the k most likely tokens (0 = off).")
+    parser.add_argument("--top-p", type=float, help="Nucleus sampling mass in (0, 1].")
+    parser.add_argument("--temperature", type=float, help="Sampling temperature (> 0).")
+    parser.add_argument("--repetition-penalty", type=float, help="> 1 discourages repeated tokens; 1 = none.")
+    parser.add_argument(
+        "--no-repeat-ngram-size", type=int, help="Never repeat an n-gram of this size (0 = off)."
+    )
+    parser.add_argument("--num-return-sequences", type=int, default=1, help="Samples per prompt (default 1).")
+    parser.add_argument("--max-new-tokens", type=int, help="Tokens to generate after the prompt.")
+    parser.add_argument("--seed", type=int, help="Random seed: the same seed and flags give the same poems.")
+    parser.add_argument("--output", help="Also write the samples, prompts and parameters to this JSONL file.")
+    parser.add_argument("--quiet", action="store_true", help="Do not stream tokens to the terminal.")
 
 
-def run_generate(args):
-    raise SystemExit("generate is not implemented yet")
+def sampling_from_args(args: argparse.Namespace, saved_defaults: dict | None = None):
+    """``SamplingConfig`` from the flags over the model's saved defaults (raises ValueError on bad values)."""
+    from genai_assets.generation import SamplingConfig
+
+    return SamplingConfig.from_defaults(
+        saved_defaults,
+        do_sample=args.do_sample,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        temperature=args.temperature,
+        repetition_penalty=args.repetition_penalty,
+        no_repeat_ngram_size=args.no_repeat_ngram_size,
+        num_return_sequences=args.num_return_sequences,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+    )
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from genai_assets.generation import generate_poems, load_generator
+
+    try:
+        sampling_from_args(args)  # validate the flags before loading a model
+        generator = load_generator(args.model)
+        sampling = sampling_from_args(args, generator.sampling_defaults)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    def stream(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    try:
+        samples = generate_poems(
+            generator.model, generator.tokenizer, args.prompt, sampling, stream=None if args.quiet else stream
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.quiet:
+        for sample in samples:
+            print(sample["text"], end="\n\n")
+    if args.output:
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8") as handle:
+            for sample in samples:
+                record = {"model": generator.name, **sample, "params": json.loads(sample["params"])}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        print(f"\nwrote {len(samples)} samples to {output}", file=sys.stderr)
+    return 0

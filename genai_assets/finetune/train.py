@@ -1,0 +1,439 @@
+"""Fine-tune a pre-trained causal LM on the tokenized poems, on the shared training loop.
+
+The recipe follows the seed notebook (GPT-2 fine-tuned on poems): AdamW with lr 5e-4 and eps
+1e-8, a linear warm-up/decay schedule (``get_linear_schedule_with_warmup``'s formula, in
+``genai_assets.training.loop``), gradient clipping, periodic samples, validation loss per epoch
+and the seed's training-stats table (epoch, training loss, validation loss, training time,
+validation time). Departures, on purpose:
+
+- packing (full blocks of poems) is the default collation; the seed's per-poem padding is
+  ``collation="padding"``. Padding never counts in the loss in either mode (``labels`` -100).
+- ``max_steps`` caps the run (the CPU demo trains for a few minutes, not whole epochs), and the
+  warm-up is shortened to fit (the seed's 100 steps is the ``gpu`` preset's value).
+- optional LoRA (peft) trains low-rank adapters only; they are merged before saving, so the
+  saved folder is a plain transformers model either way.
+
+Held-out perplexity is measured on the same capped test blocks for the base model (before
+training, embeddings resized for the added tokens) and the fine-tuned one. The start marker
+is never a target there: the base model has never seen it, so predicting it would only
+measure the format, not the poems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genai_assets.finetune.data import (
+    COLLATIONS,
+    RowBatches,
+    collate,
+    poem_start_id,
+    prepare_tokenizer,
+    resize_model_embeddings,
+)
+from genai_assets.generation import SamplingConfig, stop_token_ids
+
+
+@dataclass
+class FinetuneConfig:
+    """Hyperparameters of one fine-tuning run. Defaults: the CPU demo on SmolLM2-135M."""
+
+    collation: str = "packing"  # "packing" (full blocks) or "padding" (one poem per row, the seed's)
+    block_size: int = 128  # tokens per row
+    batch_size: int = 4  # rows per micro-batch
+    epochs: int = 1  # passes over the train split ...
+    max_steps: int = 40  # ... capped at this many optimizer steps; 0 = no cap
+    learning_rate: float = 5e-4  # AdamW peak learning rate (seed: 5e-4)
+    adam_eps: float = 1e-8  # AdamW epsilon (seed: 1e-8)
+    weight_decay: float = 0.01  # AdamW weight decay on weight matrices
+    warmup_steps: int = 5  # linear warm-up steps (seed: 100), capped at the run's length
+    grad_accum_steps: int = 1  # micro-batches per optimizer step
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables
+    eval_every: int = 0  # steps between validation passes; 0 = once per epoch (and at the end)
+    eval_batches: int = 8  # validation batches per pass; 0 = the whole val split
+    sample_every: int = 20  # steps between sample poems in the log; 0 = never
+    sample_max_new_tokens: int = 40  # length of those samples
+    checkpoint_every: int = 20  # steps between resumable checkpoints; 0 = at the end only
+    resume: bool = True  # continue from a compatible checkpoint if one exists
+    lora: bool = False  # train LoRA adapters (peft) instead of all weights; merged before saving
+    lora_r: int = 8  # adapter rank
+    lora_alpha: int = 16  # adapter scaling numerator (scale = alpha / r)
+    lora_dropout: float = 0.05  # dropout on the adapter input
+    lora_target_modules: list[str] = field(default_factory=list)  # empty = peft's default per architecture
+    perplexity_max_blocks: int = 16  # test blocks scored for held-out perplexity; 0 = all
+    seed: int = 42  # seeds the training order, dropout and the logged samples
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.collation not in COLLATIONS:
+            problems.append(f"collation must be one of {COLLATIONS}, got {self.collation!r}")
+        for name in ("batch_size", "epochs", "grad_accum_steps", "sample_max_new_tokens", "lora_r"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.block_size < 2:
+            problems.append(f"block_size must be >= 2, got {self.block_size}")
+        for name in ("max_steps", "warmup_steps", "eval_every", "eval_batches", "sample_every"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("checkpoint_every", "perplexity_max_blocks", "weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not self.adam_eps > 0:
+            problems.append(f"adam_eps must be > 0, got {self.adam_eps}")
+        if not 0 <= self.lora_dropout < 1:
+            problems.append(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.lora_alpha <= 0:
+            problems.append(f"lora_alpha must be > 0, got {self.lora_alpha}")
+        if problems:
+            raise ValueError("Invalid fine-tuning config: " + "; ".join(problems) + ".")
+
+
+@dataclass
+class FinetuneResult:
+    """What ``finetune`` did; the model folder itself is written to ``out_dir``."""
+
+    steps: int
+    resumed_from_step: int
+    base_test: dict  # {"loss", "perplexity", "n_tokens", "n_blocks"} of the base model
+    finetuned_test: dict  # same for the fine-tuned model
+    final_val_loss: float
+    tokens_per_second: float
+    history: list[dict]
+    training_stats: list[dict]  # the seed's per-epoch table
+    samples: list[dict]
+    n_trainable_parameters: int
+    train_seconds: float
+    metrics: dict = field(default_factory=dict)  # the content of metrics.json
+
+
+def load_base_for_finetuning(base_dir: str | Path):
+    """``(model, tokenizer)`` of the base folder with the poem marker/pad tokens added and embeddings resized."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    prepare_tokenizer(tokenizer)
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    resize_model_embeddings(model, tokenizer)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def split_sequences(table, split: str) -> list[np.ndarray]:
+    rows = table[table["split"] == split]
+    return [np.asarray(ids, dtype=np.int64) for ids in rows["input_ids"]]
+
+
+def lm_loss(model, batch: dict) -> tuple[Any, int]:
+    """Mean next-token loss over the non-padding targets of ``batch`` and their count."""
+    device = next(model.parameters()).device
+    batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    output = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+    )
+    n_targets = int((batch["labels"][:, 1:] != -100).sum())  # the model shifts labels by one
+    return output.loss, n_targets
+
+
+def heldout_perplexity(model, batches: RowBatches) -> dict:
+    """Token-weighted mean loss and perplexity of ``model`` over every batch of ``batches``."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total_loss, total_tokens = 0.0, 0
+    with torch.no_grad():
+        for batch in batches():
+            loss, n_tokens = lm_loss(model, batch)
+            total_loss += float(loss) * n_tokens
+            total_tokens += n_tokens
+    model.train(was_training)
+    if total_tokens == 0:
+        raise ValueError("The test split has no target tokens: cannot compute perplexity.")
+    mean = total_loss / total_tokens
+    return {
+        "loss": mean,
+        "perplexity": math.exp(min(mean, 700.0)),
+        "n_tokens": total_tokens,
+        "n_blocks": len(batches),
+    }
+
+
+class TimedLoss:
+    """``lm_loss`` that also times validation passes (calls made in eval mode), one entry per pass."""
+
+    def __init__(self) -> None:
+        self.eval_pass_seconds: list[float] = []
+        self._last_was_eval = False
+
+    def __call__(self, model, batch):
+        if model.training:
+            self._last_was_eval = False
+            return lm_loss(model, batch)
+        started = time.perf_counter()
+        result = lm_loss(model, batch)
+        if not self._last_was_eval:
+            self.eval_pass_seconds.append(0.0)
+            self._last_was_eval = True
+        self.eval_pass_seconds[-1] += time.perf_counter() - started
+        return result
+
+
+def training_stats(history: list[dict], steps_per_epoch: int, eval_seconds: dict[int, float]) -> list[dict]:
+    """The seed's table: one row per (possibly partial) epoch with mean train loss and end val loss."""
+    rows, previous_elapsed = [], 0.0
+    by_epoch: dict[int, list[dict]] = {}
+    for row in history:
+        by_epoch.setdefault((row["step"] - 1) // steps_per_epoch + 1, []).append(row)
+    for epoch, epoch_rows in sorted(by_epoch.items()):
+        last = epoch_rows[-1]
+        val_rows = [row for row in epoch_rows if "val_loss" in row]
+        rows.append(
+            {
+                "epoch": epoch,
+                "training_loss": float(np.mean([row["train_loss"] for row in epoch_rows])),
+                "validation_loss": val_rows[-1]["val_loss"] if val_rows else None,
+                "training_time_s": round(last["elapsed_s"] - previous_elapsed, 2),
+                "validation_time_s": round(sum(eval_seconds.get(row["step"], 0.0) for row in val_rows), 2)
+                if val_rows
+                else None,
+                "steps": len(epoch_rows),
+            }
+        )
+        previous_elapsed = last["elapsed_s"]
+    return rows
+
+
+def run_fingerprint(config: FinetuneConfig, base_revision: str, tokenizer, train_sequences: list) -> str:
+    """What a checkpoint must match to be resumed (not the run length: a run can be extended)."""
+    relevant = {
+        key: value
+        for key, value in asdict(config).items()
+        if key
+        not in {"epochs", "max_steps", "eval_every", "eval_batches", "sample_every", "sample_max_new_tokens"}
+        | {"checkpoint_every", "resume", "perplexity_max_blocks"}
+    }
+    digest = hashlib.sha256(json.dumps([relevant, base_revision, len(tokenizer)], sort_keys=True).encode())
+    for sequence in train_sequences:
+        digest.update(np.asarray(sequence, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def prepare_checkpoint_dir(checkpoint_root: Path | None, fingerprint: str, resume: bool, log) -> Path | None:
+    """``<root>/loop`` for the loop, cleared unless it belongs to this same run and ``resume`` is on."""
+    if checkpoint_root is None:
+        return None
+    checkpoint_root.mkdir(parents=True, exist_ok=True)
+    loop_dir, stamp = checkpoint_root / "loop", checkpoint_root / "fingerprint.json"
+    previous = json.loads(stamp.read_text()).get("fingerprint") if stamp.is_file() else None
+    if loop_dir.exists() and (not resume or previous != fingerprint):
+        log({"event": "checkpoint discarded", "reason": "resume off" if not resume else "different run"})
+        shutil.rmtree(loop_dir)
+    stamp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    return loop_dir
+
+
+def finetune(
+    base_dir: str | Path,
+    dataset,
+    config: FinetuneConfig,
+    out_dir: str | Path,
+    checkpoint_root: Path | None = None,
+    base_info: dict | None = None,
+    sampling: SamplingConfig | None = None,
+    log_fn: Callable[[dict], None] | None = None,
+) -> FinetuneResult:
+    """Fine-tune the base in ``base_dir`` on ``dataset`` (``finetune_dataset`` table); save into ``out_dir``."""
+    import torch
+
+    from genai_assets.training.loop import TrainLoopConfig, train
+
+    log = log_fn or (lambda row: None)
+    sampling = sampling or SamplingConfig()
+    base_info = base_info or {"name": str(base_dir)}
+    model, tokenizer = load_base_for_finetuning(base_dir)
+    marker = poem_start_id(tokenizer)
+    max_id = max((int(np.max(ids)) for ids in dataset["input_ids"] if len(ids)), default=-1)
+    if max_id >= len(tokenizer):
+        raise ValueError(
+            f"finetune_dataset holds token id {max_id} but the base tokenizer has {len(tokenizer)} tokens: "
+            "the dataset was built with another base model; re-materialize finetune_dataset."
+        )
+    context = getattr(model.config, "n_positions", None) or getattr(
+        model.config, "max_position_embeddings", None
+    )
+    if context and config.block_size > context:
+        raise ValueError(
+            f"block_size {config.block_size} exceeds the base model's context of {context} tokens."
+        )
+    sequences = {split: split_sequences(dataset, split) for split in ("train", "val", "test")}
+    for split, items in sequences.items():
+        if not items:
+            raise ValueError(
+                f"finetune_dataset has no {split} poems; the fine-tuning needs train, val and test."
+            )
+    pad_id = tokenizer.pad_token_id
+    train_rows = RowBatches(
+        collate(sequences["train"], config.collation, config.block_size, pad_id), config.batch_size, True
+    )
+    val_rows = RowBatches(
+        collate(sequences["val"], config.collation, config.block_size, pad_id), config.batch_size
+    )
+    test_tensors = collate(sequences["test"], "packing", config.block_size, pad_id, ignore_ids=(marker,))
+    if config.perplexity_max_blocks:
+        test_tensors = {name: tensor[: config.perplexity_max_blocks] for name, tensor in test_tensors.items()}
+    test_rows = RowBatches(test_tensors, config.batch_size)
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    torch.manual_seed(config.seed)
+    base_test = heldout_perplexity(model, test_rows)
+    log({"event": "base test perplexity", **base_test})
+
+    trainable = None
+    if config.lora:
+        from peft import LoraConfig, get_peft_model
+
+        lora_config = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.lora_target_modules) or None,
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, lora_config)
+        trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    n_trainable = sum(p.numel() for p in (trainable or model.parameters()) if p.requires_grad)
+
+    steps_per_epoch = max(1, -(-train_rows.n_batches() // config.grad_accum_steps))
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    loop_config = TrainLoopConfig(
+        max_steps=total_steps,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        adam_betas=(0.9, 0.999),  # torch/transformers AdamW defaults, as in the seed
+        adam_eps=config.adam_eps,
+        warmup_steps=min(config.warmup_steps, total_steps),
+        grad_accum_steps=config.grad_accum_steps,
+        grad_clip=config.grad_clip,
+        eval_every=config.eval_every or steps_per_epoch,
+        eval_batches=config.eval_batches,
+        sample_every=config.sample_every,
+        checkpoint_every=config.checkpoint_every,
+        seed=config.seed,
+    )
+    fingerprint = run_fingerprint(config, str(base_info.get("revision", "")), tokenizer, sequences["train"])
+    loop_dir = prepare_checkpoint_dir(checkpoint_root, fingerprint, config.resume, log)
+    stops = stop_token_ids(tokenizer)
+
+    def sample_fn(sampled_model, step: int) -> str:
+        prompt = torch.tensor([[marker]], device=device)  # (1, 1)
+        output = sampled_model.generate(
+            input_ids=prompt,
+            attention_mask=torch.ones_like(prompt),
+            do_sample=True,
+            top_k=50,
+            top_p=0.95,
+            max_new_tokens=config.sample_max_new_tokens,
+            eos_token_id=stops,
+            pad_token_id=pad_id,
+        )
+        return tokenizer.decode(output[0, 1:], skip_special_tokens=True)
+
+    timed_loss = TimedLoss()
+    started = time.perf_counter()
+    result = train(
+        model,
+        train_rows,
+        val_rows,
+        loop_config,
+        timed_loss,
+        checkpoint_dir=loop_dir,
+        log_fn=log,
+        sample_fn=sample_fn if config.sample_every else None,
+        trainable_parameters=trainable,
+    )
+    train_seconds = time.perf_counter() - started
+    if config.lora:
+        model = model.merge_and_unload()
+    finetuned_test = heldout_perplexity(model, test_rows)
+    log({"event": "fine-tuned test perplexity", **finetuned_test})
+
+    # Validation passes of this session, in order, belong to the history rows with val_loss after the resume point.
+    session_eval_steps = [
+        row["step"] for row in result.history if "val_loss" in row and row["step"] > result.resumed_from_step
+    ]
+    eval_seconds = dict(zip(session_eval_steps, timed_loss.eval_pass_seconds, strict=False))
+    stats = training_stats(result.history, steps_per_epoch, eval_seconds)
+    metrics = {
+        "base_model": base_info,
+        "base_test_perplexity": base_test["perplexity"],
+        "finetuned_test_perplexity": finetuned_test["perplexity"],
+        "base_test_loss": base_test["loss"],
+        "finetuned_test_loss": finetuned_test["loss"],
+        "test_tokens": finetuned_test["n_tokens"],
+        "test_blocks": finetuned_test["n_blocks"],
+        "final_val_loss": result.final_val_loss,
+        "steps": result.steps,
+        "steps_per_epoch": steps_per_epoch,
+        "resumed_from_step": result.resumed_from_step,
+        "train_tokens_per_second": result.tokens_per_second,
+        "n_trainable_parameters": n_trainable,
+        "training_stats": stats,
+        "config": asdict(config),
+        "sampling_defaults": sampling.to_dict(),
+    }
+    save_finetuned(model, tokenizer, out_dir, sampling, metrics, stops)
+    return FinetuneResult(
+        steps=result.steps,
+        resumed_from_step=result.resumed_from_step,
+        base_test=base_test,
+        finetuned_test=finetuned_test,
+        final_val_loss=result.final_val_loss,
+        tokens_per_second=result.tokens_per_second,
+        history=result.history,
+        training_stats=stats,
+        samples=result.samples,
+        n_trainable_parameters=n_trainable,
+        train_seconds=train_seconds,
+        metrics=metrics,
+    )
+
+
+def save_finetuned(
+    model, tokenizer, out_dir, sampling: SamplingConfig, metrics: dict, stops: list[int]
+) -> None:
+    """``save_pretrained`` (safetensors) + tokenizer + ``generation_config.json`` + card stub + metrics."""
+    from transformers import GenerationConfig
+
+    from genai_assets.finetune.model_card import model_card_stub
+
+    out_dir = Path(out_dir)
+    model = model.to("cpu")
+    model.generation_config = GenerationConfig(
+        **sampling.generate_kwargs(),
+        eos_token_id=stops,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=poem_start_id(tokenizer),
+    )
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    (out_dir / "metrics.json").write_text(
+        json.dumps(metrics, indent=2, default=float) + "\n", encoding="utf-8"
+    )
+    (out_dir / "README.md").write_text(model_card_stub(metrics), encoding="utf-8")
