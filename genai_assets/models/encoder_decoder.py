@@ -1,0 +1,248 @@
+"""The full encoder–decoder Transformer of "Attention Is All You Need" (Vaswani et al. 2017), §3, Figure 1.
+
+    source ids (B, S) → embedding·√C + positions → N × EncoderLayer → memory (B, S, C)
+    target ids (B, T) → embedding·√C + positions → N × DecoderLayer(masked self-attention,
+                        cross-attention over memory, feed-forward) → linear → logits (B, T, V)
+
+Source and target share one vocabulary (one tokenizer), so, as in §3.4, one embedding matrix
+serves the encoder input, the decoder input and the output projection (``tie_embeddings``).
+Embeddings are multiplied by √C (§3.4) so they are not drowned by the fixed sinusoidal positions.
+Pre-norm is the default (``norm_first=True``; the paper is post-norm): it trains without a long
+warm-up, which matters for the short CPU runs here. With pre-norm both stacks end in a LayerNorm.
+
+Interface shared with the other scratch models: ``forward(idx, targets=None) -> (logits, loss)``,
+where ``idx`` is the source and ``targets`` the target sequence; the decoder input is ``targets``
+shifted right behind ``bos_id`` (teacher forcing). ``generate(idx, max_new_tokens, ...)`` returns
+only the generated target tokens (B, n) — not the source followed by them as a decoder-only
+model's ``generate`` does.
+
+Shape letters: B batch, S source length, T target length, C channels (d_model), V vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genai_assets.models.layers import ACTIVATIONS, DecoderLayer, EncoderLayer, KVCache, positional_encoding
+from genai_assets.models.sampling import sample_next_token
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class EncoderDecoderConfig:
+    """Hyperparameters of :class:`EncoderDecoderTransformer`. Defaults are the ``cpu`` demo size."""
+
+    vocab_size: int = 4096  # shared source/target vocabulary
+    pad_id: int = 0  # padding id in sources (masked out of attention); targets pad with -100
+    bos_id: int = 1  # decoder start token
+    eos_id: int = 2  # ends a generated target
+    max_source_len: int = 48  # longest source in tokens (longer ones are cut by the data pipeline)
+    max_target_len: int = 48  # longest decoder input, start token included
+    n_encoder_layers: int = 2  # N for the encoder stack
+    n_decoder_layers: int = 2  # N for the decoder stack
+    n_head: int = 4  # attention heads (h)
+    d_model: int = 128  # model width (C)
+    ffn_multiplier: int = 4  # d_ff = ffn_multiplier * d_model
+    dropout: float = 0.1  # P_drop (§5.4)
+    norm_first: bool = True  # pre-norm (default here) or the paper's post-norm
+    positional_encoding: str = "sinusoidal"  # the paper's choice; or "learned"
+    activation: str = "relu"  # the paper's choice; or "gelu"
+    tie_embeddings: bool = True  # one matrix for source embedding, target embedding and output (§3.4)
+    use_sdpa: bool = True  # fused attention kernel; False = the explicit teaching path
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in (
+            "vocab_size",
+            "max_source_len",
+            "n_encoder_layers",
+            "n_decoder_layers",
+            "n_head",
+            "d_model",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_target_len < 2:
+            problems.append(f"max_target_len must be >= 2 (start token + one), got {self.max_target_len}")
+        if self.n_head >= 1 and self.d_model % self.n_head:
+            problems.append(f"d_model={self.d_model} must be divisible by n_head={self.n_head}")
+        for name in ("pad_id", "bos_id", "eos_id"):
+            if not 0 <= getattr(self, name) < self.vocab_size:
+                problems.append(
+                    f"{name}={getattr(self, name)} is outside the vocabulary (size {self.vocab_size})"
+                )
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.positional_encoding not in ("learned", "sinusoidal"):
+            problems.append(
+                f"positional_encoding must be 'learned' or 'sinusoidal', got {self.positional_encoding!r}"
+            )
+        if self.activation not in ACTIVATIONS:
+            problems.append(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if problems:
+            raise ValueError("Invalid EncoderDecoderConfig: " + "; ".join(problems) + ".")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class EncoderDecoderTransformer(nn.Module):
+    """Sequence-to-sequence Transformer (§3): encode the source once, decode the target token by token."""
+
+    def __init__(self, config: EncoderDecoderConfig):
+        super().__init__()
+        self.config = config
+        width, d_ff = config.d_model, config.ffn_multiplier * config.d_model
+        layer_kwargs = dict(
+            dropout=config.dropout,
+            norm_first=config.norm_first,
+            activation=config.activation,
+            use_sdpa=config.use_sdpa,
+        )
+        self.embedding = nn.Embedding(config.vocab_size, width)
+        self.target_embedding = (
+            self.embedding if config.tie_embeddings else nn.Embedding(config.vocab_size, width)
+        )
+        self.source_positions = positional_encoding(config.positional_encoding, width, config.max_source_len)
+        self.target_positions = positional_encoding(config.positional_encoding, width, config.max_target_len)
+        self.dropout = nn.Dropout(config.dropout)
+        self.encoder_layers = nn.ModuleList(
+            EncoderLayer(width, config.n_head, d_ff, **layer_kwargs) for _ in range(config.n_encoder_layers)
+        )
+        self.decoder_layers = nn.ModuleList(
+            DecoderLayer(width, config.n_head, d_ff, cross_attention=True, **layer_kwargs)
+            for _ in range(config.n_decoder_layers)
+        )
+        self.encoder_norm = nn.LayerNorm(width) if config.norm_first else nn.Identity()
+        self.decoder_norm = nn.LayerNorm(width) if config.norm_first else nn.Identity()
+        self.lm_head = nn.Linear(width, config.vocab_size, bias=False)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)  # as in the reference tensor2tensor/annotated code
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                # N(0, 1/C): after the ×√C of §3.4 the embedding entries have unit variance.
+                nn.init.normal_(module.weight, mean=0.0, std=width**-0.5)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.embedding.weight
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _embed(
+        self, ids: torch.Tensor, table: nn.Embedding, positions: nn.Module, start: int = 0
+    ) -> torch.Tensor:
+        steps = torch.arange(start, start + ids.size(1), device=ids.device)  # (T,)
+        return self.dropout(table(ids) * math.sqrt(self.config.d_model) + positions(steps))  # (B, T, C)
+
+    def encode(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``source`` (B, S) → memory (B, S, C) and its padding mask (B, S), True on ``pad_id``."""
+        if source.size(1) > self.config.max_source_len:
+            raise ValueError(
+                f"Source of {source.size(1)} tokens exceeds max_source_len={self.config.max_source_len}."
+            )
+        padding_mask = source == self.config.pad_id  # (B, S)
+        x = self._embed(source, self.embedding, self.source_positions)
+        for layer in self.encoder_layers:
+            x = layer(x, padding_mask=padding_mask)
+        return self.encoder_norm(x), padding_mask
+
+    def decode(
+        self,
+        decoder_input: torch.Tensor,
+        memory: torch.Tensor,
+        memory_padding_mask: torch.Tensor,
+        cache: list[tuple[KVCache, KVCache]] | None = None,
+    ) -> torch.Tensor:
+        """``decoder_input`` (B, T) → logits (B, T, V). With ``cache`` it continues the cached tokens."""
+        start = len(cache[0][0]) if cache is not None else 0
+        if start + decoder_input.size(1) > self.config.max_target_len:
+            raise ValueError(
+                f"Decoder input of {start + decoder_input.size(1)} tokens exceeds "
+                f"max_target_len={self.config.max_target_len}."
+            )
+        x = self._embed(decoder_input, self.target_embedding, self.target_positions, start)
+        for index, layer in enumerate(self.decoder_layers):
+            x = layer(
+                x,
+                memory,
+                memory_padding_mask=memory_padding_mask,
+                cache=None if cache is None else cache[index],
+            )
+        return self.lm_head(self.decoder_norm(x))  # (B, T, V)
+
+    def shift_right(self, targets: torch.Tensor) -> torch.Tensor:
+        """Decoder input for teacher forcing: ``[bos] + targets[:-1]``, ignored (-100) positions as pad."""
+        start = torch.full_like(targets[:, :1], self.config.bos_id)  # (B, 1)
+        shifted = torch.cat([start, targets[:, :-1]], dim=1)  # (B, T)
+        return shifted.masked_fill(shifted == IGNORE_INDEX, self.config.pad_id)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Source ``idx`` (B, S), ``targets`` (B, T) (-100 = padding) → logits (B, T, V), mean loss.
+
+        Without ``targets`` the decoder input is the start token alone: logits (B, 1, V) of the
+        first target token.
+        """
+        memory, memory_padding_mask = self.encode(idx)
+        decoder_input = (
+            self.shift_right(targets)
+            if targets is not None
+            else torch.full_like(idx[:, :1], self.config.bos_id)
+        )
+        logits = self.decode(decoder_input, memory, memory_padding_mask)
+        loss = None
+        if targets is not None:
+            batch, time, vocab = logits.shape
+            loss = F.cross_entropy(
+                logits.view(batch * time, vocab), targets.reshape(batch * time), ignore_index=IGNORE_INDEX
+            )
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        *,
+        use_cache: bool = True,
+        eos_token_id: int | None = -1,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Decode a target for each source row of ``idx`` (B, S) → generated ids (B, n), n <= max_new_tokens.
+
+        The encoder runs once. With ``use_cache`` the decoder feeds one token per step, reusing its
+        self-attention keys/values and the cross-attention keys/values of the memory. Stops when
+        every row has produced ``eos_token_id`` (default: the config's ``eos_id``; None = never);
+        finished rows are padded with it. At most ``max_target_len - 1`` tokens are generated.
+        """
+        was_training = self.training
+        self.eval()
+        eos = self.config.eos_id if eos_token_id == -1 else eos_token_id
+        memory, memory_padding_mask = self.encode(idx)
+        decoded = torch.full_like(idx[:, :1], self.config.bos_id)  # (B, 1)
+        finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+        cache = [(KVCache(), KVCache(static=True)) for _ in self.decoder_layers] if use_cache else None
+        for _ in range(min(max_new_tokens, self.config.max_target_len - 1)):
+            step_input = decoded[:, -1:] if use_cache else decoded
+            logits = self.decode(step_input, memory, memory_padding_mask, cache)  # (B, T', V)
+            next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+            if eos is not None:
+                next_token = next_token.masked_fill(finished[:, None], eos)
+                finished |= next_token[:, 0] == eos
+            decoded = torch.cat([decoded, next_token], dim=1)
+            if eos is not None and bool(finished.all()):
+                break
+        self.train(was_training)
+        return decoded[:, 1:]

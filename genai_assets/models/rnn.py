@@ -1,0 +1,157 @@
+"""Recurrent language models — Elman RNN, LSTM and GRU — behind the same interface as :class:`GPT`.
+
+    token ids (B, T) → embedding (B, T, E) → n_layer recurrent layers (B, T, H)
+      → [projection H → E when the head is tied] → linear head → logits (B, T, V)
+
+* RNN (Elman 1990): h_t = tanh(W x_t + U h_{t-1} + b). Its gradient through time is a product of
+  T Jacobians, so it explodes or vanishes over long spans (Bengio et al. 1994; Pascanu et al.
+  2013). The explosion is cured by clipping the global gradient norm — the shared training loop's
+  ``grad_clip`` — the vanishing is what gating addresses:
+* LSTM (Hochreiter & Schmidhuber 1997): a cell state updated additively through forget/input
+  gates, so gradients can flow across many steps.
+* GRU (Cho et al. 2014): a lighter gated unit (update/reset gates, no separate cell state).
+
+The recurrent layers are PyTorch's (``nn.RNN``/``nn.LSTM``/``nn.GRU``); the from-scratch part of
+this project is the Transformer. Training sees windows of ``block_size`` tokens from a fresh zero
+state (truncated back-propagation through time); generation carries the hidden state forward,
+which is the recurrent equivalent of a KV cache and has no length limit.
+
+Shape letters: B batch, T time, E embedding width, H hidden width, L layers, V vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genai_assets.models.sampling import sample_next_token
+
+IGNORE_INDEX = -100
+RNN_KINDS = ("rnn", "lstm", "gru")
+_RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # (L, B, H), or (h, c) for the LSTM
+
+
+@dataclass
+class RNNConfig:
+    """Hyperparameters of :class:`RNNLanguageModel`. Defaults are the ``cpu`` demo size."""
+
+    kind: str = "lstm"  # "rnn" (Elman, tanh), "lstm" or "gru"
+    vocab_size: int = 4096  # number of token ids
+    n_embd: int = 128  # token embedding width (E)
+    hidden_size: int = 256  # recurrent state width (H)
+    n_layer: int = 2  # stacked recurrent layers (L)
+    dropout: float = 0.1  # on embeddings, between recurrent layers and before the head
+    tie_weights: bool = True  # output head shares the embedding matrix (through an H → E projection)
+    block_size: int = 128  # training window (truncated BPTT length); generation is not limited by it
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.kind not in RNN_KINDS:
+            problems.append(f"kind must be one of {', '.join(RNN_KINDS)}, got {self.kind!r}")
+        for name in ("vocab_size", "n_embd", "hidden_size", "n_layer", "block_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if problems:
+            raise ValueError("Invalid RNNConfig: " + "; ".join(problems) + ".")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RNNLanguageModel(nn.Module):
+    """Next-token model over a recurrent core: ``forward(idx, targets) -> (logits, loss)`` and ``generate``."""
+
+    def __init__(self, config: RNNConfig):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)
+        self.dropout = nn.Dropout(config.dropout)
+        recurrent_kwargs = dict(
+            input_size=config.n_embd,
+            hidden_size=config.hidden_size,
+            num_layers=config.n_layer,
+            batch_first=True,  # (B, T, ·) like the rest of the project
+            dropout=config.dropout if config.n_layer > 1 else 0.0,  # between layers only
+        )
+        if config.kind == "rnn":
+            recurrent_kwargs["nonlinearity"] = "tanh"
+        self.recurrent = _RECURRENT_LAYERS[config.kind](**recurrent_kwargs)
+        # A tied head needs the state in the embedding's width: project H → E first.
+        self.projection = (
+            nn.Linear(config.hidden_size, config.n_embd)
+            if config.tie_weights and config.hidden_size != config.n_embd
+            else nn.Identity()
+        )
+        head_width = config.n_embd if config.tie_weights else config.hidden_size
+        self.lm_head = nn.Linear(head_width, config.vocab_size, bias=True)
+        nn.init.normal_(self.token_embedding.weight, mean=0.0, std=0.02)
+        if config.tie_weights:
+            self.lm_head.weight = self.token_embedding.weight
+        else:
+            nn.init.normal_(self.lm_head.weight, mean=0.0, std=0.02)
+        nn.init.zeros_(self.lm_head.bias)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def step(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Run ``idx`` (B, T) from ``state`` (None = zeros) → logits (B, T, V) and the final state."""
+        x = self.dropout(self.token_embedding(idx))  # (B, T, E)
+        output, state = self.recurrent(x, state)  # (B, T, H); state (L, B, H) or ((L, B, H), (L, B, H))
+        logits = self.lm_head(self.projection(self.dropout(output)))  # (B, T, V)
+        return logits, state
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``idx`` (B, T) → logits (B, T, V) and, with ``targets`` (B, T; -100 ignored), the mean loss."""
+        logits, _ = self.step(idx)
+        loss = None
+        if targets is not None:
+            batch, time, vocab = logits.shape
+            loss = F.cross_entropy(
+                logits.view(batch * time, vocab), targets.reshape(batch * time), ignore_index=IGNORE_INDEX
+            )
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        *,
+        use_cache: bool = True,
+        eos_token_id: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Append up to ``max_new_tokens`` sampled tokens to ``idx`` (B, T) → (B, T + new).
+
+        The prompt is read once; then each step feeds only the newest token and the carried state
+        (``use_cache`` is accepted for interface parity: the state *is* the cache). ``temperature=0``
+        is greedy. ``eos_token_id``: stop once every row has produced it.
+        """
+        was_training = self.training
+        self.eval()
+        finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+        logits, state = self.step(idx)
+        for position in range(max_new_tokens):
+            next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+            if eos_token_id is not None:
+                next_token = next_token.masked_fill(finished[:, None], eos_token_id)
+                finished |= next_token[:, 0] == eos_token_id
+            idx = torch.cat([idx, next_token], dim=1)
+            if (eos_token_id is not None and bool(finished.all())) or position == max_new_tokens - 1:
+                break
+            logits, state = self.step(next_token, state)
+        self.train(was_training)
+        return idx
