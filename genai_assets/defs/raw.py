@@ -1,0 +1,304 @@
+"""Stage "scraping": ``raw_poems``, one partition per source site, and its weekly re-scrape.
+
+* ``raw_poems`` (group ``data``, partitioned by site) → ``<lake>/raw_poems/<site>.parquet``
+  (contract 1, :mod:`genai_assets.schema`). Bundled sites (``gutenberg``, ``shakespeare``) read
+  package data offline; online sites (``poetrydb``, ``poets_org``) are fetched politely over HTTP
+  from the base URLs of the ``scraper`` resource.
+* Blocking checks ``schema``, ``non_empty`` and ``row_count_not_collapsed`` are evaluated inside
+  the asset body before anything is written. If one fails, the new scrape goes to
+  ``<lake>/raw_poems/_rejected/`` and the asset outputs ``None``, so the IO manager keeps the last
+  good file; the failed blocking check stops downstream assets in the same run.
+* ``weekly_online_rescrape`` (Mondays 03:00 UTC, stopped until switched on) requests one run of
+  ``rescrape_online_sites_job`` per online site partition.
+
+The asset body only gathers config and resources; the work happens in :mod:`genai_assets.sources`.
+"""
+
+import os
+import time
+
+import dagster as dg
+from pydantic import Field
+
+from genai_assets.partitions import BUNDLED_SITES, ONLINE_SITES, site_partitions
+from genai_assets.plotting import dataframe_markdown
+from genai_assets.resources import DataLake
+from genai_assets.schema import raw_poems_frame
+from genai_assets.sources.base import ScrapeResult
+from genai_assets.sources.http import DEFAULT_USER_AGENT, HttpPolicy, PoliteClient
+from genai_assets.sources.snapshot import (
+    CHECK_NON_EMPTY,
+    CHECK_NOT_COLLAPSED,
+    CHECK_SCHEMA,
+    evaluate_snapshot,
+    previous_row_count,
+    write_rejected,
+)
+
+POETRYDB_URL_ENV = "GENAI_POETRYDB_URL"
+POETS_ORG_URL_ENV = "GENAI_POETS_ORG_URL"
+PUBLIC_BASE_URLS = {"poetrydb": "https://poetrydb.org", "poets_org": "https://poets.org"}
+
+
+class ScraperSettings(dg.ConfigurableResource):
+    """Where the online sites live and how politely we fetch them (resource key ``scraper``).
+
+    Base URLs default to ``$GENAI_POETRYDB_URL`` / ``$GENAI_POETS_ORG_URL``, else the public
+    sites; any run can override them with run config (``resources.scraper.config``).
+    """
+
+    poetrydb_base_url: str = Field(
+        default_factory=lambda: os.environ.get(POETRYDB_URL_ENV) or PUBLIC_BASE_URLS["poetrydb"],
+        description=f"PoetryDB-compatible API root (${POETRYDB_URL_ENV}, else https://poetrydb.org).",
+    )
+    poets_org_base_url: str = Field(
+        default_factory=lambda: os.environ.get(POETS_ORG_URL_ENV) or PUBLIC_BASE_URLS["poets_org"],
+        description=f"poets.org-compatible site root (${POETS_ORG_URL_ENV}, else https://poets.org).",
+    )
+    user_agent: str = Field(
+        DEFAULT_USER_AGENT, description="User-Agent sent on every request; keep a contact URL."
+    )
+    min_interval_s: float = Field(1.0, description="Minimum seconds between request starts (rate limit).")
+    timeout_s: float = Field(20.0, description="Connect/read timeout per request, seconds.")
+    max_retries: int = Field(4, description="Retries after 429/5xx/timeouts/connection errors.")
+    backoff_base_s: float = Field(1.0, description="Backoff before retry k: base * 2**k seconds (+ jitter).")
+    backoff_max_s: float = Field(60.0, description="Ceiling of the exponential backoff, seconds.")
+    max_wait_s: float = Field(
+        120.0, description="Ceiling of any single wait, including Retry-After, seconds."
+    )
+    max_bytes: int = Field(2_000_000, description="Responses larger than this are abandoned (streamed).")
+    max_concurrency: int = Field(4, description="Requests in flight at once (one pooled connection each).")
+    respect_robots: bool = Field(True, description="Obey robots.txt (turn off only for your own servers).")
+
+    def base_url(self, site: str) -> str:
+        urls = {"poetrydb": self.poetrydb_base_url, "poets_org": self.poets_org_base_url}
+        if site not in urls:
+            raise ValueError(f"{site!r} is not an online site; online sites are {', '.join(urls)}.")
+        return urls[site]
+
+    def policy(self) -> HttpPolicy:
+        return HttpPolicy(
+            user_agent=self.user_agent,
+            min_interval_s=self.min_interval_s,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
+            max_wait_s=self.max_wait_s,
+            max_bytes=self.max_bytes,
+            max_concurrency=self.max_concurrency,
+            respect_robots=self.respect_robots,
+        )
+
+    def client(self, site: str) -> PoliteClient:
+        return PoliteClient(self.base_url(site), self.policy())
+
+
+class RawPoemsConfig(dg.Config):
+    """What each site partition collects (defaults = the cpu demo profile)."""
+
+    gutenberg_max_excerpts: int = Field(
+        20_000, description="Gutenberg excerpts kept (seeded uniform sample, file order); 0 = all ~512k."
+    )
+    gutenberg_seed: int = Field(1337, description="Seed of the Gutenberg excerpt sample.")
+    excerpt_min_lines: int = Field(4, description="Gutenberg excerpt: fewest lines (cut at a sentence end).")
+    excerpt_max_lines: int = Field(14, description="Gutenberg excerpt: most lines (cut here regardless).")
+    poetrydb_authors: list[str] = Field(
+        default_factory=list, description="PoetryDB authors to fetch; empty = every author from GET /author."
+    )
+    poetrydb_max_authors: int = Field(0, description="PoetryDB: at most this many authors; 0 = no cap.")
+    poetrydb_max_poems: int = Field(0, description="PoetryDB: stop after this many poems; 0 = no cap.")
+    poets_org_listing_path: str = Field("/poems", description="poets.org: first listing page.")
+    poets_org_max_listing_pages: int = Field(5, description="poets.org: listing pages followed at most.")
+    poets_org_max_poems: int = Field(
+        100, description="poets.org: stop after this many poems kept; 0 = no cap."
+    )
+    public_domain_only: bool = Field(
+        True, description="poets.org: keep only poems whose credit notice says public domain."
+    )
+    collapse_min_ratio: float = Field(
+        0.5, description="Online sites: reject a scrape with fewer rows than this x the last good snapshot."
+    )
+    allow_shrink: bool = Field(
+        False, description="Accept a collapsed online scrape on purpose (e.g. after lowering a cap)."
+    )
+    preview_rows: int = Field(8, description="Rows in the metadata preview table.")
+
+
+def scrape_site(site: str, config: RawPoemsConfig, scraper: ScraperSettings) -> ScrapeResult:
+    """Run the adapter of one site partition (bundled: package data; online: HTTP)."""
+    if site == "gutenberg":
+        from genai_assets.sources.gutenberg import ExcerptRule, gutenberg_poems
+
+        rule = ExcerptRule(min_lines=config.excerpt_min_lines, max_lines=config.excerpt_max_lines)
+        return gutenberg_poems(
+            max_excerpts=config.gutenberg_max_excerpts, seed=config.gutenberg_seed, rule=rule
+        )
+    if site == "shakespeare":
+        from genai_assets.sources.shakespeare import shakespeare_poems
+
+        return shakespeare_poems()
+    if site == "poetrydb":
+        from genai_assets.sources.poetrydb import PoetryDBOptions, scrape_poetrydb
+
+        options = PoetryDBOptions(
+            authors=list(config.poetrydb_authors),
+            max_authors=config.poetrydb_max_authors,
+            max_poems=config.poetrydb_max_poems,
+        )
+        with scraper.client(site) as client:
+            return scrape_poetrydb(client, options)
+    if site == "poets_org":
+        from genai_assets.sources.poets_org import PoetsOrgOptions, scrape_poets_org
+
+        options = PoetsOrgOptions(
+            listing_path=config.poets_org_listing_path,
+            max_listing_pages=config.poets_org_max_listing_pages,
+            max_poems=config.poets_org_max_poems,
+            public_domain_only=config.public_domain_only,
+        )
+        with scraper.client(site) as client:
+            return scrape_poets_org(client, options)
+    raise ValueError(f"Unknown site partition {site!r}.")
+
+
+def _metadata_value(value: object) -> dg.MetadataValue:
+    if isinstance(value, bool):
+        return dg.MetadataValue.bool(value)
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    if isinstance(value, float):
+        return dg.MetadataValue.float(value)
+    if isinstance(value, dict | list):
+        return dg.MetadataValue.json(value)
+    return dg.MetadataValue.text(str(value))
+
+
+RAW_POEMS_CHECKS = [
+    dg.AssetCheckSpec(
+        CHECK_SCHEMA, asset="raw_poems", blocking=True, description="Columns and types match contract 1."
+    ),
+    dg.AssetCheckSpec(
+        CHECK_NON_EMPTY, asset="raw_poems", blocking=True, description="The scrape found poems."
+    ),
+    dg.AssetCheckSpec(
+        CHECK_NOT_COLLAPSED,
+        asset="raw_poems",
+        blocking=True,
+        description="Online sites: rows >= collapse_min_ratio x the last good snapshot; else it is kept.",
+    ),
+]
+
+
+@dg.asset(
+    partitions_def=site_partitions,
+    group_name="data",
+    check_specs=RAW_POEMS_CHECKS,
+    kinds={"pandas", "parquet"},
+)
+def raw_poems(
+    context: dg.AssetExecutionContext, config: RawPoemsConfig, scraper: ScraperSettings, lake: DataLake
+):
+    """Poems of one source site, one row per poem (contract 1); a bad scrape never replaces a good one."""
+    site = context.partition_key
+    started = time.perf_counter()
+    result = scrape_site(site, config, scraper)  # a whole-site failure raises: the old file stays
+    frame = raw_poems_frame(result.records)
+    snapshot_path = lake.table_path("raw_poems", site)
+    previous_rows = previous_row_count(snapshot_path)
+    verdict = evaluate_snapshot(
+        frame,
+        previous_rows,
+        min_ratio=config.collapse_min_ratio,
+        check_collapse=site not in BUNDLED_SITES and not config.allow_shrink,
+    )
+    metadata: dict[str, object] = {
+        "site": site,
+        "source_kind": "bundled" if site in BUNDLED_SITES else "online",
+        "poems": dg.MetadataValue.int(len(frame)),
+        "previous_rows": dg.MetadataValue.int(previous_rows) if previous_rows is not None else "none",
+        "elapsed_s": round(time.perf_counter() - started, 2),
+        "pages_fetched": result.stats.pages_fetched,
+        "pages_skipped": result.stats.pages_skipped,
+        "pages_retried": result.stats.retries,
+        "http": dg.MetadataValue.json(result.stats.as_metadata()),
+        "preview": dataframe_markdown(
+            frame[["title", "author", "text", "license"]], max_rows=config.preview_rows
+        ),
+    }
+    if site in ONLINE_SITES:
+        metadata["base_url"] = dg.MetadataValue.url(scraper.base_url(site))
+    metadata.update({f"{site}/{name}": _metadata_value(value) for name, value in result.details.items()})
+    if verdict.accepted:
+        metadata["snapshot_replaced"] = True
+        context.log.info(f"raw_poems[{site}]: {len(frame)} poems pass every check; writing {snapshot_path}.")
+        yield dg.Output(frame, metadata=metadata)
+    else:
+        rejected = write_rejected(frame, lake.folder("raw_poems", "_rejected"), site)
+        metadata["snapshot_replaced"] = False
+        metadata["rejected_path"] = dg.MetadataValue.path(str(rejected))
+        context.log.error(
+            f"raw_poems[{site}]: checks {verdict.failed} failed; the new scrape went to {rejected} and "
+            f"the last good snapshot {snapshot_path} is kept."
+        )
+        yield dg.Output(None, metadata=metadata)  # None: the Parquet IO manager keeps the old file
+    for outcome in verdict.checks:
+        yield dg.AssetCheckResult(
+            check_name=outcome.name,
+            passed=outcome.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=outcome.description,
+            metadata={
+                name: _metadata_value(value) for name, value in outcome.metadata.items() if value is not None
+            },
+        )
+
+
+rescrape_online_sites_job = dg.define_asset_job(
+    "rescrape_online_sites_job",
+    selection=dg.AssetSelection.assets(raw_poems),
+    partitions_def=site_partitions,
+    description="Re-scrape one online site partition of raw_poems (checks included).",
+)
+
+
+@dg.schedule(
+    cron_schedule="0 3 * * 1",
+    job=rescrape_online_sites_job,
+    execution_timezone="UTC",
+    description="Weekly re-scrape of every online site (one run per partition); downstream goes stale.",
+)
+def weekly_online_rescrape(context: dg.ScheduleEvaluationContext):
+    stamp = (
+        context.scheduled_execution_time.strftime("%Y-%m-%d")
+        if context.scheduled_execution_time
+        else "manual"
+    )
+    for site in ONLINE_SITES:
+        yield dg.RunRequest(
+            partition_key=site, run_key=f"rescrape-{site}-{stamp}", tags={"genai/rescrape": "weekly"}
+        )
+
+
+PRESETS = {
+    "tiny": {
+        "raw_poems": {
+            "config": {
+                "gutenberg_max_excerpts": 300,
+                "poetrydb_max_authors": 3,
+                "poetrydb_max_poems": 50,
+                "poets_org_max_listing_pages": 1,
+                "poets_org_max_poems": 10,
+            }
+        }
+    },
+    "cpu": {},
+    "gpu": {"raw_poems": {"config": {"gutenberg_max_excerpts": 0, "poets_org_max_poems": 0}}},
+}
+
+defs = dg.Definitions(
+    assets=[raw_poems],
+    jobs=[rescrape_online_sites_job],
+    schedules=[weekly_online_rescrape],
+    resources={"scraper": ScraperSettings()},
+)
