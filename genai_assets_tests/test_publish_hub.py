@@ -24,7 +24,7 @@ def save_tiny_gpt2(folder: Path, seed: int = 0) -> Path:
     shutil.copy(data / "vocab.bpe", folder / "merges.txt")
     tokenizer = GPT2TokenizerFast.from_pretrained(folder)
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2)
     model = GPT2LMHeadModel(config)
     model.generation_config.pad_token_id = tokenizer.eos_token_id
     model.save_pretrained(folder)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -82,10 +83,18 @@ def self_bleu(samples: Sequence[str]) -> float:
         raise ValueError(f"self-BLEU needs at least 2 samples, got {len(samples)}.")
     lines = [_one_line(sample) for sample in samples]
     metric = BLEU(effective_order=False)
-    scores = [
-        metric.sentence_score(line, lines[:index] + lines[index + 1 :]).score
-        for index, line in enumerate(lines)
-    ]
+    # sacrebleu logs a recommendation to use effective_order for every sentence score; we keep
+    # plain 4-gram BLEU with exp smoothing on purpose (see the module docstring).
+    sacrebleu_logger = logging.getLogger("sacrebleu")
+    previous_level = sacrebleu_logger.level
+    sacrebleu_logger.setLevel(logging.ERROR)
+    try:
+        scores = [
+            metric.sentence_score(line, lines[:index] + lines[index + 1 :]).score
+            for index, line in enumerate(lines)
+        ]
+    finally:
+        sacrebleu_logger.setLevel(previous_level)
     return float(np.mean(scores))
 
 

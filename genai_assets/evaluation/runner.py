@@ -1,0 +1,271 @@
+"""Evaluate every trained model on the test split: the plain function behind asset ``evaluation``.
+
+For each model folder that exists: perplexity and bits/char on up to ``max_perplexity_poems``
+test poems; then, for ``n_prompts`` test poems, the first ``prompt_lines`` lines are the prompt,
+the model writes a continuation (fixed sampling settings and seed, same for every model), and
+the continuation is compared with the poem's real next ``continuation_lines`` lines (BLEU,
+chrF), with the other samples (distinct-n, self-BLEU), with the training poems (copied 8-grams,
+longest copied span) and by form (lines, words per line, stanzas, rhyme rate). The real
+continuations get the same diversity and form measures as a reference row.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genai_assets.evaluation import metrics
+from genai_assets.evaluation.human_eval import REFERENCE_MODEL
+
+COPY_NGRAM = 8  # memorisation: share of generated word 8-grams found in the training poems
+
+
+@dataclass
+class EvaluationSettings:
+    """What to measure and how much of it; defaults are the cpu demo profile."""
+
+    max_perplexity_poems: int = 64  # test poems scored for perplexity / bits per char (0 = all)
+    max_chars_per_poem: int = 1200  # longer poems are cut at a line break (CPU time)
+    n_prompts: int = 16  # test poems used as prompts for generation
+    prompt_lines: int = 2  # first lines of a poem given as the prompt
+    continuation_lines: int = 4  # real lines after the prompt that BLEU/chrF compare with
+    max_new_tokens: int = 48  # generated tokens per prompt
+    temperature: float = 0.8  # sampling settings, identical for every model
+    top_k: int = 50
+    top_p: float = 0.95
+    seed: int = 1234  # seeds the prompt choice and every model's sampling
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("max_perplexity_poems", "max_chars_per_poem"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0 (0 = no cap)")
+        for name in ("n_prompts", "prompt_lines", "continuation_lines", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        if self.n_prompts < 2:
+            problems.append("n_prompts must be >= 2 (self-BLEU compares samples with each other)")
+        if not self.temperature > 0:
+            problems.append("temperature must be > 0")
+        if not 0 < self.top_p <= 1:
+            problems.append("top_p must be in (0, 1]")
+        if self.top_k < 0:
+            problems.append("top_k must be >= 0")
+        if problems:
+            raise ValueError("Invalid evaluation settings: " + "; ".join(problems) + ".")
+
+
+@dataclass
+class EvaluationReport:
+    table: pd.DataFrame  # one row per evaluated model (+ the real poems), metric columns
+    samples: pd.DataFrame  # prompt_id, prompt, model, text (continuation), reference, poem_id
+    skipped: dict[str, str]  # model name -> why it was not evaluated
+    settings: dict
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per model
+
+
+def _poem_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def select_prompts(test_poems: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
+    """Seeded choice of test poems long enough to split into prompt + continuation."""
+    needed = settings.prompt_lines + 1
+    eligible = test_poems[test_poems["text"].map(lambda text: len(_poem_lines(text)) >= needed)]
+    eligible = eligible.sort_values("poem_id")
+    if len(eligible) < 2:
+        raise ValueError(
+            f"Only {len(eligible)} test poems have at least {needed} lines; need 2 or more to prompt with."
+        )
+    rng = np.random.default_rng(settings.seed)
+    count = min(settings.n_prompts, len(eligible))
+    chosen = eligible.iloc[np.sort(rng.choice(len(eligible), size=count, replace=False))]
+    rows = []
+    for prompt_id, poem in enumerate(chosen.itertuples(index=False)):
+        lines = _poem_lines(poem.text)
+        rows.append(
+            {
+                "prompt_id": prompt_id,
+                "poem_id": poem.poem_id,
+                "prompt": "\n".join(lines[: settings.prompt_lines]) + "\n",
+                "reference": "\n".join(
+                    lines[settings.prompt_lines : settings.prompt_lines + settings.continuation_lines]
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def perplexity_texts(test_poems: pd.DataFrame, settings: EvaluationSettings) -> list[str]:
+    from genai_assets.evaluation.perplexity import truncate_at_line
+
+    ordered = test_poems.sort_values("poem_id")
+    if settings.max_perplexity_poems and len(ordered) > settings.max_perplexity_poems:
+        rng = np.random.default_rng(settings.seed + 1)
+        ordered = ordered.iloc[
+            np.sort(rng.choice(len(ordered), settings.max_perplexity_poems, replace=False))
+        ]
+    return [truncate_at_line(text, settings.max_chars_per_poem) for text in ordered["text"]]
+
+
+def _complete_lines(continuation: str, stopped_early: bool) -> str:
+    """Drop a last line cut off by the token budget (form metrics should not see half lines)."""
+    if stopped_early or "\n" not in continuation.strip():
+        return continuation.strip()
+    return continuation.strip().rsplit("\n", 1)[0]
+
+
+def text_metrics(
+    continuations: list[str], prompts: list[str], copy_index: metrics.CopyIndex
+) -> dict[str, float]:
+    """Generation metrics of one set of continuations (also used for the real continuations)."""
+    copied = metrics.memorisation(continuations, copy_index, n=COPY_NGRAM)
+    form = metrics.form_summary([prompt + text for prompt, text in zip(prompts, continuations, strict=True)])
+    return {
+        "distinct_1": metrics.distinct_n(continuations, 1),
+        "distinct_2": metrics.distinct_n(continuations, 2),
+        "distinct_3": metrics.distinct_n(continuations, 3),
+        "self_bleu": metrics.self_bleu(continuations),
+        "copied_8gram_share": copied.copied_ngram_share,
+        "longest_copied_span": copied.longest_copied_span,
+        "longest_copied_text": copied.longest_copied_text,
+        **form,
+    }
+
+
+def evaluate_models(
+    model_folders: dict[str, Path | None],
+    poems: pd.DataFrame,
+    settings: EvaluationSettings,
+    log: Callable[[str], None] = print,
+    missing_reasons: dict[str, str] | None = None,
+) -> EvaluationReport:
+    """Evaluate each existing model folder; missing ones are skipped with the reason recorded.
+
+    ``poems`` is the cleansed table (needs ``poem_id``, ``text``, ``split``); ``model_folders``
+    maps a display name to its folder (None or a missing path = skip, with the reason from
+    ``missing_reasons`` when given).
+    """
+    from genai_assets.evaluation.perplexity import evaluate_perplexity
+    from genai_assets.generation import SamplingConfig, generate_poems, load_generator
+
+    missing = {"poem_id", "text", "split"} - set(poems.columns)
+    if missing:
+        raise ValueError(f"The poems table lacks columns {sorted(missing)}.")
+    test = poems[poems["split"] == "test"]
+    train = poems[poems["split"] == "train"]
+    if test.empty:
+        raise ValueError("The poems table has no test split: nothing to evaluate on.")
+    prompts = select_prompts(test, settings)
+    scored_texts = perplexity_texts(test, settings)
+    started = time.perf_counter()
+    copy_index = metrics.CopyIndex(train["text"])
+    log(
+        f"Indexed {copy_index.n_words} training words for the copy check in {time.perf_counter() - started:.1f}s."
+    )
+
+    rows: list[dict] = []
+    sample_rows: list[dict] = []
+    skipped: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    sampling = SamplingConfig(
+        do_sample=True,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
+        repetition_penalty=1.0,  # not every model kind implements it: keep all models equal
+        max_new_tokens=settings.max_new_tokens,
+        seed=settings.seed,
+    )
+    for name, folder in model_folders.items():
+        if folder is None or not Path(folder).joinpath("config.json").is_file():
+            reason = (missing_reasons or {}).get(name)
+            skipped[name] = reason or (f"no model folder at {folder}" if folder else "not found in the lake")
+            log(f"Skipping {name}: {skipped[name]}.")
+            continue
+        started = time.perf_counter()
+        generator = load_generator(folder)
+        ppl = evaluate_perplexity(
+            generator.model, generator.tokenizer, scored_texts, generator.context_length
+        )
+        log(
+            f"{name}: perplexity {ppl.perplexity:.2f}, {ppl.bits_per_char:.3f} bits/char on {ppl.n_texts} poems."
+        )
+        outputs = generate_poems(generator.model, generator.tokenizer, prompts["prompt"].tolist(), sampling)
+        continuations = []
+        for prompt_row, output in zip(prompts.itertuples(index=False), outputs, strict=True):
+            continuation = output["text"][len(prompt_row.prompt) :]
+            stopped_early = output["n_new_tokens"] < json_max_new(output)
+            continuations.append(_complete_lines(continuation, stopped_early))
+            sample_rows.append(
+                {
+                    "prompt_id": prompt_row.prompt_id,
+                    "poem_id": prompt_row.poem_id,
+                    "prompt": prompt_row.prompt,
+                    "model": name,
+                    "text": continuation,
+                    "scored_text": continuations[-1],
+                    "reference": prompt_row.reference,
+                }
+            )
+        references = prompts["reference"].tolist()
+        rows.append(
+            {
+                "model": name,
+                "kind": generator.kind,
+                "perplexity": ppl.perplexity,
+                "bits_per_char": ppl.bits_per_char,
+                "scored_tokens": ppl.n_tokens,
+                "bleu": metrics.bleu_score(continuations, references),
+                "chrf": metrics.chrf_score(continuations, references),
+                **text_metrics(continuations, prompts["prompt"].tolist(), copy_index),
+            }
+        )
+        timings[name] = time.perf_counter() - started
+        log(f"{name}: evaluated in {timings[name]:.1f}s.")
+        del generator
+    references = prompts["reference"].tolist()
+    rows.append(
+        {
+            "model": REFERENCE_MODEL,
+            "kind": "real poems",
+            "perplexity": math.nan,
+            "bits_per_char": math.nan,
+            "scored_tokens": 0,
+            "bleu": math.nan,
+            "chrf": math.nan,
+            **text_metrics(references, prompts["prompt"].tolist(), copy_index),
+        }
+    )
+    for prompt_row in prompts.itertuples(index=False):
+        sample_rows.append(
+            {
+                "prompt_id": prompt_row.prompt_id,
+                "poem_id": prompt_row.poem_id,
+                "prompt": prompt_row.prompt,
+                "model": REFERENCE_MODEL,
+                "text": prompt_row.reference,
+                "scored_text": prompt_row.reference,
+                "reference": prompt_row.reference,
+            }
+        )
+    return EvaluationReport(
+        table=pd.DataFrame(rows),
+        samples=pd.DataFrame(sample_rows),
+        skipped=skipped,
+        settings=asdict(settings),
+        timings=timings,
+    )
+
+
+def json_max_new(output: dict) -> int:
+    """The token budget a sample actually had (``params`` records it after context capping)."""
+    import json
+
+    return int(json.loads(output["params"])["max_new_tokens"])
