@@ -13,7 +13,25 @@ from genai_assets.io_manager import ParquetIOManager
 from genai_assets.resources import DataLake
 from genai_assets_tests.test_publish_hub import save_tiny_gpt2
 
-WORDS = "moon sea night light day gray rose love heart art bright star far sky high wind mind".split()
+WORDS = [
+    "moon",
+    "sea",
+    "night",
+    "light",
+    "day",
+    "gray",
+    "rose",
+    "love",
+    "heart",
+    "art",
+    "bright",
+    "star",
+    "far",
+    "sky",
+    "high",
+    "wind",
+    "mind",
+]
 
 
 def synthetic_poems(n_poems: int = 48, seed: int = 0) -> pd.DataFrame:
