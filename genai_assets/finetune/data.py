@@ -40,7 +40,7 @@ COLLATIONS = ("packing", "padding")
 
 def format_poem_for_lm(title: str | None, text: str) -> str:
     """The text of one training example, without the end marker (see the module docstring)."""
-    title = (title or "").strip()
+    title = title.strip() if isinstance(title, str) else ""  # None or a pandas NaN: no title
     body = text.strip()
     return f"{POEM_START}{title}\n\n{body}" if title else f"{POEM_START}{body}"
 
