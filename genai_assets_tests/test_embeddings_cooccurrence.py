@@ -40,12 +40,26 @@ def cell(corpus, matrix, a, b):
 
 
 def test_vocabulary_order_and_tokens():
-    corpus = tokenize_lines(["O’er the King's sea, o'er 2 seas!", "the sea"], vocab_size=100, min_count=1)
-    # frequency first, then alphabetical; curly apostrophes folded; possessive 's split off as in GloVe
-    assert corpus.vocabulary == ["o'er", "sea", "the", "'s", "king", "seas"]
-    assert corpus.word_counts.tolist() == [2, 2, 2, 1, 1, 1]
-    assert corpus.sentence_ids.tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 1]
-    assert corpus.n_tokens == 9 and corpus.n_sentences == 2
+    lines = ["O’er the King's sea, o'er 2 seas!", "", "'Tis the sea—Éire's"]
+    corpus = tokenize_lines(lines, vocab_size=100, min_count=1)
+    # frequency first, then alphabetical; curly apostrophes folded; possessive 's dropped; 'tis → tis
+    assert corpus.vocabulary == ["o'er", "sea", "the", "king", "seas", "tis", "éire"]
+    assert corpus.word_counts.tolist() == [2, 2, 2, 1, 1, 1, 1]
+    assert corpus.token_ids.tolist() == [0, 2, 3, 1, 0, 4, 5, 2, 1, 6]
+    assert corpus.sentence_ids.tolist() == [0, 0, 0, 0, 0, 0, 2, 2, 2, 2]
+    assert corpus.n_tokens == 10 and corpus.n_sentences == 3
+    assert tokenize_lines(lines, vocab_size=3, min_count=2).token_ids.tolist() == [
+        0,
+        2,
+        -1,
+        1,
+        0,
+        -1,
+        -1,
+        2,
+        1,
+        -1,
+    ]
 
 
 def test_counts_exact_on_hand_computed_toy_corpus():

@@ -3,7 +3,8 @@
 Definitions used throughout (tests check them by hand):
 
 * Sentences are the corpus lines; words are lower-cased runs of letters with inner apostrophes
-  (``o'er``, ``heav'n``); a possessive ``'s`` is its own token, as in GloVe's vocabulary.
+  (``o'er``, ``heav'n``); a possessive ``'s`` is dropped (``king's`` → ``king``), digits and
+  punctuation separate words.
 * The vocabulary is the ``vocab_size`` most frequent words occurring at least ``min_count``
   times (ties broken alphabetically). Other words are out of vocabulary: they keep their slot,
   so distances stay true, but are never counted.
@@ -32,16 +33,14 @@ never a dense vocab × vocab array.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 
-# "\n" marks a sentence (line) boundary in the joined text; see tokenize_lines.
-_TOKEN_PATTERN = re.compile(r"\n|'s\b|[^\W\d_]+(?:'(?!s\b)[^\W\d_]+)*")
+# Word separators (RE2 syntax, for Arrow): a possessive 's, or a run of anything but letters and '.
+_SPLIT_PATTERN = r"'s\b|[^\p{L}']+"
 
 
 @dataclass
@@ -87,29 +86,30 @@ class TokenizedCorpus:
 
 
 def tokenize_lines(lines: Sequence[str], vocab_size: int, min_count: int) -> TokenizedCorpus:
-    """Words of each line → vocabulary ids, in one regex pass over the joined text.
+    """Words of each line → vocabulary ids, vectorised with Arrow string kernels (C++, no Python per word).
 
-    Joining the lines with "\\n" and matching "\\n" as a token gives sentence boundaries without
-    a Python loop per line (``findall`` and ``pd.factorize`` run in C).
+    Lower-case, fold ’ to ', split on runs of non-letters other than the apostrophe and on a
+    possessive ``'s``, trim stray apostrophes (``'tis`` → ``tis``), drop empty pieces.
+    ``list_parent_indices`` says which line each word came from.
     """
-    lines = (
-        [line.replace("\n", " ") for line in lines] if any("\n" in line for line in lines) else list(lines)
-    )
-    text = "\n".join(lines).replace("’", "'").lower()
-    tokens = _TOKEN_PATTERN.findall(text)
-    codes, uniques = pd.factorize(pd.Series(tokens, dtype=object), sort=False)
-    del tokens
-    uniques = np.asarray(uniques, dtype=object)
-    newline = np.flatnonzero(uniques == "\n")
-    is_boundary = codes == newline[0] if newline.size else np.zeros(len(codes), dtype=bool)
-    sentence_ids = np.cumsum(is_boundary)[~is_boundary]
-    codes = codes[~is_boundary]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lowered = pc.replace_substring(pc.utf8_lower(pa.array(list(lines), type=pa.large_string())), "’", "'")
+    pieces = pc.split_pattern_regex(lowered, _SPLIT_PATTERN)
+    words = pc.utf8_trim(pc.list_flatten(pieces), "'")
+    keep = pc.greater(pc.binary_length(words), 0)
+    words = pc.filter(words, keep)
+    sentence_ids = pc.filter(pc.list_parent_indices(pieces), keep).to_numpy().astype(np.int64)
+    if isinstance(words, pa.ChunkedArray):
+        words = words.combine_chunks()
+    encoded = pc.dictionary_encode(words)  # hash-based, in C++: codes + distinct words
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
 
     counts = np.bincount(codes, minlength=len(uniques)).astype(np.int64)
-    if newline.size:
-        counts[newline[0]] = 0  # the boundary marker is not a word
     # Most frequent first, ties alphabetical: a stable sort by word, then a stable sort by count.
-    order = np.argsort(uniques.astype(str), kind="stable")
+    order = np.argsort(uniques, kind="stable")
     order = order[np.argsort(-counts[order], kind="stable")]
     order = order[counts[order] >= min_count][:vocab_size]
     remap = np.full(len(uniques), -1, dtype=np.int32)
