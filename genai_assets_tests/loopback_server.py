@@ -16,6 +16,7 @@ The ``loopback_server`` pytest fixture starts one per test and stops it afterwar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -82,7 +83,12 @@ class LoopbackServer:
         host, port = self._server.server_address[:2]
         assert host == LOOPBACK_HOST, f"loopback server bound {host}, not {LOOPBACK_HOST}"
         self.url = f"http://{LOOPBACK_HOST}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="loopback-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="loopback-http",
+            daemon=True,
+        )
 
     def route(self, path: str, *replies: Reply | Handler) -> None:
         """Serve ``replies`` in order at ``path`` (exact path incl. query; the last repeats), or a handler."""
@@ -166,3 +172,22 @@ def loopback_server():
     """A started :class:`LoopbackServer`, stopped after the test."""
     with LoopbackServer() as server:
         yield server
+
+
+def main() -> None:
+    """Serve the fixture sites by hand: ``python -m genai_assets_tests.loopback_server poetrydb``."""
+    import sys
+
+    from genai_assets_tests.fixtures import serve_poetrydb, serve_poets_org
+
+    sites = sys.argv[1:] or ["poetrydb"]
+    with LoopbackServer() as server:
+        for site in sites:
+            {"poetrydb": serve_poetrydb, "poets_org": serve_poets_org}[site](server)
+        print(f"Serving fixture site(s) {', '.join(sites)} at {server.url} (Ctrl-C stops)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

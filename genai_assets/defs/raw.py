@@ -37,6 +37,7 @@ from genai_assets.sources.snapshot import (
 
 POETRYDB_URL_ENV = "GENAI_POETRYDB_URL"
 POETS_ORG_URL_ENV = "GENAI_POETS_ORG_URL"
+PREVIEW_COLUMNS = ("title", "author", "text", "license")
 PUBLIC_BASE_URLS = {"poetrydb": "https://poetrydb.org", "poets_org": "https://poets.org"}
 
 
@@ -223,7 +224,8 @@ def raw_poems(
         "pages_retried": result.stats.retries,
         "http": dg.MetadataValue.json(result.stats.as_metadata()),
         "preview": dataframe_markdown(
-            frame[["title", "author", "text", "license"]], max_rows=config.preview_rows
+            frame[[column for column in PREVIEW_COLUMNS if column in frame.columns]],
+            max_rows=config.preview_rows,
         ),
     }
     if site in ONLINE_SITES:
