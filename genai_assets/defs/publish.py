@@ -1,0 +1,197 @@
+"""Stage "publish": stage the fine-tuned model with its model card and upload it to the Hub.
+
+Asset ``hub_upload`` (group ``publish``) writes ``<lake>/hub_staging/<repo name>/`` (model,
+tokenizer, generated README.md card; swapped in atomically), then ``create_repo(exist_ok=True)``
++ ``upload_folder`` through the ``hub`` resource (:class:`~genai_assets.publish.hub.HubClient`).
+Without a token (``HF_TOKEN`` unset) or with ``dry_run`` it stops after staging and says so in
+its metadata. Optionally the cleansed poems go to a dataset repo the same way.
+
+The token comes from ``dg.EnvVar("HF_TOKEN")`` (never from run config) and is never logged.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from genai_assets.publish.hub import HubClient
+from genai_assets.resources import DataLake
+
+# Base model names of genai_assets.finetune.base_model → the Hub id to cite as base_model.
+PACKAGED_BASE_HUB_IDS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+# Files of the model folder that are ours, not the model's (local paths, training bookkeeping).
+NOT_PUBLISHED = ("metrics.json", "base_info.json")
+
+
+class HubUploadConfig(dg.Config):
+    """Where and how to publish (the token is not config: it comes from $HF_TOKEN)."""
+
+    repo_id: str = Field("genai-assets/poetry-smollm2-135m", description="Target model repo, 'owner/name'.")
+    private: bool = Field(True, description="Create the repo as private.")
+    commit_message: str = Field(
+        "Upload poetry model from the genai_assets pipeline", description="Commit message."
+    )
+    model_asset: str = Field("finetuned_lm", description="Model folder under <lake>/models/ to publish.")
+    dry_run: bool = Field(False, description="Stage only, even when a token is set.")
+    publish_dataset: bool = Field(False, description="Also publish the cleansed poems as a dataset repo.")
+    dataset_repo_id: str = Field(
+        "genai-assets/cleansed-poems", description="Target dataset repo, 'owner/name'."
+    )
+    n_sample_poems: int = Field(3, description="Generated samples quoted in the model card.")
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def base_model_hub_id(base_info: dict) -> str | None:
+    """The Hub id of the base model for the card's ``base_model``; None for local/random bases."""
+    name, kind = base_info.get("name"), base_info.get("kind")
+    if kind == "hub":
+        return name
+    return PACKAGED_BASE_HUB_IDS.get(name)
+
+
+def training_data_markdown(poems: pd.DataFrame | None) -> str:
+    """Sources, licenses, cleaning and split sizes of the cleansed corpus, for the card."""
+    if poems is None or poems.empty:
+        return "_The cleansed corpus was not found when the card was written._"
+    counts = poems.groupby(["source", "split"]).size().unstack(fill_value=0)
+    table = counts.reset_index().to_markdown(index=False)
+    licenses = (
+        ", ".join(sorted(poems["license"].dropna().astype(str).unique())) if "license" in poems else "unknown"
+    )
+    return (
+        f"{len(poems)} poems ({int(poems['n_words'].sum()) if 'n_words' in poems else '?'} words) from the sources "
+        f"below; licenses: {licenses}. Cleaning (asset `cleansed_poems`, `genai_assets.cleaning`): text "
+        "repair with ftfy, ASCII quotes, stray special characters removed, line and stanza breaks kept; "
+        "empty, too short, too long and non-English poems dropped; exact and near duplicates (MinHash LSH) "
+        "removed, keeping the best-attributed copy; a train/val/test split per poem from a hash of its id, "
+        "so no poem is in two splits.\n\n"
+        f"{table}"
+    )
+
+
+@dg.asset(group_name="publish", deps=["finetuned_lm", "evaluation"], kinds={"huggingface"})
+def hub_upload(
+    context: dg.AssetExecutionContext, config: HubUploadConfig, lake: DataLake, hub: HubClient
+) -> dg.MaterializeResult:
+    """Stage the model with a generated model card, then upload it (or say why not: dry run)."""
+    from genai_assets.publish.hub import stage_model_folder
+    from genai_assets.publish.model_card import ModelCardInputs, build_model_card
+
+    model_dir = lake.model_dir(config.model_asset)
+    training = _read_json(model_dir / "metrics.json")
+    base_info = training.get("base_model") or _read_json(lake.model_dir("base_lm") / "base_info.json")
+    poems_path = lake.table_path("cleansed_poems")
+    poems = pd.read_parquet(poems_path) if poems_path.is_file() else None
+    evaluation = _read_json(lake.reports_dir() / "evaluation.json")
+    samples_path = lake.reports_dir() / "evaluation_samples.parquet"
+    samples = []
+    if samples_path.is_file():
+        table = pd.read_parquet(samples_path)
+        own = table[table["model"] == config.model_asset].head(config.n_sample_poems)
+        samples = [{"prompt": row.prompt.rstrip(), "text": row.text.strip()} for row in own.itertuples()]
+    hyperparameters = {
+        key: value
+        for key, value in (training.get("config") or {}).items()
+        if not isinstance(value, dict | list)
+    }
+    results = {
+        key: training[key]
+        for key in ("steps", "final_val_loss", "base_test_perplexity", "finetuned_test_perplexity")
+        if key in training
+    }
+    inputs = ModelCardInputs(
+        repo_id=config.repo_id,
+        model_name=f"Poetry {config.repo_id.split('/')[-1]}",
+        base_model=base_model_hub_id(base_info),
+        license=str(base_info.get("license") or "apache-2.0").lower(),
+        datasets=[config.dataset_repo_id] if config.publish_dataset else [],
+        training_data=training_data_markdown(poems),
+        hyperparameters=hyperparameters,
+        training_results=results,
+        evaluation_rows=evaluation.get("models", []),
+        evaluated_model=config.model_asset,
+        sample_poems=samples,
+        evaluation_notes="Figures from asset `evaluation` on the held-out test split (see its report).",
+    )
+    card = build_model_card(inputs)
+    repo_name = config.repo_id.split("/")[-1]
+    staged = lake.folder("hub_staging") / repo_name
+    files = stage_model_folder(model_dir, str(card), staged, exclude=NOT_PUBLISHED)
+    context.log.info(f"Staged {len(files)} files for {config.repo_id} in {staged}.")
+
+    metadata: dict = {
+        "repo_id": config.repo_id,
+        "private": config.private,
+        "staged_folder": dg.MetadataValue.path(str(staged)),
+        "staged_files": dg.MetadataValue.json(files),
+        "base_model": str(inputs.base_model),
+        "model_card": dg.MetadataValue.md(str(card.text)[:4000]),
+    }
+    if config.dry_run or not hub.has_token:
+        reason = "dry_run is set in the config" if config.dry_run else "HF_TOKEN is not set"
+        metadata["uploaded"] = False
+        metadata["status"] = f"dry run: nothing was uploaded because {reason}; the staged folder is complete."
+        context.log.info(metadata["status"])
+    else:
+        report = hub.upload_folder(
+            staged, config.repo_id, private=config.private, commit_message=config.commit_message
+        )
+        metadata["uploaded"] = True
+        metadata["status"] = f"uploaded {len(report.files)} files"
+        metadata["repo_url"] = dg.MetadataValue.url(report.repo_url)
+        metadata["commit_url"] = report.commit_url
+    if config.publish_dataset:
+        metadata.update(_publish_dataset(context, config, lake, hub, poems))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _publish_dataset(context, config: HubUploadConfig, lake: DataLake, hub: HubClient, poems) -> dict:
+    """Stage (and upload unless dry run) the cleansed poems as Parquet per split + a dataset card."""
+    from genai_assets.publish.hub import stage_dataset_folder
+
+    if poems is None:
+        raise FileNotFoundError(
+            f"{lake.table_path('cleansed_poems')} is missing: materialize cleansed_poems first."
+        )
+    target = lake.folder("hub_staging") / config.dataset_repo_id.split("/")[-1]
+    files = stage_dataset_folder(poems, config.dataset_repo_id, training_data_markdown(poems), target)
+    result = {
+        "dataset_staged_folder": dg.MetadataValue.path(str(target)),
+        "dataset_files": dg.MetadataValue.json(files),
+    }
+    if config.dry_run or not hub.has_token:
+        result["dataset_uploaded"] = False
+    else:
+        report = hub.upload_folder(
+            target,
+            config.dataset_repo_id,
+            private=config.private,
+            commit_message=config.commit_message,
+            repo_type="dataset",
+        )
+        result["dataset_uploaded"] = True
+        result["dataset_commit_url"] = report.commit_url
+    context.log.info(f"Dataset {config.dataset_repo_id}: {len(files)} files staged.")
+    return result
+
+
+def hub_client_from_env() -> HubClient:
+    """``HubClient`` reading the token from ``dg.EnvVar("HF_TOKEN")`` when it is set, else token-less.
+
+    Dagster refuses to launch a run whose resource names an unset EnvVar, so the token-less
+    client keeps the demo (and every run without a token) working in dry-run mode.
+    """
+    if os.environ.get("HF_TOKEN"):
+        return HubClient(token=dg.EnvVar("HF_TOKEN"))
+    return HubClient()
+
+
+PRESETS: dict = {}
+
+defs = dg.Definitions(assets=[hub_upload], resources={"hub": hub_client_from_env()})
