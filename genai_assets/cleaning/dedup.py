@@ -1,0 +1,189 @@
+"""Exact and near-duplicate detection over poems given in priority order (earlier wins).
+
+Exact duplicates share :func:`dedup_key`: the lower-cased words joined by single spaces, so
+copies that differ only in punctuation, case, spacing or line breaks collapse.
+
+Near duplicates are found with MinHash + LSH from ``datasketch`` over word shingles (``k``
+consecutive words). Shingles are hashed to 32 bits deterministically (BLAKE2b per distinct word,
+then a multiply-xor mix over the ``k`` word hashes, vectorised with numpy over the whole corpus),
+so the same corpus always yields the same sketches regardless of ``PYTHONHASHSEED``. Each poem
+queries the LSH index of poems kept so far; an LSH candidate counts as a duplicate only if the
+estimated Jaccard similarity of the two sketches is at least the threshold (LSH alone has false
+positives). A poem that is not a duplicate is inserted, so the first copy in priority order is
+the one kept.
+"""
+
+from __future__ import annotations
+
+import array
+import collections
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from genai_assets.cleaning.rules import words
+
+_MIX_MULTIPLIER = np.uint64(0x100000001B3)  # 64-bit FNV prime: spreads each word over the state
+_FINAL_MULTIPLIER = np.uint64(0xFF51AFD7ED558CCD)  # MurmurHash3 fmix64 constant
+
+
+def dedup_key(text: str) -> str:
+    """The text as its lower-cased words joined by one space (punctuation/layout ignored)."""
+    return " ".join(words(text))
+
+
+def exact_duplicate_of(texts: Sequence[str]) -> np.ndarray:
+    """For each text, the index of the first earlier text with the same :func:`dedup_key`, or -1."""
+    first_seen: dict[str, int] = {}
+    duplicate_of = np.full(len(texts), -1, dtype=np.int64)
+    for index, text in enumerate(texts):
+        key = dedup_key(text)
+        earlier = first_seen.setdefault(key, index)
+        if earlier != index:
+            duplicate_of[index] = earlier
+    return duplicate_of
+
+
+def _word_hash(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _fold_to_32_bits(values: np.ndarray) -> np.ndarray:
+    mixed = values ^ (values >> np.uint64(33))
+    mixed = mixed * _FINAL_MULTIPLIER
+    mixed = mixed ^ (mixed >> np.uint64(33))
+    return (mixed & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def shingle_hashes(texts: Sequence[str], shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit hashes of every text's word ``shingle_size``-grams, as ``(flat, counts)``.
+
+    ``flat`` (uint32) holds the hashes of text 0, then text 1, ...; ``counts[i]`` is how many
+    belong to text ``i``. A text with fewer words than ``shingle_size`` (but at least one) has one
+    shingle made of all its words; a text without words has none.
+    """
+    if shingle_size < 1:
+        raise ValueError(f"shingle_size must be >= 1, got {shingle_size}.")
+    # Word -> dense id, assigned in first-seen order by C-level dict calls (no Python loop per word).
+    vocabulary: collections.defaultdict[str, int] = collections.defaultdict()
+    vocabulary.default_factory = vocabulary.__len__
+    word_ids = array.array("q")
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    for index, text in enumerate(texts):
+        tokens = words(text)
+        lengths[index] = len(tokens)
+        word_ids.extend(map(vocabulary.__getitem__, tokens))
+    vocabulary_hashes = np.fromiter((_word_hash(word) for word in vocabulary), dtype=np.uint64)
+    flat_words = (
+        vocabulary_hashes[np.frombuffer(word_ids, dtype=np.int64)] if word_ids else np.zeros(0, np.uint64)
+    )
+    del word_ids
+
+    n_windows = max(len(flat_words) - shingle_size + 1, 0)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    counts = np.where(lengths >= shingle_size, lengths - shingle_size + 1, np.minimum(lengths, 1))
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps on purpose
+        mixed = flat_words[:n_windows].copy()
+        for offset in range(1, shingle_size):
+            mixed = (mixed * _MIX_MULTIPLIER) ^ flat_words[offset : offset + n_windows]
+        # A window is valid when it ends inside the text it starts in.
+        text_of_position = np.repeat(np.arange(len(texts)), lengths)[:n_windows]
+        valid = np.arange(n_windows) - starts[text_of_position] <= lengths[text_of_position] - shingle_size
+        flat = _fold_to_32_bits(mixed[valid])
+        short_texts = np.flatnonzero((lengths > 0) & (lengths < shingle_size))
+        if len(short_texts):
+            # Texts shorter than one shingle: one shingle of all their words, spliced in place.
+            short_hashes = []
+            for index in short_texts:
+                state = flat_words[starts[index] : starts[index] + 1].copy()
+                for value in flat_words[starts[index] + 1 : starts[index] + lengths[index]]:
+                    state = (state * _MIX_MULTIPLIER) ^ value
+                short_hashes.append(_fold_to_32_bits(state)[0])
+            offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            flat = np.insert(flat, offsets[short_texts] - np.arange(len(short_texts)), short_hashes)
+    return flat, counts
+
+
+def minhash_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(a, b)`` affine permutations datasketch's ``MinHash(num_perm, seed)`` uses (uint32)."""
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=seed, hashfunc=int).permutations
+    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+
+
+def _murmur_fmix32(values: np.ndarray) -> np.ndarray:
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    return values ^ (values >> np.uint32(16))
+
+
+def minhash_signatures(
+    flat: np.ndarray, counts: np.ndarray, num_perm: int, seed: int, chunk_shingles: int = 1 << 20
+) -> np.ndarray:
+    """MinHash signatures (``(n_texts, num_perm)`` uint32) of the shingle sets ``(flat, counts)``.
+
+    Bit-for-bit what ``datasketch.MinHash(num_perm, seed, hashfunc=int)`` (scheme ``affine32``)
+    computes after ``update_batch(shingles)`` — MurmurHash3 fmix32 pre-mix, then
+    ``a * h + b mod 2**32``, minimum per permutation (tested) — but vectorised over the whole
+    corpus, about ten times faster than one ``MinHash`` object per poem. Texts without shingles
+    get the all-``0xFFFFFFFF`` signature of an empty MinHash.
+    """
+    a, b = minhash_permutations(num_perm, seed)
+    signatures = np.full((len(counts), num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    nonempty = np.flatnonzero(counts > 0)
+    position = 0
+    with np.errstate(over="ignore"):  # uint32 arithmetic is mod 2**32 by design
+        while position < len(nonempty):
+            # Take whole texts until the chunk holds about chunk_shingles shingles.
+            first_offset = offsets[nonempty[position]]
+            stop = np.searchsorted(offsets[nonempty + 1], first_offset + chunk_shingles, side="right")
+            stop = max(stop, position + 1)
+            chunk_texts = nonempty[position:stop]
+            block = _murmur_fmix32(flat[first_offset : offsets[chunk_texts[-1] + 1]])
+            permuted = block[:, None] * a[None, :] + b[None, :]  # (shingles, num_perm)
+            signatures[chunk_texts] = np.minimum.reduceat(
+                permuted, offsets[chunk_texts] - first_offset, axis=0
+            )
+            position = stop
+    return signatures
+
+
+def near_duplicate_of(
+    texts: Sequence[str],
+    threshold: float,
+    shingle_size: int,
+    num_perm: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each text, the index of an earlier *kept* text it nearly duplicates, or -1.
+
+    Returns ``(duplicate_of, similarity)``: the estimated Jaccard similarity of word shingles to
+    that kept text (0.0 where none). Texts without words are never duplicates.
+    """
+    from datasketch import LeanMinHash, MinHashLSH
+
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}.")
+    flat, counts = shingle_hashes(texts, shingle_size)
+    signatures = minhash_signatures(flat, counts, num_perm, seed)
+    del flat
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    duplicate_of = np.full(len(texts), -1, dtype=np.int64)
+    similarity = np.zeros(len(texts), dtype=np.float64)
+    for index in np.flatnonzero(counts > 0).tolist():
+        sketch = LeanMinHash(seed=seed, hashvalues=signatures[index], scheme="affine32")
+        # Sorted candidates: the earliest kept match wins, independent of LSH bucket order.
+        for candidate in sorted(lsh.query(sketch)):
+            estimate = float(np.mean(signatures[candidate] == signatures[index]))
+            if estimate >= threshold:
+                duplicate_of[index] = candidate
+                similarity[index] = estimate
+                break
+        else:
+            lsh.insert(index, sketch)
+    return duplicate_of, similarity

@@ -1,0 +1,233 @@
+"""The cleansing pipeline: raw poems in, cleaned, filtered, de-duplicated and split poems out.
+
+Order (each step counted in the report):
+
+1. the text transforms of :data:`genai_assets.cleaning.rules.TRANSFORMS`;
+2. filters: ``empty``, ``too_short``, ``too_long``, ``non_english``;
+3. de-duplication in *keep priority* order — poems with a title and an author first, then by
+   source (``ALL_SITES`` order), then table order — so the best-attributed copy survives:
+   ``duplicate_poem_id``, ``exact_duplicate`` (same words), ``near_duplicate`` (MinHash LSH);
+4. ``split`` from a hash of ``poem_id``.
+
+The output keeps the input's row order (sources in ``ALL_SITES`` order when built from
+partitions) and has exactly :data:`genai_assets.schema.CLEANSED_POEM_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from genai_assets.cleaning.dedup import exact_duplicate_of, near_duplicate_of
+from genai_assets.cleaning.rules import (
+    TRANSFORMS,
+    count_lines,
+    count_words,
+    is_empty,
+    is_too_long,
+    is_too_short,
+    looks_non_english,
+)
+from genai_assets.cleaning.split import assign_splits
+from genai_assets.partitions import ALL_SITES
+from genai_assets.schema import CLEANSED_POEM_COLUMNS, RAW_POEM_COLUMNS
+
+
+@dataclass
+class CleaningConfig:
+    """Thresholds of the cleansing pipeline (defaults = the cpu demo profile)."""
+
+    min_lines: int = 2  # fewer non-blank lines → dropped as too short
+    min_words: int = 6  # fewer words → dropped as too short
+    max_lines: int = 2500  # more lines → dropped as too long (Lucrece has ~1,860)
+    max_words: int = 25000  # more words → dropped as too long
+    min_ascii_letter_ratio: float = 0.95  # share of letters that are a-z/A-Z, below → non-English
+    min_stopword_ratio: float = 0.1  # share of words that are English stopwords, below → non-English
+    near_duplicate_threshold: float = 0.7  # estimated Jaccard of word shingles at/above → near duplicate
+    shingle_size: int = 3  # words per shingle for MinHash
+    num_perm: int = 64  # MinHash permutations (more = more precise, slower)
+    near_dedup: bool = True  # run the MinHash near-duplicate step at all
+    train_ratio: float = 0.9  # share of poems in train
+    val_ratio: float = 0.05  # share in val; test gets the rest
+    seed: int = 1337  # seeds the split hash and the MinHash permutations
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.min_lines < 0 or self.min_words < 0:
+            problems.append(f"min_lines/min_words must be >= 0 (got {self.min_lines}, {self.min_words})")
+        if self.max_lines < max(self.min_lines, 1) or self.max_words < max(self.min_words, 1):
+            problems.append(
+                f"max_lines/max_words must be >= 1 and >= the minimums (got max_lines={self.max_lines}, "
+                f"max_words={self.max_words}, min_lines={self.min_lines}, min_words={self.min_words})"
+            )
+        for name in ("min_ascii_letter_ratio", "min_stopword_ratio"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be in [0, 1] (got {getattr(self, name)})")
+        if not 0.0 < self.near_duplicate_threshold <= 1.0:
+            problems.append(
+                f"near_duplicate_threshold must be in (0, 1] (got {self.near_duplicate_threshold})"
+            )
+        if self.shingle_size < 1:
+            problems.append(f"shingle_size must be >= 1 (got {self.shingle_size})")
+        if not 16 <= self.num_perm <= 1024:
+            problems.append(f"num_perm must be in [16, 1024] (got {self.num_perm})")
+        if not (
+            0.0 < self.train_ratio <= 1.0
+            and self.val_ratio >= 0.0
+            and self.train_ratio + self.val_ratio <= 1.0
+        ):
+            problems.append(
+                f"split ratios need 0 < train_ratio <= 1, val_ratio >= 0, train_ratio + val_ratio <= 1 "
+                f"(got train_ratio={self.train_ratio}, val_ratio={self.val_ratio})"
+            )
+        if problems:
+            raise ValueError("Invalid cleaning config: " + "; ".join(problems) + ".")
+
+
+@dataclass
+class RuleReport:
+    """What one pipeline step did."""
+
+    rule: str
+    kind: str  # "transform", "filter" or "dedup"
+    rows_in: int
+    rows_changed: int  # transforms: texts the rule altered
+    rows_removed: int  # filters and dedup: rows dropped
+
+
+@dataclass
+class CleanseResult:
+    table: pd.DataFrame  # the cleansed poems (CLEANSED_POEM_COLUMNS)
+    steps: list[RuleReport]  # one entry per step, in order
+    removed: pd.DataFrame  # poem_id, source, rule, duplicate_of, similarity for every dropped row
+
+    def steps_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(step) for step in self.steps])
+
+
+def combine_partitions(partitions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate raw_poems partitions in ``ALL_SITES`` order (unknown sites last, by name)."""
+    rank = {site: index for index, site in enumerate(ALL_SITES)}
+    ordered = sorted(partitions, key=lambda site: (rank.get(site, len(rank)), site))
+    frames = [partitions[site] for site in ordered if len(partitions[site])]
+    if not frames:
+        raise ValueError(f"Empty corpus: the raw_poems partitions {ordered or '[]'} hold no poems.")
+    return pd.concat(frames, ignore_index=True)
+
+
+def keep_priority(frame: pd.DataFrame) -> np.ndarray:
+    """Row positions in the order de-duplication visits them (earlier copies are kept)."""
+
+    def present(column: str) -> np.ndarray:
+        return frame[column].map(lambda value: isinstance(value, str) and bool(value.strip())).to_numpy(bool)
+
+    missing_metadata = (~present("title")).astype(int) + (~present("author")).astype(int)
+    site_rank = {site: index for index, site in enumerate(ALL_SITES)}
+    source_rank = frame["source"].map(lambda source: site_rank.get(source, len(site_rank))).to_numpy(int)
+    return np.lexsort((np.arange(len(frame)), source_rank, missing_metadata))
+
+
+def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> CleanseResult:
+    """Clean, filter, de-duplicate and split ``raw`` (a raw_poems table, all partitions)."""
+    config = config or CleaningConfig()
+    missing = [column for column in RAW_POEM_COLUMNS if column not in raw.columns]
+    if missing:
+        raise ValueError(f"raw poems lack the columns {missing}; expected {list(RAW_POEM_COLUMNS)}.")
+    if raw.empty:
+        raise ValueError("Empty corpus: raw_poems has no rows to cleanse.")
+    frame = raw.loc[:, list(RAW_POEM_COLUMNS)].reset_index(drop=True)
+    texts = [text if isinstance(text, str) else "" for text in frame["text"]]
+    steps: list[RuleReport] = []
+
+    for name, transform in TRANSFORMS:
+        cleaned = [transform(text) for text in texts]
+        changed = sum(1 for before, after in zip(texts, cleaned, strict=True) if before != after)
+        steps.append(RuleReport(name, "transform", len(texts), changed, 0))
+        texts = cleaned
+
+    alive = np.ones(len(texts), dtype=bool)
+    poem_ids = frame["poem_id"].to_numpy(dtype=object)
+    sources = frame["source"].to_numpy(dtype=object)
+    removed: list[pd.DataFrame] = []
+
+    def drop(positions, rule: str, kind: str, duplicate_of=None, similarity=None) -> None:
+        positions = np.asarray(positions, dtype=np.int64)
+        rows_in = int(alive.sum())
+        removed.append(
+            pd.DataFrame(
+                {
+                    "poem_id": poem_ids[positions],
+                    "source": sources[positions],
+                    "rule": rule,
+                    "duplicate_of": None
+                    if duplicate_of is None
+                    else poem_ids[np.asarray(duplicate_of, dtype=np.int64)],
+                    "similarity": np.nan if similarity is None else np.asarray(similarity, dtype=float),
+                }
+            )
+        )
+        alive[positions] = False
+        steps.append(RuleReport(rule, kind, rows_in, 0, len(positions)))
+
+    n_lines = np.fromiter((count_lines(text) for text in texts), dtype=np.int64, count=len(texts))
+    n_words = np.fromiter((count_words(text) for text in texts), dtype=np.int64, count=len(texts))
+    drop(np.flatnonzero(alive & np.array([is_empty(text) for text in texts], dtype=bool)), "empty", "filter")
+    short = is_too_short(n_lines, n_words, config.min_lines, config.min_words)
+    drop(np.flatnonzero(alive & short), "too_short", "filter")
+    long = is_too_long(n_lines, n_words, config.max_lines, config.max_words)
+    drop(np.flatnonzero(alive & long), "too_long", "filter")
+    candidates = np.flatnonzero(alive)
+    foreign = [
+        looks_non_english(texts[position], config.min_ascii_letter_ratio, config.min_stopword_ratio)
+        for position in candidates
+    ]
+    drop(candidates[np.asarray(foreign, dtype=bool)], "non_english", "filter")
+
+    # De-duplication visits the surviving rows in keep-priority order.
+    order = keep_priority(frame)
+    order = order[alive[order]]
+    seen_ids: dict[str, int] = {}
+    id_duplicates, id_originals = [], []
+    for position in order.tolist():
+        first = seen_ids.setdefault(poem_ids[position], position)
+        if first != position:
+            id_duplicates.append(position)
+            id_originals.append(first)
+    drop(id_duplicates, "duplicate_poem_id", "dedup", id_originals, np.ones(len(id_duplicates)))
+    order = order[alive[order]]
+
+    exact = exact_duplicate_of([texts[position] for position in order])
+    hits = np.flatnonzero(exact >= 0)
+    drop(order[hits], "exact_duplicate", "dedup", order[exact[hits]], np.ones(len(hits)))
+    order = order[alive[order]]
+
+    if config.near_dedup:
+        near, similarity = near_duplicate_of(
+            [texts[position] for position in order],
+            threshold=config.near_duplicate_threshold,
+            shingle_size=config.shingle_size,
+            num_perm=config.num_perm,
+            seed=config.seed,
+        )
+        hits = np.flatnonzero(near >= 0)
+        drop(order[hits], "near_duplicate", "dedup", order[near[hits]], similarity[hits])
+
+    if not alive.any():
+        emptied_by = next(step.rule for step in reversed(steps) if step.rows_removed)
+        raise ValueError(
+            f"Cleansing removed every poem (the last ones by rule {emptied_by!r}); "
+            "check the raw data and the thresholds in the cleansing config."
+        )
+
+    kept = np.flatnonzero(alive)
+    table = frame.iloc[kept].reset_index(drop=True)
+    kept_texts = [texts[position] for position in kept]
+    table["text"] = pd.Series(kept_texts, dtype=object)
+    table["n_lines"] = n_lines[kept]
+    table["n_words"] = n_words[kept]
+    table["split"] = assign_splits(table["poem_id"], config.train_ratio, config.val_ratio, config.seed)
+    removed_frame = pd.concat(removed, ignore_index=True)
+    return CleanseResult(table=table.loc[:, list(CLEANSED_POEM_COLUMNS)], steps=steps, removed=removed_frame)

@@ -1,0 +1,267 @@
+"""Cleaning rules: small pure functions, text in, text out (transforms) or text in, bool out (filters).
+
+The transforms run in the order of :data:`TRANSFORMS`; each is idempotent and keeps the poem
+layout of the contract (lines joined by ``\\n``, stanzas by ``\\n\\n``). Decisions worth knowing:
+
+* Quotes are normalised to ASCII: curly single/double quotes and the backtick become ``'`` and
+  ``"`` (fewer near-identical tokens for the tokenizer; poems lose nothing by it). Em dashes
+  (``—``) are kept and the Gutenberg typewriter dash ``--`` becomes ``—``.
+* Leading indentation is dropped (the sources indent inconsistently, and the models never see
+  layout columns); line breaks and stanza breaks are kept exactly.
+* :data:`FORBIDDEN_PATTERN` is the one definition of "stray special characters": the removal rule
+  deletes them and the ``cleansed_poems`` asset check asserts none survive.
+
+Everything here is pure Python + ftfy, cheap to import.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+
+import ftfy
+
+# --------------------------------------------------------------------------------------------
+# Shared definitions
+# --------------------------------------------------------------------------------------------
+
+#: Printable characters that are markup or editorial debris in poems (footnote braces, emphasis
+#: underscores/asterisks/equals signs, table rules, Middle-English abbreviation tildes ...).
+FORBIDDEN_PRINTABLE: str = "@~{}[]<>\\|^`_*#=+$%"
+
+#: Everything that must not survive cleaning: the printable debris above, C0/C1 control characters
+#: except the newline, invisible format characters (soft hyphen, zero-width space/joiners,
+#: bidi marks, word joiner, BOM) and the Unicode replacement character left by broken decoding.
+FORBIDDEN_PATTERN: re.Pattern[str] = re.compile(
+    "["
+    + re.escape(FORBIDDEN_PRINTABLE)
+    + "\x00-\x09\x0b-\x1f\x7f-\x9f"
+    + "\u00ad\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ufffd"
+    + "]"
+)
+
+#: A word for counting, stopword ratios, shingles and the EDA: letters with inner apostrophes.
+WORD_PATTERN: re.Pattern[str] = re.compile(r"[a-z]+(?:'[a-z]+)*")
+
+#: English function words, including the archaic forms that fill public-domain poetry (thee,
+#: thou, hath ...). Used by the language heuristic and by the EDA's "top words without stopwords".
+STOPWORDS: frozenset[str] = frozenset(
+    """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves out
+    over own same she should so some such than that the their theirs them themselves then there
+    these they this those through to too under until up upon very was we were what when where which
+    while who whom why will with would you your yours yourself yourselves o oh thee thou thy thine
+    ye hath doth art shalt wilt thus yet shall may might must let unto ere tis
+    """.split()  # noqa: SIM905 (a word list reads better as text)
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` (see :data:`WORD_PATTERN`)."""
+    return WORD_PATTERN.findall(text.lower())
+
+
+_NONBLANK_LINE = re.compile(r"^[^\S\n]*\S", re.MULTILINE)
+
+
+def count_lines(text: str) -> int:
+    """Non-blank lines (stanza breaks are not lines)."""
+    return len(_NONBLANK_LINE.findall(text))
+
+
+def count_words(text: str) -> int:
+    """Whitespace-separated tokens (what a reader would count as words, punctuation attached)."""
+    return len(text.split())
+
+
+# --------------------------------------------------------------------------------------------
+# Transforms (str -> str), in pipeline order
+# --------------------------------------------------------------------------------------------
+
+
+def repair_unicode(text: str) -> str:
+    """Fix mojibake with ftfy and apply NFKC; normalise line endings to ``\\n``.
+
+    ``donâ€™t`` → ``don’t``, ``\\x92`` (a cp1252 quote inside Unicode) → ``’``, ``ﬁ`` → ``fi``,
+    full-width letters → ASCII, ``\\r\\n``/``\\r``/U+2028 → ``\\n``. HTML entities are left to
+    :func:`strip_markup` and quotes to :func:`normalize_punctuation`, so each rule has one job.
+    ASCII-only text cannot be mojibake and is NFKC-stable, so it skips ftfy (the common case).
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if text.isascii():
+        return text
+    return ftfy.fix_text(text, unescape_html=False, uncurl_quotes=False, normalization="NFKC")
+
+
+_QUOTE_TABLE = str.maketrans(
+    {
+        "\u2018": "'",  # ‘
+        "\u2019": "'",  # ’
+        "\u201a": "'",  # ‚
+        "\u201b": "'",  # ‛
+        "\u2032": "'",  # ′ (prime, used as apostrophe)
+        "`": "'",  # Gutenberg's opening quote
+        "\u201c": '"',  # “
+        "\u201d": '"',  # ”
+        "\u201e": '"',  # „
+        "\u201f": '"',  # ‟
+        "\u00ab": '"',  # «
+        "\u00bb": '"',  # »
+        "\u2013": "-",  # – en dash between numbers/words
+    }
+)
+_DOUBLE_HYPHEN = re.compile(r"(?<!-)-{2,3}(?!-)")
+
+
+def normalize_punctuation(text: str) -> str:
+    """Curly quotes, guillemets and backticks → ASCII quotes; ``--`` → ``—``; en dash → ``-``.
+
+    ``‘Go we,’ sayde`` → ``'Go we,' sayde``; ``solus--After`` → ``solus—After``.
+    Em dashes, apostrophes and all other punctuation are untouched.
+    """
+    if text.isascii() and "`" not in text and "--" not in text:
+        return text  # fast path: nothing to translate
+    text = text.translate(_QUOTE_TABLE)
+    return _DOUBLE_HYPHEN.sub("\u2014", text) if "--" in text else text
+
+
+_BREAK_TAG = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
+_PARAGRAPH_TAG = re.compile(r"<\s*/?\s*p(?:\s[^<>]*)?>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<\s*/?\s*[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?\s*>")
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+#: Editorial notes in square brackets: [Footnote 3: ...], [Illustration], [Pg 12], [Sidenote: ...].
+_EDITORIAL_NOTE = re.compile(
+    r"\[\s*(?:footnote|note|illustration|pg|page|sidenote|transcriber'?s? note)\b[^\]\n]*\]", re.IGNORECASE
+)
+#: Numeric footnote/line references: [3], {52}, <41.2>, *8*, (103) — at most three digits in
+#: round brackets so years such as (1839) survive.
+_NUMERIC_REFERENCE = re.compile(r"[\[{<]\s*\d+(?:\.\d+)*\s*[\]}>]|\*\d+\*|\(\d{1,3}\)")
+_MARKUP_TRIGGER = re.compile(r"[<&\[{(*]")
+
+
+def strip_markup(text: str) -> str:
+    """Remove HTML and editorial debris: ``<br>`` → line break, ``<p>`` → stanza break, other
+    tags dropped (their text kept), entities decoded (``&nbsp;`` → space, ``&amp;`` → ``&``),
+    ``[Footnote 3: ...]``/``[Illustration]``/``[Pg 12]`` and numeric references (``{8}``,
+    ``<52>``, ``[3]``, ``*8*``, ``(103)``) removed.
+    """
+    if not _MARKUP_TRIGGER.search(text):
+        return text
+    text = _BREAK_TAG.sub("\n", text)
+    text = _PARAGRAPH_TAG.sub("\n\n", text)
+    text = _ANY_TAG.sub("", text)
+    text = _ENTITY.sub(lambda match: html.unescape(match.group()), text)
+    text = _EDITORIAL_NOTE.sub("", text)
+    return _NUMERIC_REFERENCE.sub("", text)
+
+
+def remove_forbidden_characters(text: str) -> str:
+    """Delete every :data:`FORBIDDEN_PATTERN` character; tabs and other control spaces become
+    a space so words are not glued together.
+
+    ``_Justitiæ columna sis_,`` → ``Justitiæ columna sis,``; ``þ{o}u`` → ``þou``.
+    """
+    return FORBIDDEN_PATTERN.sub(lambda match: " " if match.group().isspace() else "", text)
+
+
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+
+def drop_letterless_lines(text: str) -> str:
+    """Delete non-blank lines without a single letter: page numbers (``123``), separators
+    (``* * *`` after debris removal, ``. . . .``), table rules. Blank lines (stanza breaks) stay.
+    """
+    lines = text.split("\n")
+    kept = [line for line in lines if not line.strip() or _HAS_LETTER.search(line)]
+    return text if len(kept) == len(lines) else "\n".join(kept)
+
+
+#: Runs of 2+ horizontal spaces, or any horizontal whitespace that is not a plain space.
+_INNER_SPACES = re.compile(r"[^\S\n]{2,}|[^\S \n]")
+_EDGE_SPACES = re.compile(r"^ | $", re.MULTILINE)
+_EXTRA_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def repair_whitespace(text: str) -> str:
+    """Tabs, no-break and other Unicode spaces → one space; no leading/trailing spaces on a line;
+    two or more blank lines → one stanza break; no blank lines at the start or end.
+    """
+    text = _INNER_SPACES.sub(" ", text)
+    text = _EDGE_SPACES.sub("", text)
+    text = _EXTRA_BLANK_LINES.sub("\n\n", text)
+    return text.strip("\n")
+
+
+#: The transforms in pipeline order, by the name used in metadata and docs.
+TRANSFORMS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("repair_unicode", repair_unicode),
+    ("normalize_punctuation", normalize_punctuation),
+    ("strip_markup", strip_markup),
+    ("remove_forbidden_characters", remove_forbidden_characters),
+    ("drop_letterless_lines", drop_letterless_lines),
+    ("repair_whitespace", repair_whitespace),
+)
+
+
+def clean_text(text: str) -> str:
+    """All :data:`TRANSFORMS` in order."""
+    for _, transform in TRANSFORMS:
+        text = transform(text)
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Filters (str -> bool): True means "drop this poem"
+# --------------------------------------------------------------------------------------------
+
+
+def contains_forbidden(text: str) -> bool:
+    """Whether any :data:`FORBIDDEN_PATTERN` character is present (the asset check's test)."""
+    return FORBIDDEN_PATTERN.search(text) is not None
+
+
+def is_empty(text: str) -> bool:
+    return not text.strip()
+
+
+def is_too_short(n_lines, n_words, min_lines: int, min_words: int):
+    """Fewer lines or words than the minimums (works on ints and on numpy arrays of counts)."""
+    return (n_lines < min_lines) | (n_words < min_words)
+
+
+def is_too_long(n_lines, n_words, max_lines: int, max_words: int):
+    """More lines or words than the maximums (works on ints and on numpy arrays of counts)."""
+    return (n_lines > max_lines) | (n_words > max_words)
+
+
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def ascii_letter_ratio(text: str) -> float:
+    """Share of letters that are ASCII a-z/A-Z (1.0 for text without letters)."""
+    if text.isascii():
+        return 1.0
+    ascii_bytes = text.encode("ascii", "ignore")
+    ascii_letters = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_LETTERS))
+    other_letters = sum(1 for char in text if not char.isascii() and char.isalpha())
+    total = ascii_letters + other_letters
+    return ascii_letters / total if total else 1.0
+
+
+def stopword_ratio(text: str) -> float:
+    """Share of :func:`words` that are English stopwords (0.0 for text without words)."""
+    tokens = words(text)
+    if not tokens:
+        return 0.0
+    return sum(1 for token in tokens if token in STOPWORDS) / len(tokens)
+
+
+def looks_non_english(text: str, min_ascii_letter_ratio: float, min_stopword_ratio: float) -> bool:
+    """Cheap language guess: too many non-ASCII letters (Greek, Middle-English thorns and yoghs)
+    or too few English function words (Latin, Spanish, French) → not English.
+    """
+    return ascii_letter_ratio(text) < min_ascii_letter_ratio or stopword_ratio(text) < min_stopword_ratio
