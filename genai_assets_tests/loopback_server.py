@@ -178,10 +178,12 @@ def main() -> None:
     """Serve the fixture sites by hand: ``python -m genai_assets_tests.loopback_server poetrydb``."""
     import sys
 
+    # Import by package name: run as __main__, this module's own classes are distinct objects.
     from genai_assets_tests.fixtures import serve_poetrydb, serve_poets_org
+    from genai_assets_tests.loopback_server import LoopbackServer as PackageLoopbackServer
 
     sites = sys.argv[1:] or ["poetrydb"]
-    with LoopbackServer() as server:
+    with PackageLoopbackServer() as server:
         for site in sites:
             {"poetrydb": serve_poetrydb, "poets_org": serve_poets_org}[site](server)
         print(f"Serving fixture site(s) {', '.join(sites)} at {server.url} (Ctrl-C stops)", flush=True)
