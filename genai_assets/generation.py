@@ -171,6 +171,11 @@ def _load_scratch(folder: Path) -> Generator | None:
         return None
     if not is_scratch_model_folder(folder):
         return None
+    if json.loads((folder / "config.json").read_text()).get("model_type") == "genai_scratch_encdec":
+        raise ValueError(
+            f"{folder} is an encoder-decoder (next-line) model: it maps a line to the next line and has no "
+            "free-running prompt continuation; use a decoder-only model folder."
+        )
     model, tokenizer = load_scratch_model(folder)
     model.eval()
     return Generator(

@@ -56,7 +56,12 @@ def test_bad_local_folders_are_named(tmp_path, problem):
         (folder / "model.safetensors").write_bytes(b"")
     if problem == "no_weights":
         (folder / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    expected = {"missing": "does not exist", "no_config": "no config.json", "scratch": "scratch", "no_weights": "no"}
+    expected = {
+        "missing": "does not exist",
+        "no_config": "no config.json",
+        "scratch": "scratch",
+        "no_weights": "no",
+    }
     with pytest.raises(BaseModelUnavailableError, match=expected[problem]):
         resolve_base_model(str(folder))
 
@@ -111,7 +116,11 @@ def test_packaged_smollm2_converts_and_generates(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     info = prepare_base_lm(PACKAGED_SMOLLM2, tmp_path / "base_lm")
-    assert (info["architecture"], info["license"], info["vocab_size"]) == ("LlamaForCausalLM", "apache-2.0", 49152)
+    assert (info["architecture"], info["license"], info["vocab_size"]) == (
+        "LlamaForCausalLM",
+        "apache-2.0",
+        49152,
+    )
     assert 130_000_000 < info["n_parameters"] < 140_000_000
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "base_lm")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "base_lm", dtype=torch.float32)

@@ -40,7 +40,9 @@ def test_tokenize_poems_marks_start_and_end_of_each_poem():
     assert list(table["split"]) == ["train"] * 3 + ["val", "test"]
     for ids, (_, poem) in zip(table["input_ids"], poems.iterrows(), strict=True):
         assert ids.dtype == np.int32 and ids[0] == 50257 and ids[-1] == 50256
-        assert tokenizer.decode(ids[1:-1]) == format_poem_for_lm(poem["title"], poem["text"])[len(POEM_START) :]
+        assert (
+            tokenizer.decode(ids[1:-1]) == format_poem_for_lm(poem["title"], poem["text"])[len(POEM_START) :]
+        )
 
 
 def test_empty_poem_table_is_a_clear_error():

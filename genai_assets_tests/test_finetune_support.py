@@ -133,7 +133,11 @@ def write_tiny_llama_gguf(path: Path, seed: int = 0):
 
     def permute(weight: np.ndarray, heads: int) -> np.ndarray:
         # llama.cpp interleaves the two rotary halves of each head: (heads, 2, hs/2, C) → (heads, hs/2, 2, C)
-        return weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+        return (
+            weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:])
+            .swapaxes(1, 2)
+            .reshape(weight.shape)
+        )
 
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("tiny llama fixture")
@@ -167,8 +171,12 @@ def write_tiny_llama_gguf(path: Path, seed: int = 0):
     }
     for layer in range(n_layers):
         prefix = f"model.layers.{layer}."
-        writer.add_tensor(f"blk.{layer}.attn_q.weight", permute(weights[prefix + "self_attn.q_proj.weight"], n_heads))
-        writer.add_tensor(f"blk.{layer}.attn_k.weight", permute(weights[prefix + "self_attn.k_proj.weight"], n_kv_heads))
+        writer.add_tensor(
+            f"blk.{layer}.attn_q.weight", permute(weights[prefix + "self_attn.q_proj.weight"], n_heads)
+        )
+        writer.add_tensor(
+            f"blk.{layer}.attn_k.weight", permute(weights[prefix + "self_attn.k_proj.weight"], n_kv_heads)
+        )
         for hf_name, gguf_name in gguf_names.items():
             writer.add_tensor(f"blk.{layer}.{gguf_name}.weight", weights[prefix + hf_name + ".weight"])
     writer.write_header_to_file()

@@ -30,7 +30,9 @@ def dataset():
 @pytest.fixture(scope="module")
 def finetuned(tiny_base, dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("ft") / "finetuned_lm"
-    result = finetune(tiny_base, dataset, tiny_finetune_config(max_steps=10, sample_every=5, eval_every=3), out)
+    result = finetune(
+        tiny_base, dataset, tiny_finetune_config(max_steps=10, sample_every=5, eval_every=3), out
+    )
     return out, result
 
 
@@ -42,7 +44,12 @@ def test_tiny_finetune_lowers_validation_and_test_loss(finetuned):
     assert result.finetuned_test["perplexity"] < result.base_test["perplexity"] / 2
     assert result.finetuned_test["n_tokens"] == result.base_test["n_tokens"] > 0
     assert [row["epoch"] for row in result.training_stats] == list(range(1, len(result.training_stats) + 1))
-    assert set(result.training_stats[0]) >= {"training_loss", "validation_loss", "training_time_s", "validation_time_s"}
+    assert set(result.training_stats[0]) >= {
+        "training_loss",
+        "validation_loss",
+        "training_time_s",
+        "validation_time_s",
+    }
     assert [sample["step"] for sample in result.samples] == [5, 10]
 
 
@@ -51,7 +58,13 @@ def test_saved_folder_reloads_with_auto_classes_and_pipeline(finetuned):
 
     out, result = finetuned
     names = {path.name for path in out.iterdir()}
-    assert {"config.json", "model.safetensors", "generation_config.json", "README.md", "metrics.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "README.md",
+        "metrics.json",
+    } <= names
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["finetuned_test_perplexity"] == pytest.approx(result.finetuned_test["perplexity"])
     assert metrics["base_test_perplexity"] > metrics["finetuned_test_perplexity"]
@@ -73,7 +86,9 @@ def test_resume_continues_the_step_count(tiny_base, dataset, tmp_path):
     assert (second.steps, second.resumed_from_step) == (5, 3)
     assert [row["step"] for row in second.history] == [1, 2, 3, 4, 5]
     # A different recipe (here: learning rate) never resumes someone else's checkpoint.
-    fresh = finetune(tiny_base, dataset, tiny_finetune_config(max_steps=2, learning_rate=1e-3), tmp_path / "c", checkpoints)
+    fresh = finetune(
+        tiny_base, dataset, tiny_finetune_config(max_steps=2, learning_rate=1e-3), tmp_path / "c", checkpoints
+    )
     assert (fresh.steps, fresh.resumed_from_step) == (2, 0)
 
 
@@ -83,14 +98,18 @@ def test_lora_trains_adapters_and_saves_a_plain_merged_model(tiny_base, dataset,
 
     config = tiny_finetune_config(max_steps=6, lora=True, lora_r=4, learning_rate=1e-2)
     result = finetune(tiny_base, dataset, config, tmp_path / "lora")
-    assert result.n_trainable_parameters == 2 * 4 * (64 + 192)  # 2 layers × c_attn adapters A (4×64) + B (192×4)
+    assert result.n_trainable_parameters == 2 * 4 * (
+        64 + 192
+    )  # 2 layers × c_attn adapters A (4×64) + B (192×4)
     assert result.finetuned_test["loss"] < result.base_test["loss"]
     assert not any("lora" in name for name in load_file(tmp_path / "lora" / "model.safetensors"))
     assert isinstance(GPT2LMHeadModel.from_pretrained(tmp_path / "lora"), GPT2LMHeadModel)
 
 
 def test_padding_collation_trains_too(tiny_base, dataset, tmp_path):
-    result = finetune(tiny_base, dataset, tiny_finetune_config(max_steps=2, collation="padding"), tmp_path / "pad")
+    result = finetune(
+        tiny_base, dataset, tiny_finetune_config(max_steps=2, collation="padding"), tmp_path / "pad"
+    )
     assert result.steps == 2 and result.history[-1]["tokens"] > 0
 
 
@@ -130,7 +149,10 @@ def test_assets_materialize_end_to_end_on_the_tiny_preset(lake_root):
     run_config["ops"]["finetuned_lm"]["config"]["max_steps"] = 4
     result = dg.materialize(
         [dg.AssetSpec("cleansed_poems"), *stage.defs.assets, *stage.defs.asset_checks],
-        resources={"io_manager": ParquetIOManager(root=str(lake_root)), "lake": DataLake(root=str(lake_root))},
+        resources={
+            "io_manager": ParquetIOManager(root=str(lake_root)),
+            "lake": DataLake(root=str(lake_root)),
+        },
         run_config=run_config,
     )
     assert result.success

@@ -1,0 +1,198 @@
+"""`genai-assets generate`: flags reach generation, --seed reproduces, streaming, bad input, scratch models."""
+
+import json
+
+import pytest
+import torch
+
+from genai_assets.cli import main
+from genai_assets.generation import SamplingConfig, generate_poems, load_generator
+from genai_assets_tests.test_finetune_support import prepared_gpt2_tokenizer
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    """A tiny GPT-2 folder as finetuned_lm saves it (marker/pad tokens, sampling defaults)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from genai_assets.finetune.train import save_finetuned
+
+    tokenizer = prepared_gpt2_tokenizer()
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=1, n_head=2)
+    model = GPT2LMHeadModel(config)
+    folder = tmp_path_factory.mktemp("gen") / "model"
+    folder.mkdir()
+    stops = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|startofpoem|>")]
+    save_finetuned(
+        model, tokenizer, folder, SamplingConfig(top_k=40, max_new_tokens=12), {"base_model": {}}, stops
+    )
+    return folder
+
+
+def run(args, capsys):
+    code = main(["generate", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_seed_makes_cli_output_reproducible(model_folder, tmp_path, capsys):
+    args = ["--model", str(model_folder), "--prompt", "The rose", "--max-new-tokens", "10"]
+    outputs = []
+    for index, seed in enumerate(["7", "7", "8"]):
+        path = tmp_path / f"run{index}.jsonl"
+        code, _, _ = run([*args, "--seed", seed, "--output", str(path)], capsys)
+        assert code == 0
+        outputs.append([json.loads(line)["text"] for line in path.read_text().splitlines()])
+    assert outputs[0] == outputs[1] and outputs[0] != outputs[2]
+
+
+def test_flags_reach_generate_and_the_jsonl_records_them(model_folder, tmp_path, capsys):
+    path = tmp_path / "poems.jsonl"
+    code, out, _ = run(
+        [
+            "--model", str(model_folder), "--prompt", "The rose", "--prompt", "O love",
+            "--top-k", "5", "--top-p", "0.8", "--temperature", "0.7", "--repetition-penalty", "1.3",
+            "--no-repeat-ngram-size", "2", "--num-return-sequences", "2", "--max-new-tokens", "6",
+            "--seed", "1", "--output", str(path),
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["prompt"], r["sample_index"]) for r in records] == [
+        ("The rose", 0), ("The rose", 1), ("O love", 0), ("O love", 1)
+    ]  # fmt: skip
+    params = records[0]["params"]
+    assert (params["top_k"], params["top_p"], params["temperature"]) == (5, 0.8, 0.7)
+    assert (params["repetition_penalty"], params["no_repeat_ngram_size"], params["max_new_tokens"]) == (
+        1.3,
+        2,
+        6,
+    )
+    assert all(r["n_new_tokens"] <= 6 and r["text"].startswith(r["prompt"]) for r in records)
+    # Everything printed was streamed: each sample's text appears in the terminal output.
+    assert all(r["text"] in out for r in records)
+
+
+def test_saved_defaults_apply_when_flags_are_left_out(model_folder, tmp_path, capsys):
+    path = tmp_path / "defaults.jsonl"
+    assert (
+        run(["--model", str(model_folder), "--prompt", "A", "--seed", "2", "--output", str(path)], capsys)[0]
+        == 0
+    )
+    params = json.loads(path.read_text().splitlines()[0])["params"]
+    assert (params["top_k"], params["max_new_tokens"], params["do_sample"]) == (40, 12, True)
+
+
+def test_greedy_ignores_the_seed(model_folder, tmp_path, capsys):
+    texts = []
+    for seed in ("1", "2"):
+        path = tmp_path / f"greedy{seed}.jsonl"
+        args = [
+            "--model",
+            str(model_folder),
+            "--prompt",
+            "The",
+            "--greedy",
+            "--seed",
+            seed,
+            "--output",
+            str(path),
+        ]
+        assert run(args, capsys)[0] == 0
+        texts.append(json.loads(path.read_text())["text"])
+    assert texts[0] == texts[1]
+
+
+def test_cli_matches_plain_model_generate(model_folder):
+    """The CLI path produces what transformers' generate produces for the same ids and seed."""
+    generator = load_generator(model_folder)
+    sampling = SamplingConfig(do_sample=False, max_new_tokens=8, repetition_penalty=1.0)
+    ours = generate_poems(generator.model, generator.tokenizer, ["The rose"], sampling)[0]
+    ids = torch.tensor([[50257, *generator.tokenizer("The rose")["input_ids"]]])
+    plain = generator.model.generate(
+        ids,
+        do_sample=False,
+        max_new_tokens=8,
+        repetition_penalty=1.0,
+        eos_token_id=[50256, 50257],
+        pad_token_id=50258,
+    )
+    new = plain[0, ids.shape[1] :].tolist()
+    new = new[: next((i for i, t in enumerate(new) if t in (50256, 50257)), len(new))]
+    assert ours["text"] == "The rose" + generator.tokenizer.decode(new, skip_special_tokens=True)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--temperature", "0"], "temperature must be > 0"),
+        (["--top-p", "0"], "top_p must be in"),
+        (["--top-k", "-1"], "top_k must be >= 0"),
+        (["--max-new-tokens", "0"], "max_new_tokens must be >= 1"),
+        (["--num-return-sequences", "-2"], "num_return_sequences must be >= 1"),
+    ],
+)
+def test_bad_sampling_values_are_named(model_folder, capsys, flags, message):
+    code, _, err = run(["--model", str(model_folder), "--prompt", "x", *flags], capsys)
+    assert code == 2 and message in err
+
+
+def test_prompt_longer_than_context_is_an_error(model_folder, capsys):
+    code, _, err = run(["--model", str(model_folder), "--prompt", "rose " * 80], capsys)
+    assert code == 2 and "context is 64 tokens" in err
+
+
+def test_folder_without_tokenizer_and_corrupt_weights_are_named(model_folder, tmp_path, capsys):
+    import shutil
+
+    no_tokenizer = tmp_path / "no_tokenizer"
+    no_tokenizer.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(model_folder / name, no_tokenizer / name)
+    code, _, err = run(["--model", str(no_tokenizer), "--prompt", "x"], capsys)
+    assert code == 2 and "has no tokenizer" in err
+
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(model_folder, corrupt)
+    data = (corrupt / "model.safetensors").read_bytes()
+    (corrupt / "model.safetensors").write_bytes(data[: len(data) // 3])
+    code, _, err = run(["--model", str(corrupt), "--prompt", "x"], capsys)
+    assert code == 2 and "Corrupt safetensors file" in err and "model.safetensors" in err
+
+    code, _, err = run(["--model", str(tmp_path / "missing" / "model"), "--prompt", "x"], capsys)
+    assert code == 2 and "Cannot load model" in err
+
+
+def test_scratch_transformer_folders_generate_too(tmp_path, capsys):
+    loading = pytest.importorskip("genai_assets.models.loading")
+    from genai_assets.models.transformer import GPT, GPTConfig
+
+    tokenizer = prepared_gpt2_tokenizer()
+    tokenizer_dir = tmp_path / "tokenizer"
+    tokenizer.save_pretrained(tokenizer_dir)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(tokenizer), block_size=32, n_layer=1, n_head=2, n_embd=16))
+    folder = tmp_path / "scratch_transformer"
+    loading.save_scratch_model(folder, model, tokenizer_dir, {"temperature": 0.8}, "# card\n")
+    path = tmp_path / "scratch.jsonl"
+    code, out, err = run(
+        [
+            "--model",
+            str(folder),
+            "--prompt",
+            "The rose",
+            "--seed",
+            "3",
+            "--max-new-tokens",
+            "5",
+            "--output",
+            str(path),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    record = json.loads(path.read_text())
+    assert record["text"].startswith("The rose") and record["text"] in out
+    assert record["params"]["temperature"] == 0.8 and 0 < record["n_new_tokens"] <= 5
