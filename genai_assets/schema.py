@@ -121,30 +121,29 @@ def raw_poems_frame(
     here so no adapter can get them wrong. ``fetched_at`` defaults to now (UTC).
     """
     stamp = pd.Timestamp(fetched_at or datetime.now().astimezone()).tz_convert("UTC")
-    rows = []
-    for record in records:
-        text = str(record["text"])
-        rows.append(
-            {
-                "poem_id": make_poem_id(str(record["source"]), str(record["source_key"])),
-                "source": record["source"],
-                "url": record.get("url"),
-                "title": record.get("title"),
-                "author": record.get("author"),
-                "text": text,
-                "tags": [str(tag) for tag in (record.get("tags") or [])],
-                "form": record.get("form"),
-                "license": record["license"],
-                "fetched_at": stamp,
-                "content_hash": content_hash(text),
-            }
-        )
-    frame = pd.DataFrame(rows, columns=list(RAW_POEM_COLUMNS))
-    for column in REQUIRED_STRING_COLUMNS + OPTIONAL_STRING_COLUMNS:
-        frame[column] = frame[column].astype("object")
-    frame["tags"] = frame["tags"].astype("object")
-    frame["fetched_at"] = pd.to_datetime(frame["fetched_at"], utc=True).astype("datetime64[us, UTC]")
-    return frame
+    records = list(records)
+    texts = [str(record["text"]) for record in records]
+    columns = {
+        "poem_id": [make_poem_id(str(record["source"]), str(record["source_key"])) for record in records],
+        "source": [record["source"] for record in records],
+        "url": [record.get("url") for record in records],
+        "title": [record.get("title") for record in records],
+        "author": [record.get("author") for record in records],
+        "text": texts,
+        "tags": [[str(tag) for tag in (record.get("tags") or [])] for record in records],
+        "form": [record.get("form") for record in records],
+        "license": [record["license"] for record in records],
+        "fetched_at": pd.DatetimeIndex([stamp] * len(records), dtype="datetime64[us, UTC]"),
+        "content_hash": [content_hash(text) for text in texts],
+    }
+    # object columns keep None as None (pandas' str dtype would turn it into NaN before Parquet)
+    return pd.DataFrame(
+        {
+            name: values if name == "fetched_at" else pd.Series(values, dtype="object")
+            for name, values in columns.items()
+        },
+        columns=list(RAW_POEM_COLUMNS),
+    )
 
 
 def schema_problems(frame: pd.DataFrame) -> list[str]:

@@ -22,7 +22,6 @@ With ``max_excerpts > 0`` a seeded uniform sample of that many excerpts is kept,
 
 from __future__ import annotations
 
-import collections
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,6 +109,22 @@ def sample_bounds(bounds: list[tuple[int, int]], max_excerpts: int, seed: int) -
     return [bounds[index] for index in np.sort(chosen)]
 
 
+def dominant_meters(meters: pd.Series, bounds: list[tuple[int, int]]) -> list[str]:
+    """The most common meter of each excerpt (ties: alphabetically first), vectorised."""
+    if not bounds:
+        return []
+    starts = np.array([start for start, _ in bounds])
+    lengths = np.array([stop - start for start, stop in bounds])
+    excerpt = np.repeat(np.arange(len(bounds)), lengths)  # excerpt number of each covered line
+    line_index = np.repeat(starts, lengths) + (
+        np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    )
+    table = pd.DataFrame({"excerpt": excerpt, "meter": meters.to_numpy()[line_index].astype(str)})
+    counts = table.groupby(["excerpt", "meter"], sort=False).size().rename("count").reset_index()
+    counts = counts.sort_values(["excerpt", "count", "meter"], ascending=[True, False, True], kind="stable")
+    return counts.drop_duplicates("excerpt")["meter"].tolist()
+
+
 def gutenberg_poems(
     max_excerpts: int = 20_000,
     seed: int = 1337,
@@ -120,27 +135,22 @@ def gutenberg_poems(
     lines = load_gutenberg_lines() if lines is None else lines.reset_index(drop=True)
     all_bounds = excerpt_bounds(lines["text"], rule)
     kept = sample_bounds(all_bounds, max_excerpts, seed)
-    texts = lines["text"].to_numpy()  # object array: slicing it copies nothing
-    meters = lines["meter"].to_numpy() if "meter" in lines.columns else None
-    records = []
-    for start, stop in kept:
-        tags = []
-        if meters is not None:
-            meter, _ = collections.Counter(str(value) for value in meters[start:stop]).most_common(1)[0]
-            tags.append(f"meter:{meter}")
-        records.append(
-            {
-                "source": SITE,
-                "source_key": f"lines/{start}-{stop}",
-                "url": None,
-                "title": None,
-                "author": None,
-                "text": "\n".join(str(line).rstrip() for line in texts[start:stop]),
-                "tags": tags,
-                "form": None,
-                "license": PUBLIC_DOMAIN_GUTENBERG,
-            }
-        )
+    texts = lines["text"].to_numpy(dtype=object)  # slicing an object array copies nothing
+    meters = dominant_meters(lines["meter"], kept) if "meter" in lines.columns else [None] * len(kept)
+    records = [
+        {
+            "source": SITE,
+            "source_key": f"lines/{start}-{stop}",
+            "url": None,
+            "title": None,
+            "author": None,
+            "text": "\n".join([str(line).rstrip() for line in texts[start:stop]]),
+            "tags": [f"meter:{meter}"] if meter else [],
+            "form": None,
+            "license": PUBLIC_DOMAIN_GUTENBERG,
+        }
+        for (start, stop), meter in zip(kept, meters, strict=True)
+    ]
     covered = sum(stop - start for start, stop in all_bounds)
     details = {
         "lines_total": len(lines),
