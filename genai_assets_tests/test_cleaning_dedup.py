@@ -1,0 +1,105 @@
+"""Exact and near-duplicate detection, MinHash parity with datasketch, and hash splits."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+
+from genai_assets.cleaning.dedup import (
+    dedup_key,
+    exact_duplicate_of,
+    minhash_signatures,
+    near_duplicate_of,
+    shingle_hashes,
+)
+from genai_assets.cleaning.split import assign_splits, split_fraction
+
+BASE = (
+    "Along the cold and silent shore the grey waves break and fall, and far beyond the harbour lights "
+    "the patient sailors call; the gulls are crying overhead, the nets are hung to dry, and every "
+    "mother at the door looks out to sea and sky"
+)
+
+
+def test_dedup_key_ignores_case_punctuation_and_layout():
+    assert dedup_key("The Rose,\nthe  ROSE!") == dedup_key("the rose the rose") == "the rose the rose"
+
+
+def test_exact_duplicate_of_points_at_the_first_copy():
+    texts = ["A rose.", "b", "a ROSE", "B!", "c", "a rose"]
+    assert exact_duplicate_of(texts).tolist() == [-1, -1, 0, 1, -1, 0]
+
+
+def test_shingles_count_windows_within_each_text_only():
+    flat, counts = shingle_hashes(["one two three four", "", "solo", "a b", "x y z"], shingle_size=3)
+    assert counts.tolist() == [2, 0, 1, 1, 1]
+    assert len(flat) == 5 and flat.dtype == np.uint32
+    # Same words, same shingle hash, wherever the text sits in the corpus.
+    again, _ = shingle_hashes(["x y z"], shingle_size=3)
+    assert again[0] == flat[-1]
+
+
+def test_minhash_signatures_match_datasketch_bit_for_bit():
+    texts = [BASE, "a short one", "", "word", BASE.replace("grey", "green") + " and more words at the end"]
+    flat, counts = shingle_hashes(texts, shingle_size=3)
+    signatures = minhash_signatures(flat, counts, num_perm=64, seed=7, chunk_shingles=10)  # tiny chunks
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    for index in range(len(texts)):
+        reference = MinHash(num_perm=64, seed=7, hashfunc=int)
+        reference.update_batch(flat[offsets[index] : offsets[index + 1]].tolist())
+        assert np.array_equal(signatures[index], reference.hashvalues), index
+
+
+def test_shingle_hashes_do_not_depend_on_python_hash_seed():
+    code = (
+        "from genai_assets.cleaning.dedup import shingle_hashes;"
+        "print(shingle_hashes(['the rose is red and the violet blue'], 2)[0].tolist())"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1
+
+
+def test_near_duplicates_found_and_first_copy_kept():
+    one_word_changed = BASE.replace("sky", "skies")
+    reordered_lines = "\n".join(reversed(BASE.split(", ")))  # same shingles mostly, other order
+    unrelated = "Tiger tiger burning bright in the forests of the night what immortal hand or eye could frame thy fearful symmetry"
+    texts = [BASE, unrelated, one_word_changed, reordered_lines, "", unrelated.upper()]
+    duplicate_of, similarity = near_duplicate_of(texts, threshold=0.7, shingle_size=3, num_perm=128, seed=1)
+    assert duplicate_of.tolist() == [-1, -1, 0, 0, -1, 1]
+    assert similarity[2] >= 0.7 and similarity[5] == 1.0 and similarity[1] == 0.0
+
+
+def test_near_duplicate_threshold_is_validated():
+    with pytest.raises(ValueError, match="threshold"):
+        near_duplicate_of(["a b c"], threshold=0.0, shingle_size=3, num_perm=16, seed=1)
+
+
+def test_splits_are_deterministic_per_poem_and_close_to_the_ratios():
+    ids = [f"gutenberg-{index:06d}" for index in range(10_000)]
+    labels = assign_splits(ids, train_ratio=0.9, val_ratio=0.05, seed=3)
+    # A poem's split depends on its id only: order and neighbours do not matter.
+    reordered = assign_splits(ids[::-1][:5000], 0.9, 0.05, 3)
+    assert reordered.tolist() == labels[::-1][:5000].tolist()
+    shares = {split: float(np.mean(labels == split)) for split in ("train", "val", "test")}
+    assert shares["train"] == pytest.approx(0.9, abs=0.015)
+    assert shares["val"] == pytest.approx(0.05, abs=0.01)
+    assert shares["test"] == pytest.approx(0.05, abs=0.01)
+    assert 0.0 <= split_fraction("x", 1) < 1.0
+    assert assign_splits(ids[:100], 0.9, 0.05, seed=4).tolist() != labels[:100].tolist()  # seed matters
+
+
+def test_split_ratios_are_validated():
+    with pytest.raises(ValueError, match="train_ratio"):
+        assign_splits(["a"], train_ratio=0.9, val_ratio=0.2, seed=1)
+    assert set(assign_splits([f"p{i}" for i in range(50)], 1.0, 0.0, seed=1)) == {"train"}
