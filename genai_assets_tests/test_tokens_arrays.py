@@ -172,3 +172,21 @@ def test_bad_input_gives_clear_errors(tmp_path):
     lake_root.mkdir()
     with pytest.raises(Exception, match="leaves no room for merges"):
         materialize_tokens(lake_root, poems, {"vocab_size": 258}, select=("poem_tokenizer",))
+
+
+def test_tokens_stage_through_build_definitions_with_tiny_preset(lake_root):
+    """The real code location: the three tokens-stage assets, tiny preset, on a written cleansed table."""
+    from genai_assets.definitions import build_definitions
+    from genai_assets.presets import preset_run_config
+
+    cleansed_poems_frame(sonnet_texts()).to_parquet(lake_root / "cleansed_poems.parquet")
+    names = ["poem_tokenizer", "token_arrays", "cooccurrence_embeddings"]
+    ops = {name: fragment for name, fragment in preset_run_config("tiny")["ops"].items() if name in names}
+    job = build_definitions(str(lake_root)).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        asset_selection=[dg.AssetKey(name) for name in names], run_config={"ops": ops}
+    )
+    assert result.success
+    meta = json.loads((lake_root / "token_arrays" / "meta.json").read_text())
+    assert meta["vocab_size"] == 512 and meta["splits"]["train"]["n_poems"] > 100
+    assert (lake_root / "embeddings" / "ppmi.npz").exists()
