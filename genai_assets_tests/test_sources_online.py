@@ -12,6 +12,7 @@ from genai_assets_tests.fixtures import (
     POETRYDB_POEMS,
     POETS_ORG_LINKS,
     POETS_ORG_POEMS,
+    fixture_bytes,
     serve_poetrydb,
     serve_poets_org,
 )
@@ -72,7 +73,10 @@ def test_poetrydb_down_is_a_clear_site_error(server):
 
 def test_poetrydb_retries_429_then_succeeds(server):
     serve_poetrydb(server)
-    blake = server._routes["/author/William%20Blake"][0]
+    blake = Reply(
+        body=fixture_bytes("poetrydb", "author_william_blake.json"),
+        headers={"Content-Type": "application/json"},
+    )
     server.route("/author/William%20Blake", Reply(status=429, headers={"Retry-After": "0"}), blake)
     with PoliteClient(server.url, FAST) as client:
         result = scrape_poetrydb(client)
