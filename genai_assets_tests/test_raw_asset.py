@@ -24,7 +24,7 @@ from genai_assets_tests.fixtures import POETRYDB_POEMS, POETS_ORG_POEMS, serve_p
 from genai_assets_tests.loopback_server import LoopbackServer, Reply
 
 FAST_SCRAPER = dict(
-    min_interval_s=0.0, timeout_s=0.5, backoff_base_s=0.01, backoff_max_s=0.02, max_wait_s=0.02
+    min_interval_s=0.0, timeout_s=5.0, backoff_base_s=0.01, backoff_max_s=0.02, max_wait_s=0.02
 )
 
 

@@ -18,7 +18,7 @@ from genai_assets_tests.fixtures import (
 )
 from genai_assets_tests.loopback_server import LoopbackServer, Reply
 
-FAST = HttpPolicy(min_interval_s=0.0, timeout_s=0.5, backoff_base_s=0.01, backoff_max_s=0.02, max_wait_s=0.02)
+FAST = HttpPolicy(min_interval_s=0.0, timeout_s=5.0, backoff_base_s=0.01, backoff_max_s=0.02, max_wait_s=0.02)
 
 
 @pytest.fixture
