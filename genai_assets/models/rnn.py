@@ -12,9 +12,9 @@
 * GRU (Cho et al. 2014): a lighter gated unit (update/reset gates, no separate cell state).
 
 The recurrent layers are PyTorch's (``nn.RNN``/``nn.LSTM``/``nn.GRU``); the from-scratch part of
-this project is the Transformer. Training sees windows of ``block_size`` tokens from a fresh zero
-state (truncated back-propagation through time); generation carries the hidden state forward,
-which is the recurrent equivalent of a KV cache and has no length limit.
+this project is the Transformer. Training sees windows of a fixed number of tokens from a fresh
+zero state (truncated back-propagation through time); generation carries the hidden state forward,
+which is the recurrent equivalent of a KV cache and has no length limit (hence no ``block_size``).
 
 Shape letters: B batch, T time, E embedding width, H hidden width, L layers, V vocabulary.
 """
@@ -47,13 +47,12 @@ class RNNConfig:
     n_layer: int = 2  # stacked recurrent layers (L)
     dropout: float = 0.1  # on embeddings, between recurrent layers and before the head
     tie_weights: bool = True  # output head shares the embedding matrix (through an H → E projection)
-    block_size: int = 128  # training window (truncated BPTT length); generation is not limited by it
 
     def __post_init__(self) -> None:
         problems = []
         if self.kind not in RNN_KINDS:
             problems.append(f"kind must be one of {', '.join(RNN_KINDS)}, got {self.kind!r}")
-        for name in ("vocab_size", "n_embd", "hidden_size", "n_layer", "block_size"):
+        for name in ("vocab_size", "n_embd", "hidden_size", "n_layer"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:

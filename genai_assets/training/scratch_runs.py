@@ -1,0 +1,395 @@
+"""Training runs of the scratch models on ``token_arrays`` — plain functions the Dagster assets call.
+
+* :func:`run_language_model` trains a GPT or an RNN LM on the flat token streams with the shared
+  loop, then measures the whole validation split (loss, perplexity, bits per character) and
+  writes samples from a few prompts.
+* :func:`run_next_line` trains the encoder–decoder on (line, next line) pairs of the same poems.
+
+Bits per character (comparable across tokenizers): ``bpc = total_nats / ln 2 / n_chars`` where
+``total_nats`` = mean loss per token over every full validation block × the split's token count,
+and ``n_chars`` = the characters of the validation poems (``meta.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genai_assets.training.lm_data import (
+    line_pairs,
+    newline_token_ids,
+    pair_batches,
+    random_block_batches,
+    sequential_block_batches,
+    split_validation_stream,
+)
+from genai_assets.training.loop import TrainLoopConfig, TrainResult, evaluate, train
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda if available, else cpu; otherwise the named device (validated)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} was asked for but CUDA is not available; use 'auto' or 'cpu'.")
+    return torch.device(name)
+
+
+def run_fingerprint(*parts: Any) -> str:
+    """A short stable hash of the run's settings and data, naming its checkpoint folder."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def checkpoint_folder(base: Path, fingerprint: str) -> Path:
+    """``base/run-<fingerprint>``; checkpoints of other settings are deleted (they can never resume)."""
+    base.mkdir(parents=True, exist_ok=True)
+    for stale in base.glob("run-*"):
+        if stale.name != f"run-{fingerprint}":
+            shutil.rmtree(stale, ignore_errors=True)
+    return base / f"run-{fingerprint}"
+
+
+def device_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, int]:
+    """The loop's ``loss_fn`` for every scratch model: ``(inputs, targets)`` moved to the model's device."""
+    inputs, targets = batch
+    device = next(model.parameters()).device
+    targets = targets.to(device)
+    _, loss = model(inputs.to(device), targets)
+    return loss, int((targets != -100).sum())
+
+
+@dataclass
+class Sampling:
+    """How samples are drawn for metadata and the model card."""
+
+    prompts: list[str]  # text after the start-of-poem token ("" = from scratch)
+    max_new_tokens: int = 80
+    temperature: float = 0.8
+    top_k: int | None = 50
+    top_p: float | None = 0.95
+    seed: int = 0
+
+
+class PoemCodec:
+    """Encode prompts / decode samples with the poem tokenizer (``tokenizers``, no transformers import)."""
+
+    def __init__(self, tokenizer_dir: str | Path, bos_id: int, eos_id: int):
+        from tokenizers import Tokenizer
+
+        path = Path(tokenizer_dir) / "tokenizer.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"The poem tokenizer {path} is missing (token_arrays meta points there).")
+        self.tokenizer = Tokenizer.from_file(str(path))
+        self.bos_id, self.eos_id = bos_id, eos_id
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        return [self.bos_id, *self.tokenizer.encode(prompt, add_special_tokens=False).ids]
+
+    def decode(self, ids) -> str:
+        return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    def n_chars(self, ids: np.ndarray) -> int:
+        return len(self.decode(np.asarray(ids)))
+
+
+def generate_samples(
+    model, codec: PoemCodec, sampling: Sampling, max_context: int | None = None
+) -> list[dict]:
+    """One sample per prompt: ``{"prompt", "text"}`` (prompt + continuation, up to eos)."""
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(sampling.seed)
+    samples = []
+    for prompt in sampling.prompts:
+        ids = codec.prompt_ids(prompt)
+        if max_context is not None:
+            ids = ids[-max_context:]
+        out = model.generate(
+            torch.tensor([ids], device=device),
+            sampling.max_new_tokens,
+            temperature=sampling.temperature,
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            eos_token_id=codec.eos_id,
+            generator=generator,
+        )
+        samples.append({"prompt": prompt, "text": codec.decode(out[0].tolist())})
+    return samples
+
+
+@dataclass
+class LanguageModelRun:
+    """What :func:`run_language_model` measured (the model is trained in place)."""
+
+    train: TrainResult
+    val_loss: float  # mean nats per token over every full validation block
+    val_perplexity: float
+    val_bpc: float  # bits per character of the validation text
+    n_parameters: int
+    tokens_seen: int
+    train_seconds: float  # wall-clock of train(), evaluations and samples included
+    samples: list[dict]
+    notes: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict:
+        return {
+            "val_loss": self.val_loss,
+            "val_perplexity": self.val_perplexity,
+            "val_bpc": self.val_bpc,
+            "n_parameters": self.n_parameters,
+            "tokens_seen": self.tokens_seen,
+            "tokens_per_second": self.train.tokens_per_second,
+            "train_seconds": self.train_seconds,
+            "steps": self.train.steps,
+            "resumed_from_step": self.train.resumed_from_step,
+            "history": self.train.history,
+            "samples": self.samples,
+            "notes": self.notes,
+        }
+
+
+def run_language_model(
+    model: torch.nn.Module,
+    token_dir: str | Path,
+    loop_config: TrainLoopConfig,
+    block_size: int,
+    batch_size: int,
+    sampling: Sampling,
+    checkpoint_dir: Path | None = None,
+    log_fn: Callable[[dict], None] | None = None,
+    max_context: int | None = None,
+) -> LanguageModelRun:
+    """Train ``model`` (already on its device) on the train stream and measure it on the val stream."""
+    from genai_assets.text.datasets import load_token_stream, read_token_meta
+
+    meta = read_token_meta(token_dir)
+    codec = PoemCodec(meta["tokenizer_dir"], int(meta["bos_id"]), int(meta["eos_id"]))
+    train_tokens, val_tokens, note = split_validation_stream(
+        load_token_stream(token_dir, "train"), load_token_stream(token_dir, "val"), block_size
+    )
+    notes = [note] if note else []
+    n_val_chars = int(meta["splits"]["val"]["n_chars"]) if note is None else codec.n_chars(val_tokens)
+    train_batches = random_block_batches(train_tokens, block_size, batch_size)
+    val_batches = sequential_block_batches(val_tokens, block_size, batch_size)
+
+    def sample_fn(trained, step: int) -> str:
+        quick = Sampling(
+            prompts=[""], max_new_tokens=48, temperature=sampling.temperature, top_k=sampling.top_k
+        )
+        return generate_samples(trained, codec, quick, max_context)[0]["text"]
+
+    started = time.perf_counter()
+    result = train(
+        model, train_batches, val_batches, loop_config, device_loss, checkpoint_dir, log_fn, sample_fn
+    )
+    with torch.random.fork_rng(devices=[]):
+        val_loss = evaluate(model, val_batches, device_loss, max_batches=0)  # the whole val split
+        model.eval()
+        samples = generate_samples(model, codec, sampling, max_context)
+    elapsed = time.perf_counter() - started
+    return LanguageModelRun(
+        train=result,
+        val_loss=val_loss,
+        val_perplexity=math.exp(min(val_loss, 700.0)),
+        val_bpc=val_loss * len(val_tokens) / math.log(2) / max(1, n_val_chars),
+        n_parameters=sum(p.numel() for p in model.parameters()),
+        tokens_seen=int(result.history[-1]["tokens"]) if result.history else 0,
+        train_seconds=elapsed,
+        samples=samples,
+        notes=notes,
+    )
+
+
+@dataclass
+class NextLineRun:
+    """What :func:`run_next_line` measured."""
+
+    train: TrainResult
+    val_loss: float
+    val_perplexity: float
+    n_parameters: int
+    n_train_pairs: int
+    n_val_pairs: int
+    train_seconds: float
+    examples: list[dict]  # {"line", "reference", "generated"}
+    notes: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict:
+        return {
+            "val_loss": self.val_loss,
+            "val_perplexity": self.val_perplexity,
+            "n_parameters": self.n_parameters,
+            "n_train_pairs": self.n_train_pairs,
+            "n_val_pairs": self.n_val_pairs,
+            "tokens_per_second": self.train.tokens_per_second,
+            "train_seconds": self.train_seconds,
+            "steps": self.train.steps,
+            "history": self.train.history,
+            "examples": self.examples,
+            "notes": self.notes,
+        }
+
+
+def load_line_pairs(token_dir: str | Path, max_source_len: int, max_target_len: int, seed: int = 0):
+    """``(train_pairs, val_pairs, meta, notes)`` of (line ids, next line ids + eos) from the poems."""
+    from genai_assets.text.datasets import load_poem_sequences, read_token_meta
+
+    meta = read_token_meta(token_dir)
+    special = {int(meta["bos_id"]), int(meta["eos_id"]), int(meta["pad_id"])}
+    newlines = newline_token_ids(meta["tokenizer_dir"])
+
+    def pairs_of(split: str):
+        _, sequences = load_poem_sequences(token_dir, split)
+        return line_pairs(sequences, newlines, special, int(meta["eos_id"]), max_source_len, max_target_len)
+
+    train_pairs, val_pairs, notes = pairs_of("train"), pairs_of("val"), []
+    if not train_pairs:
+        raise ValueError(f"The train split of {token_dir} has no two consecutive lines: no next-line pairs.")
+    if not val_pairs:
+        order = np.random.default_rng(seed).permutation(len(train_pairs))
+        n_val = max(1, len(train_pairs) // 10)
+        val_pairs = [train_pairs[i] for i in order[:n_val]]
+        train_pairs = [train_pairs[i] for i in order[n_val:]] or val_pairs
+        notes.append(f"val split has no line pairs: validated on {n_val} pairs carved from train")
+    return train_pairs, val_pairs, meta, notes
+
+
+def run_next_line(
+    model: torch.nn.Module,
+    token_dir: str | Path,
+    loop_config: TrainLoopConfig,
+    batch_size: int,
+    n_examples: int = 8,
+    checkpoint_dir: Path | None = None,
+    log_fn: Callable[[dict], None] | None = None,
+) -> NextLineRun:
+    """Train the encoder–decoder to write the next line of a poem given the current line."""
+    config = model.config
+    train_pairs, val_pairs, meta, notes = load_line_pairs(
+        token_dir, config.max_source_len, config.max_target_len
+    )
+    codec = PoemCodec(meta["tokenizer_dir"], int(meta["bos_id"]), int(meta["eos_id"]))
+    train_batches = pair_batches(train_pairs, batch_size, config.pad_id, shuffle=True)
+    val_batches = pair_batches(val_pairs, batch_size, config.pad_id, shuffle=False)
+
+    def sample_fn(trained, step: int) -> str:
+        source, target = val_pairs[0]
+        generated = trained.generate(torch.tensor([source], device=next(trained.parameters()).device), 24)
+        return f"{codec.decode(source)} → {codec.decode(generated[0].tolist())}"
+
+    started = time.perf_counter()
+    result = train(
+        model, train_batches, val_batches, loop_config, device_loss, checkpoint_dir, log_fn, sample_fn
+    )
+    val_loss = evaluate(model, val_batches, device_loss, max_batches=0)
+    device = next(model.parameters()).device
+    examples = []
+    step = max(1, len(val_pairs) // max(1, n_examples))
+    for source, target in val_pairs[::step][:n_examples]:
+        generated = model.generate(
+            torch.tensor([source], device=device), config.max_target_len, temperature=0
+        )
+        examples.append(
+            {
+                "line": codec.decode(source),
+                "reference": codec.decode(target),
+                "generated": codec.decode(generated[0].tolist()),
+            }
+        )
+    return NextLineRun(
+        train=result,
+        val_loss=val_loss,
+        val_perplexity=math.exp(min(val_loss, 700.0)),
+        n_parameters=sum(p.numel() for p in model.parameters()),
+        n_train_pairs=len(train_pairs),
+        n_val_pairs=len(val_pairs),
+        train_seconds=time.perf_counter() - started,
+        examples=examples,
+        notes=notes,
+    )
+
+
+def loss_curve_figure(histories: dict[str, list[dict]], title: str):
+    """Train loss per step (thin) and validation loss at eval steps (markers) for each named run."""
+    from genai_assets.plotting import new_figure
+
+    figure = new_figure(7, 4)
+    axes = figure.add_subplot()
+    for index, (name, history) in enumerate(histories.items()):
+        color = f"C{index}"
+        axes.plot(
+            [r["step"] for r in history], [r["train_loss"] for r in history], color=color, alpha=0.4, lw=1
+        )
+        evals = [r for r in history if "val_loss" in r]
+        axes.plot(
+            [r["step"] for r in evals], [r["val_loss"] for r in evals], "o-", color=color, label=f"{name} val"
+        )
+    axes.set(xlabel="optimizer step", ylabel="loss (nats/token)", title=title)
+    axes.legend()
+    return figure
+
+
+def comparison_figure(table):
+    """Bar chart of validation loss per model (lower is better), from the comparison table."""
+    from genai_assets.plotting import new_figure
+
+    figure = new_figure(6, 3.5)
+    axes = figure.add_subplot()
+    colors = ["C3" if name == "Transformer" else "C0" for name in table["model"]]
+    bars = axes.bar(table["model"], table["val_loss"], color=colors)
+    axes.bar_label(bars, labels=[f"{v:.3f}" for v in table["val_loss"]])
+    axes.set(ylabel="val loss (nats/token)", title="Validation loss at the same token budget")
+    return figure
+
+
+def model_card(name: str, description: str, config: dict, metrics: dict) -> str:
+    """A short Markdown model card: what the model is, its config, its figures and samples."""
+    figures = {key: metrics[key] for key in ("val_loss", "val_perplexity", "val_bpc", "n_parameters",
+                                             "tokens_seen", "steps", "tokens_per_second") if key in metrics}  # fmt: skip
+    lines = [
+        f"# {name}",
+        "",
+        description,
+        "",
+        "Trained from scratch by the `genai_assets` Dagster project on public-domain poems "
+        "(Gutenberg Poetry Corpus excerpts, Shakespeare's poems). Not a `transformers` model: load it with "
+        "`genai_assets.models.loading.load_scratch_model(folder)`; the tokenizer loads with `AutoTokenizer`.",
+        "",
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(config, indent=2),
+        "```",
+        "",
+        "## Figures (validation split)",
+        "",
+        *[
+            f"- {key}: {value:.4g}" if isinstance(value, float) else f"- {key}: {value}"
+            for key, value in figures.items()
+        ],
+        "",
+        "## Limitations",
+        "",
+        "A small model trained for minutes: it imitates the surface of verse (line breaks, archaic words, "
+        "rhythm at best) without sense or reliable rhyme. English only; the corpus is old and its biases remain.",
+    ]
+    examples = metrics.get("samples") or metrics.get("examples") or []
+    if examples:
+        lines += ["", "## Samples", ""]
+        for example in examples[:4]:
+            lines += [
+                "```",
+                json.dumps(example, ensure_ascii=False) if "text" not in example else example["text"],
+                "```",
+                "",
+            ]
+    return "\n".join(lines) + "\n"
