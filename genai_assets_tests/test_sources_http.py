@@ -181,3 +181,12 @@ def test_policy_validation():
         HttpPolicy(user_agent="bot")
     with pytest.raises(ValueError, match="max_bytes"):
         HttpPolicy(max_bytes=10)
+
+
+def test_robots_redirect_within_site_is_followed(server):
+    server.route("/robots.txt", Reply.redirect("/robots-real.txt", status=301))
+    server.route("/robots-real.txt", Reply.text("User-agent: *\nDisallow: /private/\n"))
+    server.route("/private/x", Reply.text("no"))
+    with client_for(server) as client, pytest.raises(FetchError) as raised:
+        client.get("/private/x")
+    assert raised.value.reason == "robots_disallowed" and server.hits("/robots-real.txt") == 1
