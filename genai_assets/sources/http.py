@@ -242,20 +242,18 @@ class PoliteClient:
                     break
                 target = urljoin(page.url, page.headers.get("location", ""))
                 if not self.is_same_site(target):
-                    raise FetchError(
-                        robots_url, "http_4xx_offsite_redirect", f"robots.txt redirects to {target}"
-                    )
+                    break  # we never fetch from another host: read as "no robots.txt" below
                 page = self._request_with_retries(target)
         except FetchError as error:
             if error.reason.startswith("http_4"):
-                # RFC 9309 §2.3.1.3: an unavailable (4xx) robots.txt means no restrictions. We also
-                # read a redirect off the site that way: we never fetch from another host.
+                # RFC 9309 §2.3.1.3: an unavailable (4xx) robots.txt means no restrictions.
                 parser.parse([])
                 return parser
             raise SiteUnavailableError(
                 f"robots.txt at {robots_url} could not be fetched ({error.reason}); "
                 "the site looks unreachable, so nothing was scraped."
             ) from error
+        # A redirect left unfollowed (off-site, or too many) counts as unavailable: no rules.
         parser.parse([] if page.status in REDIRECT_STATUSES else page.text.splitlines())
         delay = parser.crawl_delay(self.policy.user_agent)
         if delay is not None and float(delay) > self._interval_s:
