@@ -6,7 +6,7 @@ functions turn that into matplotlib figures and :func:`render_report` into Markd
 tokens the language filter and de-duplication see.
 
 * Heaps' law: vocabulary ``V(N) ≈ K · N^β`` after ``N`` running words (table order); ``K`` and
-  ``β`` are a least-squares fit in log-log space over the sampled points.
+  ``β`` are a least-squares fit in log-log space over the sampled points with ``N >= sqrt(total)``.
 * Zipf's law: ``count(rank) ∝ rank^-s``; ``s`` is fitted over ranks 1..``zipf_fit_ranks``.
 """
 
@@ -126,7 +126,10 @@ def compute_corpus_stats(
     counts = Counter(all_tokens)
     codes, _ = pd.factorize(pd.Series(all_tokens, dtype=object))
     heaps = vocabulary_growth(np.asarray(codes), heaps_points)
-    heaps_k, heaps_beta = fit_power_law(heaps["tokens"].to_numpy(), heaps["vocabulary"].to_numpy())
+    # Fit Heaps over the upper half of the log range (N >= sqrt(total)): the law describes large
+    # N, and the log-spaced points would otherwise let the first few hundred words dominate.
+    large = heaps[heaps["tokens"] >= np.sqrt(max(len(all_tokens), 1))]
+    heaps_k, heaps_beta = fit_power_law(large["tokens"].to_numpy(), large["vocabulary"].to_numpy())
 
     zipf = _top_table(counts, len(all_tokens), len(counts)).drop(columns="share")
     fit = zipf.head(zipf_fit_ranks)

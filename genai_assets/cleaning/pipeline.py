@@ -15,6 +15,7 @@ partitions) and has exactly :data:`genai_assets.schema.CLEANSED_POEM_COLUMNS`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -96,6 +97,7 @@ class RuleReport:
     rows_in: int
     rows_changed: int  # transforms: texts the rule altered
     rows_removed: int  # filters and dedup: rows dropped
+    seconds: float = 0.0  # wall time of the step
 
 
 @dataclass
@@ -143,9 +145,10 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
     steps: list[RuleReport] = []
 
     for name, transform in TRANSFORMS:
+        started = time.perf_counter()
         cleaned = [transform(text) for text in texts]
         changed = sum(1 for before, after in zip(texts, cleaned, strict=True) if before != after)
-        steps.append(RuleReport(name, "transform", len(texts), changed, 0))
+        steps.append(RuleReport(name, "transform", len(texts), changed, 0, time.perf_counter() - started))
         texts = cleaned
 
     alive = np.ones(len(texts), dtype=bool)
@@ -153,7 +156,11 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
     sources = frame["source"].to_numpy(dtype=object)
     removed: list[pd.DataFrame] = []
 
+    step_started = time.perf_counter()
+
     def drop(positions, rule: str, kind: str, duplicate_of=None, similarity=None) -> None:
+        # Records a removal step; its time runs from the end of the previous step.
+        nonlocal step_started
         positions = np.asarray(positions, dtype=np.int64)
         rows_in = int(alive.sum())
         removed.append(
@@ -170,7 +177,9 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
             )
         )
         alive[positions] = False
-        steps.append(RuleReport(rule, kind, rows_in, 0, len(positions)))
+        now = time.perf_counter()
+        steps.append(RuleReport(rule, kind, rows_in, 0, len(positions), now - step_started))
+        step_started = now
 
     n_lines = np.fromiter((count_lines(text) for text in texts), dtype=np.int64, count=len(texts))
     n_words = np.fromiter((count_words(text) for text in texts), dtype=np.int64, count=len(texts))

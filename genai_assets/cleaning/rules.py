@@ -191,9 +191,11 @@ def repair_whitespace(text: str) -> str:
     two or more blank lines → one stanza break; no blank lines at the start or end.
     """
     text = _INNER_SPACES.sub(" ", text)
-    text = _EDGE_SPACES.sub("", text)
-    text = _EXTRA_BLANK_LINES.sub("\n\n", text)
-    return text.strip("\n")
+    if " \n" in text or "\n " in text:  # the multi-line regex only when a line edge has a space
+        text = _EDGE_SPACES.sub("", text)
+    if "\n\n\n" in text:
+        text = _EXTRA_BLANK_LINES.sub("\n\n", text)
+    return text.strip(" \n")
 
 
 #: The transforms in pipeline order, by the name used in metadata and docs.
