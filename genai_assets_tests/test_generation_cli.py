@@ -196,3 +196,17 @@ def test_scratch_transformer_folders_generate_too(tmp_path, capsys):
     record = json.loads(path.read_text())
     assert record["text"].startswith("The rose") and record["text"] in out
     assert record["params"]["temperature"] == 0.8 and 0 < record["n_new_tokens"] <= 5
+
+
+def test_building_the_cli_parser_stays_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from genai_assets.cli import build_parser; "
+        "args = build_parser().parse_args(['generate', '--model', 'm', '--prompt', 'p', '--greedy', '--top-k', '3']); "
+        "assert args.do_sample is False and args.top_k == 3 and args.prompt == ['p']; "
+        "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; sys.exit(1 if heavy else 0)"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
