@@ -259,7 +259,7 @@ def stopword_ratio(text: str) -> float:
     tokens = words(text)
     if not tokens:
         return 0.0
-    return sum(1 for token in tokens if token in STOPWORDS) / len(tokens)
+    return sum(map(STOPWORDS.__contains__, tokens)) / len(tokens)
 
 
 def looks_non_english(text: str, min_ascii_letter_ratio: float, min_stopword_ratio: float) -> bool:
