@@ -166,14 +166,24 @@ def load_gpt2_tokenizer():
     return tokenizer
 
 
-def encode_texts(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> list[list[int]]:
-    """Token ids of each text (no special tokens), encoded in one batched call to the Rust backend.
+ENCODE_CHUNK_SIZE = 1024  # texts per encode_batch_fast call: bounds the Encoding objects alive at once
 
-    ``encode_batch_fast`` skips offset tracking, and the batch runs in parallel threads unless
-    ``TOKENIZERS_PARALLELISM=false``.
+
+def encode_texts(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each text (no special tokens), in batched calls to the Rust backend.
+
+    ``encode_batch_fast`` skips offset tracking, and each batch runs on the Rust thread pool
+    unless ``TOKENIZERS_PARALLELISM=false``. Batches of ``ENCODE_CHUNK_SIZE`` texts keep the
+    working set small (one Encoding object per text until its ids are read); one batch over the
+    whole corpus measured slower under memory pressure.
     """
     backend = tokenizer.backend_tokenizer
-    return [encoding.ids for encoding in backend.encode_batch_fast(list(texts), add_special_tokens=False)]
+    texts = list(texts)
+    ids: list[list[int]] = []
+    for start in range(0, len(texts), ENCODE_CHUNK_SIZE):
+        batch = backend.encode_batch_fast(texts[start : start + ENCODE_CHUNK_SIZE], add_special_tokens=False)
+        ids.extend(encoding.ids for encoding in batch)
+    return ids
 
 
 def encode_poems(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
