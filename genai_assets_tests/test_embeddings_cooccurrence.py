@@ -178,3 +178,19 @@ def test_asset_on_sonnets_lists_missing_words(lake_root):
     assert np.load(folder / "svd_vectors.npy").shape == (500, 16)
     assert (folder / "vocab.tsv").read_text().splitlines()[:2] == ["word\tcount", "and\t490"]
     assert (lake_root / "reports" / "cooccurrence_vs_glove.png").exists()
+
+
+def test_asset_rejects_a_corpus_too_small_for_a_vocabulary(lake_root):
+    from genai_assets.defs import embeddings
+
+    cleansed_poems_frame(["one line only", "another line"]).to_parquet(lake_root / "cleansed_poems.parquet")
+    with pytest.raises(Exception, match="too small a corpus"):
+        dg.materialize(
+            [dg.AssetSpec("cleansed_poems"), embeddings.cooccurrence_embeddings],
+            selection=["cooccurrence_embeddings"],
+            resources={
+                "io_manager": ParquetIOManager(root=str(lake_root)),
+                "lake": DataLake(root=str(lake_root)),
+            },
+        )
+    assert embeddings.corpus_lines(cleansed_poems_frame(["a\n\nb\n  \nc"]), max_sentences=2) == ["a", "b"]

@@ -190,3 +190,20 @@ def test_tokens_stage_through_build_definitions_with_tiny_preset(lake_root):
     meta = json.loads((lake_root / "token_arrays" / "meta.json").read_text())
     assert meta["vocab_size"] == 512 and meta["splits"]["train"]["n_poems"] > 100
     assert (lake_root / "embeddings" / "ppmi.npz").exists()
+
+
+def test_corpus_with_only_a_train_split(tmp_path):
+    """Tiny corpora may have no val/test poem: empty files, and the loaders carve val from train."""
+    from genai_assets.text.datasets import load_token_stream, make_dataloaders
+
+    lake_root = tmp_path / "lake"
+    lake_root.mkdir()
+    poems = cleansed_poems_frame(sonnet_texts()[:12]).assign(split="train")
+    result = materialize_tokens(lake_root, poems, TINY_TOKENIZER)
+    assert result.success
+    folder = lake_root / "token_arrays"
+    assert len(load_token_stream(folder, "val")) == 0 and len(pd.read_parquet(folder / "test.parquet")) == 0
+    metadata = result.asset_materializations_for_node("poem_tokenizer")[0].metadata
+    assert "val split is empty" in str(metadata["notes"].value)
+    loaders = make_dataloaders(folder, block_size=16, batch_size=4)
+    assert loaders.test is None and any("random_split" in note for note in loaders.notes)
