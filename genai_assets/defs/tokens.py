@@ -61,6 +61,8 @@ def poem_tokenizer(
         wordlevel_vocab_size=config.wordlevel_vocab_size,
         wordlevel_min_frequency=config.wordlevel_min_frequency,
     )
+    if config.n_example_words < 0:
+        raise ValueError(f"n_example_words must be >= 0, got {config.n_example_words}.")
     poems = check_poem_table(cleansed_poems)
     train_texts = poems.loc[poems["split"] == "train", "text"].tolist()
     eval_split = "val" if (poems["split"] == "val").any() else "train"
