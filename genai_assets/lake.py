@@ -42,6 +42,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates 0600 files; lake files are ordinary readable data, like open() would make.
+    tmp.chmod(0o644)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -75,6 +77,7 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes 0700 folders; model folders are meant to be shared.
     try:
         yield staging
         backup = target.with_name(f".{target.name}.old")

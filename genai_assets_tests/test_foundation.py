@@ -25,6 +25,7 @@ def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):
         tmp.write_text("half a fi")
         raise RuntimeError("crash mid-write")
     assert target.read_text() == "good"
+    assert target.stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.txt"]
 
 
