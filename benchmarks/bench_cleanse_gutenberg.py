@@ -59,7 +59,7 @@ def main() -> None:
     wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
 
     steps = result.steps_frame()
-    steps["seconds"] = steps["seconds"].round(2)
+    steps[["seconds", "cpu_seconds"]] = steps[["seconds", "cpu_seconds"]].round(2)
     print()
     print(steps.to_markdown(index=False))
     print()

@@ -103,3 +103,19 @@ def test_split_ratios_are_validated():
     with pytest.raises(ValueError, match="train_ratio"):
         assign_splits(["a"], train_ratio=0.9, val_ratio=0.2, seed=1)
     assert set(assign_splits([f"p{i}" for i in range(50)], 1.0, 0.0, seed=1)) == {"train"}
+
+
+def test_band_prefilter_gives_the_same_answer_as_the_full_lsh_loop():
+    rng = np.random.default_rng(0)
+    letters = "abcdefghijklmnopqrst"
+    vocabulary = [first + second for first in letters for second in letters][:300]  # words are letters only
+    originals = [" ".join(rng.choice(vocabulary, size=40)) for _ in range(60)]
+    texts = list(originals)
+    for index in range(0, 60, 3):  # near copies: one word changed (Jaccard 36/40 = 0.9)
+        words_ = originals[index].split()
+        words_[38] = "changed"
+        texts.append(" ".join(words_))
+    full = near_duplicate_of(texts, 0.7, 3, 64, seed=2, prefilter=False)
+    fast = near_duplicate_of(texts, 0.7, 3, 64, seed=2, prefilter=True)
+    assert np.array_equal(full[0], fast[0]) and np.array_equal(full[1], fast[1])
+    assert (full[0][60:] == np.arange(0, 60, 3)).all() and (full[0][:60] == -1).all()
