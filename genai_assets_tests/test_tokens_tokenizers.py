@@ -96,6 +96,8 @@ def test_wordlevel_unknowns_and_comparison(bpe):
     assert by_name["word"]["chars_per_token"] > by_name["bpe"]["chars_per_token"] > 1
     assert [row["rare word"] for row in segmentations] == examples
     assert all(row["word"] == "[UNK]" for row in segmentations)
+    # BPE pieces spell the word back; "·" separates them (a "|" would break the Markdown table).
+    assert all(row["bpe"].replace(" · ", "").lstrip("␣") == row["rare word"] for row in segmentations)
 
 
 def test_bad_tokenizer_configs_and_corpora():

@@ -258,6 +258,7 @@ def compare_tokenizers(
         for name, tokenizer in tokenizers.items():
             # A leading space, as the word appears mid-line; BPE tokenizers treat it as part of the word.
             pieces = [tokenizer.convert_tokens_to_string([token]) for token in tokenizer.tokenize(" " + word)]
-            row[name] = " | ".join(piece.strip() or "␣" for piece in pieces)
+            # "·" between pieces: a "|" would break the Markdown table the metadata shows.
+            row[name] = " · ".join(piece.strip() or "␣" for piece in pieces)
         examples.append(row)
     return stats, examples
