@@ -168,6 +168,7 @@ def test_asset_on_sonnets_lists_missing_words(lake_root):
     assert result.success
     metadata = result.asset_materializations_for_node("cooccurrence_embeddings")[0].metadata
     assert metadata["missing_plot_words"].value == {"ours": ["xyzzyq", "hippopotamus"], "glove": ["xyzzyq"]}
+    assert "Spearman rho" in metadata["analysis"].value and "Top-10 neighbours" in metadata["analysis"].value
     n_lines = sum(1 for text in poems["text"] for line in text.split("\n") if line.strip())
     assert metadata["n_sentences"].value == n_lines == 2156  # non-blank lines of the 154-sonnet fixture
     folder = lake_root / "embeddings"

@@ -136,7 +136,9 @@ def cooccurrence_embeddings(
     overlap = neighbour_overlap(space, plot_words, k=config.neighbours)
     spearman, n_pairs = similarity_spearman(space, config.spearman_words)
     analogies = answer_analogies(space)
-    analysis = describe_comparison(overlap, spearman, n_pairs, analogies, len(lines), corpus.n_tokens)
+    analysis = describe_comparison(
+        overlap, spearman, n_pairs, analogies, len(lines), corpus.n_tokens, k=config.neighbours
+    )
     timings["compare_s"] = time.perf_counter() - started - sum(timings.values())
 
     plot_metadata = dg.MetadataValue.md("(fewer than two plot words are in both vocabularies)")

@@ -174,6 +174,7 @@ def describe_comparison(
     analogies: pd.DataFrame,
     n_sentences: int,
     n_tokens: int,
+    k: int = 10,
 ) -> str:
     """A short plain-English reading of the comparison numbers (for metadata and docs)."""
     answered = analogies[analogies["missing"] == ""]
@@ -187,14 +188,21 @@ def describe_comparison(
         best = overlap.sort_values("overlap", ascending=False).iloc[0]
         worst = overlap.sort_values("overlap").iloc[0]
         parts.append(
-            f"Top-10 neighbours agree on {overlap['overlap'].mean():.0%} of words on average over "
+            f"Top-{k} neighbours agree on {overlap['overlap'].mean():.0%} of words on average over "
             f"{len(overlap)} probe words (best '{best['word']}' {best['overlap']:.0%}, worst "
             f"'{worst['word']}' {worst['overlap']:.0%}: ours {worst['ours'].split(', ')[:3]} vs GloVe "
             f"{worst['glove'].split(', ')[:3]})."
         )
+    if np.isnan(spearman):
+        reading = "too few shared words to say more"
+    elif spearman >= 0.6:
+        reading = "the two spaces largely agree on which words are alike"
+    elif spearman >= 0.3:
+        reading = "the two spaces share their coarse structure but rank many pairs differently"
+    else:
+        reading = "the two spaces agree only weakly on which words are alike"
     parts.append(
-        f"Pairwise cosine similarities correlate with Spearman rho = {spearman:.2f} over {n_pairs:,} pairs: "
-        "the two spaces share their coarse structure but rank many pairs differently."
+        f"Pairwise cosine similarities correlate with Spearman rho = {spearman:.2f} over {n_pairs:,} pairs: {reading}."
     )
     if len(answered):
         parts.append(
