@@ -181,13 +181,16 @@ def near_duplicate_of(
     num_perm: int,
     seed: int,
     prefilter: bool = True,
+    false_negative_weight: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each text, the index of an earlier *kept* text it nearly duplicates, or -1.
 
     Returns ``(duplicate_of, similarity)``: the estimated Jaccard similarity of word shingles to
     that kept text (0.0 where none). Texts without words are never duplicates. ``prefilter``
     skips texts that share no LSH band with any other (:func:`band_collisions`); the result is
-    the same either way (tested), only faster.
+    the same either way (tested), only faster. ``false_negative_weight`` is datasketch's weight
+    of missed pairs vs. false candidates when it picks the band layout: above 0.5 it finds more
+    pairs near the threshold, and the Jaccard verification discards the extra false candidates.
     """
     from datasketch import LeanMinHash, MinHashLSH
 
@@ -196,7 +199,10 @@ def near_duplicate_of(
     flat, counts = shingle_hashes(texts, shingle_size)
     signatures = minhash_signatures(flat, counts, num_perm, seed)
     del flat
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    if not 0.0 < false_negative_weight < 1.0:
+        raise ValueError(f"false_negative_weight must be in (0, 1), got {false_negative_weight}.")
+    weights = (1.0 - false_negative_weight, false_negative_weight)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
     duplicate_of = np.full(len(texts), -1, dtype=np.int64)
     similarity = np.zeros(len(texts), dtype=np.float64)
     candidates = np.flatnonzero(counts > 0)

@@ -50,6 +50,7 @@ class CleaningConfig:
     near_duplicate_threshold: float = 0.7  # estimated Jaccard of word shingles at/above → near duplicate
     shingle_size: int = 3  # words per shingle for MinHash
     num_perm: int = 64  # MinHash permutations (more = more precise, slower)
+    lsh_false_negative_weight: float = 0.7  # LSH band layout: weight of missed pairs vs false candidates
     near_dedup: bool = True  # run the MinHash near-duplicate step at all
     train_ratio: float = 0.9  # share of poems in train
     val_ratio: float = 0.05  # share in val; test gets the rest
@@ -73,6 +74,10 @@ class CleaningConfig:
             )
         if self.shingle_size < 1:
             problems.append(f"shingle_size must be >= 1 (got {self.shingle_size})")
+        if not 0.0 < self.lsh_false_negative_weight < 1.0:
+            problems.append(
+                f"lsh_false_negative_weight must be in (0, 1) (got {self.lsh_false_negative_weight})"
+            )
         if not 16 <= self.num_perm <= 1024:
             problems.append(f"num_perm must be in [16, 1024] (got {self.num_perm})")
         if not (
@@ -233,6 +238,7 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
             shingle_size=config.shingle_size,
             num_perm=config.num_perm,
             seed=config.seed,
+            false_negative_weight=config.lsh_false_negative_weight,
         )
         hits = np.flatnonzero(near >= 0)
         drop(order[hits], "near_duplicate", "dedup", order[near[hits]], similarity[hits])

@@ -47,6 +47,10 @@ class CleansePoemsConfig(dg.Config):
     )
     shingle_size: int = Field(_DEFAULTS.shingle_size, description="Words per shingle for MinHash.")
     num_perm: int = Field(_DEFAULTS.num_perm, description="MinHash permutations (16..1024).")
+    lsh_false_negative_weight: float = Field(
+        _DEFAULTS.lsh_false_negative_weight,
+        description="LSH band layout: weight of missed near-duplicate pairs vs. false candidates, in (0, 1).",
+    )
     near_dedup: bool = Field(_DEFAULTS.near_dedup, description="Run MinHash LSH near-duplicate removal.")
     train_ratio: float = Field(_DEFAULTS.train_ratio, description="Share of poems in the train split.")
     val_ratio: float = Field(_DEFAULTS.val_ratio, description="Share in val; test gets the rest.")
