@@ -137,6 +137,8 @@ def test_bad_input_and_config_raise_clear_errors():
         cleanse_poems(toy_raw(), CleaningConfig(min_words=500, max_words=1000))
     with pytest.raises(ValueError, match="near_duplicate_threshold"):
         CleaningConfig(near_duplicate_threshold=1.5)
+    with pytest.raises(ValueError, match="lsh_false_negative_weight"):
+        CleaningConfig(lsh_false_negative_weight=1.0)
     with pytest.raises(ValueError, match="split ratios"):
         CleaningConfig(train_ratio=0.9, val_ratio=0.5)
     with pytest.raises(ValueError, match="Empty corpus"):
