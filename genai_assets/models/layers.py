@@ -217,7 +217,7 @@ class PositionwiseFeedForward(nn.Module):
     """FFN(x) = activation(x W1 + b1) W2 + b2, applied to each position alone (§3.3, Eq. 2).
 
     The paper uses ReLU and d_ff = 4·C; GPT-2 uses GELU. Dropout sits between the two layers, as
-    in ``torch.nn.TransformerEncoderLayer``.
+    in ``torch.nn.TransformerEncoderLayer`` (the layers' ``ffn_dropout``; GPT-2 has none there).
     """
 
     def __init__(
@@ -228,7 +228,7 @@ class PositionwiseFeedForward(nn.Module):
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
         self.linear1 = nn.Linear(d_model, d_ff, bias=bias)  # (B, T, C) → (B, T, d_ff)
         self.activation = ACTIVATIONS[activation]()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.linear2 = nn.Linear(d_ff, d_model, bias=bias)  # (B, T, d_ff) → (B, T, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -262,11 +262,13 @@ class EncoderLayer(_ResidualLayer):
         bias: bool = True,
         use_sdpa: bool = True,
         norm_eps: float = 1e-5,
+        ffn_dropout: float | None = None,
     ):
         super().__init__()
         self.norm_first = norm_first
         self.self_attention = MultiHeadAttention(d_model, n_heads, dropout, bias, use_sdpa)
-        self.feed_forward = PositionwiseFeedForward(d_model, d_ff, dropout, activation, bias)
+        inner = dropout if ffn_dropout is None else ffn_dropout
+        self.feed_forward = PositionwiseFeedForward(d_model, d_ff, inner, activation, bias)
         self.norm1 = nn.LayerNorm(d_model, eps=norm_eps, bias=bias)
         self.norm2 = nn.LayerNorm(d_model, eps=norm_eps, bias=bias)
         self.dropout = nn.Dropout(dropout)  # residual dropout (§5.4 "Residual Dropout")
@@ -294,6 +296,7 @@ class DecoderLayer(_ResidualLayer):
         use_sdpa: bool = True,
         norm_eps: float = 1e-5,
         cross_attention: bool = True,
+        ffn_dropout: float | None = None,
     ):
         super().__init__()
         self.norm_first = norm_first
@@ -303,7 +306,8 @@ class DecoderLayer(_ResidualLayer):
             MultiHeadAttention(d_model, n_heads, dropout, bias, use_sdpa) if cross_attention else None
         )
         self.norm2 = nn.LayerNorm(d_model, eps=norm_eps, bias=bias) if cross_attention else None
-        self.feed_forward = PositionwiseFeedForward(d_model, d_ff, dropout, activation, bias)
+        inner = dropout if ffn_dropout is None else ffn_dropout  # None: as torch's layers
+        self.feed_forward = PositionwiseFeedForward(d_model, d_ff, inner, activation, bias)
         self.norm3 = nn.LayerNorm(d_model, eps=norm_eps, bias=bias)
         self.dropout = nn.Dropout(dropout)
 

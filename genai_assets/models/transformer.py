@@ -9,10 +9,11 @@ the cross-attention, as in GPT / GPT-2 (Radford et al. 2018, 2019):
       → final LayerNorm (pre-norm only: the residual stream is never normalised otherwise)
       → linear head to vocabulary logits (B, T, V), weights tied to the token embedding (§3.4)
 
-Departures from the paper, each configurable: pre-norm by default (``norm_first``; the paper is
-post-norm), learned positions by default (``positional_encoding``; the paper uses sinusoids),
-GELU instead of ReLU, no √C scaling of the embeddings (GPT-2 does not scale either), and GPT-2's
-initialisation (N(0, 0.02), residual output projections scaled by 1/√(2·n_layer)).
+Departures from the paper: pre-norm by default (``norm_first``; the paper is post-norm), learned
+positions by default (``positional_encoding``; the paper uses sinusoids), GELU instead of ReLU
+(``activation``); and, as GPT-2, no dropout inside the feed-forward (only on its output), no √C
+scaling of the embeddings, and GPT-2's initialisation (N(0, 0.02), residual output projections
+scaled by 1/√(2·n_layer)).
 
 Shape letters: B batch, T time, C channels (n_embd), nh heads, hs head size, V vocabulary.
 """
@@ -118,6 +119,7 @@ class GPT(nn.Module):
                 bias=config.bias,
                 use_sdpa=config.use_sdpa,
                 cross_attention=False,
+                ffn_dropout=0.0,  # GPT-2: dropout after the MLP (residual dropout), none inside it
             )
             for _ in range(config.n_layer)
         )

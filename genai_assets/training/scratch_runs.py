@@ -192,7 +192,10 @@ def run_language_model(
         model, train_batches, val_batches, loop_config, device_loss, checkpoint_dir, log_fn, sample_fn
     )
     with torch.random.fork_rng(devices=[]):
-        val_loss = evaluate(model, val_batches, device_loss, max_batches=0)  # the whole val split
+        # The whole val split (the loop's last pass already was, when eval_batches=0).
+        val_loss = result.final_val_loss if loop_config.eval_batches == 0 and result.history else None
+        if val_loss is None or not math.isfinite(val_loss):
+            val_loss = evaluate(model, val_batches, device_loss, max_batches=0)
         model.eval()
         samples = generate_samples(model, codec, sampling, max_context)
     elapsed = time.perf_counter() - started
@@ -344,7 +347,7 @@ def comparison_figure(table):
 
     figure = new_figure(6, 3.5)
     axes = figure.add_subplot()
-    colors = ["C3" if name == "Transformer" else "C0" for name in table["model"]]
+    colors = ["C3" if name.startswith("Transformer") else "C0" for name in table["model"]]
     bars = axes.bar(table["model"], table["val_loss"], color=colors)
     axes.bar_label(bars, labels=[f"{v:.3f}" for v in table["val_loss"]])
     axes.set(ylabel="val loss (nats/token)", title="Validation loss at the same token budget")
