@@ -153,7 +153,7 @@ def evaluate_models(
     ``missing_reasons`` when given).
     """
     from genai_assets.evaluation.perplexity import evaluate_perplexity
-    from genai_assets.generation import SamplingConfig, generate_poems, load_generator
+    from genai_assets.generation import SamplingConfig, load_generator
 
     missing = {"poem_id", "text", "split"} - set(poems.columns)
     if missing:
@@ -197,7 +197,7 @@ def evaluate_models(
         log(
             f"{name}: perplexity {ppl.perplexity:.2f}, {ppl.bits_per_char:.3f} bits/char on {ppl.n_texts} poems."
         )
-        outputs = generate_poems(generator.model, generator.tokenizer, prompts["prompt"].tolist(), sampling)
+        outputs = generate_continuations(generator, prompts["prompt"].tolist(), sampling)
         continuations = []
         for prompt_row, output in zip(prompts.itertuples(index=False), outputs, strict=True):
             continuation = output["text"][len(prompt_row.prompt) :]
@@ -262,6 +262,54 @@ def evaluate_models(
         settings=asdict(settings),
         timings=timings,
     )
+
+
+def generate_continuations(generator, prompts: list[str], sampling, batch_size: int = 16) -> list[dict]:
+    """``{"text": prompt + continuation, "n_new_tokens", "params"}`` per prompt.
+
+    transformers models generate a whole batch at once (left padding, one ``generate`` call per
+    batch: ~10x faster on CPU than one prompt at a time); scratch models go through
+    ``genai_assets.generation.generate_poems``. Both use the training prompt format
+    (``encode_prompt``) and stop at end-of-poem (``stop_token_ids``).
+    """
+    import json
+
+    import torch
+
+    from genai_assets.generation import encode_prompt, generate_poems, stop_token_ids
+
+    if generator.kind != "transformers":
+        return generate_poems(generator.model, generator.tokenizer, prompts, sampling)
+    tokenizer, model = generator.tokenizer, generator.model
+    stops = stop_token_ids(tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    torch.manual_seed(sampling.seed)
+    results = []
+    for start in range(0, len(prompts), batch_size):
+        batch_prompts = prompts[start : start + batch_size]
+        encoded = [encode_prompt(tokenizer, prompt) for prompt in batch_prompts]
+        width = max(len(ids) for ids in encoded)
+        max_new = sampling.max_new_tokens
+        if generator.context_length:
+            max_new = max(1, min(max_new, generator.context_length - width))
+        # Left padding: every prompt ends at the same column, so new tokens line up (B, width).
+        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded])
+        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+        with torch.no_grad():
+            output = model.generate(
+                input_ids,
+                attention_mask=attention_mask,
+                eos_token_id=stops or None,
+                pad_token_id=pad_id,
+                **{**sampling.generate_kwargs(), "max_new_tokens": max_new},
+            )  # (B, width + new)
+        params = json.dumps({**sampling.to_dict(), "max_new_tokens": max_new}, sort_keys=True)
+        for prompt, row in zip(batch_prompts, output[:, width:].tolist(), strict=True):
+            cut = next((index for index, token in enumerate(row) if token in stops), len(row))
+            new_ids = row[:cut]
+            text = prompt + tokenizer.decode(new_ids, skip_special_tokens=True)
+            results.append({"text": text, "n_new_tokens": len(new_ids), "params": params})
+    return results
 
 
 def json_max_new(output: dict) -> int:
