@@ -6,6 +6,7 @@ import json
 import dagster as dg
 import pandas as pd
 import pytest
+import torch
 
 from genai_assets.finetune.data import tokenize_poems
 from genai_assets.finetune.train import FinetuneConfig, finetune
@@ -169,3 +170,16 @@ def test_assets_materialize_end_to_end_on_the_tiny_preset(lake_root):
     assert sorted(poems["model"]) == ["base_lm", "finetuned_lm"]
     assert all(text.startswith("The rose") for text in poems["text"])
     assert json.loads(poems["params"][0])["max_new_tokens"] == 12
+
+
+def test_added_token_embeddings_are_the_same_on_every_load(tiny_base):
+    """A LoRA resume restores adapters only, so the new <|startofpoem|>/<|pad|> rows must not vary."""
+    from genai_assets.finetune.train import load_base_for_finetuning
+
+    torch.manual_seed(123)
+    first, _ = load_base_for_finetuning(tiny_base)
+    torch.manual_seed(456)
+    second, _ = load_base_for_finetuning(tiny_base)
+    rows = first.get_input_embeddings().weight[50257:]
+    assert rows.shape == (2, 64)
+    torch.testing.assert_close(rows, second.get_input_embeddings().weight[50257:], rtol=0, atol=0)

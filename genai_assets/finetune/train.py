@@ -118,15 +118,21 @@ class FinetuneResult:
     metrics: dict = field(default_factory=dict)  # the content of metrics.json
 
 
-def load_base_for_finetuning(base_dir: str | Path):
-    """``(model, tokenizer)`` of the base folder with the poem marker/pad tokens added and embeddings resized."""
+def load_base_for_finetuning(base_dir: str | Path, seed: int = 0):
+    """``(model, tokenizer)`` of the base folder with the poem marker/pad tokens added and embeddings resized.
+
+    The new embedding rows are drawn at random (around the old rows' mean), so ``seed`` fixes them:
+    the same base always gets the same rows, which a LoRA resume (adapters only) relies on.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     prepare_tokenizer(tokenizer)
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
-    resize_model_embeddings(model, tokenizer)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        resize_model_embeddings(model, tokenizer)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
 
