@@ -80,41 +80,85 @@ def evaluated_lake(tmp_path_factory):
     model.resize_token_embeddings(len(tokenizer))
     model.save_pretrained(finetuned)
     tokenizer.save_pretrained(finetuned)
+    tokenizer_dir = tmp_path_factory.mktemp("gpt2_tokenizer")
+    AutoTokenizer.from_pretrained(root / "models" / "base_lm").save_pretrained(tokenizer_dir)
+    save_scratch_models(root, tokenizer_dir)
     result = _materialize(
         root, ["cleansed_poems", "evaluation", "human_eval_sheet", "human_eval_results"], TINY_RUN
     )
     return root, result
 
 
+def save_scratch_models(root, tokenizer_dir):
+    """A tiny scratch GPT (context 16 tokens: shorter than the prompts) and RNN/GRU folders + summary."""
+    import torch
+
+    from genai_assets.models.loading import save_scratch_model
+    from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
+    from genai_assets.models.transformer import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    vocab = 50257  # the GPT-2 tokenizer of the tiny models
+    gpt = GPT(GPTConfig(vocab_size=vocab, block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.0))
+    save_scratch_model(root / "models" / "scratch_transformer", gpt, tokenizer_dir, {}, "card")
+    for kind in ("rnn", "gru"):
+        rnn = RNNLanguageModel(RNNConfig(kind=kind, vocab_size=vocab, n_embd=16, hidden_size=16, n_layer=1))
+        save_scratch_model(root / "models" / f"rnn_{kind}", rnn, tokenizer_dir, {}, "card")
+    summary = {"best": "gru", "selection": "lowest validation loss", "models": {}}
+    (root / "models" / "rnn_baselines.json").write_text(json.dumps(summary))
+
+
 def test_evaluation_compares_existing_models_and_skips_missing_ones(evaluated_lake):
     root, result = evaluated_lake
     assert result.success
     report = json.loads((root / "reports" / "evaluation.json").read_text())
-    assert [row["model"] for row in report["models"]] == ["base_lm", "finetuned_lm", "reference"]
-    assert set(report["skipped"]) == {"scratch_transformer", "rnn_baselines"}
-    for row in report["models"][:2]:
+    names = ["base_lm", "finetuned_lm", "scratch_transformer", "rnn_baselines", "reference"]
+    assert [row["model"] for row in report["models"]] == names
+    assert [row["kind"] for row in report["models"]] == ["transformers"] * 2 + ["scratch"] * 2 + [
+        "real poems"
+    ]
+    assert report["skipped"] == {}
+    assert report["notes"] == {"rnn_baselines": "best RNN by validation loss (lowest validation loss): gru"}
+    for row in report["models"][:4]:
         assert row["perplexity"] > 1 and 0 < row["bits_per_char"] < 30
         assert 0 <= row["distinct_1"] <= 1 and 0 <= row["self_bleu"] <= 100
-    reference = report["models"][2]
-    assert reference["perplexity"] is None and reference["lines_per_poem"] == pytest.approx(
-        2 + 4 - 0.0, abs=2
-    )
+    reference = report["models"][4]
+    # Synthetic poems have 4-6 lines: 2 prompt lines + the next 2-4 real lines.
+    assert reference["perplexity"] is None and 4 <= reference["lines_per_poem"] <= 6
     # BLEU in the report is sacrebleu's over the stored continuations vs the stored references.
     samples = pd.read_parquet(root / "reports" / "evaluation_samples.parquet")
-    assert len(samples) == 3 * 4 and samples.groupby("model").size().tolist() == [4, 4, 4]
+    assert len(samples) == 5 * 4 and samples.groupby("model").size().tolist() == [4] * 5
     assert (samples["prompt"].str.count("\n") == 2).all()  # two prompt lines, each ending in \n
     markdown = (root / "reports" / "evaluation.md").read_text()
-    assert "| model" in markdown and "`scratch_transformer`: no model folder" in markdown
+    assert "| model" in markdown and "`rnn_baselines`: best RNN by validation loss" in markdown
     for plot in ("evaluation_quality.png", "evaluation_diversity_form.png"):
         assert (root / "reports" / plot).stat().st_size > 1000
     metadata = result.asset_materializations_for_node("evaluation")[0].metadata
-    assert "evaluation_table" in metadata and "skipped_models" in metadata
+    assert "evaluation_table" in metadata and "model_choice" in metadata
     assert metadata["finetuned_lm/bleu"].value == pytest.approx(report["models"][1]["bleu"], abs=1e-9)
     # The reported BLEU is sacrebleu's over the scored continuations and the real lines.
     finetuned = samples[samples["model"] == "finetuned_lm"]
     assert report["models"][1]["bleu"] == pytest.approx(
         bleu_score(finetuned["scored_text"].tolist(), finetuned["reference"].tolist())
     )
+
+
+def test_missing_models_are_skipped_with_a_note(evaluated_lake, tmp_path):
+    import shutil
+
+    root, _ = evaluated_lake
+    lake = tmp_path / "lake"
+    shutil.copytree(root / "models" / "finetuned_lm", lake / "models" / "finetuned_lm")
+    result = _materialize(lake, ["cleansed_poems", "evaluation"], TINY_RUN)
+    report = json.loads((lake / "reports" / "evaluation.json").read_text())
+    assert [row["model"] for row in report["models"]] == ["finetuned_lm", "reference"]
+    assert report["skipped"] == {
+        "base_lm": f"no model folder at {lake / 'models' / 'base_lm'}",
+        "scratch_transformer": f"no model folder at {lake / 'models' / 'scratch_transformer'}",
+        "rnn_baselines": f"no {lake / 'models' / 'rnn_baselines.json'} (rnn_baselines not materialized)",
+    }
+    metadata = result.asset_materializations_for_node("evaluation")[0].metadata
+    assert "`rnn_baselines`: no " in metadata["skipped_models"].value
 
 
 def test_evaluation_is_reproducible_with_its_seed(evaluated_lake, tmp_path):

@@ -4,7 +4,8 @@ Assets (group ``evaluation``):
 
 * ``evaluation`` → ``<lake>/reports/evaluation.{md,json}``, ``evaluation_samples.parquet`` and
   two plots: perplexity, bits/char, BLEU/chrF, diversity, memorisation and form per model
-  (``genai_assets.evaluation.runner``). A model whose folder is missing is skipped with a note.
+  (``genai_assets.evaluation.runner``) for ``base_lm``, ``finetuned_lm``, ``scratch_transformer`` and
+  the best of ``rnn_baselines``. A model whose folder is missing is skipped with a note.
 * ``human_eval_sheet`` → ``<lake>/human_eval/sheet.{csv,html}`` + ``key.csv``: a blind A/B sheet.
 * ``human_eval_results`` → ``<lake>/reports/human_eval.{md,json}`` from the filled-in ratings in
   ``<lake>/human_eval/ratings/*.csv`` (preference rates with Wilson 95% intervals).
@@ -50,29 +51,34 @@ class EvaluationConfig(dg.Config):
     seed: int = Field(1234, description="Seed of the prompt choice and of every model's sampling.")
 
 
-def resolve_model_folder(lake: DataLake, name: str, log=None) -> tuple[Path | None, str]:
+def resolve_model_folder(lake: DataLake, name: str) -> tuple[Path | None, str]:
     """The Hugging Face / scratch folder to evaluate for model asset ``name``, and a note.
 
     ``base_lm`` may record a base that lives elsewhere (``base_info.json``); ``rnn_baselines``
-    may hold one folder per cell type, in which case the note says which one is used (chosen by
-    the caller on validation poems).
+    writes ``models/rnn_{rnn,lstm,gru}/`` and names the best (lowest validation loss) in
+    ``models/rnn_baselines.json``: that one is evaluated. Missing → (None, why).
     """
-    folder = lake.path / "models" / name
+    models = lake.path / "models"
+    folder = models / name
     if name == "base_lm" and (folder / "base_info.json").is_file():
         from genai_assets.finetune.base_model import base_model_dir
 
-        return base_model_dir(folder), ""
+        folder = base_model_dir(folder)
+    if name == "rnn_baselines":
+        summary_path = models / "rnn_baselines.json"
+        if not summary_path.is_file():
+            return None, f"no {summary_path} (rnn_baselines not materialized)"
+        summary = json.loads(summary_path.read_text())
+        folder = models / f"rnn_{summary['best']}"
+        if not (folder / "config.json").is_file():
+            folder = Path(summary.get("best_dir", folder))
+        note = f"best RNN by validation loss ({summary.get('selection', 'rnn_baselines.json')}): {summary['best']}"
+        return (
+            (folder, note) if (folder / "config.json").is_file() else (None, f"no model folder at {folder}")
+        )
     if (folder / "config.json").is_file():
         return folder, ""
     return None, f"no model folder at {folder}"
-
-
-def model_candidates(lake: DataLake, name: str) -> list[Path]:
-    """Sub-folders of ``<lake>/models/<name>/`` that are model folders (e.g. rnn/, lstm/, gru/)."""
-    folder = lake.path / "models" / name
-    if not folder.is_dir():
-        return []
-    return [sub for sub in sorted(folder.iterdir()) if (sub / "config.json").is_file()]
 
 
 @dg.asset(
@@ -87,10 +93,8 @@ def evaluation(
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """Perplexity, bits/char, BLEU/chrF, diversity, memorisation and form of every trained model."""
-    from genai_assets.evaluation.perplexity import evaluate_perplexity
     from genai_assets.evaluation.report import plot_report, summary_table, write_report
-    from genai_assets.evaluation.runner import EvaluationSettings, evaluate_models, perplexity_texts
-    from genai_assets.generation import load_generator
+    from genai_assets.evaluation.runner import EvaluationSettings, evaluate_models
 
     settings = EvaluationSettings(
         max_perplexity_poems=config.max_perplexity_poems,
@@ -113,30 +117,11 @@ def evaluation(
     folders: dict[str, Path | None] = {}
     notes: dict[str, str] = {}
     for name in config.models:
-        folder, note = resolve_model_folder(lake, name)
-        candidates = model_candidates(lake, name) if folder is None else []
-        if candidates:
-            # Several variants (e.g. RNN/LSTM/GRU): keep the one with the lowest bits/char on a
-            # few *validation* poems, so the test split plays no part in the choice.
-            val = cleansed_poems[cleansed_poems["split"] == "val"]
-            val_texts = perplexity_texts(val if not val.empty else cleansed_poems, settings)[:16]
-            scores = {}
-            for candidate in candidates:
-                generator = load_generator(candidate)
-                result = evaluate_perplexity(
-                    generator.model, generator.tokenizer, val_texts, generator.context_length
-                )
-                scores[candidate.name] = result.bits_per_char
-            best = min(scores, key=scores.get)
-            folder = lake.path / "models" / name / best
-            note = f"best of {', '.join(f'{k} {v:.3f}' for k, v in scores.items())} bits/char on val: {best}"
-            context.log.info(f"{name}: {note}")
-        folders[name] = folder
+        folders[name], note = resolve_model_folder(lake, name)
         if note:
             notes[name] = note
 
-    missing = {name: note for name, note in notes.items() if folders[name] is None}
-    report = evaluate_models(folders, cleansed_poems, settings, log=context.log.info, missing_reasons=missing)
+    report = evaluate_models(folders, cleansed_poems, settings, log=context.log.info, model_notes=notes)
     paths = write_report(report, lake.reports_dir())
     plots = plot_report(report, lake.reports_dir())
     table = summary_table(report)
@@ -154,9 +139,8 @@ def evaluation(
         metadata["skipped_models"] = dg.MetadataValue.md(
             "\n".join(f"- `{name}`: {why}" for name, why in report.skipped.items())
         )
-    chosen = {name: note for name, note in notes.items() if folders[name] is not None}
-    if chosen:
-        metadata["model_choice"] = dg.MetadataValue.json(chosen)
+    if report.notes:
+        metadata["model_choice"] = dg.MetadataValue.json(report.notes)
     for row in report.table.to_dict("records"):
         if row["model"] != "reference":
             metadata[f"{row['model']}/bits_per_char"] = dg.MetadataValue.float(float(row["bits_per_char"]))

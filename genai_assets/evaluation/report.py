@@ -64,6 +64,8 @@ def report_markdown(report: EvaluationReport) -> str:
         lines += (
             ["Not evaluated:", ""] + [f"- `{name}`: {why}" for name, why in report.skipped.items()] + [""]
         )
+    if report.notes:
+        lines += ["Notes:", ""] + [f"- `{name}`: {note}" for name, note in report.notes.items()] + [""]
     if report.timings:
         lines += [
             "Time per model: "
@@ -132,6 +134,7 @@ def write_report(report: EvaluationReport, reports_dir: Path) -> dict[str, Path]
             {key: _json_safe(value) for key, value in row.items()} for row in report.table.to_dict("records")
         ],
         "skipped": report.skipped,
+        "notes": report.notes,
         "settings": report.settings,
         "timings_s": report.timings,
     }

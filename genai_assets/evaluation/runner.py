@@ -68,6 +68,7 @@ class EvaluationReport:
     skipped: dict[str, str]  # model name -> why it was not evaluated
     settings: dict
     timings: dict[str, float] = field(default_factory=dict)  # seconds per model
+    notes: dict[str, str] = field(default_factory=dict)  # model name -> which variant / where from
 
 
 def _poem_lines(text: str) -> list[str]:
@@ -144,13 +145,13 @@ def evaluate_models(
     poems: pd.DataFrame,
     settings: EvaluationSettings,
     log: Callable[[str], None] = print,
-    missing_reasons: dict[str, str] | None = None,
+    model_notes: dict[str, str] | None = None,
 ) -> EvaluationReport:
     """Evaluate each existing model folder; missing ones are skipped with the reason recorded.
 
     ``poems`` is the cleansed table (needs ``poem_id``, ``text``, ``split``); ``model_folders``
-    maps a display name to its folder (None or a missing path = skip, with the reason from
-    ``missing_reasons`` when given).
+    maps a display name to its folder (None or a missing path = skip). ``model_notes`` says why a
+    model is missing or which variant was chosen; it goes into the report.
     """
     from genai_assets.evaluation.perplexity import evaluate_perplexity
     from genai_assets.generation import SamplingConfig, load_generator
@@ -185,7 +186,7 @@ def evaluate_models(
     )
     for name, folder in model_folders.items():
         if folder is None or not Path(folder).joinpath("config.json").is_file():
-            reason = (missing_reasons or {}).get(name)
+            reason = (model_notes or {}).get(name)
             skipped[name] = reason or (f"no model folder at {folder}" if folder else "not found in the lake")
             log(f"Skipping {name}: {skipped[name]}.")
             continue
@@ -259,6 +260,7 @@ def evaluate_models(
         table=pd.DataFrame(rows),
         samples=pd.DataFrame(sample_rows),
         skipped=skipped,
+        notes={name: note for name, note in (model_notes or {}).items() if name not in skipped},
         settings=asdict(settings),
         timings=timings,
     )
@@ -268,30 +270,54 @@ def generate_continuations(generator, prompts: list[str], sampling, batch_size: 
     """``{"text": prompt + continuation, "n_new_tokens", "params"}`` per prompt.
 
     transformers models generate a whole batch at once (left padding, one ``generate`` call per
-    batch: ~10x faster on CPU than one prompt at a time); scratch models go through
-    ``genai_assets.generation.generate_poems``. Both use the training prompt format
-    (``encode_prompt``) and stop at end-of-poem (``stop_token_ids``).
+    batch: several times faster on CPU than one prompt at a time). Scratch models have no
+    padding support, so they go one prompt at a time through their own ``generate`` (contract 6),
+    which crops the context to ``block_size`` itself: prompts longer than a small scratch model's
+    context are conditioned on their last tokens instead of being refused. Both use the
+    training prompt format (``encode_prompt``) and stop at end-of-poem (``stop_token_ids``).
     """
     import json
 
     import torch
 
-    from genai_assets.generation import encode_prompt, generate_poems, stop_token_ids
+    from genai_assets.generation import encode_prompt, stop_token_ids
 
-    if generator.kind != "transformers":
-        return generate_poems(generator.model, generator.tokenizer, prompts, sampling)
     tokenizer, model = generator.tokenizer, generator.model
     stops = stop_token_ids(tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     torch.manual_seed(sampling.seed)
+    params = json.dumps(sampling.to_dict(), sort_keys=True)
     results = []
+
+    def finish(prompt: str, new_ids: list[int]) -> None:
+        cut = next((index for index, token in enumerate(new_ids) if token in stops), len(new_ids))
+        text = prompt + tokenizer.decode(new_ids[:cut], skip_special_tokens=True)
+        results.append({"text": text, "n_new_tokens": cut, "params": params})
+
+    if generator.kind != "transformers":
+        top_k = sampling.top_k or None
+        for prompt in prompts:
+            ids = torch.tensor([encode_prompt(tokenizer, prompt)])  # (1, T)
+            with torch.no_grad():
+                output = model.generate(
+                    ids,
+                    sampling.max_new_tokens,
+                    temperature=sampling.temperature,
+                    top_k=top_k,
+                    top_p=sampling.top_p,
+                )  # (1, T + new)
+            finish(prompt, output[0, ids.shape[1] :].tolist())
+        return results
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     for start in range(0, len(prompts), batch_size):
         batch_prompts = prompts[start : start + batch_size]
         encoded = [encode_prompt(tokenizer, prompt) for prompt in batch_prompts]
         width = max(len(ids) for ids in encoded)
-        max_new = sampling.max_new_tokens
-        if generator.context_length:
-            max_new = max(1, min(max_new, generator.context_length - width))
+        if generator.context_length and width + sampling.max_new_tokens > generator.context_length:
+            raise ValueError(
+                f"Prompts of {width} tokens + {sampling.max_new_tokens} new tokens exceed the context of "
+                f"{generator.name} ({generator.context_length} tokens); lower max_new_tokens or prompt_lines."
+            )
         # Left padding: every prompt ends at the same column, so new tokens line up (B, width).
         input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded])
         attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
@@ -301,14 +327,10 @@ def generate_continuations(generator, prompts: list[str], sampling, batch_size: 
                 attention_mask=attention_mask,
                 eos_token_id=stops or None,
                 pad_token_id=pad_id,
-                **{**sampling.generate_kwargs(), "max_new_tokens": max_new},
+                **sampling.generate_kwargs(),
             )  # (B, width + new)
-        params = json.dumps({**sampling.to_dict(), "max_new_tokens": max_new}, sort_keys=True)
         for prompt, row in zip(batch_prompts, output[:, width:].tolist(), strict=True):
-            cut = next((index for index, token in enumerate(row) if token in stops), len(row))
-            new_ids = row[:cut]
-            text = prompt + tokenizer.decode(new_ids, skip_special_tokens=True)
-            results.append({"text": text, "n_new_tokens": len(new_ids), "params": params})
+            finish(prompt, row)
     return results
 
 
