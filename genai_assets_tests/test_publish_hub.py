@@ -82,9 +82,13 @@ def test_model_card_metadata_round_trips_through_model_card_load(tmp_path):
     assert 'pipeline("text-generation", model="someone/poetry-gpt2-tiny")' in loaded.text
 
 
-def test_model_card_rejects_a_bad_repo_id():
+def test_model_card_rejects_a_bad_repo_id_and_normalises_the_license():
     with pytest.raises(ValueError, match="owner/name"):
         card_inputs(repo_id="no-owner")
+    assert card_inputs(license="Apache-2.0").license == "apache-2.0"
+    assert card_inputs(license="mit (tokenizer); random weights").license == "other"
+    card = build_model_card(card_inputs(base_model=None, base_model_label="tiny-gpt2-random"))
+    assert card.data.base_model is None and "`tiny-gpt2-random` (not on the Hub)" in card.text
 
 
 def test_staged_folder_reloads_with_from_pretrained_and_pipeline(tmp_path):

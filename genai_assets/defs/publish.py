@@ -107,9 +107,10 @@ def hub_upload(
     }
     inputs = ModelCardInputs(
         repo_id=config.repo_id,
-        model_name=f"Poetry {config.repo_id.split('/')[-1]}",
+        model_name=config.repo_id.split("/")[-1],
         base_model=base_model_hub_id(base_info),
-        license=str(base_info.get("license") or "apache-2.0").lower(),
+        base_model_label=str(base_info.get("name") or ""),
+        license=str(base_info.get("license") or "other"),
         datasets=[config.dataset_repo_id] if config.publish_dataset else [],
         training_data=training_data_markdown(poems),
         hyperparameters=hyperparameters,

@@ -8,6 +8,7 @@ parses any other card; ``ModelCard.load`` on the written README.md round-trips i
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,8 @@ class ModelCardInputs:
 
     repo_id: str  # "<user or org>/<name>" the card describes
     model_name: str  # human-readable title
-    base_model: str | None  # Hub id of the pre-trained base (YAML base_model), None if from scratch
+    base_model: str | None  # Hub id of the pre-trained base (YAML base_model), None if not on the Hub
+    base_model_label: str = ""  # how to name a base that is not on the Hub (e.g. "tiny-gpt2-random")
     license: str = "apache-2.0"  # SPDX-style id as the Hub expects it
     language: str = "en"
     datasets: list[str] = field(default_factory=list)  # Hub dataset ids, if the data is published
@@ -52,6 +54,10 @@ class ModelCardInputs:
     def __post_init__(self) -> None:
         if self.repo_id.count("/") != 1 or not all(self.repo_id.split("/")):
             raise ValueError(f"repo_id must look like 'owner/name', got {self.repo_id!r}.")
+        # The Hub wants a license id ("apache-2.0", "mit"); free text becomes "other".
+        self.license = self.license.strip().lower()
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]*", self.license):
+            self.license = "other"
 
 
 def _format_value(value: Any) -> str:
@@ -119,11 +125,10 @@ def build_model_card(inputs: ModelCardInputs) -> ModelCard:
         f"**Prompt:**\n\n```text\n{sample['prompt']}\n```\n\n**Continuation:**\n\n```text\n{sample['text']}\n```"
         for sample in inputs.sample_poems
     )
-    base = (
-        f"[`{inputs.base_model}`](https://huggingface.co/{inputs.base_model})"
-        if inputs.base_model
-        else "none"
-    )
+    if inputs.base_model:
+        base = f"[`{inputs.base_model}`](https://huggingface.co/{inputs.base_model})"
+    else:
+        base = f"`{inputs.base_model_label or 'unknown'}` (not on the Hub)"
     body = f"""
 # {inputs.model_name}
 
