@@ -297,9 +297,15 @@ def run_next_line(
     device = next(model.parameters()).device
     examples = []
     step = max(1, len(val_pairs) // max(1, n_examples))
+    # Sampled, not greedy: a small model's greedy output collapses into its most frequent words.
+    generator = torch.Generator(device=device).manual_seed(0)
     for source, target in val_pairs[::step][:n_examples]:
         generated = model.generate(
-            torch.tensor([source], device=device), config.max_target_len, temperature=0
+            torch.tensor([source], device=device),
+            config.max_target_len,
+            temperature=0.8,
+            top_k=40,
+            generator=generator,
         )
         examples.append(
             {
