@@ -59,7 +59,9 @@ def build_sheet(
     for name in (model_a, model_b):
         if name not in available:
             raise ValueError(f"No samples from model {name!r}; available: {available}.")
-    first = samples.drop_duplicates(["prompt_id", "model"])
+    first = samples.drop_duplicates(["prompt_id", "model"]).assign(
+        text=lambda frame: frame["text"].str.strip()
+    )
     wide = first.pivot(index="prompt_id", columns="model", values="text")[[model_a, model_b]].dropna()
     prompts = first.drop_duplicates("prompt_id").set_index("prompt_id")["prompt"]
     if wide.empty:
