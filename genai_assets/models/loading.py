@@ -117,7 +117,7 @@ def load_scratch_model(path: str | Path, device: str = "cpu"):
     validate, or weights that are corrupt or do not fit the config.
     """
     from safetensors.torch import load_model
-    from transformers import AutoTokenizer
+    from transformers import PreTrainedTokenizerFast
 
     folder = Path(path)
     if not folder.is_dir():
@@ -142,5 +142,6 @@ def load_scratch_model(path: str | Path, device: str = "cpu"):
         load_model(model, str(weights), strict=True, device=device)
     except Exception as error:
         raise ValueError(f"Cannot load the weights {weights} into {model_class.__name__}: {error}") from error
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    # Not AutoTokenizer: it would read config.json and warn about the unknown model_type.
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder))
     return model.to(device).eval(), tokenizer
