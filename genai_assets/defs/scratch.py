@@ -19,6 +19,7 @@ sizes, so a changed config starts fresh) and are deleted after success unless ``
 The device is ``auto`` (cuda if available). Heavy libraries are imported inside the asset bodies.
 """
 
+import contextlib
 import json
 import shutil
 from dataclasses import asdict
@@ -56,6 +57,24 @@ class _TrainingRunConfig(dg.Config):
     seed: int = Field(1337, description="Seed of initialisation, batch sampling and dropout.")
     device: str = Field("auto", description="'auto' (cuda if available, else cpu), 'cpu' or 'cuda[:n]'.")
     keep_checkpoint: bool = Field(False, description="Keep the final checkpoint after success.")
+    num_threads: int = Field(
+        0, description="torch CPU threads (0 = torch's default, one per core); 1 is faster on a busy machine."
+    )
+
+    @contextlib.contextmanager
+    def threads(self):
+        """Run the block with ``num_threads`` torch threads, then restore the previous setting."""
+        import torch
+
+        if self.num_threads < 0:
+            raise ValueError(f"num_threads must be >= 0, got {self.num_threads}.")
+        previous = torch.get_num_threads()
+        if self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
     def loop_config(self):
         from genai_assets.training.loop import TrainLoopConfig
@@ -257,10 +276,11 @@ def scratch_transformer(
     context.log.info(f"GPT with {model.num_parameters():,} parameters on {device}")
     fingerprint = run_fingerprint(gpt_config.to_dict(), asdict(loop), config.batch_size, meta["splits"])
     checkpoints = checkpoint_folder(lake.checkpoint_dir("scratch_transformer"), fingerprint)
-    run = run_language_model(
-        model, token_dir, loop, config.block_size, config.batch_size, _sampling(config), checkpoints,
-        _log_fn(context, loop.max_steps, "scratch_transformer"),
-    )  # fmt: skip
+    with config.threads():
+        run = run_language_model(
+            model, token_dir, loop, config.block_size, config.batch_size, _sampling(config), checkpoints,
+            _log_fn(context, loop.max_steps, "scratch_transformer"),
+        )  # fmt: skip
     folder = lake.model_dir("scratch_transformer")
     card = model_card(
         "scratch_transformer",
@@ -326,10 +346,11 @@ def next_line_transformer(
     model = EncoderDecoderTransformer(model_config).to(device)
     fingerprint = run_fingerprint(model_config.to_dict(), asdict(loop), config.batch_size, meta["splits"])
     checkpoints = checkpoint_folder(lake.checkpoint_dir("next_line_transformer"), fingerprint)
-    run = run_next_line(
-        model, token_dir, loop, config.batch_size, config.n_examples, checkpoints,
-        _log_fn(context, loop.max_steps, "next_line_transformer"),
-    )  # fmt: skip
+    with config.threads():
+        run = run_next_line(
+            model, token_dir, loop, config.batch_size, config.n_examples, checkpoints,
+            _log_fn(context, loop.max_steps, "next_line_transformer"),
+        )  # fmt: skip
     folder = lake.model_dir("next_line_transformer")
     card = model_card(
         "next_line_transformer",
@@ -417,10 +438,11 @@ def rnn_baselines(
             rnn_config.to_dict(), asdict(loop), config.batch_size, config.block_size, meta["splits"]
         )
         checkpoints = checkpoint_folder(lake.checkpoint_dir("rnn_baselines") / kind, fingerprint)
-        run = run_language_model(
-            model, token_dir, loop, config.block_size, config.batch_size, _sampling(config), checkpoints,
-            _log_fn(context, loop.max_steps, name),
-        )  # fmt: skip
+        with config.threads():
+            run = run_language_model(
+                model, token_dir, loop, config.block_size, config.batch_size, _sampling(config), checkpoints,
+                _log_fn(context, loop.max_steps, name),
+            )  # fmt: skip
         folder = lake.model_dir(name)
         card = model_card(
             name,
@@ -548,7 +570,7 @@ PRESETS = {
             "config": {
                 "max_steps": 6, "batch_size": 4, "block_size": 32, "n_embd": 32, "hidden_size": 48, "dropout": 0.0,
                 "warmup_steps": 2, "eval_every": 3, "eval_batches": 2, "checkpoint_every": 3,
-                "sample_max_new_tokens": 12, "sample_prompts": ["", "The moon"],
+                "sample_max_new_tokens": 12, "sample_prompts": ["", "The moon"], "num_threads": 1,
             }
         },
     },
