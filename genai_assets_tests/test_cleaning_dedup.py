@@ -119,3 +119,50 @@ def test_band_prefilter_gives_the_same_answer_as_the_full_lsh_loop():
     fast = near_duplicate_of(texts, 0.7, 3, 64, seed=2, prefilter=True)
     assert np.array_equal(full[0], fast[0]) and np.array_equal(full[1], fast[1])
     assert (full[0][60:] == np.arange(0, 60, 3)).all() and (full[0][:60] == -1).all()
+
+
+def test_contained_duplicate_catches_verse_cut_differently_by_two_sources():
+    from genai_assets.cleaning.dedup import contained_duplicate_of
+
+    stanza = (
+        "From fairest creatures we desire increase,\n"
+        "That thereby beauty's rose might never die,\n"
+        "But as the riper should by time decease,\n"
+        "His tender heir might bear his memory:"
+    )
+    # Priority order: the titled stanza first, then an excerpt holding three of its four lines
+    # plus one new line, then a poem sharing only one line, then one sharing only short lines.
+    excerpt = (
+        "That thereby beauty's rose might never die,\n"
+        "But as the riper should by time decease,\n"
+        "His tender heir might bear his memory:\n"
+        "And all the lovely summer went away."
+    )
+    one_line = (
+        "But as the riper should by time decease,\n"
+        "The orchard keeps its apples for the frost,\n"
+        "And every bough remembers what it lost."
+    )
+    # Its one distinctive line came from the dropped excerpt: dropped poems own no lines.
+    short_lines = "O love!\nO rose!\nAnd all the lovely summer went away."
+    # A refrain repeats a line inside one poem; that never makes a poem its own duplicate.
+    refrain = (
+        "I sing the garden and the morning light.\n"
+        "The river runs beneath the silver moon.\n"
+        "I sing the garden and the morning light."
+    )
+    duplicate_of, shared = contained_duplicate_of([stanza, excerpt, one_line, short_lines, refrain])
+    assert duplicate_of.tolist() == [-1, 0, -1, -1, -1]
+    assert shared.tolist() == [0.0, 0.75, 0.0, 0.0, 0.0]
+    # With a stricter ratio the excerpt (3 of 4 lines shared) is kept.
+    strict, _ = contained_duplicate_of([stanza, excerpt], min_shared_ratio=0.8)
+    assert strict.tolist() == [-1, -1]
+
+
+def test_contained_duplicate_rejects_bad_settings():
+    from genai_assets.cleaning.dedup import contained_duplicate_of
+
+    with pytest.raises(ValueError, match="min_shared_ratio"):
+        contained_duplicate_of(["a b c d"], min_shared_ratio=0.0)
+    with pytest.raises(ValueError, match="min_line_words"):
+        contained_duplicate_of(["a b c d"], min_line_words=0)

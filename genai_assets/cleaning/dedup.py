@@ -11,6 +11,11 @@ queries the LSH index of poems kept so far; an LSH candidate counts as a duplica
 estimated Jaccard similarity of the two sketches is at least the threshold (LSH alone has false
 positives). A poem that is not a duplicate is inserted, so the first copy in priority order is
 the one kept.
+
+Contained duplicates catch what whole-poem similarity misses: the same verse cut differently by
+two sources (a Gutenberg excerpt holding half a Shakespeare stanza plus the next one). A poem is
+a contained duplicate when most of its *distinctive* lines (at least ``min_line_words`` words,
+compared by :func:`dedup_key`) already belong to poems kept before it.
 """
 
 from __future__ import annotations
@@ -220,3 +225,42 @@ def near_duplicate_of(
         else:
             lsh.insert(index, sketch)
     return duplicate_of, similarity
+
+
+def contained_duplicate_of(
+    texts: Sequence[str], min_line_words: int = 4, min_shared_ratio: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each text, the earlier *kept* text that owns most of its shared lines, or -1.
+
+    Returns ``(duplicate_of, shared_ratio)``. A text's distinctive lines are its lines with at
+    least ``min_line_words`` words (short lines such as "O love!" recur innocently); each such
+    line is owned by the first kept text that has it. A text whose share of distinctive lines
+    owned by earlier kept texts is at least ``min_shared_ratio`` is a duplicate of the owner of
+    most of them; otherwise it is kept and becomes the owner of its unowned lines. A line repeated
+    inside one poem (a refrain) never makes that poem a duplicate of itself.
+    """
+    if not 0.0 < min_shared_ratio <= 1.0:
+        raise ValueError(f"min_shared_ratio must be in (0, 1], got {min_shared_ratio}.")
+    if min_line_words < 1:
+        raise ValueError(f"min_line_words must be >= 1, got {min_line_words}.")
+    owner_of_line: dict[str, int] = {}
+    duplicate_of = np.full(len(texts), -1, dtype=np.int64)
+    shared_ratio = np.zeros(len(texts), dtype=np.float64)
+    for index, text in enumerate(texts):
+        keys = {
+            key
+            for key in (dedup_key(line) for line in text.split("\n"))
+            if key.count(" ") + 1 >= min_line_words
+        }
+        if not keys:
+            continue
+        owners = collections.Counter(owner_of_line[key] for key in keys if key in owner_of_line)
+        shared = sum(owners.values()) / len(keys)
+        if owners and shared >= min_shared_ratio:
+            # The most-shared owner; ties go to the earliest (highest-priority) kept text.
+            duplicate_of[index] = min(owners, key=lambda owner: (-owners[owner], owner))
+            shared_ratio[index] = shared
+            continue
+        for key in keys:
+            owner_of_line.setdefault(key, index)
+    return duplicate_of, shared_ratio

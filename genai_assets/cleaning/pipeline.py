@@ -6,7 +6,8 @@ Order (each step counted in the report):
 2. filters: ``empty``, ``too_short``, ``too_long``, ``non_english``;
 3. de-duplication in *keep priority* order — poems with a title and an author first, then by
    source (``ALL_SITES`` order), then table order — so the best-attributed copy survives:
-   ``duplicate_poem_id``, ``exact_duplicate`` (same words), ``near_duplicate`` (MinHash LSH);
+   ``duplicate_poem_id``, ``exact_duplicate`` (same words), ``near_duplicate`` (MinHash LSH),
+   ``contained_duplicate`` (most of a poem's distinctive lines already kept elsewhere);
 4. ``split`` from a hash of ``poem_id``.
 
 The output keeps the input's row order (sources in ``ALL_SITES`` order when built from
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from genai_assets.cleaning.dedup import exact_duplicate_of, near_duplicate_of
+from genai_assets.cleaning.dedup import contained_duplicate_of, exact_duplicate_of, near_duplicate_of
 from genai_assets.cleaning.rules import (
     TRANSFORMS,
     count_lines,
@@ -52,6 +53,9 @@ class CleaningConfig:
     num_perm: int = 64  # MinHash permutations (more = more precise, slower)
     lsh_false_negative_weight: float = 0.7  # LSH band layout: weight of missed pairs vs false candidates
     near_dedup: bool = True  # run the MinHash near-duplicate step at all
+    containment_ratio: float = 0.5  # share of a poem's distinctive lines already kept → contained duplicate
+    containment_min_line_words: int = 4  # words a line needs to count as distinctive
+    containment_dedup: bool = True  # run the line-containment step at all
     train_ratio: float = 0.9  # share of poems in train
     val_ratio: float = 0.05  # share in val; test gets the rest
     seed: int = 1337  # seeds the split hash and the MinHash permutations
@@ -74,6 +78,12 @@ class CleaningConfig:
             )
         if self.shingle_size < 1:
             problems.append(f"shingle_size must be >= 1 (got {self.shingle_size})")
+        if not 0.0 < self.containment_ratio <= 1.0:
+            problems.append(f"containment_ratio must be in (0, 1] (got {self.containment_ratio})")
+        if self.containment_min_line_words < 1:
+            problems.append(
+                f"containment_min_line_words must be >= 1 (got {self.containment_min_line_words})"
+            )
         if not 0.0 < self.lsh_false_negative_weight < 1.0:
             problems.append(
                 f"lsh_false_negative_weight must be in (0, 1) (got {self.lsh_false_negative_weight})"
@@ -242,6 +252,16 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
         )
         hits = np.flatnonzero(near >= 0)
         drop(order[hits], "near_duplicate", "dedup", order[near[hits]], similarity[hits])
+        order = order[alive[order]]
+
+    if config.containment_dedup:
+        contained, shared = contained_duplicate_of(
+            [texts[position] for position in order],
+            min_line_words=config.containment_min_line_words,
+            min_shared_ratio=config.containment_ratio,
+        )
+        hits = np.flatnonzero(contained >= 0)
+        drop(order[hits], "contained_duplicate", "dedup", order[contained[hits]], shared[hits])
 
     if not alive.any():
         emptied_by = next(step.rule for step in reversed(steps) if step.rows_removed)

@@ -52,6 +52,14 @@ class CleansePoemsConfig(dg.Config):
         description="LSH band layout: weight of missed near-duplicate pairs vs. false candidates, in (0, 1).",
     )
     near_dedup: bool = Field(_DEFAULTS.near_dedup, description="Run MinHash LSH near-duplicate removal.")
+    containment_ratio: float = Field(
+        _DEFAULTS.containment_ratio,
+        description="A poem whose distinctive lines are at least this share already in kept poems is dropped.",
+    )
+    containment_min_line_words: int = Field(
+        _DEFAULTS.containment_min_line_words, description="Words a line needs to count as distinctive."
+    )
+    containment_dedup: bool = Field(_DEFAULTS.containment_dedup, description="Run line-containment removal.")
     train_ratio: float = Field(_DEFAULTS.train_ratio, description="Share of poems in the train split.")
     val_ratio: float = Field(_DEFAULTS.val_ratio, description="Share in val; test gets the rest.")
     seed: int = Field(_DEFAULTS.seed, description="Seeds the split hash and the MinHash permutations.")
