@@ -25,13 +25,11 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genai_assets.models.layers import ACTIVATIONS, DecoderLayer, EncoderLayer, KVCache, positional_encoding
+from genai_assets.models.loss import IGNORE_INDEX, token_cross_entropy
 from genai_assets.models.sampling import sample_next_token
-
-IGNORE_INDEX = -100
 
 
 @dataclass
@@ -199,12 +197,7 @@ class EncoderDecoderTransformer(nn.Module):
             else torch.full_like(idx[:, :1], self.config.bos_id)
         )
         logits = self.decode(decoder_input, memory, memory_padding_mask)
-        loss = None
-        if targets is not None:
-            batch, time, vocab = logits.shape
-            loss = F.cross_entropy(
-                logits.view(batch * time, vocab), targets.reshape(batch * time), ignore_index=IGNORE_INDEX
-            )
+        loss = None if targets is None else token_cross_entropy(logits, targets)
         return logits, loss
 
     @torch.no_grad()

@@ -24,12 +24,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from genai_assets.models.loss import token_cross_entropy
 from genai_assets.models.sampling import sample_next_token
 
-IGNORE_INDEX = -100
 RNN_KINDS = ("rnn", "lstm", "gru")
 _RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -114,12 +113,7 @@ class RNNLanguageModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``idx`` (B, T) → logits (B, T, V) and, with ``targets`` (B, T; -100 ignored), the mean loss."""
         logits, _ = self.step(idx)
-        loss = None
-        if targets is not None:
-            batch, time, vocab = logits.shape
-            loss = F.cross_entropy(
-                logits.view(batch * time, vocab), targets.reshape(batch * time), ignore_index=IGNORE_INDEX
-            )
+        loss = None if targets is None else token_cross_entropy(logits, targets)
         return logits, loss
 
     @torch.no_grad()

@@ -24,7 +24,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genai_assets.models.layers import (
@@ -34,11 +33,10 @@ from genai_assets.models.layers import (
     MultiHeadAttention,
     positional_encoding,
 )
+from genai_assets.models.loss import token_cross_entropy
 from genai_assets.models.sampling import sample_next_token
 
 __all__ = ["GPT", "GPTConfig", "GPT_PRESETS", "MultiHeadAttention"]
-
-IGNORE_INDEX = -100  # target value skipped by the loss (padding), cross_entropy's default
 
 
 @dataclass
@@ -176,13 +174,7 @@ class GPT(nn.Module):
         for index, layer in enumerate(self.layers):
             x = layer(x, cache=None if cache is None else (cache[index], None))
         logits = self.lm_head(self.final_norm(x))  # (B, T, V)
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(
-                logits.view(batch * time, -1),  # (B·T, V)
-                targets.reshape(batch * time),  # (B·T,)
-                ignore_index=IGNORE_INDEX,
-            )
+        loss = None if targets is None else token_cross_entropy(logits, targets)  # targets -100 skipped
         return logits, loss
 
     def new_cache(self) -> list[KVCache]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-IGNORE_INDEX = -100
+from genai_assets.models.loss import IGNORE_INDEX
 
 
 def random_block_batches(
