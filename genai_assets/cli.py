@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -106,7 +107,7 @@ def run_materialize(args: argparse.Namespace) -> int:
     partitioned = sorted((key for key in selected if graph.get(key).is_partitioned), key=str)
     unpartitioned = sorted((key for key in selected if not graph.get(key).is_partitioned), key=str)
 
-    instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_implicit_global_asset_job_def()
     plan: list[tuple[list, str | None]] = [(partitioned, site) for site in args.sites] if partitioned else []
     if unpartitioned:
@@ -155,12 +156,6 @@ def run_list() -> int:
         suffix = f"  partitions: {', '.join(partitions)}" if partitions else ""
         print(f"{key.to_user_string():28s} group: {node.group_name}{suffix}")
     return 0
-
-
-def _has_dagster_home() -> bool:
-    import os
-
-    return bool(os.environ.get("DAGSTER_HOME"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,11 +53,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | dict[str, pd.DataFrame]:
         asset_key = context.asset_key
-        if context.has_asset_partitions and (
-            context.upstream_output is None
-            or not context.upstream_output.has_partition_key
-            or len(context.asset_partition_keys) > 1
-        ):
+        # A run without a partition key (an unpartitioned asset downstream of raw_poems) reads
+        # every partition; a partitioned run reads its own partition only.
+        if context.has_asset_partitions and not context.has_partition_key:
             loaded: dict[str, pd.DataFrame] = {}
             missing: list[str] = []
             for partition in context.asset_partition_keys:
