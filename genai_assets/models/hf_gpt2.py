@@ -1,0 +1,154 @@
+"""Hugging Face GPT-2 weights in the from-scratch :class:`~genai_assets.models.transformer.GPT` (minGPT-style).
+
+The scratch GPT with ``positional_encoding="learned"``, ``norm_first=True``, ``bias=True``,
+``tie_weights=True`` and ``activation="gelu_tanh"`` *is* GPT-2 (Radford et al. 2019, §2.3): the
+same computation, parameter for parameter. :func:`gpt_from_hf_gpt2` builds that config from a
+``GPT2Config`` and copies a ``GPT2LMHeadModel``'s weights in, so a user who has real GPT-2
+weights can fine-tune them with this project's own training loop; the test checks equal logits
+and identical greedy tokens against transformers on a tiny random GPT-2.
+
+Name and layout mapping (``h.i`` = ``transformer.h.i``):
+
+=========================  ===================================  ==========================
+transformers GPT-2         scratch GPT                          note
+=========================  ===================================  ==========================
+``wte``                    ``token_embedding``                  tied with ``lm_head``
+``wpe``                    ``position_encoding.embedding``      ``n_positions`` = block_size
+``h.i.ln_1``               ``layers.i.norm1``
+``h.i.attn.c_attn``        ``layers.i.self_attention.in_proj``  Conv1D (in, out): transposed
+``h.i.attn.c_proj``        ``layers.i.self_attention.out_proj`` transposed
+``h.i.ln_2``               ``layers.i.norm3``                   (norm2 is cross-attention's)
+``h.i.mlp.c_fc``           ``layers.i.feed_forward.linear1``    transposed
+``h.i.mlp.c_proj``         ``layers.i.feed_forward.linear2``    transposed
+``ln_f``                   ``final_norm``
+=========================  ===================================  ==========================
+
+GPT-2 options the scratch model does not have are refused with a clear error rather than
+silently approximated: a LayerNorm epsilon other than 1e-5, an ``n_inner`` that is not a
+multiple of ``n_embd``, ``scale_attn_by_inverse_layer_idx``, ``scale_attn_weights=False`` and
+activations outside ``gelu_new``/``gelu_pytorch_tanh``/``gelu``/``relu``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# transformers activation names → the scratch model's (``genai_assets.models.layers.ACTIVATIONS``).
+HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
+SCRATCH_LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, used by every scratch LayerNorm
+
+
+def gpt_config_from_hf(hf_config: Any, use_sdpa: bool = True):
+    """The :class:`GPTConfig` computing what ``hf_config`` (a ``GPT2Config``) computes; clear error if none can."""
+    from genai_assets.models.transformer import GPTConfig
+
+    problems = []
+    if getattr(hf_config, "model_type", None) != "gpt2":
+        problems.append(f"model_type must be 'gpt2', got {getattr(hf_config, 'model_type', None)!r}")
+    activation = HF_ACTIVATIONS.get(hf_config.activation_function)
+    if activation is None:
+        problems.append(
+            f"activation_function {hf_config.activation_function!r} has no scratch equivalent "
+            f"(supported: {', '.join(HF_ACTIVATIONS)})"
+        )
+    if abs(hf_config.layer_norm_epsilon - SCRATCH_LAYER_NORM_EPS) > 1e-12:
+        problems.append(
+            f"layer_norm_epsilon must be {SCRATCH_LAYER_NORM_EPS}, got {hf_config.layer_norm_epsilon}"
+        )
+    inner = hf_config.n_inner or 4 * hf_config.n_embd  # transformers: None means 4·n_embd
+    if inner % hf_config.n_embd:
+        problems.append(f"n_inner={inner} is not a multiple of n_embd={hf_config.n_embd}")
+    if getattr(hf_config, "scale_attn_by_inverse_layer_idx", False):
+        problems.append("scale_attn_by_inverse_layer_idx=True is not implemented in the scratch attention")
+    if not getattr(hf_config, "scale_attn_weights", True):
+        problems.append("scale_attn_weights=False (no 1/sqrt(hs) scaling) is not implemented")
+    if problems:
+        raise ValueError(
+            "Cannot express this GPT-2 config as a scratch GPTConfig: " + "; ".join(problems) + "."
+        )
+    return GPTConfig(
+        vocab_size=hf_config.vocab_size,
+        block_size=hf_config.n_positions,
+        n_layer=hf_config.n_layer,
+        n_head=hf_config.n_head,
+        n_embd=hf_config.n_embd,
+        ffn_multiplier=inner // hf_config.n_embd,
+        dropout=0.0,  # inference parity; set config.dropout before training if wanted
+        bias=True,
+        norm_first=True,
+        positional_encoding="learned",
+        activation=activation,
+        tie_weights=bool(getattr(hf_config, "tie_word_embeddings", True)),
+        use_sdpa=use_sdpa,
+    )
+
+
+def scratch_state_dict_from_hf(hf_state: dict, n_layer: int, tie_weights: bool = True) -> dict:
+    """Rename (and transpose the Conv1D weights of) a ``GPT2LMHeadModel`` state dict for the scratch GPT."""
+    prefix = "transformer." if any(key.startswith("transformer.") for key in hf_state) else ""
+
+    def get(name: str):
+        key = prefix + name
+        if key not in hf_state:
+            raise KeyError(f"GPT-2 state dict has no {key!r}: not a GPT2LMHeadModel/GPT2Model checkpoint.")
+        return hf_state[key]
+
+    state = {
+        "token_embedding.weight": get("wte.weight"),
+        "position_encoding.embedding.weight": get("wpe.weight"),
+        "final_norm.weight": get("ln_f.weight"),
+        "final_norm.bias": get("ln_f.bias"),
+    }
+    # GPT-2's Conv1D stores (in, out); nn.Linear stores (out, in): transpose every one of them.
+    conv1d = {
+        "attn.c_attn": "self_attention.in_proj",
+        "attn.c_proj": "self_attention.out_proj",
+        "mlp.c_fc": "feed_forward.linear1",
+        "mlp.c_proj": "feed_forward.linear2",
+    }
+    norms = {"ln_1": "norm1", "ln_2": "norm3"}
+    for layer in range(n_layer):
+        hf, ours = f"h.{layer}.", f"layers.{layer}."
+        for hf_name, our_name in conv1d.items():
+            state[f"{ours}{our_name}.weight"] = get(f"{hf}{hf_name}.weight").t().contiguous()
+            state[f"{ours}{our_name}.bias"] = get(f"{hf}{hf_name}.bias")
+        for hf_name, our_name in norms.items():
+            state[f"{ours}{our_name}.weight"] = get(f"{hf}{hf_name}.weight")
+            state[f"{ours}{our_name}.bias"] = get(f"{hf}{hf_name}.bias")
+    if tie_weights:
+        state["lm_head.weight"] = state["token_embedding.weight"]
+    else:
+        if "lm_head.weight" not in hf_state:
+            raise KeyError("Untied GPT-2 checkpoint without lm_head.weight.")
+        state["lm_head.weight"] = hf_state["lm_head.weight"]
+    return state
+
+
+def gpt_from_hf_gpt2(model_or_folder: Any, use_sdpa: bool = True):
+    """A scratch :class:`GPT` (eval mode) with the weights of a ``GPT2LMHeadModel``, a folder or a Hub id.
+
+    Shapes are checked tensor by tensor (``load_state_dict(strict=True)`` names any mismatch).
+    """
+    import torch
+
+    from genai_assets.models.transformer import GPT
+
+    hf_model = model_or_folder
+    if isinstance(model_or_folder, str | Path):
+        from transformers import GPT2LMHeadModel
+
+        hf_model = GPT2LMHeadModel.from_pretrained(str(model_or_folder), dtype=torch.float32)
+    config = gpt_config_from_hf(hf_model.config, use_sdpa=use_sdpa)
+    model = GPT(config)
+    state = scratch_state_dict_from_hf(hf_model.state_dict(), config.n_layer, config.tie_weights)
+    expected = model.state_dict()
+    for name, tensor in state.items():
+        if name in expected and tuple(expected[name].shape) != tuple(tensor.shape):
+            raise ValueError(
+                f"{name}: GPT-2 gives shape {tuple(tensor.shape)}, the scratch GPT expects "
+                f"{tuple(expected[name].shape)}."
+            )
+    with torch.no_grad():
+        model.load_state_dict({name: tensor.detach().clone() for name, tensor in state.items()}, strict=True)
+    return model.eval()  # load_state_dict copies in place, so a tied matrix stays one Parameter
