@@ -20,10 +20,14 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 DATA_LAKE_ENV_VAR = "GENAI_DATA_LAKE"
+# A ``.staging``/``.tmp`` leftover older than this is from a dead writer (a live one touches its
+# files every few seconds; the slowest, a large save_pretrained, takes minutes), so it is removed.
+STALE_LEFTOVER_SECONDS = 3600.0
 
 
 def default_lake_root() -> Path:
@@ -76,11 +80,15 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A crash between the two renames of an earlier swap left only the backup: put it back first,
+    # so the backup deleted below is never the last good copy.
+    recover_interrupted_swap(target)
+    clean_stale_leftovers(target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp makes 0700 folders; model folders are meant to be shared.
     try:
         yield staging
-        backup = target.with_name(f".{target.name}.old")
+        backup = _backup_path(target)
         if backup.exists():
             shutil.rmtree(backup)
         if target.exists():
@@ -91,3 +99,82 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def _backup_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old")
+
+
+def recover_interrupted_swap(target: str | os.PathLike[str]) -> bool:
+    """Undo half a folder swap: if ``target`` is missing but its backup ``.<name>.old`` exists, rename it back.
+
+    :func:`atomic_directory` renames the old folder aside, then the new one in; a kill between the
+    two leaves only the backup, which is the last complete folder. Returns True if it recovered one.
+    A backup next to an existing ``target`` is a finished swap's leftover and is removed.
+    """
+    target = Path(target)
+    backup = _backup_path(target)
+    if not backup.is_dir():
+        return False
+    if target.exists():
+        shutil.rmtree(backup, ignore_errors=True)
+        return False
+    try:
+        os.replace(backup, target)
+    except FileNotFoundError:  # another process recovered it first
+        return target.exists()
+    return True
+
+
+def clean_stale_leftovers(
+    folder: str | os.PathLike[str], max_age_seconds: float = STALE_LEFTOVER_SECONDS
+) -> list[str]:
+    """Remove ``.*.staging`` folders and ``.*.tmp`` files in ``folder`` older than ``max_age_seconds``.
+
+    They are what a killed writer leaves behind. Young ones are left alone: they may belong to a
+    writer still at work in another process. Returns the names removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now, removed = time.time(), []
+    for path in folder.iterdir():
+        name = path.name
+        if not name.startswith(".") or not name.endswith((".staging", ".tmp")):
+            continue
+        try:
+            if now - path.lstat().st_mtime < max_age_seconds:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:  # removed meanwhile by its writer
+            continue
+        removed.append(name)
+    return sorted(removed)
+
+
+def recover_lake(root: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """On start: recover every interrupted model-folder swap and clean stale leftovers under ``root``.
+
+    Looks at ``root`` and its first two folder levels (``models/<asset>``, ``checkpoints/<asset>/run-*``,
+    ``human_eval/...``), which is where folders are swapped. Returns what it did, for metadata/logs.
+    """
+    root = Path(root)
+    recovered: list[str] = []
+    cleaned: list[str] = []
+    frontier = [root] if root.is_dir() else []
+    for _depth in range(3):
+        next_frontier = []
+        for folder in frontier:
+            for backup in folder.glob(".*.old"):
+                target = folder / backup.name[1:-4]
+                if recover_interrupted_swap(target):
+                    recovered.append(str(target.relative_to(root)))
+            cleaned += [str((folder / name).relative_to(root)) for name in clean_stale_leftovers(folder)]
+            next_frontier += [
+                child for child in folder.iterdir() if child.is_dir() and not child.name.startswith(".")
+            ]
+        frontier = next_frontier
+    return {"recovered": sorted(recovered), "cleaned": sorted(cleaned)}
