@@ -18,8 +18,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from genai_assets.partitions import ALL_SITES, BUNDLED_SITES
-from genai_assets.presets import PRESET_NAMES
+from genai_assets.defs._presets import PRESET_NAMES
+from genai_assets.sources.sites import ALL_SITES, BUNDLED_SITES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +85,7 @@ def run_materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from genai_assets.definitions import defs
-    from genai_assets.presets import preset_run_config
+    from genai_assets.defs._presets import preset_run_config
 
     run_config = preset_run_config(args.preset)
     if args.config_json:

@@ -13,8 +13,8 @@ import pkgutil
 import dagster as dg
 
 import genai_assets.defs as defs_package
-from genai_assets.io_manager import ParquetIOManager
-from genai_assets.resources import DataLake
+from genai_assets.defs._io_manager import ParquetIOManager
+from genai_assets.defs._resources import DataLake
 
 
 def stage_modules() -> list[str]:

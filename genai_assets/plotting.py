@@ -1,18 +1,15 @@
-"""Plots as files in the lake and as images in the Dagster UI.
+"""Plots as PNG files in the lake (for people and the README), with no Dagster in sight.
 
-Dagster renders Markdown metadata, including images given as ``data:`` URIs, so a plot is
-saved as a PNG under ``reports/`` (for people and the README) and embedded in the asset's
-metadata (for the UI) by the same call.
+Library code draws on :func:`new_figure` and writes with :func:`write_figure`; the Dagster layer
+(``genai_assets.defs._metadata.save_figure``) writes the same PNG and embeds it in an asset's
+metadata for the UI.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import dagster as dg
 
 from genai_assets.lake import atomic_write_bytes
 
@@ -33,24 +30,8 @@ def figure_png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def save_figure(figure: Figure, path: str | Path) -> dg.MetadataValue:
-    """Write ``figure`` as PNG to ``path`` (atomically) and return Markdown metadata showing it."""
-    png = figure_png_bytes(figure)
-    atomic_write_bytes(path, png)
-    encoded = base64.b64encode(png).decode("ascii")
-    return dg.MetadataValue.md(f"![{Path(path).stem}](data:image/png;base64,{encoded})")
+def write_figure(figure: Figure, path: str | Path) -> Path:
+    """Write ``figure`` as PNG to ``path`` (atomically) and return the path."""
+    atomic_write_bytes(path, figure_png_bytes(figure))
+    return Path(path)
 
-
-def dataframe_markdown(frame, max_rows: int = 10, max_chars: int = 120) -> dg.MetadataValue:
-    """A Markdown preview of a DataFrame with long cells shortened (newlines shown as ⏎)."""
-
-    def shorten(value):
-        if isinstance(value, str):
-            value = value.replace("\n", " ⏎ ")
-            return value if len(value) <= max_chars else value[: max_chars - 1] + "…"
-        return value
-
-    preview = frame.head(max_rows).copy()
-    for column in preview.columns:
-        preview[column] = preview[column].map(shorten)
-    return dg.MetadataValue.md(preview.to_markdown(index=False))

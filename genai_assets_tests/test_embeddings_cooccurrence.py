@@ -6,8 +6,8 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from genai_assets.io_manager import ParquetIOManager
-from genai_assets.resources import DataLake
+from genai_assets.defs._io_manager import ParquetIOManager
+from genai_assets.defs._resources import DataLake
 from genai_assets.text.cooccurrence import (
     CooccurrenceConfig,
     cooccurrence_counts,

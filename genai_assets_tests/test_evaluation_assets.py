@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genai_assets.defs._io_manager import ParquetIOManager
+from genai_assets.defs._resources import DataLake
 from genai_assets.defs.evaluation import evaluation, human_eval_results, human_eval_sheet
 from genai_assets.evaluation.metrics import bleu_score
-from genai_assets.io_manager import ParquetIOManager
-from genai_assets.resources import DataLake
 from genai_assets_tests.test_publish_hub import save_tiny_gpt2
 
 WORDS = [

@@ -142,8 +142,8 @@ def test_block_longer_than_context_and_foreign_dataset_are_rejected(tiny_base, d
 def test_assets_materialize_end_to_end_on_the_tiny_preset(lake_root):
     """base_lm → finetune_dataset → finetuned_lm (+ check) → generated_poems through Dagster."""
     from genai_assets.defs import finetune as stage
-    from genai_assets.io_manager import ParquetIOManager
-    from genai_assets.resources import DataLake
+    from genai_assets.defs._io_manager import ParquetIOManager
+    from genai_assets.defs._resources import DataLake
 
     fixture_poems().to_parquet(lake_root / "cleansed_poems.parquet")
     run_config = {"ops": copy.deepcopy(stage.PRESETS["tiny"])}

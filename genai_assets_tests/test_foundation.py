@@ -7,9 +7,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from genai_assets.io_manager import ParquetIOManager
+from genai_assets.defs._io_manager import ParquetIOManager
+from genai_assets.defs._partitions import ALL_SITES, site_partitions
 from genai_assets.lake import atomic_directory, atomic_write_text, default_lake_root
-from genai_assets.partitions import ALL_SITES, site_partitions
 
 
 def test_default_lake_root_follows_env_var(lake_root):

@@ -6,9 +6,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from genai_assets.defs._resources import DataLake, HubClient
 from genai_assets.defs.publish import hub_upload
-from genai_assets.publish.hub import HubClient
-from genai_assets.resources import DataLake
 from genai_assets_tests.test_publish_hub import FAKE_TOKEN, save_tiny_gpt2
 
 UPLOADS: list = []  # calls recorded by RecordingHubClient (a resource cannot hold mutable state)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from genai_assets.publish.hub import HubClient, redact, stage_model_folder
+from genai_assets.defs._resources import HubClient
+from genai_assets.publish.hub import redact, stage_model_folder
 from genai_assets.publish.model_card import ModelCardInputs, build_model_card
 
 FAKE_TOKEN = "hf_FAKEtoken0123456789abcdefSECRET"

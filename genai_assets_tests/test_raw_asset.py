@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 
 import genai_assets.defs.raw as raw_module
+from genai_assets.defs._io_manager import ParquetIOManager
+from genai_assets.defs._partitions import site_partitions
+from genai_assets.defs._resources import DataLake
 from genai_assets.defs.raw import (
     ScraperSettings,
     raw_poems,
     rescrape_online_sites_job,
     weekly_online_rescrape,
 )
-from genai_assets.io_manager import ParquetIOManager
-from genai_assets.partitions import site_partitions
-from genai_assets.resources import DataLake
 from genai_assets.schema import RAW_POEM_COLUMNS, raw_poems_frame
 from genai_assets.sources.snapshot import evaluate_snapshot
 from genai_assets_tests.fixtures import POETRYDB_POEMS, POETS_ORG_POEMS, serve_poetrydb, serve_poets_org
@@ -80,7 +80,7 @@ def test_shakespeare_partition_writes_contract_table(lake_root):
 
 
 def test_gutenberg_partition_with_tiny_preset(lake_root):
-    from genai_assets.presets import preset_run_config
+    from genai_assets.defs._presets import preset_run_config
 
     tiny = raw_module.PRESETS["tiny"]["raw_poems"]["config"]
     assert preset_run_config("tiny")["ops"]["raw_poems"]["config"] == tiny

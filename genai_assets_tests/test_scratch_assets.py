@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genai_assets.definitions import build_definitions
-from genai_assets.presets import preset_run_config
+from genai_assets.defs._presets import preset_run_config
 
 LINES = [
     "The moon is up and the sea is still",

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genai_assets.io_manager import ParquetIOManager
-from genai_assets.resources import DataLake
+from genai_assets.defs._io_manager import ParquetIOManager
+from genai_assets.defs._resources import DataLake
 from genai_assets.schema import CLEANSED_POEM_COLUMNS
 
 TINY_TOKENIZER = {"vocab_size": 400, "wordlevel_vocab_size": 500, "n_example_words": 3}
@@ -177,7 +177,7 @@ def test_bad_input_gives_clear_errors(tmp_path):
 def test_tokens_stage_through_build_definitions_with_tiny_preset(lake_root):
     """The real code location: the three tokens-stage assets, tiny preset, on a written cleansed table."""
     from genai_assets.definitions import build_definitions
-    from genai_assets.presets import preset_run_config
+    from genai_assets.defs._presets import preset_run_config
 
     cleansed_poems_frame(sonnet_texts()).to_parquet(lake_root / "cleansed_poems.parquet")
     names = ["poem_tokenizer", "token_arrays", "cooccurrence_embeddings"]

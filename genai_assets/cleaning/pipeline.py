@@ -34,8 +34,8 @@ from genai_assets.cleaning.rules import (
     looks_non_english,
 )
 from genai_assets.cleaning.split import assign_splits
-from genai_assets.partitions import ALL_SITES
 from genai_assets.schema import CLEANSED_POEM_COLUMNS, RAW_POEM_COLUMNS
+from genai_assets.sources.sites import ALL_SITES
 
 
 @dataclass

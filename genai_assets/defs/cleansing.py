@@ -21,7 +21,7 @@ from pydantic import Field
 
 from genai_assets.cleaning.checks import CHECKS
 from genai_assets.cleaning.pipeline import CleaningConfig
-from genai_assets.resources import DataLake
+from genai_assets.defs._resources import DataLake
 
 _DEFAULTS = CleaningConfig()  # one source of truth for the defaults (the cpu demo profile)
 
@@ -91,7 +91,8 @@ def cleansed_poems(
 ) -> pd.DataFrame:
     from genai_assets.cleaning.exports import write_cleansed_text, write_raw_poems_json
     from genai_assets.cleaning.pipeline import cleanse_poems, combine_partitions
-    from genai_assets.plotting import dataframe_markdown, new_figure, save_figure
+    from genai_assets.defs._metadata import dataframe_markdown, save_figure
+    from genai_assets.plotting import new_figure
 
     cleaning_config = config.cleaning_config()
     partitions = raw_poems if isinstance(raw_poems, dict) else {"raw_poems": raw_poems}
@@ -179,9 +180,9 @@ def corpus_eda(
     lake: DataLake,
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
+    from genai_assets.defs._metadata import save_figure
     from genai_assets.eda import PLOTS, compute_corpus_stats, render_report
     from genai_assets.lake import atomic_write_text
-    from genai_assets.plotting import save_figure
 
     stats = compute_corpus_stats(
         cleansed_poems,
@@ -217,7 +218,7 @@ def corpus_eda(
     return dg.MaterializeResult(metadata=metadata)
 
 
-#: Named presets (see genai_assets.presets); the cpu profile is the defaults above.
+#: Named presets (see genai_assets.defs._presets); the cpu profile is the defaults above.
 PRESETS = {
     "tiny": {
         "cleansed_poems": {"config": {"num_perm": 32}},

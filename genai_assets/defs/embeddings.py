@@ -18,9 +18,10 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from genai_assets.defs._metadata import dataframe_markdown, save_figure
+from genai_assets.defs._resources import DataLake
 from genai_assets.lake import atomic_directory
-from genai_assets.plotting import dataframe_markdown, new_figure, save_figure
-from genai_assets.resources import DataLake
+from genai_assets.plotting import new_figure
 
 DEFAULT_PLOT_WORDS = [
     "king", "queen", "man", "woman", "apple", "orange",

@@ -20,9 +20,9 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from genai_assets.defs._metadata import dataframe_markdown, image_markdown
+from genai_assets.defs._resources import DataLake
 from genai_assets.lake import atomic_write_text
-from genai_assets.plotting import dataframe_markdown
-from genai_assets.resources import DataLake
 
 # Model assets compared by ``evaluation``, in table order; each is optional at run time.
 EVALUATED_MODELS = ("base_lm", "finetuned_lm", "scratch_transformer", "rnn_baselines")
@@ -123,7 +123,7 @@ def evaluation(
 
     report = evaluate_models(folders, cleansed_poems, settings, log=context.log.info, model_notes=notes)
     paths = write_report(report, lake.reports_dir())
-    plots = plot_report(report, lake.reports_dir())
+    plots = {name: image_markdown(path) for name, path in plot_report(report, lake.reports_dir()).items()}
     table = summary_table(report)
     metadata: dict = {
         "evaluation_table": dg.MetadataValue.md(table.to_markdown(index=False)),

@@ -17,8 +17,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from genai_assets.publish.hub import HubClient
-from genai_assets.resources import DataLake
+from genai_assets.defs._resources import DataLake, HubClient
 
 # Base model names of genai_assets.finetune.base_model → the Hub id to cite as base_model.
 PACKAGED_BASE_HUB_IDS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}

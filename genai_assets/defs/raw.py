@@ -20,9 +20,9 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from genai_assets.partitions import BUNDLED_SITES, ONLINE_SITES, site_partitions
-from genai_assets.plotting import dataframe_markdown
-from genai_assets.resources import DataLake
+from genai_assets.defs._metadata import dataframe_markdown
+from genai_assets.defs._partitions import BUNDLED_SITES, ONLINE_SITES, site_partitions
+from genai_assets.defs._resources import DataLake
 from genai_assets.schema import raw_poems_frame
 from genai_assets.sources.base import ScrapeResult
 from genai_assets.sources.http import DEFAULT_USER_AGENT, HttpPolicy, PoliteClient

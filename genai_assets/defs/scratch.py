@@ -27,9 +27,9 @@ from dataclasses import asdict
 import dagster as dg
 from pydantic import Field
 
+from genai_assets.defs._metadata import save_figure
+from genai_assets.defs._resources import DataLake
 from genai_assets.lake import atomic_write_text
-from genai_assets.plotting import save_figure
-from genai_assets.resources import DataLake
 
 GROUP = "scratch"
 DEFAULT_PROMPTS = ["", "The moon", "Shall I compare thee", "O gentle love,"]
@@ -313,9 +313,9 @@ def next_line_transformer(
     import pandas as pd
     import torch
 
+    from genai_assets.defs._metadata import dataframe_markdown
     from genai_assets.models.encoder_decoder import EncoderDecoderConfig, EncoderDecoderTransformer
     from genai_assets.models.loading import save_scratch_model
-    from genai_assets.plotting import dataframe_markdown
     from genai_assets.training.scratch_runs import (
         checkpoint_folder,
         loss_curve_figure,
@@ -400,9 +400,9 @@ def rnn_baselines(
     import pandas as pd
     import torch
 
+    from genai_assets.defs._metadata import dataframe_markdown
     from genai_assets.models.loading import save_scratch_model
     from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
-    from genai_assets.plotting import dataframe_markdown
     from genai_assets.training.scratch_runs import (
         checkpoint_folder,
         comparison_figure,

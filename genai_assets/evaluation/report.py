@@ -84,9 +84,9 @@ def report_markdown(report: EvaluationReport) -> str:
     return "\n".join(lines)
 
 
-def plot_report(report: EvaluationReport, reports_dir: Path) -> dict:
-    """Two figures: model quality (bits/char, BLEU, chrF) and diversity/form vs the real poems."""
-    from genai_assets.plotting import new_figure, save_figure
+def plot_report(report: EvaluationReport, reports_dir: Path) -> dict[str, Path]:
+    """Two PNGs: model quality (bits/char, BLEU, chrF) and diversity/form vs the real poems."""
+    from genai_assets.plotting import new_figure, write_figure
 
     table = report.table
     models = table[table["model"] != "reference"]
@@ -101,7 +101,7 @@ def plot_report(report: EvaluationReport, reports_dir: Path) -> dict:
             axis.bar(models["model"], models[column], color="#4c72b0")
             axis.set_title(title, fontsize=10)
             axis.tick_params(axis="x", labelrotation=30, labelsize=8)
-        plots["plot_quality"] = save_figure(figure, reports_dir / "evaluation_quality.png")
+        plots["plot_quality"] = write_figure(figure, reports_dir / "evaluation_quality.png")
     figure = new_figure(10, 3.5)
     for axis, (column, title) in zip(
         figure.subplots(1, 3),
@@ -116,7 +116,7 @@ def plot_report(report: EvaluationReport, reports_dir: Path) -> dict:
         axis.bar(table["model"], table[column].fillna(0.0), color=colors)
         axis.set_title(title, fontsize=10)
         axis.tick_params(axis="x", labelrotation=30, labelsize=8)
-    plots["plot_diversity_form"] = save_figure(figure, reports_dir / "evaluation_diversity_form.png")
+    plots["plot_diversity_form"] = write_figure(figure, reports_dir / "evaluation_diversity_form.png")
     return plots
 
 

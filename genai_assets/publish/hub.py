@@ -1,7 +1,8 @@
-"""Staging a model folder for the Hub, and the Hub client resource that uploads it.
+"""Staging a model folder for the Hub, and uploading a staged folder through an ``HfApi``.
 
-The resource boundary (``HubClient``) is the only place that talks to the Hub: tests replace
-it (or its ``api()`` factory) with a recording fake. The token is a secret: it reaches
+The Dagster resource ``genai_assets.defs._resources.HubClient`` is the only place that builds
+an ``HfApi`` and calls :func:`upload_folder`: tests replace it (or its ``api()`` factory) with a
+recording fake. The token is a secret: it reaches
 ``HfApi`` and nothing else; it is never logged, put in metadata, or written to a file, and any
 error message that might echo it is redacted before it is raised.
 """
@@ -9,12 +10,10 @@ error message that might echo it is redacted before it is raised.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import dagster as dg
-from pydantic import Field
 
 from genai_assets.lake import atomic_directory
 
@@ -101,47 +100,34 @@ class UploadReport:
     files: list[str]
 
 
-class HubClient(dg.ConfigurableResource):
-    """Creates repos and uploads folders to the Hugging Face Hub (or a compatible endpoint).
+def upload_folder(
+    make_api: Callable[[], Any],
+    folder: Path,
+    repo_id: str,
+    *,
+    token: str | None,
+    private: bool,
+    commit_message: str,
+    repo_type: str = "model",
+) -> UploadReport:
+    """``create_repo(exist_ok=True)`` then ``upload_folder`` on ``make_api()`` (an ``HfApi``).
 
-    Bind ``token`` to ``dg.EnvVar("HF_TOKEN")`` so the secret stays out of run config; with no
-    token, assets that publish run in dry-run mode (stage only, upload nothing).
-    """
-
-    token: str | None = Field(default=None, description="Hub access token (write scope); from $HF_TOKEN.")
-    endpoint: str | None = Field(
-        default=None,
-        description="Hub URL; None = huggingface_hub's default ($HF_ENDPOINT or huggingface.co).",
-    )
-
-    @property
-    def has_token(self) -> bool:
-        return bool(self.token)
-
-    def api(self) -> Any:
-        """The ``HfApi`` that does the work (the seam tests replace)."""
-        from huggingface_hub import HfApi
-
-        return HfApi(endpoint=self.endpoint, token=self.token)
-
-    def upload_folder(
-        self, folder: Path, repo_id: str, *, private: bool, commit_message: str, repo_type: str = "model"
-    ) -> UploadReport:
-        """``create_repo(exist_ok=True)`` then ``upload_folder``; errors come back with the token redacted."""
-        if not self.has_token:
-            raise PermissionError("No Hub token configured (set HF_TOKEN); refusing to upload.")
-        files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
-        try:
-            api = self.api()
-            repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-            commit = api.upload_folder(
-                repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=commit_message
-            )
-        except Exception as error:  # re-raise without the secret; the chain is dropped for the same reason
-            raise RuntimeError(
-                f"Upload of {folder} to {repo_type} repo {repo_id!r} failed: "
-                f"{redact(f'{type(error).__name__}: {error}', self.token)}"
-            ) from None
-        return UploadReport(
-            repo_url=str(repo_url), commit_url=str(getattr(commit, "commit_url", commit)), files=files
+    Errors, including one from building the API, come back with ``token`` redacted; ``token`` is
+    only used here to refuse a token-less upload and to redact."""
+    if not token:
+        raise PermissionError("No Hub token configured (set HF_TOKEN); refusing to upload.")
+    files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+    try:
+        api = make_api()
+        repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=commit_message
         )
+    except Exception as error:  # re-raise without the secret; the chain is dropped for the same reason
+        raise RuntimeError(
+            f"Upload of {folder} to {repo_type} repo {repo_id!r} failed: "
+            f"{redact(f'{type(error).__name__}: {error}', token)}"
+        ) from None
+    return UploadReport(
+        repo_url=str(repo_url), commit_url=str(getattr(commit, "commit_url", commit)), files=files
+    )
