@@ -39,6 +39,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # sleep before answering (to provoke client timeouts)
     send_length: bool = True  # False: no Content-Length, body delimited by closing the connection
+    drip_s: float = 0.0  # > 0: send the body one byte at a time, this long apart (slow-drip server)
 
     @classmethod
     def text(cls, text: str, content_type: str = "text/plain; charset=utf-8", **kwargs: Any) -> Reply:
@@ -157,7 +158,13 @@ class LoopbackServer:
                         self.send_header("Connection", "close")
                         self.close_connection = True
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    if reply.drip_s:
+                        for index in range(len(reply.body)):
+                            self.wfile.write(reply.body[index : index + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.drip_s)
+                    else:
+                        self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout or size cap): expected in fault tests
 

@@ -4,7 +4,9 @@ What "polite" means here, and where each rule is enforced:
 
 * a descriptive User-Agent with a contact URL (``HttpPolicy.user_agent``), sent on every request;
 * robots.txt (RFC 9309) fetched once per client and obeyed via ``urllib.robotparser``; a
-  larger ``Crawl-delay`` than our own interval is honoured too;
+  larger ``Crawl-delay`` than our own interval is honoured too, up to ``max_crawl_delay_s`` (a
+  site asking for hours between requests would otherwise stall the run; the requested and the
+  used delay are both in the metadata);
 * a rate limit: at least ``min_interval_s`` between the *starts* of any two requests, shared by
   all worker threads;
 * bounded concurrency: ``fetch_many`` runs at most ``max_concurrency`` requests at once over one
@@ -14,12 +16,19 @@ What "robust" means:
 
 * retries with exponential backoff on 429, 5xx, timeouts and connection errors, honouring
   ``Retry-After`` (seconds or an HTTP date; capped by ``max_wait_s``);
-* a size cap: bodies are streamed and abandoned as soon as they pass ``max_bytes``;
+* a size cap on the *decoded* body: the raw bytes are streamed and decompressed here, one
+  ``gzip``/``deflate`` layer at most, by a bounded decompressor that stops as soon as the output
+  passes ``max_bytes`` (a decompression bomb costs at most ``max_bytes`` of memory); stacked or
+  unknown ``Content-Encoding`` is refused;
+* a whole-request deadline (``request_deadline_s``) on top of the per-read timeout: every socket
+  read/write gets at most the time left, so a server dripping one byte a second is cut off;
 * redirects followed by hand, and only within the site's own scheme+host;
 * text decoded with the declared charset, else an HTML ``<meta charset>``, else a BOM, else
   strict UTF-8, else ``charset_normalizer`` detection;
 * every per-page problem becomes a :class:`FetchError` with a short ``reason`` that callers
-  count and skip; only a failure of the whole site raises :class:`SiteUnavailableError`.
+  count and skip, and ``fetch_many`` counts any other exception from one page (a parser bug,
+  ``RecursionError`` ...) as ``page_error:<type>`` instead of failing the site; only a failure of
+  the whole site raises :class:`SiteUnavailableError`.
 
 Every knob, including the sleeping function, is injectable so tests run in milliseconds.
 """
@@ -33,6 +42,7 @@ import random
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +51,7 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
+import httpcore
 import httpx
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -60,7 +71,8 @@ class HttpPolicy:
 
     user_agent: str = DEFAULT_USER_AGENT  # must name us and give a contact URL
     min_interval_s: float = 1.0  # minimum seconds between request starts (rate limit)
-    timeout_s: float = 20.0  # connect/read timeout per request
+    timeout_s: float = 20.0  # connect/read timeout per socket operation
+    request_deadline_s: float = 60.0  # whole request (headers + body), however slowly it drips
     max_retries: int = 4  # extra attempts after the first one, on retryable failures
     backoff_base_s: float = 1.0  # wait before retry k is backoff_base_s * 2**k (plus jitter)
     backoff_max_s: float = 60.0  # ceiling for the exponential backoff
@@ -69,6 +81,7 @@ class HttpPolicy:
     max_concurrency: int = 4  # parallel requests in fetch_many
     max_redirects: int = 5  # same-host redirects followed per request
     respect_robots: bool = True  # obey robots.txt (turn off only for your own servers)
+    max_crawl_delay_s: float = 30.0  # ceiling on a robots.txt Crawl-delay (recorded when applied)
 
     def __post_init__(self) -> None:
         if not self.user_agent.strip() or "http" not in self.user_agent:
@@ -76,11 +89,13 @@ class HttpPolicy:
                 "HttpPolicy.user_agent must describe the scraper and include a contact URL "
                 f"(http...), got {self.user_agent!r}."
             )
-        for name in ("min_interval_s", "backoff_base_s", "backoff_max_s", "max_wait_s"):
+        for name in ("min_interval_s", "backoff_base_s", "backoff_max_s", "max_wait_s", "max_crawl_delay_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"HttpPolicy.{name} must be >= 0, got {getattr(self, name)}.")
         if self.timeout_s <= 0:
             raise ValueError(f"HttpPolicy.timeout_s must be > 0, got {self.timeout_s}.")
+        if not self.request_deadline_s > 0:  # also refuses NaN
+            raise ValueError(f"HttpPolicy.request_deadline_s must be > 0, got {self.request_deadline_s}.")
         if self.max_retries < 0 or self.max_redirects < 0:
             raise ValueError("HttpPolicy.max_retries and max_redirects must be >= 0.")
         if self.max_bytes < 1024:
@@ -114,6 +129,9 @@ class FetchStats:
     bytes_received: int = 0
     waits_s: list[float] = field(default_factory=list)  # every backoff/Retry-After wait, in order
     skip_reasons: collections.Counter = field(default_factory=collections.Counter)
+    skip_examples: dict[str, str] = field(default_factory=dict)  # first "url: detail" per reason
+    crawl_delay_requested_s: float | None = None  # robots.txt Crawl-delay, as the site asked
+    crawl_delay_used_s: float | None = None  # what we applied (capped by max_crawl_delay_s)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **increments: int) -> None:
@@ -121,11 +139,13 @@ class FetchStats:
             for name, value in increments.items():
                 setattr(self, name, getattr(self, name) + value)
 
-    def skip(self, reason: str) -> None:
-        """Count one skipped page under ``reason``."""
+    def skip(self, reason: str, example: str = "") -> None:
+        """Count one skipped page under ``reason`` (``example``: the first one is kept for metadata)."""
         with self._lock:
             self.pages_skipped += 1
             self.skip_reasons[reason] += 1
+            if example and reason not in self.skip_examples:
+                self.skip_examples[reason] = example[:300]
 
     def record_wait(self, seconds: float) -> None:
         with self._lock:
@@ -139,6 +159,14 @@ class FetchStats:
             "pages_retried": self.retries,
             "bytes_received": self.bytes_received,
             "skip_reasons": dict(sorted(self.skip_reasons.items())),
+            "skip_examples": dict(sorted(self.skip_examples.items())),
+            "crawl_delay_requested_s": self.crawl_delay_requested_s,
+            "crawl_delay_used_s": self.crawl_delay_used_s,
+            "crawl_delay_capped": (
+                self.crawl_delay_requested_s is not None
+                and self.crawl_delay_used_s is not None
+                and self.crawl_delay_used_s < self.crawl_delay_requested_s
+            ),
         }
 
 
@@ -194,13 +222,10 @@ class PoliteClient:
         self._robots_lock = threading.Lock()
         self._interval_s = self.policy.min_interval_s
         self._http = httpx.Client(
+            transport=_deadline_transport(self.policy.max_concurrency),
             headers={"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(self.policy.timeout_s),
             follow_redirects=False,  # redirects are checked against the site's host by hand
-            limits=httpx.Limits(
-                max_connections=self.policy.max_concurrency,
-                max_keepalive_connections=self.policy.max_concurrency,
-            ),
         )
 
     def __enter__(self) -> PoliteClient:
@@ -256,8 +281,14 @@ class PoliteClient:
         # A redirect left unfollowed (off-site, or too many) counts as unavailable: no rules.
         parser.parse([] if page.status in REDIRECT_STATUSES else page.text.splitlines())
         delay = parser.crawl_delay(self.policy.user_agent)
-        if delay is not None and float(delay) > self._interval_s:
-            self._interval_s = float(delay)  # the site asks for more spacing than we planned
+        if delay is not None:
+            requested = float(delay)
+            # A site asking for more spacing than we planned gets it, up to the ceiling: a
+            # Crawl-delay of a day would otherwise hold the run for weeks (the cap is in metadata).
+            used = min(requested, self.policy.max_crawl_delay_s)
+            self.stats.crawl_delay_requested_s = requested
+            self.stats.crawl_delay_used_s = used
+            self._interval_s = max(self._interval_s, used)
         return parser
 
     # -- fetching ---------------------------------------------------------------------------
@@ -284,8 +315,8 @@ class PoliteClient:
         page = self.get(path_or_url)
         try:
             return page.json()
-        except ValueError as error:
-            raise FetchError(page.url, "malformed_json", str(error)[:200]) from error
+        except (ValueError, RecursionError) as error:  # RecursionError: JSON nested thousands deep
+            raise FetchError(page.url, "malformed_json", f"{type(error).__name__}: {error}"[:200]) from error
 
     def fetch_many(
         self, items: Iterable[T], fetch: Callable[[PoliteClient, T], R | None]
@@ -293,14 +324,21 @@ class PoliteClient:
         """Run ``fetch(self, item)`` for every item with at most ``max_concurrency`` in flight.
 
         Yields ``(item, result)`` in input order. A :class:`FetchError` from ``fetch`` is counted
-        as a skipped page (by its reason) and yields ``(item, None)``; anything else propagates.
+        as a skipped page (by its reason) and yields ``(item, None)``; so is any other exception
+        (reason ``page_error:<type>``): one bad page must never fail the site. Only
+        :class:`SiteUnavailableError` (and non-``Exception`` signals) propagate.
         """
 
         def guarded(item: T) -> R | None:
             try:
                 return fetch(self, item)
             except FetchError as error:
-                self.stats.skip(error.reason)
+                self.stats.skip(error.reason, str(error))
+                return None
+            except SiteUnavailableError:
+                raise
+            except Exception as error:  # noqa: BLE001 (counted and shown in metadata, never silent)
+                self.stats.skip(f"page_error:{type(error).__name__}", f"{item}: {error}")
                 return None
 
         item_list = list(items)
@@ -332,6 +370,9 @@ class PoliteClient:
             retry_after: float | None = None
             try:
                 page = self._request_once(url)
+            except _DeadlineExceededError as error:
+                # A server that drips once will drip again: retrying would multiply the wait.
+                raise FetchError(url, "deadline_exceeded", str(error)) from error
             except httpx.TimeoutException:
                 last_reason = "timeout"
             except httpx.TransportError as error:
@@ -352,25 +393,187 @@ class PoliteClient:
     def _request_once(self, url: str) -> Page:
         self._wait_for_slot()
         self.stats.add(requests=1)
+        deadline = time.monotonic() + self.policy.request_deadline_s
+        _REQUEST_DEADLINE.value = deadline
+        try:
+            return self._stream_page(url)
+        except httpx.TimeoutException as error:
+            if time.monotonic() >= deadline:
+                raise _DeadlineExceededError(
+                    f"no complete response within {self.policy.request_deadline_s} s"
+                ) from error
+            raise
+        finally:
+            _REQUEST_DEADLINE.value = None
+
+    def _stream_page(self, url: str) -> Page:
+        limit = self.policy.max_bytes
         with self._http.stream("GET", url) as response:
             status = response.status_code
             headers = {name.lower(): value for name, value in response.headers.items()}
             if status in REDIRECT_STATUSES or status in RETRYABLE_STATUSES or status >= 400:
                 return Page(url, status, headers, "", b"", "")  # error and redirect bodies are never used
             declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > self.policy.max_bytes:
-                raise FetchError(url, "too_large", f"Content-Length {declared} > {self.policy.max_bytes}")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise FetchError(url, "too_large", f"Content-Length {declared} > {limit}")
+            try:
+                decoder = BoundedDecoder(headers.get("content-encoding", ""), limit)
+            except ValueError as error:
+                raise FetchError(url, "unsupported_encoding", str(error)) from error
             chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > self.policy.max_bytes:
-                    raise FetchError(url, "too_large", f"body passed {self.policy.max_bytes} bytes")
-                chunks.append(chunk)
-            self.stats.add(bytes_received=size)
+            wire = 0
+            try:
+                # Raw wire bytes, decoded here under the cap (httpx would decode unbounded).
+                for raw in response.iter_raw():
+                    wire += len(raw)
+                    if wire > limit:
+                        raise FetchError(url, "too_large", f"body passed {limit} bytes on the wire")
+                    chunks.append(decoder.feed(raw))
+                chunks.append(decoder.flush())
+            except DecodedTooLargeError as error:
+                raise FetchError(url, "too_large", str(error)) from error
+            except zlib.error as error:
+                raise FetchError(url, "bad_encoding", f"{decoder.coding}: {error}") from error
+            self.stats.add(bytes_received=wire)
             content = b"".join(chunks)
             text, encoding = decode_body(content, headers.get("content-type", ""))
             return Page(url, status, headers, encoding, content, text)
+
+
+class DecodedTooLargeError(Exception):
+    """The decoded body passed the size cap (raised before the excess is held in memory)."""
+
+
+#: Content-Encodings we accept (and advertise in Accept-Encoding), with their zlib window bits.
+_ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class BoundedDecoder:
+    """Streaming ``Content-Encoding`` decoder whose total output never passes ``limit`` bytes.
+
+    One ``gzip``/``deflate`` layer (or none) is accepted; stacked codings (``gzip, gzip``: a
+    million-to-one bomb) and codings we never asked for (``br``, ``zstd``, ``compress``) raise
+    ``ValueError`` up front. Each ``decompress`` call is given ``max_length`` = the room left + 1,
+    so the decompressor itself stops; memory stays at most ``limit`` plus one wire chunk.
+    """
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        codings = [
+            part.strip().lower()
+            for part in content_encoding.split(",")
+            if part.strip() and part.strip().lower() != "identity"
+        ]
+        if len(codings) > 1:
+            raise ValueError(f"stacked Content-Encoding {content_encoding!r} refused")
+        if codings and codings[0] not in _ZLIB_WBITS:
+            raise ValueError(f"Content-Encoding {codings[0]!r} was not requested")
+        self.coding = codings[0] if codings else "identity"
+        self.limit = limit
+        self.size = 0
+        self._zlib = zlib.decompressobj(_ZLIB_WBITS[self.coding]) if codings else None
+        self._started = False
+
+    def _count(self, piece: bytes) -> bytes:
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise DecodedTooLargeError(f"decoded body passed {self.limit} bytes ({self.coding})")
+        return piece
+
+    def feed(self, data: bytes) -> bytes:
+        if self._zlib is None:
+            return self._count(data)
+        if not self._started and self.coding == "deflate" and data:
+            self._started = True
+            try:  # "deflate" is zlib-wrapped by the RFC, but many servers send raw deflate
+                probe = zlib.decompressobj(zlib.MAX_WBITS)
+                probe.decompress(data[:64], 1)
+            except zlib.error:
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+        pieces = []
+        while data:
+            pieces.append(self._count(self._zlib.decompress(data, self.limit - self.size + 1)))
+            data = self._zlib.unconsumed_tail
+        return b"".join(pieces)
+
+    def flush(self) -> bytes:
+        return self._count(self._zlib.flush()) if self._zlib is not None else b""
+
+
+class _DeadlineExceededError(Exception):
+    """The whole-request deadline passed (internal; becomes ``FetchError("deadline_exceeded")``)."""
+
+
+#: Deadline (``time.monotonic()``) of the request running on this thread, or None. httpx's sync
+#: client does all socket I/O of a request on the calling thread, so a thread-local reaches it.
+_REQUEST_DEADLINE = threading.local()
+
+
+def _time_left(timeout: float | None) -> float | None:
+    """The socket timeout to use now: the per-operation timeout, shortened to the deadline."""
+    deadline = getattr(_REQUEST_DEADLINE, "value", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("whole-request deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read/write is bounded by the request deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:  # noqa: ANN001
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _time_left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend with :class:`_DeadlineStream` connections."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # noqa: ANN001
+        return _DeadlineStream(
+            self._backend.connect_tcp(host, port, _time_left(timeout), local_address, socket_options)
+        )
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):  # noqa: ANN001
+        return _DeadlineStream(self._backend.connect_unix_socket(path, _time_left(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _deadline_transport(max_connections: int) -> httpx.HTTPTransport:
+    """An httpx transport whose connections honour the per-thread request deadline.
+
+    httpx exposes no network-backend option, so the transport's connection pool is replaced by
+    an equivalent public ``httpcore.ConnectionPool`` built with :class:`_DeadlineBackend`.
+    """
+    transport = httpx.HTTPTransport()
+    transport._pool = httpcore.ConnectionPool(  # noqa: SLF001 (see docstring)
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=5.0,
+        network_backend=_DeadlineBackend(),
+    )
+    return transport
 
 
 def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
@@ -399,20 +602,43 @@ def declared_charset(content_type: str) -> str | None:
     return match.group(1) if match else None
 
 
+#: Codecs Python knows that are not page charsets: ``idna``/``punycode`` raise on ordinary text,
+#: ``undefined`` always raises, the ``*_escape`` codecs interpret backslashes, and the
+#: bytes-to-bytes/str-to-str codecs (``base64``, ``zlib``, ``hex``, ``rot13`` ...) are not text
+#: encodings at all. A page declaring one of them is decoded as if it declared nothing.
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "undefined", "unicode_escape", "raw_unicode_escape", "escape_codec"}
+)
+
+
 def _known_codec(name: str | None) -> str | None:
+    """Python's codec name for a declared charset, or None when it is no usable text charset."""
     if not name:
         return None
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):  # ValueError: e.g. an embedded NUL in the name
+        return None
+    # _is_text_encoding is False for base64/zlib/hex/rot13/...: decoding with them raises.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return None
+    return info.name
+
+
+def _try_decode(content: bytes, codec: str) -> str | None:
+    try:
+        return content.decode(codec, errors="replace")
+    except (LookupError, UnicodeError, ValueError, TypeError):  # a codec that still misbehaves
         return None
 
 
 def decode_body(content: bytes, content_type: str = "") -> tuple[str, str]:
     """Decode a body: header charset, then ``<meta charset>`` (HTML), BOM, UTF-8, detection.
 
-    Returns ``(text, encoding used)``. A declared ``iso-8859-1``/``latin-1`` is read as
-    windows-1252, as browsers do (WHATWG Encoding Standard), so curly quotes survive.
+    Returns ``(text, encoding used)`` and never raises: a declared charset that is unknown or is
+    no text encoding (``base64``, ``rot13``, ``idna`` ...) is ignored. A declared
+    ``iso-8859-1``/``latin-1`` is read as windows-1252, as browsers do (WHATWG Encoding
+    Standard), so curly quotes survive.
     """
     candidates = [declared_charset(content_type)]
     if "html" in content_type.lower() or content[:512].lstrip().lower().startswith((b"<!doctype", b"<html")):
@@ -422,8 +648,9 @@ def decode_body(content: bytes, content_type: str = "") -> tuple[str, str]:
         codec = _known_codec(name)
         if codec in ("latin-1", "iso8859-1", "ascii"):
             codec = "cp1252"
-        if codec:
-            return content.decode(codec, errors="replace"), codec
+        text = _try_decode(content, codec) if codec else None
+        if text is not None:
+            return text, codec
     for bom, codec in _BOMS:
         if content.startswith(bom):
             return content.decode(codec, errors="replace"), codec
@@ -433,7 +660,10 @@ def decode_body(content: bytes, content_type: str = "") -> tuple[str, str]:
         pass
     from charset_normalizer import from_bytes
 
-    matches = list(from_bytes(content))
+    try:
+        matches = list(from_bytes(content))
+    except Exception:  # noqa: BLE001 (detection is a best effort; a page never fails on it)
+        matches = []
     if not matches:
         return content.decode("utf-8", errors="replace"), "utf-8"
     # Short Western texts are ambiguous between single-byte code pages (cp1250/cp1252/...

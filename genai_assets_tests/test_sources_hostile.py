@@ -1,0 +1,228 @@
+"""Hostile servers against the polite client: decompression bombs, slow drips, absurd
+Crawl-delays, charsets that are not charsets, JSON nested too deep, pages that crash a parser.
+
+Each test names the attack and asserts the bound (memory, time, requests) or the counted skip.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+import tracemalloc
+import zlib
+
+import pytest
+
+from genai_assets.sources.http import (
+    BoundedDecoder,
+    DecodedTooLargeError,
+    FetchError,
+    HttpPolicy,
+    PoliteClient,
+)
+from genai_assets_tests.loopback_server import LoopbackServer, Reply
+
+FAST = dict(min_interval_s=0.0, timeout_s=5.0, backoff_base_s=0.01, backoff_max_s=0.02, max_wait_s=0.02)
+MIB = 1 << 20
+
+
+@pytest.fixture
+def server():
+    with LoopbackServer() as running:
+        yield running
+
+
+def client_for(server: LoopbackServer, sleeps: list[float] | None = None, **overrides) -> PoliteClient:
+    policy = HttpPolicy(**{**FAST, "respect_robots": False, **overrides})
+    if sleeps is None:
+        return PoliteClient(server.url, policy)
+    return PoliteClient(server.url, policy, sleep=sleeps.append)
+
+
+def gzip_zeros(n_mib: int) -> bytes:
+    """``n_mib`` MiB of zero bytes, gzipped (about 1000:1) without holding them in memory."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(MIB)
+    return b"".join([compressor.compress(block) for _ in range(n_mib)] + [compressor.flush()])
+
+
+def stacked_bomb(n_mib: int = 256) -> bytes:
+    """``gzip(gzip(zeros))``: a few hundred bytes on the wire, ``n_mib`` MiB once both are undone."""
+    return gzip.compress(gzip_zeros(n_mib), 9)
+
+
+def peak_bytes_while(action) -> int:
+    """Peak Python heap (tracemalloc) allocated while ``action()`` runs, above the start."""
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        action()
+        return tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+def fetch_error(client: PoliteClient, path: str) -> FetchError:
+    with pytest.raises(FetchError) as raised:
+        client.get(path)
+    return raised.value
+
+
+# -- decompression bombs --------------------------------------------------------------------
+
+
+def test_stacked_gzip_bomb_is_refused_with_bounded_memory(server):
+    bomb = stacked_bomb(256)
+    assert len(bomb) < 4096  # a few KiB on the wire ...
+    server.route(
+        "/bomb", Reply(body=bomb, headers={"Content-Type": "text/html", "Content-Encoding": "gzip, gzip"})
+    )
+    errors: list[FetchError] = []
+    with client_for(server, max_bytes=MIB) as client:
+        peak = peak_bytes_while(lambda: errors.append(fetch_error(client, "/bomb")))
+    assert errors[0].reason == "unsupported_encoding" and "stacked" in errors[0].detail
+    assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB"  # ... 256 MiB if it had been decoded
+
+
+def test_single_gzip_bomb_stops_at_the_decoded_cap_not_after(server):
+    bomb = gzip_zeros(64)  # 64 MiB decoded from ~64 KiB: one wire chunk inflates past any cap
+    assert len(bomb) < 128 * 1024
+    server.route(
+        "/bomb", Reply(body=bomb, headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"})
+    )
+    errors: list[FetchError] = []
+    with client_for(server, max_bytes=MIB) as client:
+        peak = peak_bytes_while(lambda: errors.append(fetch_error(client, "/bomb")))
+    assert errors[0].reason == "too_large" and "decoded body passed 1048576" in errors[0].detail
+    assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB"
+
+
+def test_gzip_and_both_deflate_flavours_still_decode(server):
+    text = "Tyger Tyger, burning bright,\nIn the forests of the night;\n" * 50
+    raw = text.encode()
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    raw_deflate = compressor.compress(raw) + compressor.flush()
+    for path, body, coding in (
+        ("/gzip", gzip.compress(raw), "gzip"),
+        ("/zlib", zlib.compress(raw), "deflate"),
+        ("/raw-deflate", raw_deflate, "deflate"),
+        ("/identity", raw, "identity"),
+    ):
+        server.route(
+            path,
+            Reply(
+                body=body, headers={"Content-Type": "text/plain; charset=utf-8", "Content-Encoding": coding}
+            ),
+        )
+    with client_for(server) as client:
+        for path in ("/gzip", "/zlib", "/raw-deflate", "/identity"):
+            assert client.get(path).text == text, path
+
+
+def test_unrequested_and_corrupt_encodings_are_counted_reasons(server):
+    server.route("/br", Reply(body=b"\x1b\x00", headers={"Content-Encoding": "br"}))
+    server.route(
+        "/broken", Reply(body=b"\x1f\x8b\x08\x00garbage-not-gzip", headers={"Content-Encoding": "gzip"})
+    )
+    with client_for(server) as client:
+        assert fetch_error(client, "/br").reason == "unsupported_encoding"
+        assert fetch_error(client, "/broken").reason == "bad_encoding"
+
+
+def test_bounded_decoder_unit():
+    payload = gzip.compress(b"a" * 5000)
+    decoder = BoundedDecoder("GZIP", limit=5000)
+    assert decoder.feed(payload[:10]) + decoder.feed(payload[10:]) + decoder.flush() == b"a" * 5000
+    with pytest.raises(DecodedTooLargeError):
+        BoundedDecoder("gzip", limit=4999).feed(payload)
+    for header in ("gzip, gzip", "deflate,gzip", "zstd", "compress"):
+        with pytest.raises(ValueError):
+            BoundedDecoder(header, limit=5000)
+
+
+# -- slow drip and Crawl-delay ---------------------------------------------------------------
+
+
+def test_slow_drip_is_cut_at_the_whole_request_deadline_and_not_retried(server):
+    # Each byte arrives well within the 2 s read timeout, so only a whole-request deadline helps.
+    server.route("/drip", Reply.text("x" * 400, drip_s=0.05))  # 20 s to finish
+    with client_for(server, timeout_s=2.0, request_deadline_s=1.0, max_retries=3) as client:
+        started = time.monotonic()
+        error = fetch_error(client, "/drip")
+        elapsed = time.monotonic() - started
+    assert error.reason == "deadline_exceeded"
+    assert elapsed < 5.0, f"{elapsed:.1f} s"  # measured under load: about 1 s
+    assert server.hits("/drip") == 1  # a drip is not retried (it would drip again)
+
+
+def test_an_honest_slow_page_within_the_deadline_is_kept(server):
+    server.route("/slowish", Reply.text("ok", drip_s=0.05))
+    with client_for(server, timeout_s=2.0, request_deadline_s=10.0) as client:
+        assert client.get("/slowish").text == "ok"
+
+
+def test_huge_crawl_delay_is_capped_and_recorded(server):
+    server.route("/robots.txt", Reply.text("User-agent: *\nCrawl-delay: 86400\n"))
+    server.route("/a", Reply.text("A"))
+    sleeps: list[float] = []
+    with client_for(server, sleeps, respect_robots=True, max_crawl_delay_s=5.0) as client:
+        client.get("/a")
+        client.get("/a")
+    assert sleeps and 4.0 < max(sleeps) <= 5.0  # not a day
+    metadata = client.stats.as_metadata()
+    assert metadata["crawl_delay_requested_s"] == 86400.0
+    assert metadata["crawl_delay_used_s"] == 5.0 and metadata["crawl_delay_capped"] is True
+
+
+def test_a_modest_crawl_delay_is_honoured_uncapped(server):
+    server.route("/robots.txt", Reply.text("User-agent: *\nCrawl-delay: 3\n"))
+    server.route("/a", Reply.text("A"))
+    with client_for(server, [], respect_robots=True) as client:
+        client.get("/a")
+    assert client.stats.as_metadata()["crawl_delay_capped"] is False
+    assert client.stats.crawl_delay_used_s == 3.0
+
+
+# -- charsets that are not charsets, deep JSON, crashing parsers -------------------------------
+
+NOT_CHARSETS = ("base64", "zlib", "hex", "rot13", "idna", "bz2", "uu", "quopri", "undefined", "punycode")
+
+
+@pytest.mark.parametrize("charset", NOT_CHARSETS)
+def test_codec_names_that_are_not_charsets_decode_without_raising(server, charset):
+    body = "<html><body><p>\u201cWild nights\u201d \u00e9</p></body></html>"
+    server.route(
+        "/header", Reply(body=body.encode(), headers={"Content-Type": f"text/html; charset={charset}"})
+    )
+    meta = f'<html><head><meta charset="{charset}"></head><body><p>\u00e9t\u00e9</p></body></html>'
+    server.route("/meta", Reply(body=meta.encode(), headers={"Content-Type": "text/html"}))
+    with client_for(server) as client:
+        assert "\u201cWild nights\u201d" in client.get("/header").text  # fell back to UTF-8
+        assert "\u00e9t\u00e9" in client.get("/meta").text
+
+
+def test_json_nested_too_deep_is_malformed_json_not_a_crash(server):
+    server.route(
+        "/deep", Reply(body=b"[" * 200_000 + b"]" * 200_000, headers={"Content-Type": "application/json"})
+    )
+    with client_for(server) as client, pytest.raises(FetchError) as raised:
+        client.get_json("/deep")
+    assert raised.value.reason == "malformed_json" and "RecursionError" in raised.value.detail
+
+
+def test_any_exception_from_one_page_is_skipped_and_counted(server):
+    for name in ("a", "b", "c"):
+        server.route(f"/{name}", Reply.text(name))
+
+    def parse(client: PoliteClient, path: str) -> str:
+        text = client.get(path).text
+        if text == "b":
+            raise KeyError("parser bug on page b")
+        return text.upper()
+
+    with client_for(server) as client:
+        results = dict(client.fetch_many(["/a", "/b", "/c"], parse))
+    assert results == {"/a": "A", "/b": None, "/c": "C"}
+    assert client.stats.skip_reasons == {"page_error:KeyError": 1}
+    assert "parser bug on page b" in client.stats.as_metadata()["skip_examples"]["page_error:KeyError"]
