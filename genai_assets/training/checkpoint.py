@@ -1,6 +1,6 @@
 """Resumable training checkpoints: weights as safetensors, everything else in ``trainer_state.pt``.
 
-A checkpoint folder holds exactly two files:
+A checkpoint folder holds two files (plus the run's ``fingerprint.json``, see below):
 
 * ``model.safetensors`` — the model weights (all of them, or only the trained subset when the
   loop was given ``trainable_parameters``, e.g. LoRA adapters; tied weights are stored once);
@@ -11,23 +11,132 @@ A checkpoint folder holds exactly two files:
 The pair is written into a staging folder that is swapped in whole
 (:func:`genai_assets.lake.atomic_directory`): a crash mid-write leaves the previous checkpoint
 intact, and weights and state always belong to the same step.
+
+Two runs of the same training asset must not share a checkpoint folder (one would resume, or
+delete, the other's state). So:
+
+* :func:`training_lock` takes an exclusive lock per training asset (``<checkpoints>/.<asset>.lock``,
+  an OS file lock through ``filelock``, released by the OS if the process dies). A second run fails
+  fast with :class:`TrainingLockedError` naming the asset rather than waiting: a queued duplicate
+  would only redo the same work, and Dagster's concurrency pools are the place to queue runs.
+* ``fingerprint.json`` (what the run must match to resume: settings + a hash of the data content)
+  lives INSIDE the checkpoint folder and is swapped in with the weights, so a checkpoint can never
+  carry another run's fingerprint. :func:`prepare_checkpoint` discards a checkpoint whose
+  fingerprint differs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from genai_assets.lake import atomic_directory
+from genai_assets.lake import atomic_directory, atomic_write_text
 
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "trainer_state.pt"
+FINGERPRINT_FILE = "fingerprint.json"
+# Folders this process holds the training lock of (checked before deleting other runs' folders).
+_HELD_LOCKS: set[Path] = set()
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint folder exists but cannot be used (corrupt, or written for another model)."""
+
+
+class TrainingLockedError(RuntimeError):
+    """Another run holds the training lock of this asset."""
+
+
+@contextlib.contextmanager
+def training_lock(asset_checkpoint_root: str | Path, asset: str | None = None) -> Iterator[Path]:
+    """Hold the exclusive training lock of one asset (its checkpoint root) for the block; fail fast.
+
+    Under ``torchrun`` only rank 0 takes it (the other ranks belong to the same run).
+    """
+    from filelock import FileLock, Timeout
+
+    root = Path(asset_checkpoint_root)
+    root.mkdir(parents=True, exist_ok=True)
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield root
+        return
+    # is_singleton/thread_local off: every call is its own lock holder, so two threads of one
+    # process exclude each other exactly like two processes do.
+    # Beside the folder, not in it: the folder itself stays only checkpoints (and may be deleted).
+    lock_path = root.with_name(f".{root.name}.lock")
+    lock = FileLock(str(lock_path), timeout=0, is_singleton=False, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TrainingLockedError(
+            f"Another run is training {asset or root.name!r} right now (lock {lock_path} is held). "
+            "Wait for it to finish or cancel it, then run again; two runs would overwrite each other's "
+            "checkpoints."
+        ) from None
+    _HELD_LOCKS.add(root.resolve())
+    try:
+        yield root
+    finally:
+        _HELD_LOCKS.discard(root.resolve())
+        lock.release()
+
+
+def holds_training_lock(folder: str | Path) -> bool:
+    """True if this process holds the training lock of ``folder`` or of a folder above it."""
+    folder = Path(folder).resolve()
+    return any(folder == held or held in folder.parents for held in _HELD_LOCKS)
+
+
+def remove_other_runs(base: str | Path, keep: str) -> list[str]:
+    """Delete the ``run-*`` folders in ``base`` except ``keep``; only allowed under the asset's lock.
+
+    They are checkpoints of other settings or data, which can never resume. Without the lock
+    another run could be writing one of them, so this refuses instead.
+    """
+    base = Path(base)
+    if not holds_training_lock(base):
+        raise RuntimeError(f"Refusing to delete run folders in {base} without holding its training lock.")
+    removed = []
+    for stale in sorted(base.glob("run-*")):
+        if stale.name != keep and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale.name)
+    return removed
+
+
+def checkpoint_fingerprint(checkpoint_dir: str | Path | None) -> str | None:
+    """The fingerprint stored inside ``checkpoint_dir``; None if absent or unreadable."""
+    if checkpoint_dir is None:
+        return None
+    try:
+        value = json.loads((Path(checkpoint_dir) / FINGERPRINT_FILE).read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def prepare_checkpoint(checkpoint_dir: str | Path, fingerprint: str, resume: bool = True) -> str:
+    """Make ``checkpoint_dir`` ready for a run with ``fingerprint``; returns what was done.
+
+    A complete checkpoint with the same fingerprint is kept (``"resume"``). Anything else (other
+    fingerprint, none, ``resume`` off, a partial folder) is replaced by a folder holding only the
+    fingerprint (``"fresh"`` or ``"discarded"``); :func:`save_checkpoint` carries it into every
+    checkpoint it writes.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    complete = has_checkpoint(checkpoint_dir)
+    if resume and complete and checkpoint_fingerprint(checkpoint_dir) == fingerprint:
+        return "resume"
+    with atomic_directory(checkpoint_dir) as staging:
+        atomic_write_text(staging / FINGERPRINT_FILE, json.dumps({"fingerprint": fingerprint}) + "\n")
+    return "discarded" if complete else "fresh"
 
 
 def has_checkpoint(checkpoint_dir: str | Path | None) -> bool:
@@ -53,7 +162,10 @@ def save_checkpoint(
 
     checkpoint_dir = Path(checkpoint_dir)
     step_metadata = {"step": str(int(trainer_state["step"]))}
+    fingerprint = checkpoint_fingerprint(checkpoint_dir)
     with atomic_directory(checkpoint_dir) as staging:
+        if fingerprint is not None:  # the run's fingerprint travels inside every checkpoint it writes
+            (staging / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
         if parameter_names is None:
             save_model(model, str(staging / WEIGHTS_FILE), metadata=step_metadata)
         else:
