@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate", help="Generate poems from a saved model, streamed to the terminal."
     )
-    from genai_assets.generation_cli import add_generate_arguments
+    from genai_assets.generation.cli import add_generate_arguments
 
     add_generate_arguments(generate)
     return parser
@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_materialize(args)
     if args.command == "list":
         return run_list()
-    from genai_assets.generation_cli import run_generate
+    from genai_assets.generation.cli import run_generate
 
     return run_generate(args)
 

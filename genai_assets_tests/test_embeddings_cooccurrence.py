@@ -16,6 +16,7 @@ from genai_assets.text.cooccurrence import (
     svd_vectors,
     tokenize_lines,
 )
+from genai_assets.text.cooccurrence_run import corpus_lines, run_cooccurrence_embeddings
 from genai_assets.text.glove import (
     SharedSpace,
     WordVectors,
@@ -194,4 +195,20 @@ def test_asset_rejects_a_corpus_too_small_for_a_vocabulary(lake_root):
                 "lake": DataLake(root=str(lake_root)),
             },
         )
-    assert embeddings.corpus_lines(cleansed_poems_frame(["a\n\nb\n  \nc"]), max_sentences=2) == ["a", "b"]
+    assert corpus_lines(cleansed_poems_frame(["a\n\nb\n  \nc"]), max_sentences=2) == ["a", "b"]
+
+
+def test_library_run_writes_the_folder_without_dagster(tmp_path):
+    """The stage's plain function: same files and figures the asset reports, no Dagster involved."""
+    poems = cleansed_poems_frame(sonnet_texts())
+    config = CooccurrenceConfig(vocab_size=300, min_count=2, embedding_dim=8, plot_words=["love", "time"])
+    messages: list[str] = []
+    run = run_cooccurrence_embeddings(poems, config, tmp_path / "emb", tmp_path / "plot.png", log=messages.append)
+    assert sorted(path.name for path in run.folder.iterdir()) == [
+        "cooccurrence_counts.npz", "meta.json", "ppmi.npz", "svd_vectors.npy", "vocab.tsv",
+    ]  # fmt: skip
+    assert run.meta["n_sentences"] == 2156 and run.meta["vocab_size"] == 300
+    assert run.meta["config"]["plot_words"] == ["love", "time"] and run.plot_path == tmp_path / "plot.png"
+    assert run.missing_plot_words == {"ours": [], "glove": []} and "2156 lines" in messages[0]
+    with pytest.raises(ValueError, match="neighbours must be >= 1"):
+        CooccurrenceConfig(neighbours=0)

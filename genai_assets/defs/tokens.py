@@ -16,39 +16,31 @@ import time
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
+from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._metadata import dataframe_markdown, save_figure
 from genai_assets.defs._resources import DataLake
 from genai_assets.lake import atomic_directory
 from genai_assets.plotting import new_figure
+from genai_assets.text.token_arrays import TOKEN_ARRAYS_PRESETS, TokenArraysConfig
+from genai_assets.text.tokenization import TOKENIZER_PRESETS, TokenizerTrainingConfig
 
 WORDLEVEL_TOKENIZER_ASSET_DIR = "poem_tokenizer_wordlevel"
 
 
-class PoemTokenizerConfig(dg.Config):
-    """Training of the poem tokenizers (defaults = the cpu demo profile)."""
-
-    vocab_size: int = Field(
-        4096, description="BPE vocabulary size incl. 256 byte symbols and 3 special tokens."
-    )
-    min_frequency: int = Field(2, description="Minimum count of a pair for a BPE merge.")
-    wordlevel_vocab_size: int = Field(8192, description="Word-level baseline: most frequent words kept.")
-    wordlevel_min_frequency: int = Field(2, description="Word-level baseline: minimum count of a kept word.")
-    n_example_words: int = Field(6, description="Rare val words whose segmentations are shown in metadata.")
+PoemTokenizerConfig = stage_config(TokenizerTrainingConfig)
+TokenArraysRunConfig = stage_config(TokenArraysConfig)
 
 
-@dg.asset(group_name="tokens", kinds={"huggingface"})
+@dg.asset(group_name="tokens", kinds={"huggingface"}, config_schema=PoemTokenizerConfig.config_schema())
 def poem_tokenizer(
     context: dg.AssetExecutionContext,
-    config: PoemTokenizerConfig,
     lake: DataLake,
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """A byte-level BPE tokenizer trained on the train split, compared with word-level and GPT-2."""
     from genai_assets.text.token_arrays import check_poem_table
     from genai_assets.text.tokenization import (
-        TokenizerTrainingConfig,
         compare_tokenizers,
         load_gpt2_tokenizer,
         rare_words,
@@ -56,14 +48,7 @@ def poem_tokenizer(
         train_wordlevel_tokenizer,
     )
 
-    training = TokenizerTrainingConfig(
-        vocab_size=config.vocab_size,
-        min_frequency=config.min_frequency,
-        wordlevel_vocab_size=config.wordlevel_vocab_size,
-        wordlevel_min_frequency=config.wordlevel_min_frequency,
-    )
-    if config.n_example_words < 0:
-        raise ValueError(f"n_example_words must be >= 0, got {config.n_example_words}.")
+    training = PoemTokenizerConfig.from_context(context).to_library()
     poems = check_poem_table(cleansed_poems)
     train_texts = poems.loc[poems["split"] == "train", "text"].tolist()
     eval_split = "val" if (poems["split"] == "val").any() else "train"
@@ -84,14 +69,14 @@ def poem_tokenizer(
     with atomic_directory(wordlevel_target) as staging:
         wordlevel.save_pretrained(staging)
 
-    examples = rare_words(train_texts, eval_texts, count=config.n_example_words)
+    examples = rare_words(train_texts, eval_texts, count=training.n_example_words)
     stats, segmentations = compare_tokenizers(
         {"poem BPE": bpe, "word-level": wordlevel, "GPT-2": load_gpt2_tokenizer()}, eval_texts, examples
     )
     stats_by_name = {row["tokenizer"]: row for row in stats}
     notes = [] if eval_split == "val" else ["val split is empty: the comparison uses the train split"]
-    if len(bpe) < config.vocab_size:
-        notes.append(f"the corpus supported only {len(bpe)} of {config.vocab_size} requested BPE ids")
+    if len(bpe) < training.vocab_size:
+        notes.append(f"the corpus supported only {len(bpe)} of {training.vocab_size} requested BPE ids")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(target)),
@@ -116,15 +101,14 @@ def poem_tokenizer(
     )
 
 
-class TokenArraysConfig(dg.Config):
-    """Encoding of the corpus into token arrays (nothing to tune yet but the histogram)."""
-
-    histogram_bins: int = Field(60, description="Bins of the poem-length histogram in the metadata.")
-
-
-@dg.asset(group_name="tokens", deps=[poem_tokenizer], kinds={"numpy", "parquet"})
+@dg.asset(
+    group_name="tokens",
+    deps=[poem_tokenizer],
+    kinds={"numpy", "parquet"},
+    config_schema=TokenArraysRunConfig.config_schema(),
+)
 def token_arrays(
-    context: dg.AssetExecutionContext, config: TokenArraysConfig, lake: DataLake, cleansed_poems: pd.DataFrame
+    context: dg.AssetExecutionContext, lake: DataLake, cleansed_poems: pd.DataFrame
 ) -> dg.MaterializeResult:
     """The corpus encoded per split with the poem tokenizer: Parquet per poem + flat ``.bin`` streams."""
     import numpy as np
@@ -139,8 +123,7 @@ def token_arrays(
             f"No poem tokenizer in {tokenizer_dir}: materialize poem_tokenizer first "
             "(`genai-assets materialize --select poem_tokenizer`)."
         )
-    if config.histogram_bins < 1:
-        raise ValueError(f"histogram_bins must be >= 1, got {config.histogram_bins}.")
+    config = TokenArraysRunConfig.from_context(context).to_library()
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     poems = check_poem_table(cleansed_poems)
 
@@ -219,13 +202,6 @@ def token_arrays_splits_are_disjoint(lake: DataLake) -> dg.AssetCheckResult:
     )
 
 
-PRESETS = {
-    "tiny": {
-        "poem_tokenizer": {"config": {"vocab_size": 512, "wordlevel_vocab_size": 1024, "n_example_words": 4}},
-    },
-    "gpu": {
-        "poem_tokenizer": {"config": {"vocab_size": 16384, "wordlevel_vocab_size": 32768}},
-    },
-}
+PRESETS = asset_presets({"poem_tokenizer": TOKENIZER_PRESETS, "token_arrays": TOKEN_ARRAYS_PRESETS})
 
 defs = dg.Definitions(assets=[poem_tokenizer, token_arrays], asset_checks=[token_arrays_splits_are_disjoint])

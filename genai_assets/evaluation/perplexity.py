@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genai_assets.generation import POEM_START
+from genai_assets.text.tokenization import POEM_START
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,8 @@ from typing import Any
 
 import numpy as np
 
-POEM_START = "<|startofpoem|>"
-PAD_TOKEN = "<|pad|>"
-IGNORE_INDEX = -100  # label value ignored by torch's cross-entropy (and transformers' LM loss)
+from genai_assets.models.loss import IGNORE_INDEX  # also what transformers' LM loss ignores
+from genai_assets.text.tokenization import PAD_TOKEN, POEM_START
 COLLATIONS = ("packing", "padding")
 
 

@@ -34,13 +34,19 @@ never a dense vocab × vocab array.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
 
 # Word separators (RE2 syntax, for Arrow): a possessive 's, or a run of anything but letters and '.
 _SPLIT_PATTERN = r"'s\b|[^\p{L}']+"
+
+
+DEFAULT_PLOT_WORDS = [
+    "king", "queen", "man", "woman", "apple", "orange",
+    "love", "night", "day", "sun", "moon", "heart", "death", "sea",
+]  # fmt: skip
 
 
 @dataclass
@@ -55,8 +61,15 @@ class CooccurrenceConfig:
     embedding_dim: int = 50  # TruncatedSVD components used for similarities
     svd_power: float = 0.5  # vectors = U · Σ^p
     seed: int = 0  # TruncatedSVD / PCA random state
+    plot_words: list[str] = field(default_factory=lambda: list(DEFAULT_PLOT_WORDS))  # words in the PCA plot
+    neighbours: int = 10  # k of the top-k neighbour overlap with GloVe
+    spearman_words: int = 1000  # most frequent shared words whose pairwise cosines are correlated
 
     def __post_init__(self):
+        if self.neighbours < 1:
+            raise ValueError(f"neighbours must be >= 1, got {self.neighbours}.")
+        if self.spearman_words < 3:
+            raise ValueError(f"spearman_words must be >= 3, got {self.spearman_words}.")
         if self.window_size < 1:
             raise ValueError(f"window_size must be >= 1, got {self.window_size}.")
         if self.vocab_size < 3:
@@ -71,6 +84,14 @@ class CooccurrenceConfig:
             raise ValueError(f"embedding_dim must be >= 2, got {self.embedding_dim}.")
         if not 0.0 <= self.svd_power <= 1.0:
             raise ValueError(f"svd_power must be in [0, 1], got {self.svd_power}.")
+
+
+# Named presets (overrides of the defaults above; cpu = the defaults).
+COOCCURRENCE_PRESETS: dict[str, dict] = {
+    "tiny": {"vocab_size": 2000, "min_count": 2, "max_sentences": 5000, "embedding_dim": 20},
+    "cpu": {},
+    "gpu": {"vocab_size": 20000, "max_sentences": 0},
+}
 
 
 @dataclass

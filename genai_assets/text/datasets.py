@@ -40,9 +40,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, Subset, random_split
 
+from genai_assets.models.loss import IGNORE_INDEX
+
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 META_FILE = "meta.json"
-IGNORE_INDEX = -100  # label value skipped by torch.nn.functional.cross_entropy (its ignore_index default)
 
 
 def read_token_meta(folder: str | Path) -> dict:

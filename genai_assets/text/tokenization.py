@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
 PAD_TOKEN = "<|pad|>"
-BOS_TOKEN = "<|startofpoem|>"
+#: Start-of-poem marker: the scratch tokenizers' bos token, the fine-tuning format's first token,
+#: and a stop token for generation (a new poem begins = this one ended). Defined here only.
+POEM_START = "<|startofpoem|>"
+BOS_TOKEN = POEM_START
 EOS_TOKEN = "<|endofpoem|>"
 UNK_TOKEN = "[UNK]"
 # Order fixes the ids: pad 0, bos 1, eos 2 (the BPE trainer adds special tokens first, in order).
@@ -50,8 +53,11 @@ class TokenizerTrainingConfig:
     min_frequency: int = 2  # a merge must occur at least this often in the training text
     wordlevel_vocab_size: int = 8192  # word-level baseline: keep this many most frequent words
     wordlevel_min_frequency: int = 2  # ... that occur at least this often; the rest become [UNK]
+    n_example_words: int = 6  # rare val words whose segmentations are shown in the asset metadata
 
     def __post_init__(self):
+        if self.n_example_words < 0:
+            raise ValueError(f"n_example_words must be >= 0, got {self.n_example_words}.")
         minimum = BYTE_ALPHABET_SIZE + len(POEM_SPECIAL_TOKENS)
         if self.vocab_size <= minimum:
             raise ValueError(
@@ -65,6 +71,14 @@ class TokenizerTrainingConfig:
             raise ValueError(f"wordlevel_vocab_size must be >= 5, got {self.wordlevel_vocab_size}.")
         if self.min_frequency < 1 or self.wordlevel_min_frequency < 1:
             raise ValueError("min_frequency and wordlevel_min_frequency must be >= 1.")
+
+
+# Named presets of the tokenizer training (overrides of the defaults above; cpu = the defaults).
+TOKENIZER_PRESETS: dict[str, dict] = {
+    "tiny": {"vocab_size": 512, "wordlevel_vocab_size": 1024, "n_example_words": 4},
+    "cpu": {},
+    "gpu": {"vocab_size": 16384, "wordlevel_vocab_size": 32768},
+}
 
 
 def _check_texts(texts: Sequence[str], what: str) -> None:

@@ -1,0 +1,77 @@
+"""Decoding settings shared by every model this project generates from (transformers ``generate`` names)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class SamplingConfig:
+    """Decoding settings (transformers ``generate`` names). Defaults: the fine-tuned model's."""
+
+    do_sample: bool = True  # sample (True) or greedy decoding (False)
+    top_k: int = 50  # keep the k most likely tokens; 0 = no top-k filter
+    top_p: float = 0.95  # nucleus: keep the most likely tokens holding this probability mass (0, 1]
+    temperature: float = 0.9  # > 0; below 1 sharpens, above 1 flattens the distribution
+    repetition_penalty: float = 1.1  # > 0; 1.0 = none; > 1 discourages tokens already present
+    no_repeat_ngram_size: int = 0  # forbid repeating any n-gram of this size; 0 = off
+    num_return_sequences: int = 1  # samples per prompt
+    max_new_tokens: int = 80  # tokens generated after the prompt (fewer if end-of-poem comes first)
+    seed: int | None = None  # seeds torch once before the first sample: reproducible output
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.temperature > 0:
+            problems.append(f"temperature must be > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            problems.append(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
+        if not self.repetition_penalty > 0:
+            problems.append(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.no_repeat_ngram_size < 0:
+            problems.append(f"no_repeat_ngram_size must be >= 0, got {self.no_repeat_ngram_size}")
+        if self.num_return_sequences < 1:
+            problems.append(f"num_return_sequences must be >= 1, got {self.num_return_sequences}")
+        if self.max_new_tokens < 1:
+            problems.append(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if problems:
+            raise ValueError("Invalid sampling settings: " + "; ".join(problems) + ".")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def generate_kwargs(self) -> dict:
+        """Keyword arguments for ``model.generate`` (one sequence; sampling knobs only when sampling)."""
+        kwargs: dict[str, Any] = {
+            "do_sample": self.do_sample,
+            "max_new_tokens": self.max_new_tokens,
+            "repetition_penalty": self.repetition_penalty,
+            "no_repeat_ngram_size": self.no_repeat_ngram_size,
+        }
+        if self.do_sample:
+            kwargs.update(top_k=self.top_k, top_p=self.top_p, temperature=self.temperature)
+        return kwargs
+
+    @classmethod
+    def from_defaults(cls, defaults: dict | None = None, **overrides) -> SamplingConfig:
+        """``defaults`` (e.g. a saved ``generation_config.json``; unknown keys ignored), then ``overrides``
+        (None values ignored), then the class defaults."""
+        names = {field.name for field in fields(cls)} - {"seed", "num_return_sequences"}
+        values = {key: value for key, value in (defaults or {}).items() if key in names and value is not None}
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def saved_sampling_defaults(folder: Path) -> dict:
+    """The values written to ``generation_config.json`` (transformers saves only non-default ones)."""
+    path = Path(folder) / "generation_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
