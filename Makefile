@@ -13,7 +13,7 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo test dev lint benchmarks browser clean-lake
+.PHONY: install demo docs test dev lint benchmarks browser clean-lake
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ browser:
 
 demo: install
 	$(BIN)/genai-assets materialize
+	$(BIN)/genai-assets report-docs
+
+# Rewrite the measured tables in README.md and docs/*.md (generated blocks) from the lake's reports.
+docs: install
+	$(BIN)/genai-assets report-docs
 
 test: install browser
 	$(BIN)/python -m pytest -q genai_assets_tests

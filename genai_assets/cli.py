@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from genai_assets.defs._presets import PRESET_NAMES
 from genai_assets.sources.sites import ALL_SITES, BUNDLED_SITES
@@ -60,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("list", help="List the assets, their groups and partitions.")
+
+    docs = commands.add_parser(
+        "report-docs",
+        help="Regenerate the measured tables in README.md and docs/*.md from the lake's reports.",
+    )
+    docs.add_argument("files", nargs="*", help="Markdown files (default: README.md and docs/*.md).")
+    docs.add_argument("--lake", help="Lake root (default: $GENAI_DATA_LAKE or ./data_lake).")
+    docs.add_argument("--check", action="store_true", help="Write nothing; exit 1 if a file would change.")
 
     generate = commands.add_parser(
         "generate", help="Generate poems from a saved model, streamed to the terminal."
@@ -158,12 +167,87 @@ def run_list() -> int:
     return 0
 
 
+def collect_run_timings(lake_root) -> int:
+    """Write ``reports/run_timings.json``: step time of each asset's latest materialization.
+
+    Read from the Dagster instance in ``$DAGSTER_HOME`` (one row per partition for partitioned
+    assets), so the docs' timing table is what the last ``make demo`` measured. Returns the row count.
+    """
+    import datetime
+
+    import dagster as dg
+
+    from genai_assets.definitions import defs
+    from genai_assets.lake import atomic_write_text
+    from genai_assets.reporting.docs_tables import RUN_TIMINGS
+
+    if not os.environ.get("DAGSTER_HOME"):
+        return 0
+    instance = dg.DagsterInstance.get()
+    graph = defs.resolve_asset_graph()
+    rows = []
+    for key in graph.toposort_asset_keys():
+        node = graph.get(key)
+        if not node.is_materializable:
+            continue
+        partitions = node.partitions_def.get_partition_keys() if node.partitions_def else [None]
+        for partition in partitions:
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
+                limit=1,
+            ).records
+            if not records:
+                continue
+            entry = records[0].event_log_entry
+            stats = instance.get_run_step_stats(entry.run_id, step_keys=[entry.step_key])
+            if not stats or stats[0].start_time is None or stats[0].end_time is None:
+                continue
+            name = key.to_user_string() + (f"[{partition}]" if partition else "")
+            rows.append(
+                {
+                    "asset": name,
+                    "seconds": round(stats[0].end_time - stats[0].start_time, 1),
+                    "run_id": entry.run_id,
+                }
+            )
+    if rows:
+        collected = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        atomic_write_text(
+            Path(lake_root) / RUN_TIMINGS,
+            json.dumps({"collected_at": collected, "assets": rows}, indent=2) + "\n",
+        )
+    return len(rows)
+
+
+def run_report_docs(args: argparse.Namespace) -> int:
+    from genai_assets.lake import default_lake_root
+    from genai_assets.reporting.docs_tables import regenerate
+
+    lake_root = Path(args.lake) if args.lake else default_lake_root()
+    files = args.files or ["README.md", *sorted(str(path) for path in Path("docs").glob("*.md"))]
+    if not args.check:
+        collect_run_timings(lake_root)
+    try:
+        results = regenerate(files, lake_root, check=args.check)
+    except (OSError, ValueError) as error:
+        print(f"report-docs: {error}", file=sys.stderr)
+        return 2
+    for result in results:
+        state = ("would change" if args.check else "updated") if result.changed else "unchanged"
+        print(f"{result.path}: {state}; regenerated: {', '.join(result.regenerated) or 'none'}")
+        for missing in result.missing:
+            print(f"  left as is — {missing}")
+    return 1 if args.check and any(result.changed for result in results) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "materialize":
         return run_materialize(args)
     if args.command == "list":
         return run_list()
+    if args.command == "report-docs":
+        return run_report_docs(args)
     from genai_assets.generation.cli import run_generate
 
     return run_generate(args)
