@@ -1,0 +1,347 @@
+"""The narration script: parsed from Markdown, its code references resolved against the live source.
+
+Format of ``narration.md`` (HTML comments are ignored)::
+
+    # Title of the walkthrough
+
+    ## Section title
+    @code genai_assets/models/layers.py::MultiHeadAttention.forward | self._split_heads(query)
+    Spoken paragraph(s) while that code is on screen ...
+
+    @plot scratch_transformer reports/scratch_transformer_loss.png
+    Spoken paragraph(s) while the plot (written by that asset, path relative to the lake) is shown.
+
+Every ``@`` line starts a *segment*: one slide. ``@code`` names a symbol as
+``<file relative to the repository>::<qualified name>`` (``Class.method``, ``function``); the text
+after ``|`` are *focus* snippets: the code lines containing them are highlighted while the segment
+is spoken. A symbol or focus snippet that is not in the current source is *stale*: resolution
+fails and names it, so the narration can never point at code that moved or vanished.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NARRATION_PATH = Path(__file__).with_name("narration.md")
+# The repository root: the folder holding the ``genai_assets`` package.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ScriptConfig:
+    """Which narration to read and which source tree its symbols are resolved against."""
+
+    narration_path: str = ""  # a narration Markdown file; "" = the bundled teaching/narration.md
+    source_root: str = ""  # folder holding genai_assets/; "" = the code that is running
+    min_words: int = 50  # fewer spoken words than this is refused as an empty script
+
+    def __post_init__(self) -> None:
+        if self.min_words < 1:
+            raise ValueError(f"min_words must be >= 1, got {self.min_words}.")
+
+    def narration_file(self) -> Path:
+        return Path(self.narration_path).expanduser() if self.narration_path else NARRATION_PATH
+
+    def root(self) -> Path:
+        return Path(self.source_root).expanduser() if self.source_root else REPO_ROOT
+
+
+class NarrationFormatError(ValueError):
+    """The narration file is malformed (empty section, text before any ``@`` line, bad ``@`` line)."""
+
+
+class StaleReferenceError(LookupError):
+    """The narration points at a symbol, file or code line that does not exist in the source."""
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """``path::qualname`` plus the focus snippets whose lines are highlighted."""
+
+    path: str  # relative to the repository root, POSIX separators
+    qualname: str  # "Class.method" or "function"
+    focus: tuple[str, ...] = ()
+
+    @property
+    def symbol(self) -> str:
+        return f"{self.path}::{self.qualname}"
+
+
+@dataclass(frozen=True)
+class PlotRef:
+    """A PNG in the lake written by ``asset`` (the asset to materialize when it is missing)."""
+
+    asset: str
+    path: str  # relative to the lake root
+
+
+@dataclass
+class Segment:
+    """One slide: what is shown, and the sentences spoken while it is shown."""
+
+    target: CodeRef | PlotRef
+    sentences: list[str]
+
+
+@dataclass
+class Section:
+    title: str
+    segments: list[Segment]
+
+    @property
+    def words(self) -> int:
+        return sum(count_words(s) for segment in self.segments for s in segment.sentences)
+
+
+@dataclass
+class Script:
+    title: str
+    sections: list[Section]
+
+    @property
+    def words(self) -> int:
+        return sum(section.words for section in self.sections)
+
+    def code_refs(self) -> list[CodeRef]:
+        return [
+            seg.target for sec in self.sections for seg in sec.segments if isinstance(seg.target, CodeRef)
+        ]
+
+    def plot_refs(self) -> list[PlotRef]:
+        return [
+            seg.target for sec in self.sections for seg in sec.segments if isinstance(seg.target, PlotRef)
+        ]
+
+
+@dataclass(frozen=True)
+class ResolvedCode:
+    """A symbol's current source: the file's lines ``start``..``end`` (1-based, inclusive)."""
+
+    ref: CodeRef
+    start: int
+    end: int
+    source: str  # the symbol's lines (decorators included), dedented as in the file
+    focus_lines: tuple[int, ...] = field(default=())  # absolute line numbers of the focus snippets
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()[:12]
+
+
+def count_words(text: str) -> int:
+    return len(re.findall(r"[A-Za-z0-9][A-Za-z0-9'’.-]*", text))
+
+
+# A sentence ends at . ! or ? followed by a space and a capital letter, digit or quote; abbreviations
+# common in the narration ("e.g.", "i.e.") are protected so they do not cut a sentence.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])")
+_ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.")
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """One paragraph (whitespace collapsed) → its sentences, in order."""
+    text = " ".join(paragraph.split())
+    if not text:
+        return []
+    protected = text
+    for index, abbreviation in enumerate(_ABBREVIATIONS):
+        protected = protected.replace(abbreviation, f"\x00{index}\x00")
+    sentences = []
+    for piece in _SENTENCE_END.split(protected):
+        for index, abbreviation in enumerate(_ABBREVIATIONS):
+            piece = piece.replace(f"\x00{index}\x00", abbreviation)
+        if piece.strip():
+            sentences.append(piece.strip())
+    return sentences
+
+
+def _parse_target(line: str, where: str) -> CodeRef | PlotRef:
+    kind, _, rest = line[1:].partition(" ")
+    rest = rest.strip()
+    if kind == "code":
+        symbol, *focus = [part.strip() for part in rest.split("|")]
+        path, separator, qualname = symbol.partition("::")
+        if not separator or not path.endswith(".py") or not qualname:
+            raise NarrationFormatError(
+                f"{where}: '@code {rest}' must name a symbol as <file.py>::<Class.method or function>."
+            )
+        if any(not snippet for snippet in focus):
+            raise NarrationFormatError(f"{where}: empty focus snippet in '@code {rest}'.")
+        return CodeRef(path, qualname, tuple(focus))
+    if kind == "plot":
+        parts = rest.split()
+        if len(parts) != 2 or not parts[1].endswith(".png"):
+            raise NarrationFormatError(
+                f"{where}: '@plot {rest}' must be '@plot <asset that writes it> <lake-relative .png path>'."
+            )
+        return PlotRef(parts[0], parts[1])
+    raise NarrationFormatError(f"{where}: unknown directive '@{kind}' (use @code or @plot).")
+
+
+def parse_script(text: str, source_name: str = "narration.md") -> Script:
+    """Parse the narration Markdown (format in the module docstring); raise on any malformed part."""
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    title = ""
+    sections: list[Section] = []
+    paragraph: list[str] = []
+
+    def flush_paragraph(line_number: int) -> None:
+        if not paragraph:
+            return
+        if not sections or not sections[-1].segments:
+            raise NarrationFormatError(
+                f"{source_name}:{line_number}: narration text before any '@code' or '@plot' line "
+                f"(every paragraph is spoken over a slide)."
+            )
+        sections[-1].segments[-1].sentences.extend(split_sentences(" ".join(paragraph)))
+        paragraph.clear()
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        where = f"{source_name}:{number}"
+        if line.startswith("## "):
+            flush_paragraph(number)
+            sections.append(Section(line[3:].strip(), []))
+        elif line.startswith("# "):
+            flush_paragraph(number)
+            title = line[2:].strip()
+        elif line.startswith("@"):
+            flush_paragraph(number)
+            if not sections:
+                raise NarrationFormatError(f"{where}: '{line}' comes before the first '## ' section.")
+            sections[-1].segments.append(Segment(_parse_target(line, where), []))
+        elif line:
+            paragraph.append(line)
+        else:
+            flush_paragraph(number)
+    flush_paragraph(len(text.splitlines()))
+    if not sections:
+        raise NarrationFormatError(f"{source_name}: no '## ' sections found.")
+    for section in sections:
+        if not section.segments:
+            raise NarrationFormatError(f"{source_name}: section '{section.title}' is empty (no @ lines).")
+        for segment in section.segments:
+            if not segment.sentences:
+                raise NarrationFormatError(
+                    f"{source_name}: section '{section.title}' has a slide with nothing spoken over it "
+                    f"({segment.target})."
+                )
+    return Script(title or "Code walkthrough", sections)
+
+
+def load_script(path: str | Path = NARRATION_PATH) -> Script:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Narration script {path} does not exist.")
+    return parse_script(path.read_text(encoding="utf-8"), path.name)
+
+
+def _symbol_nodes(tree: ast.Module) -> dict[str, ast.AST]:
+    """Every class/function in a module by qualified name (``Outer.inner``; nested defs included)."""
+    found: dict[str, ast.AST] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{child.name}"
+                found.setdefault(name, child)
+                visit(child, name + ".")
+
+    visit(tree, "")
+    return found
+
+
+def resolve_code(ref: CodeRef, root: str | Path = REPO_ROOT) -> ResolvedCode:
+    """The current lines of ``ref`` under ``root``; :class:`StaleReferenceError` naming it if gone."""
+    file = Path(root) / ref.path
+    if not file.is_file():
+        raise StaleReferenceError(f"Narration symbol {ref.symbol}: file {ref.path} does not exist.")
+    text = file.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse(text, filename=str(file))
+    except SyntaxError as error:
+        raise StaleReferenceError(
+            f"Narration symbol {ref.symbol}: {ref.path} does not parse ({error})."
+        ) from error
+    node = _symbol_nodes(tree).get(ref.qualname)
+    if node is None:
+        raise StaleReferenceError(
+            f"Narration symbol {ref.symbol} no longer exists: no class or function "
+            f"'{ref.qualname}' in {ref.path}. Update genai_assets/teaching/narration.md."
+        )
+    decorators = [decorator.lineno for decorator in getattr(node, "decorator_list", [])]
+    start, end = min([node.lineno, *decorators]), node.end_lineno or node.lineno
+    lines = text.splitlines()[start - 1 : end]
+    focus_lines = []
+    for snippet in ref.focus:
+        hits = [start + offset for offset, line in enumerate(lines) if snippet in line]
+        if not hits:
+            raise StaleReferenceError(
+                f"Narration symbol {ref.symbol}: focus line containing {snippet!r} is no longer in it. "
+                f"Update genai_assets/teaching/narration.md."
+            )
+        focus_lines.append(hits[0])
+    return ResolvedCode(ref, start, end, "\n".join(lines), tuple(sorted(set(focus_lines))))
+
+
+def resolve_all(script: Script, root: str | Path = REPO_ROOT) -> tuple[dict[str, ResolvedCode], list[str]]:
+    """Resolve every code reference: ``({symbol: ResolvedCode}, [problems])`` (stale ones listed)."""
+    resolved: dict[str, ResolvedCode] = {}
+    problems: list[str] = []
+    for ref in script.code_refs():
+        key = ref_key(ref)
+        if key in resolved:
+            continue
+        try:
+            resolved[key] = resolve_code(ref, root)
+        except StaleReferenceError as error:
+            problems.append(str(error))
+    return resolved, problems
+
+
+def ref_key(ref: CodeRef) -> str:
+    return f"{ref.symbol}|{'|'.join(ref.focus)}"
+
+
+def script_manifest(script: Script, root: str | Path = REPO_ROOT) -> dict:
+    """The script with every code reference resolved, JSON-ready.
+
+    A stale reference does not raise here: its target becomes ``{"kind": "stale", "problem": ...}``
+    and ``stale`` lists the problems, so the blocking asset check can report every one of them.
+    """
+    resolved, problems = resolve_all(script, root)
+    sections = []
+    for section in script.sections:
+        segments = []
+        for segment in section.segments:
+            target = segment.target
+            if isinstance(target, CodeRef) and ref_key(target) not in resolved:
+                shown = {"kind": "stale", "symbol": target.symbol, "focus": list(target.focus)}
+            elif isinstance(target, CodeRef):
+                code = resolved[ref_key(target)]
+                shown = {
+                    "kind": "code",
+                    "symbol": target.symbol,
+                    "path": target.path,
+                    "qualname": target.qualname,
+                    "start": code.start,
+                    "end": code.end,
+                    "focus_lines": list(code.focus_lines),
+                    "source": code.source,
+                    "digest": code.digest,
+                }
+            else:
+                shown = {"kind": "plot", "asset": target.asset, "path": target.path}
+            segments.append({"target": shown, "sentences": list(segment.sentences)})
+        sections.append({"title": section.title, "words": section.words, "segments": segments})
+    return {
+        "title": script.title,
+        "words": script.words,
+        "source_root": str(root),
+        "stale": problems,
+        "sections": sections,
+    }
