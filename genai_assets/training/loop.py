@@ -19,6 +19,10 @@ What it does, step by step (one optimizer step = ``grad_accum_steps`` micro-batc
    the data iterator is replayed to the same position, so an interrupted run ends with exactly the
    weights an uninterrupted run would have (tested bit for bit on CPU).
 
+Under ``torchrun`` (a ``torch.distributed`` process group is initialised) the same loop trains
+data-parallel: DistributedDataParallel, each rank a slice of every global batch, ``no_sync`` during
+accumulation, rank 0 alone writing checkpoints — see :mod:`genai_assets.training.distributed`.
+
 Weight decay applies to matrices only: biases, normalisation weights (all 1-D tensors) and
 embedding tables (``nn.Embedding`` weights, including an output layer tied to one) are not
 decayed — decaying them pulls rare tokens' embeddings to zero for no regularisation benefit.
@@ -26,6 +30,7 @@ decayed — decaying them pulls rare tokens' embeddings to zero for no regularis
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import sys
@@ -38,7 +43,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from genai_assets.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from genai_assets.training.checkpoint import (
+    CheckpointError,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from genai_assets.training.distributed import active_world, batch_rows, maybe_inject_fault, shard_batch
 
 
 class NonFiniteLossError(RuntimeError):
@@ -167,6 +178,12 @@ def _set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def _fork_devices() -> list[int]:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
@@ -176,14 +193,45 @@ class _TrainStream:
 
     The position (RNG states at the start of the epoch + batches taken since) is saved in checkpoints so
     a resumed run replays the same epoch iterator — shuffling included — to the same batch.
+
+    Distributed (``world`` = (rank, world_size)): the batches are drawn under a private data RNG seeded
+    with ``data_seed`` on every rank, so all ranks see the same global batches, and each rank keeps its
+    slice (:func:`~genai_assets.training.distributed.shard_batch`); global batches with fewer rows than
+    ranks are skipped by every rank alike.
     """
 
-    def __init__(self, train_batches: Callable[[], Iterable[Any]]):
+    def __init__(
+        self,
+        train_batches: Callable[[], Iterable[Any]],
+        world: tuple[int, int] | None = None,
+        data_seed: int = 0,
+    ):
         self.train_batches = train_batches
+        self.world = world
         self.epoch = 0
         self.taken_in_epoch = 0
         self.epoch_rng: dict | None = None
         self.iterator: Iterator[Any] | None = None
+        self.data_rng: dict | None = None
+        if world is not None:
+            outer = _rng_states()
+            _seed_everything(data_seed)
+            self.data_rng = _rng_states()
+            _set_rng_states(outer)
+
+    @contextlib.contextmanager
+    def _data_rng(self):
+        """Draw under the private data RNG (distributed), leaving this rank's own RNG untouched."""
+        if self.data_rng is None:
+            yield
+            return
+        outer = _rng_states()
+        _set_rng_states(self.data_rng)
+        try:
+            yield
+        finally:
+            self.data_rng = _rng_states()
+            _set_rng_states(outer)
 
     def _start_epoch(self) -> None:
         self.epoch_rng = _rng_states()
@@ -191,6 +239,16 @@ class _TrainStream:
         self.taken_in_epoch = 0
 
     def next(self) -> Any:
+        with self._data_rng():
+            while True:
+                batch = self._next_global()
+                if self.world is None:
+                    return batch
+                rank, world_size = self.world
+                if batch_rows(batch) >= world_size:
+                    return shard_batch(batch, rank, world_size)
+
+    def _next_global(self) -> Any:
         if self.iterator is None:
             self._start_epoch()
         for attempt in range(2):
@@ -208,7 +266,10 @@ class _TrainStream:
         raise AssertionError("unreachable")
 
     def state(self) -> dict:
-        return {"epoch": self.epoch, "taken_in_epoch": self.taken_in_epoch, "epoch_rng": self.epoch_rng}
+        state = {"epoch": self.epoch, "taken_in_epoch": self.taken_in_epoch, "epoch_rng": self.epoch_rng}
+        if self.data_rng is not None:
+            state["data_rng"] = self.data_rng
+        return state
 
     def restore(self, state: dict) -> None:
         """Re-create the epoch iterator under its original RNG state and skip the batches already used."""
@@ -223,6 +284,13 @@ class _TrainStream:
             next(self.iterator)
         self.taken_in_epoch = state["taken_in_epoch"]
         _set_rng_states(current)
+        if self.world is not None:
+            if "data_rng" not in state:
+                raise CheckpointError(
+                    "The checkpoint was written by an in-process run; a distributed run cannot resume its "
+                    "data order. Delete the checkpoint folder or resume without torchrun."
+                )
+            self.data_rng = state["data_rng"]
 
 
 @torch.no_grad()
@@ -279,7 +347,9 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: linear_warmup_decay(step, config.warmup_steps, config.max_steps)
     )
-    stream = _TrainStream(train_batches)
+    world = active_world()  # (rank, world_size) under torchrun, else None
+    rank, world_size = world or (0, 1)
+    stream = _TrainStream(train_batches, world, data_seed=config.seed)
     result = TrainResult(steps=0)
     tokens_seen, elapsed_before = 0, 0.0
 
@@ -291,15 +361,25 @@ def train(
         result.history, result.samples = list(state["history"]), list(state["samples"])
         tokens_seen, elapsed_before = int(state["tokens_seen"]), float(state["elapsed_s"])
         stream.restore(state["data"])
-        _set_rng_states(state["rng"])
+        _set_rng_states(_rank_rng_state(state, rank, world_size))
         log({"event": "resumed", "step": result.steps, "checkpoint_dir": str(checkpoint_dir)})
     else:
-        random.seed(config.seed)
-        np.random.seed(config.seed % 2**32)
-        torch.manual_seed(config.seed)
+        _seed_everything(config.seed + rank)  # per-rank RNG (dropout); rank 0 = the in-process seed
+    # Data-parallel: gradients all-reduced in backward (the model itself stays unwrapped for eval,
+    # sampling and checkpoints).
+    train_model = model if world is None else _data_parallel(model)
 
     def checkpoint() -> None:
         if checkpoint_dir is None:
+            return
+        rng_by_rank = [_rng_states()]
+        if world is not None:
+            import torch.distributed as dist
+
+            rng_by_rank = [None] * world_size
+            dist.all_gather_object(rng_by_rank, _rng_states())
+        if rank != 0:  # rank 0 alone writes; the others wait until the checkpoint is complete
+            dist.barrier()
             return
         state = {
             "step": result.steps,
@@ -310,14 +390,18 @@ def train(
             "tokens_seen": tokens_seen,
             "elapsed_s": elapsed_before + train_seconds,
             "data": stream.state(),
-            "rng": _rng_states(),
+            "rng": rng_by_rank[0],
+            "rng_by_rank": rng_by_rank,
+            "world_size": world_size,
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
         }
         save_checkpoint(checkpoint_dir, model, state, saved_names)
+        if world is not None:
+            dist.barrier()
 
     log_interval = max(1, config.max_steps // 20)
     progress = None
-    if sys.stderr.isatty() and result.steps < config.max_steps:
+    if sys.stderr.isatty() and result.steps < config.max_steps and rank == 0:
         from tqdm.auto import tqdm
 
         progress = tqdm(total=config.max_steps, initial=result.steps, desc="train", unit="step")
@@ -325,25 +409,36 @@ def train(
     train_seconds, session_tokens = 0.0, 0
     try:
         while result.steps < config.max_steps:
+            if world is not None:
+                maybe_inject_fault(rank, result.steps + 1)
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
             step_loss, step_tokens = 0.0, 0
-            for _ in range(config.grad_accum_steps):
-                loss, n_tokens = loss_fn(model, stream.next())
-                loss_value, n_tokens = float(loss.detach()), int(n_tokens)
-                if not math.isfinite(loss_value):
-                    raise NonFiniteLossError(
-                        _non_finite_message("loss", loss_value, result.steps + 1, checkpoint_dir)
-                    )
-                (loss * n_tokens).backward()
+            for micro in range(config.grad_accum_steps):
+                # DDP: all-reduce only after the step's last micro-batch (no_sync accumulates locally).
+                last_micro = micro == config.grad_accum_steps - 1
+                with contextlib.nullcontext() if world is None or last_micro else train_model.no_sync():
+                    loss, n_tokens = loss_fn(train_model, stream.next())
+                    loss_value, n_tokens = float(loss.detach()), int(n_tokens)
+                    if not math.isfinite(loss_value):
+                        raise NonFiniteLossError(
+                            _non_finite_message("loss", loss_value, result.steps + 1, checkpoint_dir)
+                        )
+                    (loss * n_tokens).backward()
                 step_loss += loss_value * n_tokens
                 step_tokens += n_tokens
+            grad_divisor = step_tokens
+            if world is not None:
+                # DDP averaged the ranks' token-weighted sums: x world_size / global tokens gives the
+                # token-weighted mean over the global batch, exactly as one process would compute it.
+                step_loss, step_tokens = _all_reduce_sum(step_loss, step_tokens)
+                grad_divisor = step_tokens / world_size
             if step_tokens == 0:
                 raise ValueError(f"Step {result.steps + 1}: the micro-batches had no target tokens.")
             for parameter in parameters:  # sum of token-weighted losses → token-weighted mean
                 if parameter.grad is not None:
-                    parameter.grad.div_(step_tokens)
+                    parameter.grad.div_(grad_divisor)
             norm_limit = config.grad_clip if config.grad_clip > 0 else float("inf")
             grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, norm_limit))
             if not math.isfinite(grad_norm):
@@ -375,6 +470,7 @@ def train(
                 log(dict(row))
             if (
                 sample_fn is not None
+                and rank == 0
                 and config.sample_every
                 and (result.steps % config.sample_every == 0 or is_last)
             ):
@@ -397,6 +493,36 @@ def train(
         )
     result.tokens_per_second = session_tokens / train_seconds if train_seconds > 0 else 0.0
     return result
+
+
+def _data_parallel(model: torch.nn.Module) -> torch.nn.Module:
+    """``DistributedDataParallel`` around ``model`` (its GPU, or CPU/gloo); rank 0's weights are broadcast."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(model.parameters()).device
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _all_reduce_sum(step_loss: float, step_tokens: int) -> tuple[float, int]:
+    """Sum of the ranks' token-weighted losses and token counts (float64: exact for token counts)."""
+    import torch.distributed as dist
+
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    totals = torch.tensor([step_loss, float(step_tokens)], dtype=torch.float64, device=device)
+    dist.all_reduce(totals)
+    return float(totals[0]), int(totals[1])
+
+
+def _rank_rng_state(state: dict, rank: int, world_size: int) -> dict:
+    """This rank's saved RNG states; a rank the saving run did not have restarts from its seed stream."""
+    saved = state.get("rng_by_rank") or [state["rng"]]
+    if rank < len(saved):
+        return saved[rank]
+    outer = _rng_states()
+    _seed_everything(int(state["config"]["seed"]) + rank + 7919 * int(state["step"]))
+    fresh = _rng_states()
+    _set_rng_states(outer)
+    return fresh
 
 
 @torch.no_grad()

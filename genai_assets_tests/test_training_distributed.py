@@ -1,0 +1,179 @@
+"""Data-parallel training through torchrun (CPU, gloo): the same loop with world size 1 or 2.
+
+Each test launches real ``torchrun`` processes (``python -m torch.distributed.run``) on a tiny GPT
+(2 layers, 64-d) and a tiny token_arrays folder, one thread per rank.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+import torch
+
+from genai_assets.training.checkpoint import STATE_FILE, has_checkpoint
+from genai_assets.training.distributed import (
+    FAULT_ENV,
+    DistributedConfig,
+    shard_batch,
+    torchrun_command,
+    worker_environment,
+)
+from genai_assets.training.distributed_worker import RESULT_FILE, language_model_spec
+from genai_assets.training.loop import TrainLoopConfig
+from genai_assets.training.scratch_runs import Sampling
+
+STEPS, CHECKPOINT_EVERY, FAULT_STEP = 12, 4, 6
+
+
+def write_tiny_token_arrays(root):
+    """A tiny contract-4 folder + poem tokenizer, built with the tokens stage's own library."""
+    import pandas as pd
+
+    from genai_assets.text.token_arrays import encode_splits, write_token_arrays
+    from genai_assets.text.tokenization import TokenizerTrainingConfig, train_bpe_tokenizer
+
+    lines = [
+        "The moon is up and the sea is still",
+        "And every wave lies down to sleep",
+        "O gentle love, the night is long",
+        "Shall I compare thee to the summer rose",
+        "The wind goes over the hill and the mill",
+        "My heart is heavy as the evening bell",
+    ]
+    texts = ["\n".join(lines[(i + k) % len(lines)] for k in range(4)) for i in range(40)]
+    splits = ["val" if i % 10 == 0 else "test" if i % 10 == 1 else "train" for i in range(len(texts))]
+    table = pd.DataFrame({"poem_id": [f"p{i}" for i in range(len(texts))], "text": texts, "split": splits})
+    tokenizer = train_bpe_tokenizer(texts, TokenizerTrainingConfig(vocab_size=300, min_frequency=1))
+    tokenizer_dir = root / "poem_tokenizer"
+    tokenizer.save_pretrained(tokenizer_dir)
+    folder = root / "token_arrays"
+    folder.mkdir(parents=True)
+    meta = write_token_arrays(encode_splits(tokenizer, table), folder, tokenizer, tokenizer_dir)
+    return folder, meta
+
+
+def write_spec(run_dir, token_dir, meta) -> str:
+    from genai_assets.models.transformer import GPTConfig
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec = language_model_spec(
+        model_type="genai_scratch_gpt",
+        model_config=GPTConfig(
+            vocab_size=int(meta["vocab_size"]), block_size=32, n_layer=2, n_head=2, n_embd=64, dropout=0.0
+        ).to_dict(),
+        loop_config=TrainLoopConfig(
+            max_steps=STEPS,
+            learning_rate=3e-3,
+            warmup_steps=2,
+            eval_every=6,
+            eval_batches=2,
+            checkpoint_every=CHECKPOINT_EVERY,
+        ),  # fmt: skip
+        token_dir=token_dir,
+        block_size=32,
+        batch_size=4,  # the global micro-batch: 4 rows on one rank, or 2 + 2 on two
+        sampling=Sampling(prompts=[""], max_new_tokens=4),
+        checkpoint_dir=run_dir / "checkpoints" / "run-test",
+        output_dir=run_dir / "output",
+        seed=1,
+    )
+    path = run_dir / "spec.json"
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def torchrun(spec_path: str, nproc: int, fault: str | None = None) -> subprocess.CompletedProcess:
+    config = DistributedConfig(nproc_per_node=nproc)
+    env = {**os.environ, **worker_environment(config)}
+    env.pop(FAULT_ENV, None)
+    if fault:
+        env[FAULT_ENV] = fault
+    return subprocess.run(
+        torchrun_command(config, ["--spec", spec_path]), env=env, capture_output=True, text=True, timeout=240
+    )
+
+
+def result_of(run_dir) -> dict:
+    return json.loads((run_dir / "output" / RESULT_FILE).read_text())
+
+
+@pytest.fixture(scope="module")
+def token_data(tmp_path_factory):
+    return write_tiny_token_arrays(tmp_path_factory.mktemp("tokens"))
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory, token_data):
+    run_dir = tmp_path_factory.mktemp("two")
+    completed = torchrun(write_spec(run_dir, *token_data), nproc=2)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return result_of(run_dir)
+
+
+def test_shard_batch_splits_rows_contiguously_and_keeps_structure():
+    x = torch.arange(10).reshape(5, 2)
+    parts = [shard_batch({"input_ids": x, "labels": x + 1}, rank, 2) for rank in range(2)]
+    assert [p["input_ids"].shape[0] for p in parts] == [3, 2]
+    assert torch.equal(torch.cat([p["input_ids"] for p in parts]), x)
+    inputs, targets = shard_batch((x, x + 1), 1, 2)
+    assert torch.equal(inputs, x[3:]) and torch.equal(targets, x[3:] + 1)
+
+
+def test_torchrun_command_and_config_validation():
+    command = torchrun_command(DistributedConfig(nproc_per_node=2), ["--spec", "s.json"])
+    assert command[1:4] == ["-m", "torch.distributed.run", "--nproc_per_node=2"]
+    assert (
+        "--standalone" in command
+        and command[-3:] == ["genai_assets.training.distributed_worker", "--spec", "s.json"][-3:]
+    )
+    multi = torchrun_command(DistributedConfig(nproc_per_node=8, nnodes=2, rdzv_endpoint="head:29400"), [])
+    assert "--nnodes=2" in multi and "--rdzv_endpoint=head:29400" in multi and "--standalone" not in multi
+    with pytest.raises(ValueError, match="nnodes > 1 needs rdzv_endpoint"):
+        DistributedConfig(nnodes=2)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        DistributedConfig(backend="mpi")
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, token_data, two_process_run):
+    completed = torchrun(write_spec(tmp_path, *token_data), nproc=1)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    one = result_of(tmp_path)
+    two = two_process_run
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert one["backend"] == two["backend"] == "gloo"
+    assert one["tokens_seen"] == two["tokens_seen"] == STEPS * 4 * 32  # every rank's tokens counted once
+    one_curve = [row["train_loss"] for row in one["history"]]
+    two_curve = [row["train_loss"] for row in two["history"]]
+    assert len(one_curve) == len(two_curve) == STEPS
+    assert two_curve[-1] < two_curve[0] - 0.5  # it learns
+    # Same batches, same weights: only the floating-point summation order differs.
+    assert max(abs(a - b) for a, b in zip(one_curve, two_curve, strict=True)) < 1e-4
+    assert abs(one["val_loss"] - two["val_loss"]) < 1e-4
+
+
+def test_a_killed_rank_fails_the_run_and_the_next_run_resumes_from_the_last_checkpoint(
+    tmp_path, token_data, two_process_run
+):
+    spec_path = write_spec(tmp_path, *token_data)
+    failed = torchrun(spec_path, nproc=2, fault=f"1:{FAULT_STEP}")
+    assert failed.returncode != 0
+    assert f"exiting at step {FAULT_STEP}" in failed.stderr
+    assert "exitcode" in failed.stderr and "rank      : 1" in failed.stderr  # torchrun names the dead rank
+    assert not (tmp_path / "output" / RESULT_FILE).exists()
+    checkpoint = tmp_path / "checkpoints" / "run-test"
+    assert has_checkpoint(checkpoint)
+    saved = torch.load(checkpoint / STATE_FILE, weights_only=True)
+    assert saved["step"] == CHECKPOINT_EVERY and saved["world_size"] == 2 and len(saved["rng_by_rank"]) == 2
+
+    resumed = torchrun(spec_path, nproc=2)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    result = result_of(tmp_path)
+    assert result["resumed_from_step"] == CHECKPOINT_EVERY
+    # The resumed run ends where the uninterrupted one did (same data order, weights and RNG).
+    resumed_curve = [row["train_loss"] for row in result["history"]]
+    uninterrupted = [row["train_loss"] for row in two_process_run["history"]]
+    assert max(abs(a - b) for a, b in zip(resumed_curve, uninterrupted, strict=True)) < 1e-6
+    assert result["val_loss"] == pytest.approx(two_process_run["val_loss"], abs=1e-6)
