@@ -97,3 +97,46 @@ def test_row_batches_shuffle_visits_every_row_once():
     assert sorted(seen) == list(range(10)) and seen != list(range(10)) and batches.n_batches() == 3
     with pytest.raises(ValueError, match="batch_size"):
         RowBatches(tensors, batch_size=0)
+
+
+def test_hf_dataset_matches_the_table_and_packs_like_pack_blocks(tmp_path, monkeypatch):
+    """finetune_dataset as a datasets.DatasetDict: same ids per split, saved/loaded offline, same blocks."""
+    from datasets import load_from_disk
+
+    from genai_assets.finetune.data import FINETUNE_SPLITS, build_finetune_dataset, collate_dataset
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    tokenizer = prepared_gpt2_tokenizer()
+    poems = fixture_poems(5, 2, 3)
+    table = tokenize_poems(poems, tokenizer)
+    built = build_finetune_dataset(poems, tokenizer)
+    assert list(built) == list(FINETUNE_SPLITS)
+    assert {split: len(part) for split, part in built.items()} == {"train": 5, "val": 2, "test": 3}
+    built.save_to_disk(str(tmp_path / "saved"))
+    saved = load_from_disk(str(tmp_path / "saved"))
+    for split in FINETUNE_SPLITS:
+        expected = table[table["split"] == split]
+        assert saved[split]["poem_id"][:] == list(expected["poem_id"])  # split and order kept
+        assert [list(ids) for ids in saved[split]["input_ids"]] == [list(ids) for ids in expected["input_ids"]]
+    files = sorted(path.name for path in (tmp_path / "saved" / "train").iterdir())
+    assert files == ["data-00000-of-00001.arrow", "dataset_info.json", "state.json"]
+    sequences = list(table.loc[table["split"] == "train", "input_ids"])
+    for collation, reference in (("packing", pack_blocks), ("padding", pad_poems)):
+        rows = collate_dataset(saved["train"], collation, 16, tokenizer.pad_token_id, ignore_ids=(50257,))
+        expected_rows = reference(sequences, 16, tokenizer.pad_token_id, ignore_ids=(50257,))
+        for name, tensor in expected_rows.items():
+            torch.testing.assert_close(rows[name], tensor, rtol=0, atol=0)
+    # collating never writes cache-*.arrow files next to the saved dataset
+    assert sorted(path.name for path in (tmp_path / "saved" / "train").iterdir()) == files
+
+
+def test_hf_dataset_rejects_unknown_splits_and_foreign_inputs():
+    from genai_assets.finetune.data import build_finetune_dataset, finetune_splits
+
+    poems = fixture_poems(2, 1, 1).assign(split=["train", "train", "dev", "test"])
+    with pytest.raises(ValueError, match=r"Unknown split names \['dev'\]"):
+        build_finetune_dataset(poems, prepared_gpt2_tokenizer())
+    with pytest.raises(TypeError, match="DatasetDict"):
+        finetune_splits([1, 2, 3])
+    with pytest.raises(FileNotFoundError, match="materialize finetune_dataset"):
+        finetune_splits("/nonexistent/finetune_dataset")

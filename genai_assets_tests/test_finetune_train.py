@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from genai_assets.finetune.data import tokenize_poems
+from genai_assets.finetune.data import build_finetune_dataset, tokenize_poems
 from genai_assets.finetune.train import FinetuneConfig, finetune
 from genai_assets_tests.test_finetune_support import (
     fixture_poems,
@@ -25,7 +25,8 @@ def tiny_base(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dataset():
-    return tokenize_poems(fixture_poems(), prepared_gpt2_tokenizer())
+    """The DatasetDict as finetune_dataset builds it."""
+    return build_finetune_dataset(fixture_poems(), prepared_gpt2_tokenizer())
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +75,15 @@ def test_saved_folder_reloads_with_auto_classes_and_pipeline(finetuned):
     model = AutoModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) == 50259
-    generator = pipeline("text-generation", model=model, tokenizer=tokenizer)
+    # The README's one-liner: the folder alone is enough for a pipeline (model, tokenizer, defaults).
+    generator = pipeline("text-generation", model=str(out))
+    assert generator.model.generation_config.eos_token_id == [50256, 50257]
     text = generator("<|startofpoem|>The rose", max_new_tokens=5, do_sample=False)[0]["generated_text"]
     assert text.startswith("<|startofpoem|>The rose") and len(text) > len("<|startofpoem|>The rose")
+    with torch.no_grad():  # the pipeline's greedy continuation is the model's own argmax
+        ids = tokenizer("<|startofpoem|>The rose", return_tensors="pt")["input_ids"]
+        greedy = model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert text == tokenizer.decode(greedy[0], skip_special_tokens=False)
 
 
 def test_resume_continues_the_step_count(tiny_base, dataset, tmp_path):
@@ -131,6 +138,7 @@ def test_bad_config_values_are_named(overrides, message):
 def test_block_longer_than_context_and_foreign_dataset_are_rejected(tiny_base, dataset, tmp_path):
     with pytest.raises(ValueError, match="exceeds the base model's context of 128"):
         finetune(tiny_base, dataset, tiny_finetune_config(block_size=256), tmp_path / "x")
+    dataset = tokenize_poems(fixture_poems(), prepared_gpt2_tokenizer())  # the table form is accepted too
     foreign = dataset.assign(input_ids=dataset["input_ids"].map(lambda ids: ids + 60000))
     with pytest.raises(ValueError, match="another base model"):
         finetune(tiny_base, foreign, tiny_finetune_config(), tmp_path / "y")
@@ -157,8 +165,14 @@ def test_assets_materialize_end_to_end_on_the_tiny_preset(lake_root):
         run_config=run_config,
     )
     assert result.success
-    table = pd.read_parquet(lake_root / "finetune_dataset.parquet")
-    assert len(table) == 32 and set(table["split"]) == {"train", "val", "test"}
+    from datasets import load_from_disk
+
+    saved = load_from_disk(str(lake_root / "datasets" / "finetune_dataset"))
+    assert {split: len(part) for split, part in saved.items()} == {"train": 24, "val": 4, "test": 4}
+    assert saved["train"].features["input_ids"].feature.dtype == "int32"
+    assert not (lake_root / "finetune_dataset.parquet").exists()  # no second copy via the IO manager
+    dataset_metadata = result.asset_materializations_for_node("finetune_dataset")[0].metadata
+    assert dataset_metadata["splits"].value["val"]["poems"] == 4
     metadata = result.asset_materializations_for_node("finetuned_lm")[0].metadata
     assert metadata["steps"].value == 4
     assert metadata["finetuned_test_perplexity"].value < metadata["base_test_perplexity"].value

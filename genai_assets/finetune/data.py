@@ -22,6 +22,14 @@ Batching (``collation``):
 
 In both modes ``labels`` are the input ids with ``-100`` on padding, so padding never
 contributes to the loss (transformers shifts labels inside the model).
+
+Hugging Face ``datasets`` (``build_finetune_dataset``, ``collate_dataset``): the ``finetune_dataset``
+asset is a ``DatasetDict`` (``train``/``val``/``test``: ``poem_id``, ``input_ids``) built with a
+batched ``.map`` of the tokenizer, saved with ``save_to_disk``; ``finetuned_lm`` reads it with
+``load_from_disk`` and collates each split with another batched ``.map`` (the whole split as one
+batch, so packing keeps its "only the last block is padded" property). Every ``.map`` keeps its
+result in memory (``keep_in_memory=True``): no ``cache-*.arrow`` files are written next to the
+saved dataset or into ``~/.cache/huggingface``.
 """
 
 from __future__ import annotations
@@ -207,3 +215,140 @@ class RowBatches:
         for start in range(0, len(self), self.batch_size):
             index = order[start : start + self.batch_size]  # (B,)
             yield {name: tensor[index] for name, tensor in self.tensors.items()}
+
+
+FINETUNE_SPLITS = ("train", "val", "test")
+
+
+def finetune_features():
+    """Typed columns of every ``finetune_dataset`` split."""
+    from datasets import Features, List, Value
+
+    return Features({"poem_id": Value("string"), "input_ids": List(Value("int32"))})
+
+
+def _tokenize_batch(batch: dict, tokenizer) -> dict:
+    """Batched ``.map`` function: titles + texts → ``input_ids`` with the start/end markers."""
+    pairs = zip(batch["title"], batch["text"], strict=True)
+    texts = [format_poem_for_lm(title, text) for title, text in pairs]
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return {"input_ids": [[*ids, tokenizer.eos_token_id] for ids in encoded]}
+
+
+def build_finetune_dataset(poems, tokenizer, num_proc: int | None = None):
+    """``DatasetDict`` train/val/test (``poem_id``, ``input_ids`` int32) from the cleansed poems.
+
+    The split of every poem is the one ``cleansed_poems`` assigned (by poem, so nothing leaks);
+    table order is kept inside each split. ``num_proc``: tokenizer processes for ``.map`` (None =
+    in this process; on a 2-core machine the batched fast tokenizer is already quicker alone).
+    """
+    from datasets import Dataset, DatasetDict, Features, Value
+
+    required = {"poem_id", "title", "text", "split"}
+    missing = required - set(poems.columns)
+    if missing:
+        raise ValueError(f"Poems table lacks columns {sorted(missing)}.")
+    if len(poems) == 0:
+        raise ValueError("No poems to tokenize: the cleansed_poems table is empty.")
+    unknown = set(poems["split"].astype(str)) - set(FINETUNE_SPLITS)
+    if unknown:
+        raise ValueError(f"Unknown split names {sorted(unknown)}; expected {FINETUNE_SPLITS}.")
+    text_features = Features({"poem_id": Value("string"), "title": Value("string"), "text": Value("string")})
+    splits = {}
+    for split in FINETUNE_SPLITS:
+        rows = poems.loc[poems["split"].astype(str) == split, ["poem_id", "title", "text"]]
+        rows = rows.assign(title=[title if isinstance(title, str) else None for title in rows["title"]])
+        splits[split] = Dataset.from_pandas(rows, features=text_features, preserve_index=False, split=split)
+    return DatasetDict(splits).map(
+        _tokenize_batch,
+        batched=True,
+        fn_kwargs={"tokenizer": tokenizer},
+        remove_columns=["title", "text"],
+        features=finetune_features(),
+        num_proc=num_proc,
+        keep_in_memory=True,
+        desc="tokenize",
+    )
+
+
+def finetune_splits(dataset):
+    """The fine-tuning data as a ``DatasetDict`` with all three splits, from any form it comes in.
+
+    Accepts the ``DatasetDict`` itself, the folder ``finetune_dataset`` saved (``load_from_disk``),
+    or a table with ``split, poem_id, input_ids`` columns (the older Parquet form, handy in sweeps).
+    """
+    from pathlib import Path
+
+    from datasets import Dataset, DatasetDict, load_from_disk
+
+    if isinstance(dataset, str | Path):
+        folder = Path(dataset)
+        if not (folder / "dataset_dict.json").is_file():
+            raise FileNotFoundError(
+                f"{folder} is not a saved DatasetDict (no dataset_dict.json): materialize finetune_dataset."
+            )
+        dataset = load_from_disk(str(folder))
+    if not isinstance(dataset, DatasetDict):
+        columns = getattr(dataset, "columns", None)
+        if columns is None or not {"split", "poem_id", "input_ids"} <= set(columns):
+            raise TypeError(
+                "Fine-tuning data must be a DatasetDict, its save_to_disk folder, or a table with "
+                f"split, poem_id and input_ids columns; got {type(dataset).__name__}."
+            )
+        table, splits = dataset, {}
+        for split in FINETUNE_SPLITS:
+            rows = table[table["split"] == split]
+            columns = {
+                "poem_id": [str(poem_id) for poem_id in rows["poem_id"]],
+                "input_ids": [np.asarray(ids, dtype=np.int32) for ids in rows["input_ids"]],
+            }
+            splits[split] = Dataset.from_dict(columns, features=finetune_features())
+        dataset = DatasetDict(splits)
+    missing = [split for split in FINETUNE_SPLITS if split not in dataset]
+    if missing:
+        raise ValueError(f"Fine-tuning data lacks the splits {missing}; it needs {FINETUNE_SPLITS}.")
+    return dataset
+
+
+def max_token_id(dataset) -> int:
+    """The largest token id in any split of a ``finetune_splits`` DatasetDict (-1 if all are empty)."""
+    largest = -1
+    for split in dataset.values():
+        for ids in split.with_format("numpy")["input_ids"]:
+            if len(ids):
+                largest = max(largest, int(np.max(ids)))
+    return largest
+
+
+def _collate_batch(batch: dict, collation: str, block_size: int, pad_id: int, ignore_ids: tuple) -> dict:
+    """Batched ``.map`` function: one batch of poems → rows of ``input_ids``/``attention_mask``/``labels``."""
+    tensors = collate(batch["input_ids"], collation, block_size, pad_id, ignore_ids)
+    return {name: tensor.numpy() for name, tensor in tensors.items()}  # (rows, block_size) each
+
+
+def collate_dataset(
+    split_dataset, collation: str, block_size: int, pad_id: int, ignore_ids: tuple[int, ...] = ()
+) -> dict:
+    """``collate`` over a ``datasets.Dataset`` split with a batched ``.map``; torch tensors (rows, block_size).
+
+    ``batch_size=None`` hands the map the whole split at once: packing then concatenates every
+    poem and pads only the very last block, as ``pack_blocks`` does (a per-1000-poem batch would
+    pad one block per batch).
+    """
+    if len(split_dataset) == 0:
+        raise ValueError("No poems to collate: the split is empty.")
+    rows = split_dataset.map(
+        _collate_batch,
+        batched=True,
+        batch_size=None,
+        fn_kwargs={
+            "collation": collation,
+            "block_size": block_size,
+            "pad_id": pad_id,
+            "ignore_ids": tuple(ignore_ids),
+        },
+        remove_columns=split_dataset.column_names,
+        keep_in_memory=True,
+        desc=f"{collation} to {block_size}-token rows",
+    )
+    return rows.with_format("torch")[:]

@@ -35,7 +35,9 @@ import numpy as np
 from genai_assets.finetune.data import (
     COLLATIONS,
     RowBatches,
-    collate,
+    collate_dataset,
+    finetune_splits,
+    max_token_id,
     poem_start_id,
     prepare_tokenizer,
     resize_model_embeddings,
@@ -139,9 +141,9 @@ def load_base_for_finetuning(base_dir: str | Path, seed: int = 0):
     return model, tokenizer
 
 
-def split_sequences(table, split: str) -> list[np.ndarray]:
-    rows = table[table["split"] == split]
-    return [np.asarray(ids, dtype=np.int64) for ids in rows["input_ids"]]
+def split_sequences(dataset, split: str) -> list[np.ndarray]:
+    """Token ids of one split of a ``finetune_splits`` DatasetDict, one array per poem."""
+    return [np.asarray(ids, dtype=np.int64) for ids in dataset[split].with_format("numpy")["input_ids"]]
 
 
 def run_fingerprint(config: FinetuneConfig, base_revision: str, tokenizer, train_sequences: list) -> str:
@@ -183,7 +185,11 @@ def finetune(
     sampling: SamplingConfig | None = None,
     log_fn: Callable[[dict], None] | None = None,
 ) -> FinetuneResult:
-    """Fine-tune the base in ``base_dir`` on ``dataset`` (``finetune_dataset`` table); save into ``out_dir``."""
+    """Fine-tune the base in ``base_dir`` on ``dataset``; save into ``out_dir``.
+
+    ``dataset``: the ``finetune_dataset`` DatasetDict, its ``save_to_disk`` folder, or a table with
+    ``split, poem_id, input_ids`` (see ``finetune_splits``).
+    """
     import torch
 
     from genai_assets.training.loop import TrainLoopConfig, train
@@ -193,7 +199,8 @@ def finetune(
     base_info = base_info or {"name": str(base_dir)}
     model, tokenizer = load_base_for_finetuning(base_dir)
     marker = poem_start_id(tokenizer)
-    max_id = max((int(np.max(ids)) for ids in dataset["input_ids"] if len(ids)), default=-1)
+    dataset = finetune_splits(dataset)
+    max_id = max_token_id(dataset)
     if max_id >= len(tokenizer):
         raise ValueError(
             f"finetune_dataset holds token id {max_id} but the base tokenizer has {len(tokenizer)} tokens: "
@@ -214,12 +221,16 @@ def finetune(
             )
     pad_id = tokenizer.pad_token_id
     train_rows = RowBatches(
-        collate(sequences["train"], config.collation, config.block_size, pad_id), config.batch_size, True
+        collate_dataset(dataset["train"], config.collation, config.block_size, pad_id),
+        config.batch_size,
+        True,
     )
     val_rows = RowBatches(
-        collate(sequences["val"], config.collation, config.block_size, pad_id), config.batch_size
+        collate_dataset(dataset["val"], config.collation, config.block_size, pad_id), config.batch_size
     )
-    test_tensors = collate(sequences["test"], "packing", config.block_size, pad_id, ignore_ids=(marker,))
+    test_tensors = collate_dataset(
+        dataset["test"], "packing", config.block_size, pad_id, ignore_ids=(marker,)
+    )
     if config.perplexity_max_blocks:
         test_tensors = {name: tensor[: config.perplexity_max_blocks] for name, tensor in test_tensors.items()}
     test_rows = RowBatches(test_tensors, config.batch_size)
