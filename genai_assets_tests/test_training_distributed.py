@@ -4,12 +4,11 @@ Each test launches real ``torchrun`` processes (``python -m torch.distributed.ru
 (2 layers, 64-d) and a tiny token_arrays folder, one thread per rank.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import subprocess
 
+import dagster as dg
 import pytest
 import torch
 
@@ -177,3 +176,42 @@ def test_a_killed_rank_fails_the_run_and_the_next_run_resumes_from_the_last_chec
     uninterrupted = [row["train_loss"] for row in two_process_run["history"]]
     assert max(abs(a - b) for a, b in zip(resumed_curve, uninterrupted, strict=True)) < 1e-6
     assert result["val_loss"] == pytest.approx(two_process_run["val_loss"], abs=1e-6)
+
+
+def test_pipes_brings_worker_logs_and_metadata_into_the_dagster_run(tmp_path, token_data):
+    from genai_assets.defs._distributed import DistributedLaunchConfig, train_language_model_distributed
+    from genai_assets.models.transformer import GPT, GPTConfig
+
+    token_dir, meta = token_data
+    checkpoints = tmp_path / "checkpoints" / "run-pipes"
+
+    @dg.asset
+    def tiny_distributed_lm(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        model = GPT(
+            GPTConfig(vocab_size=int(meta["vocab_size"]), block_size=32, n_layer=2, n_head=2, n_embd=64)
+        )
+        run, reported = train_language_model_distributed(
+            context,
+            DistributedLaunchConfig(nproc_per_node=2),
+            model,
+            tmp_path / "work",
+            loop_config=TrainLoopConfig(max_steps=4, warmup_steps=1, eval_every=0, eval_batches=2),
+            token_dir=token_dir,
+            block_size=32,
+            batch_size=4,
+            sampling=Sampling(prompts=[""], max_new_tokens=4),
+            checkpoint_dir=checkpoints,
+            seed=1,
+        )
+        return dg.MaterializeResult(metadata={**reported, "asset_val_loss": run.val_loss})
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([tiny_distributed_lm], instance=instance)
+    assert result.success
+    metadata = result.asset_materializations_for_node("tiny_distributed_lm")[0].metadata
+    assert metadata["world_size"].value == 2 and metadata["backend"].value == "gloo"
+    assert metadata["steps"].value == 4 and metadata["tokens_seen"].value == 4 * 4 * 32
+    assert metadata["val_loss"].value == pytest.approx(metadata["asset_val_loss"].value, abs=1e-4)
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any("[rank 0/2] step 4/4 train_loss" in message for message in messages)
+    assert any("2 training process(es), backend gloo" in message for message in messages)

@@ -1,0 +1,118 @@
+"""Launch a training run with ``torchrun`` through Dagster Pipes (the Dagster half of distributed training).
+
+A training asset whose config has ``distributed`` set calls :func:`run_torchrun` instead of training
+in-process: it writes the worker's JSON spec, runs ``python -m torch.distributed.run ... -m
+genai_assets.training.distributed_worker --spec ...`` with ``dg.PipesSubprocessClient``, and returns
+the metadata rank 0 reported. Rank 0's log lines arrive in the asset's run as they happen. A failed
+rank fails the step with a message naming the checkpoint the next run resumes from.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from genai_assets.lake import atomic_write_text
+
+
+class DistributedLaunchConfig(dg.Config):
+    """torchrun settings (library twin: ``genai_assets.training.distributed.DistributedConfig``)."""
+
+    nproc_per_node: int = Field(2, description="Training processes per machine (one per GPU on GPU nodes).")
+    nnodes: int = Field(1, description="Machines; > 1 needs rdzv_endpoint reachable from every machine.")
+    rdzv_endpoint: str = Field("", description="'host:port' of the c10d rendezvous; '' = a free local port.")
+    rdzv_id: str = Field("genai-assets", description="Job name at the rendezvous (the same on every node).")
+    backend: str = Field("auto", description="'auto' (nccl on CUDA, else gloo), 'gloo' or 'nccl'.")
+    threads_per_process: int = Field(
+        1, description="CPU threads per process (OMP_NUM_THREADS); 0 = torch's default."
+    )
+
+    def to_library(self):
+        from genai_assets.training.distributed import DistributedConfig
+
+        return DistributedConfig(
+            nproc_per_node=self.nproc_per_node,
+            nnodes=self.nnodes,
+            rdzv_endpoint=self.rdzv_endpoint,
+            rdzv_id=self.rdzv_id,
+            backend=self.backend,
+            threads_per_process=self.threads_per_process,
+        )
+
+
+def run_torchrun(
+    context: dg.AssetExecutionContext,
+    launch: DistributedLaunchConfig,
+    spec: dict,
+    work_dir: Path,
+) -> dict:
+    """Run the worker ``spec`` under torchrun via Pipes; returns the metadata rank 0 reported."""
+    # Not re-exported at dagster's top level in 1.13; it is what PipesSubprocessClient raises on exit != 0.
+    from dagster._core.errors import DagsterPipesExecutionError
+
+    from genai_assets.training.distributed import describe, torchrun_command, worker_environment
+
+    config = launch.to_library()
+    spec = {**spec, "backend": config.backend}
+    spec_path = work_dir / "spec.json"
+    atomic_write_text(spec_path, json.dumps(spec, indent=2))
+    command = torchrun_command(config, ["--spec", str(spec_path)])
+    context.log.info(f"Launching {config.world_size} training processes: {describe(command)}")
+    try:
+        invocation = dg.PipesSubprocessClient().run(
+            context=context, command=command, env=worker_environment(config)
+        )
+    except DagsterPipesExecutionError as error:
+        raise dg.Failure(
+            description=(
+                f"The torchrun training job failed ({error}): a training process exited or was killed, "
+                f"so the whole job stopped (see the '[rank N]' lines and torchrun's failure summary in the "
+                f"step's stderr). {_resume_hint(spec.get('checkpoint_dir'))}"
+            )
+        ) from error
+    reported = invocation.get_materialize_result().metadata or {}
+    return {key: getattr(value, "value", value) for key, value in reported.items()}
+
+
+def _resume_hint(checkpoint_dir: str | None) -> str:
+    from genai_assets.training.checkpoint import STATE_FILE, has_checkpoint
+
+    if not checkpoint_dir or not has_checkpoint(checkpoint_dir):
+        return "No checkpoint was written yet: the next run starts from scratch."
+    import torch
+
+    step = torch.load(Path(checkpoint_dir) / STATE_FILE, weights_only=True)["step"]
+    return f"The next run resumes from the checkpoint of step {step} in {checkpoint_dir}."
+
+
+def train_language_model_distributed(
+    context: dg.AssetExecutionContext,
+    launch: DistributedLaunchConfig,
+    model,
+    work_dir: Path,
+    **spec_fields,
+):
+    """Train ``model``'s architecture under torchrun, load rank 0's weights into ``model``; return the run.
+
+    ``spec_fields``: the arguments of ``distributed_worker.language_model_spec`` except ``model_type``,
+    ``model_config`` and ``output_dir`` (taken from ``model`` and ``work_dir``). Returns
+    ``(LanguageModelRun, metadata reported by rank 0)``.
+    """
+    from genai_assets.models.loading import model_type_of
+    from genai_assets.training.distributed_worker import language_model_spec, read_language_model_run
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = work_dir / "output"
+    shutil.rmtree(output_dir, ignore_errors=True)  # never read back a previous run's result
+    spec = language_model_spec(
+        model_type=model_type_of(model),
+        model_config=model.config.to_dict(),
+        output_dir=output_dir,
+        **spec_fields,
+    )
+    reported = run_torchrun(context, launch, spec, work_dir)
+    return read_language_model_run(output_dir, model), reported
