@@ -1,0 +1,217 @@
+"""The cleansed corpus as a Hugging Face dataset: typed ``Features``, a ``DatasetDict``, a ``DatasetCard``.
+
+``poems_dataset_dict(poems)`` turns the ``cleansed_poems`` table (contract 2) into a
+``DatasetDict`` with the splits ``train``/``validation``/``test`` (the pipeline's ``val`` is
+renamed ``validation``, the name ``datasets`` users and the Hub viewer expect; the poem-level
+split itself is unchanged, so no poem is in two splits). ``poems_dataset_card`` writes the card:
+sources, the license of every poem (counted per license and source), the cleaning steps with
+the rows each removed, and the counts per split. ``save_hub_dataset_folder`` writes the folder a
+Hub dataset repo holds (``README.md`` + ``data/<split>-00000-of-00001.parquet``), which
+``datasets.load_dataset(folder)`` reads back with the same splits and features, and which
+``hub_upload`` pushes with ``upload_folder`` next to the model.
+
+No Dagster here; ``datasets`` and ``huggingface_hub`` are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from genai_assets.lake import atomic_directory
+from genai_assets.sources.sites import ALL_SITES
+
+DEFAULT_DATASET_REPO_ID = "genai-assets/cleansed-poems"
+#: pipeline split name → published split name (the ``datasets``/Hub convention).
+HUB_SPLITS = {"train": "train", "val": "validation", "test": "test"}
+#: published columns, in order (``split`` becomes the DatasetDict key instead of a column).
+POEM_COLUMNS = (
+    "poem_id",
+    "source",
+    "url",
+    "title",
+    "author",
+    "text",
+    "tags",
+    "form",
+    "license",
+    "fetched_at",
+    "content_hash",
+    "n_lines",
+    "n_words",
+)
+#: what each cleaning step does (``genai_assets.cleaning.pipeline``), for the card.
+STEP_NOTES = {
+    "transform": "text repaired in place (rows kept)",
+    "filter": "poems dropped",
+    "dedup": "duplicates dropped, keeping the best-attributed copy",
+}
+
+
+def poem_features(sources: Sequence[str] = ALL_SITES):
+    """Typed columns of the published corpus; ``source`` is a class label over the site keys."""
+    from datasets import ClassLabel, Features, List, Value
+
+    return Features(
+        {
+            "poem_id": Value("string"),
+            "source": ClassLabel(names=list(sources)),
+            "url": Value("string"),
+            "title": Value("string"),
+            "author": Value("string"),
+            "text": Value("string"),
+            "tags": List(Value("string")),
+            "form": Value("string"),
+            "license": Value("string"),
+            "fetched_at": Value("timestamp[us, tz=UTC]"),
+            "content_hash": Value("string"),
+            "n_lines": Value("int32"),
+            "n_words": Value("int32"),
+        }
+    )
+
+
+def poems_dataset_dict(poems):
+    """``DatasetDict`` train/validation/test of the cleansed poems, table order kept in each split."""
+    import pandas as pd
+    from datasets import Dataset, DatasetDict
+
+    missing = [column for column in (*POEM_COLUMNS, "split") if column not in poems.columns]
+    if missing:
+        raise ValueError(f"cleansed_poems lacks the columns {missing}; re-materialize cleansed_poems.")
+    if poems.empty:
+        raise ValueError("cleansed_poems is empty: nothing to publish.")
+    unknown_splits = sorted(set(poems["split"].astype(str)) - set(HUB_SPLITS))
+    if unknown_splits:
+        raise ValueError(f"Unknown split names {unknown_splits}; expected {sorted(HUB_SPLITS)}.")
+    unknown_sources = sorted(set(poems["source"].astype(str)) - set(ALL_SITES))
+    if unknown_sources:
+        raise ValueError(f"Unknown sources {unknown_sources}; the class label knows {list(ALL_SITES)}.")
+    table = poems.loc[:, [*POEM_COLUMNS, "split"]].copy()
+    table["fetched_at"] = pd.to_datetime(table["fetched_at"], utc=True).astype("datetime64[us, UTC]")
+    table["tags"] = [list(tags) if tags is not None else [] for tags in table["tags"]]
+    for column in ("url", "title", "author", "form"):  # pandas NaN → None (a null string)
+        table[column] = [value if isinstance(value, str) else None for value in table[column]]
+    features = poem_features()
+    splits = {}
+    for split, hub_split in HUB_SPLITS.items():
+        rows = table[table["split"].astype(str) == split].drop(columns="split")
+        rows = rows.assign(source=[ALL_SITES.index(source) for source in rows["source"]])
+        splits[hub_split] = Dataset.from_pandas(
+            rows, features=features, preserve_index=False, split=hub_split
+        )
+    return DatasetDict(splits)
+
+
+def size_category(n_rows: int) -> str:
+    """The Hub's ``size_categories`` bucket for ``n_rows`` examples."""
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n_rows < limit:
+            return label
+    return "100K<n<1M" if n_rows < 1_000_000 else "n>1M"
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def poems_dataset_card(dataset, repo_id: str = DEFAULT_DATASET_REPO_ID, cleaning: dict | None = None):
+    """A ``huggingface_hub.DatasetCard`` for ``dataset`` (from :func:`poems_dataset_dict`).
+
+    ``cleaning``: what ``cleansed_poems`` recorded — ``{"rows_in": int, "rows_out": int,
+    "steps": [{"kind", "rule", "rows"}]}`` (rows changed by a transform, removed by the others);
+    None when it is not known (the card then says so rather than inventing figures).
+    """
+    from collections import Counter
+
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    sources = dataset["train"].features["source"].names
+    counts = {split: Counter(part["source"]) for split, part in dataset.items()}
+    licenses: Counter = Counter()
+    for part in dataset.values():
+        licenses.update(zip(part["license"], (sources[index] for index in part["source"]), strict=True))
+    n_rows = sum(len(part) for part in dataset.values())
+    present = [index for index, _ in enumerate(sources) if any(counts[split][index] for split in counts)]
+    card_data = DatasetCardData(
+        language=["en"],
+        license="other",  # per-poem licenses, mostly public domain: see the license column and table
+        pretty_name=repo_id.split("/")[-1],
+        task_categories=["text-generation"],
+        tags=["poetry"],
+        size_categories=[size_category(n_rows)],
+        source_datasets=["original"],
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": split, "path": f"data/{split}-*.parquet"} for split in dataset],
+            }
+        ],
+    )
+    split_rows = [[sources[index], *(counts[split][index] for split in dataset)] for index in present]
+    split_rows.append(["**total**", *(len(part) for part in dataset.values())])
+    license_rows = [[license, source, count] for (license, source), count in sorted(licenses.items())]
+    feature_rows = [[name, f"`{feature}`"] for name, feature in dataset["train"].features.items()]
+    if cleaning:
+        step_rows = [
+            [step["kind"], f"`{step['rule']}`", step["rows"], STEP_NOTES.get(step["kind"], "")]
+            for step in cleaning.get("steps", [])
+        ]
+        cleaning_text = (
+            f"{cleaning.get('rows_in', '?')} raw poems in, {cleaning.get('rows_out', '?')} out "
+            "(asset `cleansed_poems`, `genai_assets.cleaning.pipeline`), step by step:\n\n"
+            + _markdown_table(["kind", "step", "rows", "effect"], step_rows)
+        )
+    else:
+        cleaning_text = "_The cleaning report of this snapshot was not recorded; counts above are exact._"
+    body = f"""# {repo_id.split("/")[-1]}
+
+Poems collected and cleaned by the `genai_assets` Dagster pipeline, for training and evaluating
+small poetry language models. One row per poem: lines joined by `\\n`, stanzas by `\\n\\n`.
+
+```python
+from datasets import load_dataset
+
+poems = load_dataset("{repo_id}")  # DatasetDict: {", ".join(dataset)}
+```
+
+## Splits and sources
+
+Each poem is assigned to one split from a hash of its `poem_id`, so no poem appears in two
+splits (`validation` is the pipeline's `val`).
+
+{_markdown_table(["source", *dataset], split_rows)}
+
+## Licenses
+
+Every poem carries its own license in the `license` column; counts per license and source:
+
+{_markdown_table(["license", "source", "poems"], license_rows)}
+
+## Cleaning
+
+{cleaning_text}
+
+## Features
+
+{_markdown_table(["column", "type"], feature_rows)}
+"""
+    return DatasetCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
+
+
+def save_hub_dataset_folder(dataset, card, target: str | Path) -> list[str]:
+    """Write ``README.md`` (the card) + ``data/<split>-00000-of-00001.parquet`` into ``target``, atomically.
+
+    ``Dataset.to_parquet`` stores the ``Features`` in the Parquet schema metadata, so
+    ``load_dataset(target)`` restores the class label, timestamps and int32 counts. Returns the
+    files written, relative to ``target``.
+    """
+    target = Path(target)
+    with atomic_directory(target) as staging:
+        (staging / "data").mkdir()
+        for split, part in dataset.items():
+            part.to_parquet(str(staging / "data" / f"{split}-00000-of-00001.parquet"))
+        (staging / "README.md").write_text(str(card), encoding="utf-8")
+    return sorted(path.relative_to(target).as_posix() for path in target.rglob("*") if path.is_file())
