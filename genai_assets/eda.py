@@ -23,6 +23,31 @@ from genai_assets.plotting import new_figure
 
 
 @dataclass
+class EdaConfig:
+    """Sizes of the corpus report (defaults = the cpu demo profile)."""
+
+    top_k: int = 20  # rows of the top-words tables
+    heaps_points: int = 40  # points sampled on the vocabulary growth curve
+    zipf_fit_ranks: int = 1000  # ranks used to fit the Zipf exponent
+    n_samples: int = 3  # sample poems shown in the report
+    seed: int = 1337  # seeds the choice of sample poems
+
+    def __post_init__(self) -> None:
+        for name in ("top_k", "heaps_points", "zipf_fit_ranks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if self.n_samples < 0:
+            raise ValueError(f"n_samples must be >= 0, got {self.n_samples}.")
+
+
+EDA_PRESETS: dict[str, dict] = {
+    "tiny": {"top_k": 10, "heaps_points": 10, "n_samples": 2},
+    "cpu": {},
+    "gpu": {},
+}
+
+
+@dataclass
 class CorpusStats:
     n_poems: int
     n_lines: int  # non-blank lines

@@ -103,6 +103,10 @@ class CleaningConfig:
             raise ValueError("Invalid cleaning config: " + "; ".join(problems) + ".")
 
 
+# Named presets (overrides of the defaults above; cpu = the defaults).
+CLEANING_PRESETS: dict[str, dict] = {"tiny": {"num_perm": 32}, "cpu": {}, "gpu": {"num_perm": 128}}
+
+
 @dataclass
 class RuleReport:
     """What one pipeline step did."""

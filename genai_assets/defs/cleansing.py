@@ -14,67 +14,23 @@ Bodies only gather config and resources; the work is in :mod:`genai_assets.clean
 """
 
 import time
+from dataclasses import asdict
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
 from genai_assets.cleaning.checks import CHECKS
-from genai_assets.cleaning.pipeline import CleaningConfig
+from genai_assets.cleaning.pipeline import CLEANING_PRESETS, CleaningConfig
+from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._resources import DataLake
+from genai_assets.eda import EDA_PRESETS, EdaConfig
 
-_DEFAULTS = CleaningConfig()  # one source of truth for the defaults (the cpu demo profile)
-
-
-class CleansePoemsConfig(dg.Config):
-    """Thresholds of the cleansing pipeline (validated by ``CleaningConfig``)."""
-
-    min_lines: int = Field(_DEFAULTS.min_lines, description="Poems with fewer non-blank lines are dropped.")
-    min_words: int = Field(_DEFAULTS.min_words, description="Poems with fewer words are dropped.")
-    max_lines: int = Field(_DEFAULTS.max_lines, description="Poems with more lines are dropped.")
-    max_words: int = Field(_DEFAULTS.max_words, description="Poems with more words are dropped.")
-    min_ascii_letter_ratio: float = Field(
-        _DEFAULTS.min_ascii_letter_ratio,
-        description="Below this share of ASCII letters a poem is non-English.",
-    )
-    min_stopword_ratio: float = Field(
-        _DEFAULTS.min_stopword_ratio,
-        description="Below this share of English stopwords a poem is non-English.",
-    )
-    near_duplicate_threshold: float = Field(
-        _DEFAULTS.near_duplicate_threshold,
-        description="Estimated Jaccard similarity of word shingles at or above which poems are near duplicates.",
-    )
-    shingle_size: int = Field(_DEFAULTS.shingle_size, description="Words per shingle for MinHash.")
-    num_perm: int = Field(_DEFAULTS.num_perm, description="MinHash permutations (16..1024).")
-    lsh_false_negative_weight: float = Field(
-        _DEFAULTS.lsh_false_negative_weight,
-        description="LSH band layout: weight of missed near-duplicate pairs vs. false candidates, in (0, 1).",
-    )
-    near_dedup: bool = Field(_DEFAULTS.near_dedup, description="Run MinHash LSH near-duplicate removal.")
-    containment_ratio: float = Field(
-        _DEFAULTS.containment_ratio,
-        description="A poem whose distinctive lines are at least this share already in kept poems is dropped.",
-    )
-    containment_min_line_words: int = Field(
-        _DEFAULTS.containment_min_line_words, description="Words a line needs to count as distinctive."
-    )
-    containment_dedup: bool = Field(_DEFAULTS.containment_dedup, description="Run line-containment removal.")
-    train_ratio: float = Field(_DEFAULTS.train_ratio, description="Share of poems in the train split.")
-    val_ratio: float = Field(_DEFAULTS.val_ratio, description="Share in val; test gets the rest.")
-    seed: int = Field(_DEFAULTS.seed, description="Seeds the split hash and the MinHash permutations.")
-    write_exports: bool = Field(True, description="Write exports/raw_poems.json and exports/cleansed.txt.")
-
-    def cleaning_config(self) -> CleaningConfig:
-        return CleaningConfig(**self.model_dump(exclude={"write_exports"}))
-
-
-class CorpusEdaConfig(dg.Config):
-    top_k: int = Field(20, description="Rows of the top-words tables.")
-    heaps_points: int = Field(40, description="Points sampled on the vocabulary growth curve.")
-    zipf_fit_ranks: int = Field(1000, description="Ranks used to fit the Zipf exponent.")
-    n_samples: int = Field(3, description="Sample poems shown in the report.")
-    seed: int = Field(1337, description="Seeds the choice of sample poems.")
+# ``write_exports`` is the asset's own switch; every other field is ``CleaningConfig``'s.
+CleansePoemsConfig = stage_config(
+    CleaningConfig,
+    write_exports=(bool, True, "Write exports/raw_poems.json and exports/cleansed.txt."),
+)
+CorpusEdaConfig = stage_config(EdaConfig)
 
 
 @dg.asset(
@@ -82,10 +38,10 @@ class CorpusEdaConfig(dg.Config):
     ins={"raw_poems": dg.AssetIn("raw_poems")},
     kinds={"pandas"},
     description="Cleaned, filtered, de-duplicated poems of every source with a train/val/test split.",
+    config_schema=CleansePoemsConfig.config_schema(),
 )
 def cleansed_poems(
     context: dg.AssetExecutionContext,
-    config: CleansePoemsConfig,
     lake: DataLake,
     raw_poems: dict[str, pd.DataFrame],
 ) -> pd.DataFrame:
@@ -94,7 +50,8 @@ def cleansed_poems(
     from genai_assets.defs._metadata import dataframe_markdown, save_figure
     from genai_assets.plotting import new_figure
 
-    cleaning_config = config.cleaning_config()
+    config = CleansePoemsConfig.from_context(context)
+    cleaning_config = config.to_library()
     partitions = raw_poems if isinstance(raw_poems, dict) else {"raw_poems": raw_poems}
     raw = combine_partitions(partitions)
     context.log.info(f"Cleansing {len(raw)} raw poems from {sorted(partitions)}.")
@@ -173,10 +130,10 @@ def cleansed_poems_checks(cleansed_poems: pd.DataFrame):
     group_name="data",
     kinds={"pandas", "matplotlib"},
     description="Corpus statistics and plots: lengths, vocabulary growth, Zipf, top words, sources.",
+    config_schema=CorpusEdaConfig.config_schema(),
 )
 def corpus_eda(
     context: dg.AssetExecutionContext,
-    config: CorpusEdaConfig,
     lake: DataLake,
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
@@ -184,14 +141,7 @@ def corpus_eda(
     from genai_assets.eda import PLOTS, compute_corpus_stats, render_report
     from genai_assets.lake import atomic_write_text
 
-    stats = compute_corpus_stats(
-        cleansed_poems,
-        top_k=config.top_k,
-        heaps_points=config.heaps_points,
-        zipf_fit_ranks=config.zipf_fit_ranks,
-        n_samples=config.n_samples,
-        seed=config.seed,
-    )
+    stats = compute_corpus_stats(cleansed_poems, **asdict(CorpusEdaConfig.from_context(context).to_library()))
     reports = lake.reports_dir()
     metadata: dict[str, object] = {key: value for key, value in stats.summary().items()}
     image_files = {}
@@ -218,13 +168,6 @@ def corpus_eda(
     return dg.MaterializeResult(metadata=metadata)
 
 
-#: Named presets (see genai_assets.defs._presets); the cpu profile is the defaults above.
-PRESETS = {
-    "tiny": {
-        "cleansed_poems": {"config": {"num_perm": 32}},
-        "corpus_eda": {"config": {"top_k": 10, "heaps_points": 10, "n_samples": 2}},
-    },
-    "gpu": {"cleansed_poems": {"config": {"num_perm": 128}}},
-}
+PRESETS = asset_presets({"cleansed_poems": CLEANING_PRESETS, "corpus_eda": EDA_PRESETS})
 
 defs = dg.Definitions(assets=[cleansed_poems, corpus_eda], asset_checks=[cleansed_poems_checks])
