@@ -126,3 +126,66 @@ def test_bad_tables_are_named():
         "10K<n<100K",
         "n>1M",
     ]
+
+
+def test_staged_copy_names_the_repo_it_is_published_to(tmp_path):
+    from huggingface_hub import DatasetCard
+
+    from genai_assets.publish.hf_dataset import stage_hub_dataset_copy
+
+    dataset = poems_dataset_dict(cleansed_poems_table())
+    save_hub_dataset_folder(
+        dataset, poems_dataset_card(dataset, "genai-assets/cleansed-poems"), tmp_path / "src"
+    )
+    files = stage_hub_dataset_copy(tmp_path / "src", "me/my-poems", tmp_path / "staged")
+    assert files == sorted(
+        path.relative_to(tmp_path / "src").as_posix() for path in (tmp_path / "src").rglob("*.*")
+    )
+    card = DatasetCard.load(tmp_path / "staged" / "README.md")
+    assert card.data.pretty_name == "my-poems" and 'load_dataset("me/my-poems")' in card.text
+    assert "cleansed-poems" not in card.text
+    with pytest.raises(FileNotFoundError, match="materialize poems_hf_dataset first"):
+        stage_hub_dataset_copy(tmp_path / "nothing", "me/x", tmp_path / "staged2")
+
+
+def test_asset_writes_the_folder_with_the_recorded_cleaning_steps(tmp_path):
+    import dagster as dg
+    from datasets import load_dataset
+
+    from genai_assets.defs._io_manager import ParquetIOManager
+    from genai_assets.defs._resources import DataLake
+    from genai_assets.defs.hf_dataset import poems_hf_dataset
+
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    cleansed_poems_table().to_parquet(lake / "cleansed_poems.parquet")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(  # what cleansed_poems records when it runs
+        dg.AssetMaterialization(
+            "cleansed_poems",
+            metadata={
+                "rows_in": 9,
+                "rows_out": 6,
+                "seconds": 0.5,
+                "filter/too_short": 1,
+                "dedup/near_duplicate": 2,
+            },
+        )
+    )
+    result = dg.materialize(
+        [dg.AssetSpec("cleansed_poems"), poems_hf_dataset],
+        resources={"io_manager": ParquetIOManager(root=str(lake)), "lake": DataLake(root=str(lake))},
+        instance=instance,
+        selection=[poems_hf_dataset],
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("poems_hf_dataset")[0].metadata
+    assert metadata["splits"].value == {"train": 3, "validation": 1, "test": 2}
+    assert metadata["cleaning_steps_recorded"].value is True
+    folder = lake / "datasets" / "poems_hf_dataset"
+    text = (folder / "README.md").read_text()
+    assert (
+        "9 raw poems in, 6 out" in text and "| filter | `too_short` | 1 |" in text and "seconds" not in text
+    )
+    loaded = load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    assert loaded["validation"]["poem_id"][:] == ["p3"]

@@ -215,3 +215,33 @@ def save_hub_dataset_folder(dataset, card, target: str | Path) -> list[str]:
             part.to_parquet(str(staging / "data" / f"{split}-00000-of-00001.parquet"))
         (staging / "README.md").write_text(str(card), encoding="utf-8")
     return sorted(path.relative_to(target).as_posix() for path in target.rglob("*") if path.is_file())
+
+
+def stage_hub_dataset_copy(source: str | Path, repo_id: str, target: str | Path) -> list[str]:
+    """Copy a :func:`save_hub_dataset_folder` folder to ``target`` (atomically) for upload to ``repo_id``.
+
+    The card's ``load_dataset("...")`` line and title are rewritten when the folder was written for
+    another repo id, so the published card always names the repo it lives in.
+    """
+    import re
+    import shutil
+
+    source, target = Path(source), Path(target)
+    readme = source / "README.md"
+    if not readme.is_file() or not (source / "data").is_dir():
+        raise FileNotFoundError(
+            f"{source} is not a Hub dataset folder (README.md + data/): materialize poems_hf_dataset first."
+        )
+    card_text = readme.read_text(encoding="utf-8")
+    written_for = re.search(r'load_dataset\("([^"]+)"\)', card_text)
+    if written_for and written_for.group(1) != repo_id:
+        old_id = written_for.group(1)
+        card_text = card_text.replace(f'load_dataset("{old_id}")', f'load_dataset("{repo_id}")')
+        card_text = card_text.replace(f"# {old_id.split('/')[-1]}\n", f"# {repo_id.split('/')[-1]}\n", 1)
+        card_text = card_text.replace(
+            f"pretty_name: {old_id.split('/')[-1]}\n", f"pretty_name: {repo_id.split('/')[-1]}\n", 1
+        )
+    with atomic_directory(target) as staging:
+        shutil.copytree(source / "data", staging / "data")
+        (staging / "README.md").write_text(card_text, encoding="utf-8")
+    return sorted(path.relative_to(target).as_posix() for path in target.rglob("*") if path.is_file())

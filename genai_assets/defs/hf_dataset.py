@@ -1,0 +1,89 @@
+"""Asset ``poems_hf_dataset``: the cleansed corpus as a Hugging Face dataset folder, ready for the Hub.
+
+``<lake>/datasets/poems_hf_dataset/`` holds ``README.md`` (a ``DatasetCard``) and
+``data/<split>-00000-of-00001.parquet`` for ``train``/``validation``/``test`` with typed
+``Features`` (``genai_assets.publish.hf_dataset``): ``datasets.load_dataset(folder)`` reads it
+as is, and ``hub_upload`` pushes it to a dataset repo next to the model. The card's cleaning
+steps come from the latest ``cleansed_poems`` materialization recorded in this Dagster instance.
+"""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from genai_assets.defs._resources import DataLake
+
+DATASET_FOLDER = "poems_hf_dataset"  # under <lake>/datasets/
+STEP_KINDS = ("transform", "filter", "dedup")  # cleansed_poems records "<kind>/<rule>": rows
+
+
+class PoemsHFDatasetConfig(dg.Config):
+    """The dataset repo the card is written for (``hub_upload`` rewrites it if it publishes elsewhere)."""
+
+    repo_id: str = Field("genai-assets/cleansed-poems", description="Hub dataset repo id named in the card.")
+
+
+def hf_dataset_dir(lake: DataLake):
+    return lake.folder("datasets") / DATASET_FOLDER
+
+
+def cleaning_report(instance: dg.DagsterInstance) -> dict | None:
+    """Rows in/out and rows per cleaning step from the latest ``cleansed_poems`` materialization."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("cleansed_poems"))
+    materialization = event.asset_materialization if event is not None else None
+    if materialization is None:
+        return None
+    metadata = materialization.metadata
+    steps = [
+        {"kind": key.split("/", 1)[0], "rule": key.split("/", 1)[1], "rows": int(value.value)}
+        for key, value in metadata.items()
+        if key.split("/", 1)[0] in STEP_KINDS and "/" in key
+    ]
+    report = {"steps": steps}
+    for key in ("rows_in", "rows_out"):
+        if key in metadata:
+            report[key] = int(metadata[key].value)
+    return report
+
+
+@dg.asset(group_name="publish", kinds={"huggingface", "parquet"})
+def poems_hf_dataset(
+    context: dg.AssetExecutionContext,
+    config: PoemsHFDatasetConfig,
+    lake: DataLake,
+    cleansed_poems: pd.DataFrame,
+) -> dg.MaterializeResult:
+    """The cleansed poems as a Hub-ready DatasetDict folder (typed Features, DatasetCard, Parquet per split)."""
+    from genai_assets.publish.hf_dataset import (
+        poems_dataset_card,
+        poems_dataset_dict,
+        save_hub_dataset_folder,
+    )
+
+    dataset = poems_dataset_dict(cleansed_poems)
+    cleaning = cleaning_report(context.instance)
+    if cleaning is None:
+        context.log.warning("No cleansed_poems materialization in this instance: the card omits the steps.")
+    card = poems_dataset_card(dataset, config.repo_id, cleaning)
+    folder = hf_dataset_dir(lake)
+    files = save_hub_dataset_folder(dataset, card, folder)
+    splits = {split: len(part) for split, part in dataset.items()}
+    context.log.info(f"poems_hf_dataset: {splits} -> {folder}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(folder)),
+            "files": dg.MetadataValue.json(files),
+            "splits": dg.MetadataValue.json(splits),
+            "licenses": dg.MetadataValue.json(
+                {str(k): int(v) for k, v in cleansed_poems["license"].value_counts().items()}
+            ),
+            "cleaning_steps_recorded": cleaning is not None,
+            "features": dg.MetadataValue.json(
+                {name: str(feature) for name, feature in dataset["train"].features.items()}
+            ),
+            "dataset_card": dg.MetadataValue.md(str(card)[:4000]),
+        }
+    )
+
+
+defs = dg.Definitions(assets=[poems_hf_dataset])
