@@ -165,8 +165,9 @@ def test_folder_without_tokenizer_and_corrupt_weights_are_named(model_folder, tm
     assert code == 2 and "Cannot load model" in err
 
 
-def test_scratch_transformer_folders_generate_too(tmp_path, capsys):
-    loading = pytest.importorskip("genai_assets.models.loading")
+def save_scratch_gpt(tmp_path):
+    """A tiny scratch GPT folder as scratch_transformer saves it (GPT-2 tokenizer with the marker)."""
+    from genai_assets.models import loading
     from genai_assets.models.transformer import GPT, GPTConfig
 
     tokenizer = prepared_gpt2_tokenizer()
@@ -176,6 +177,11 @@ def test_scratch_transformer_folders_generate_too(tmp_path, capsys):
     model = GPT(GPTConfig(vocab_size=len(tokenizer), block_size=32, n_layer=1, n_head=2, n_embd=16))
     folder = tmp_path / "scratch_transformer"
     loading.save_scratch_model(folder, model, tokenizer_dir, {"temperature": 0.8}, "# card\n")
+    return folder, tokenizer
+
+
+def test_scratch_transformer_folders_generate_too(tmp_path, capsys):
+    folder, _ = save_scratch_gpt(tmp_path)
     path = tmp_path / "scratch.jsonl"
     code, out, err = run(
         [
@@ -210,3 +216,39 @@ def test_building_the_cli_parser_stays_light():
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_scratch_models_decode_through_their_kv_cache_with_repetition_controls(tmp_path, capsys, monkeypatch):
+    """The CLI feeds a scratch GPT the prompt once, then one token per step (its KV cache), and
+    repetition controls really apply (before, every token re-fed the whole sequence and the
+    controls were recorded in params but ignored)."""
+    from genai_assets.generation import encode_prompt
+    from genai_assets.models.transformer import GPT
+
+    folder, tokenizer = save_scratch_gpt(tmp_path)
+    forward = GPT.forward
+    calls: list[tuple[list[int], bool]] = []
+
+    def recording_forward(self, idx, targets=None, *, cache=None):
+        calls.append((idx[0].tolist(), cache is not None))
+        return forward(self, idx, targets, cache=cache)
+
+    monkeypatch.setattr(GPT, "forward", recording_forward)
+    prompt_ids = encode_prompt(tokenizer, "The rose")
+    fed_tokens = {}
+    for size in ("0", "1"):
+        calls.clear()
+        path = tmp_path / f"ngram{size}.jsonl"
+        args = ["--model", str(folder), "--prompt", "The rose", "--greedy", "--max-new-tokens", "25"]
+        code, _, err = run([*args, "--no-repeat-ngram-size", size, "--output", str(path)], capsys)
+        assert code == 0, err
+        record = json.loads(path.read_text())
+        assert record["params"]["no_repeat_ngram_size"] == int(size)
+        assert calls[0] == (prompt_ids, True)  # the prompt fills the cache once ...
+        assert all(len(ids) == 1 and cached for ids, cached in calls[1:])  # ... then one new token a step
+        assert len(calls) == record["n_new_tokens"]  # one forward per generated token, none re-fed
+        fed_tokens[size] = [token for ids, _ in calls for token in ids]
+    # Greedy decoding of this random model repeats tokens; with no-repeat 1-grams it never does.
+    assert len(set(fed_tokens["0"])) < len(fed_tokens["0"])
+    assert len(set(fed_tokens["1"])) == len(fed_tokens["1"])
+

@@ -219,3 +219,53 @@ def test_encoder_decoder_cache_matches_full_decoding():
     torch.testing.assert_close(logits, logits_padded, atol=1e-5, rtol=1e-5)
     assert model.shift_right(targets).tolist() == [[1, 3, 4, 2], [1, 5, 6, 7]]
     assert model.lm_head.weight is model.embedding.weight is model.target_embedding.weight
+
+
+def test_repetition_penalty_and_no_repeat_ngrams_match_transformers_processors():
+    from transformers.generation.logits_process import (
+        NoRepeatNGramLogitsProcessor,
+        RepetitionPenaltyLogitsProcessor,
+    )
+
+    from genai_assets.models.sampling import apply_repetition_penalty, ban_repeated_ngrams
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 12) * 3  # positive and negative logits
+    previous = torch.tensor([[1, 2, 3, 1, 2], [4, 4, 4, 4, 4], [0, 5, 0, 5, 0]])  # repeats inside rows
+    for penalty in (0.7, 1.0, 1.3, 2.0):
+        expected = RepetitionPenaltyLogitsProcessor(penalty=penalty)(previous, logits.clone())
+        torch.testing.assert_close(apply_repetition_penalty(logits, previous, penalty), expected)
+    for size in (1, 2, 3, 6):
+        expected = NoRepeatNGramLogitsProcessor(size)(previous, logits.clone())
+        assert torch.equal(ban_repeated_ngrams(logits, previous, size), expected)
+    # By hand: row 0 ends "... 1 2"; the bigram "2 3" occurred, so size 2 bans 3 after 2 and nothing else.
+    banned = torch.isinf(ban_repeated_ngrams(logits, previous, 2))[0].nonzero().flatten().tolist()
+    assert banned == [3]
+    # Greedy decoding applies both too: sample_next_token is where the one loop calls them.
+    greedy = sample_next_token(logits, 0, previous_ids=previous, repetition_penalty=1.3, no_repeat_ngram_size=2)
+    reference = NoRepeatNGramLogitsProcessor(2)(previous, RepetitionPenaltyLogitsProcessor(1.3)(previous, logits))
+    assert greedy.flatten().tolist() == reference.argmax(-1).tolist()
+
+
+def test_cached_and_uncached_generation_agree_with_repetition_controls():
+    from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
+
+    controls = {"repetition_penalty": 1.5, "no_repeat_ngram_size": 2}
+    torch.manual_seed(0)
+    model = tiny_gpt()
+    prompt = torch.randint(0, 50, (2, 5), generator=torch.Generator().manual_seed(1))
+    cached = model.generate(prompt, 20, temperature=0, use_cache=True, **controls)
+    uncached = model.generate(prompt, 20, temperature=0, use_cache=False, **controls)
+    assert torch.equal(cached, uncached) and cached.shape == (2, 25)
+    plain = model.generate(prompt, 20, temperature=0)
+    assert not torch.equal(cached, plain)  # the controls changed the greedy tokens
+    for row in cached.tolist():  # no bigram appears twice anywhere in a row (prompt included)
+        bigrams = list(zip(row, row[1:], strict=False))
+        assert len(bigrams) == len(set(bigrams))
+    torch.manual_seed(0)
+    rnn = RNNLanguageModel(RNNConfig(kind="gru", vocab_size=50, n_embd=8, hidden_size=16))
+    rows = rnn.generate(prompt, 20, temperature=0, **controls).tolist()
+    assert all(len(set(zip(row, row[1:], strict=False))) == len(row) - 1 for row in rows)
+    # Several stop ids: generation ends at whichever comes first, and finished rows are padded.
+    first = model.generate(prompt[:1], 1, temperature=0)[0, -1].item()
+    assert model.generate(prompt[:1], 10, temperature=0, eos_token_id=[49, first]).shape == (1, 6)

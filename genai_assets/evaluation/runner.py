@@ -281,6 +281,7 @@ def generate_continuations(generator, prompts: list[str], sampling, batch_size: 
     import torch
 
     from genai_assets.generation import encode_prompt, stop_token_ids
+    from genai_assets.generation.poems import generate_scratch_ids
 
     tokenizer, model = generator.tokenizer, generator.model
     stops = stop_token_ids(tokenizer)
@@ -294,18 +295,12 @@ def generate_continuations(generator, prompts: list[str], sampling, batch_size: 
         results.append({"text": text, "n_new_tokens": cut, "params": params})
 
     if generator.kind != "transformers":
-        top_k = sampling.top_k or None
+        # The same path as the CLI: the model's own cache, every setting applied (none only recorded).
         for prompt in prompts:
             ids = torch.tensor([encode_prompt(tokenizer, prompt)])  # (1, T)
             with torch.no_grad():
-                output = model.generate(
-                    ids,
-                    sampling.max_new_tokens,
-                    temperature=sampling.temperature,
-                    top_k=top_k,
-                    top_p=sampling.top_p,
-                )  # (1, T + new)
-            finish(prompt, output[0, ids.shape[1] :].tolist())
+                new_ids = generate_scratch_ids(model, tokenizer, ids, sampling, sampling.max_new_tokens)
+            finish(prompt, new_ids)
         return results
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]

@@ -71,7 +71,7 @@ def generate_poems(
             ids = torch.tensor([prompt_ids], device=device)  # (1, T)
             with torch.no_grad():
                 if is_scratch:
-                    new_ids = _generate_scratch(model, tokenizer, ids, sampling, max_new, stream)
+                    new_ids = generate_scratch_ids(model, tokenizer, ids, sampling, max_new, stream)
                 else:
                     new_ids = _generate_transformers(model, tokenizer, ids, sampling, max_new, stream)
             continuation = tokenizer.decode(new_ids, skip_special_tokens=True)
@@ -117,29 +117,42 @@ def _generate_transformers(
     return _cut_at_stop(new_ids, stops)
 
 
-def _generate_scratch(model, tokenizer, ids, sampling: SamplingConfig, max_new: int, stream) -> list[int]:
-    """One token at a time through the scratch model's ``generate`` so we can stream and stop.
+def generate_scratch_ids(
+    model, tokenizer, ids, sampling: SamplingConfig, max_new: int, stream=None
+) -> list[int]:
+    """New token ids (stop token excluded) from a scratch model, in one call of its own ``generate``.
 
-    Repetition penalty and no-repeat n-grams are transformers logits processors; the scratch
-    models do not implement them, so they are not applied here (recorded in ``params`` anyway).
+    The scratch models decode through their own cache (the GPT's KV cache, the RNN's state) and
+    apply every setting of ``sampling``, repetition penalty and no-repeat n-grams included, in
+    the same order transformers does. ``stream`` gets text as soon as it forms whole characters.
     """
-    stops = set(stop_token_ids(tokenizer))
-    top_k = 1 if not sampling.do_sample else (sampling.top_k or None)
-    top_p = sampling.top_p if sampling.do_sample else None
+    stops = stop_token_ids(tokenizer)
     new_ids: list[int] = []
     printed = ""
-    for _ in range(max_new):
-        ids = model.generate(ids, 1, temperature=sampling.temperature, top_k=top_k, top_p=top_p)  # (1, T + 1)
-        token = int(ids[0, -1])
-        if token in stops:
-            break
-        new_ids.append(token)
+
+    def on_token(token) -> None:  # token (1, 1)
+        nonlocal printed
+        if int(token[0, 0]) in stops:
+            return
+        new_ids.append(int(token[0, 0]))
         if stream is not None:
             text = tokenizer.decode(new_ids, skip_special_tokens=True)
             if not text.endswith("\ufffd"):  # wait for a complete UTF-8 character
                 stream(text[len(printed) :])
                 printed = text
-    return new_ids
+
+    output = model.generate(
+        ids,
+        max_new,
+        temperature=sampling.temperature if sampling.do_sample else 0.0,  # 0 = greedy
+        top_k=sampling.top_k or None,
+        top_p=sampling.top_p,
+        eos_token_id=stops or None,
+        repetition_penalty=sampling.repetition_penalty,
+        no_repeat_ngram_size=sampling.no_repeat_ngram_size,
+        on_token=on_token,
+    )  # (1, T + new), stop token included
+    return _cut_at_stop(output[0, ids.shape[1] :].tolist(), stops)
 
 
 def _cut_at_stop(new_ids: list[int], stops: list[int]) -> list[int]:

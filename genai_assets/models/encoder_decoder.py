@@ -22,6 +22,7 @@ Shape letters: B batch, S source length, T target length, C channels (d_model), 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -29,7 +30,7 @@ from torch import nn
 
 from genai_assets.models.layers import ACTIVATIONS, DecoderLayer, EncoderLayer, KVCache, positional_encoding
 from genai_assets.models.loss import IGNORE_INDEX, token_cross_entropy
-from genai_assets.models.sampling import sample_next_token
+from genai_assets.models.sampling import generate_tokens
 
 
 @dataclass
@@ -210,8 +211,11 @@ class EncoderDecoderTransformer(nn.Module):
         top_p: float | None = None,
         *,
         use_cache: bool = True,
-        eos_token_id: int | None = -1,
+        eos_token_id: int | Sequence[int] | None = -1,
         generator: torch.Generator | None = None,
+        repetition_penalty: float = 1.0,
+        no_repeat_ngram_size: int = 0,
+        on_token: Callable[[torch.Tensor], None] | None = None,
     ) -> torch.Tensor:
         """Decode a target for each source row of ``idx`` (B, S) → generated ids (B, n), n <= max_new_tokens.
 
@@ -219,23 +223,33 @@ class EncoderDecoderTransformer(nn.Module):
         self-attention keys/values and the cross-attention keys/values of the memory. Stops when
         every row has produced ``eos_token_id`` (default: the config's ``eos_id``; None = never);
         finished rows are padded with it. At most ``max_target_len - 1`` tokens are generated.
+        The loop and the repetition controls (over the decoded target, start token included) are
+        :func:`~genai_assets.models.sampling.generate_tokens`'.
         """
         was_training = self.training
         self.eval()
         eos = self.config.eos_id if eos_token_id == -1 else eos_token_id
         memory, memory_padding_mask = self.encode(idx)
-        decoded = torch.full_like(idx[:, :1], self.config.bos_id)  # (B, 1)
-        finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
         cache = [(KVCache(), KVCache(static=True)) for _ in self.decoder_layers] if use_cache else None
-        for _ in range(min(max_new_tokens, self.config.max_target_len - 1)):
+
+        def next_logits(decoded: torch.Tensor) -> torch.Tensor:
             step_input = decoded[:, -1:] if use_cache else decoded
-            logits = self.decode(step_input, memory, memory_padding_mask, cache)  # (B, T', V)
-            next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
-            if eos is not None:
-                next_token = next_token.masked_fill(finished[:, None], eos)
-                finished |= next_token[:, 0] == eos
-            decoded = torch.cat([decoded, next_token], dim=1)
-            if eos is not None and bool(finished.all()):
-                break
-        self.train(was_training)
+            return self.decode(step_input, memory, memory_padding_mask, cache)[:, -1, :]  # (B, V)
+
+        try:
+            decoded = generate_tokens(
+                next_logits,
+                torch.full_like(idx[:, :1], self.config.bos_id),  # (B, 1): the start token
+                min(max_new_tokens, self.config.max_target_len - 1),
+                temperature,
+                top_k,
+                top_p,
+                repetition_penalty=repetition_penalty,
+                no_repeat_ngram_size=no_repeat_ngram_size,
+                eos_token_id=eos,
+                generator=generator,
+                on_token=on_token,
+            )
+        finally:
+            self.train(was_training)
         return decoded[:, 1:]

@@ -21,13 +21,14 @@ Shape letters: B batch, T time, E embedding width, H hidden width, L layers, V v
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from genai_assets.models.loss import token_cross_entropy
-from genai_assets.models.sampling import sample_next_token
+from genai_assets.models.sampling import generate_tokens
 
 RNN_KINDS = ("rnn", "lstm", "gru")
 _RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -126,27 +127,40 @@ class RNNLanguageModel(nn.Module):
         top_p: float | None = None,
         *,
         use_cache: bool = True,
-        eos_token_id: int | None = None,
+        eos_token_id: int | Sequence[int] | None = None,
         generator: torch.Generator | None = None,
+        repetition_penalty: float = 1.0,
+        no_repeat_ngram_size: int = 0,
+        on_token: Callable[[torch.Tensor], None] | None = None,
     ) -> torch.Tensor:
         """Append up to ``max_new_tokens`` sampled tokens to ``idx`` (B, T) → (B, T + new).
 
         The prompt is read once; then each step feeds only the newest token and the carried state
         (``use_cache`` is accepted for interface parity: the state *is* the cache). ``temperature=0``
-        is greedy. ``eos_token_id``: stop once every row has produced it.
+        is greedy. The loop and its options are :func:`~genai_assets.models.sampling.generate_tokens`'.
         """
         was_training = self.training
         self.eval()
-        finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
-        logits, state = self.step(idx)
-        for position in range(max_new_tokens):
-            next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
-            if eos_token_id is not None:
-                next_token = next_token.masked_fill(finished[:, None], eos_token_id)
-                finished |= next_token[:, 0] == eos_token_id
-            idx = torch.cat([idx, next_token], dim=1)
-            if (eos_token_id is not None and bool(finished.all())) or position == max_new_tokens - 1:
-                break
-            logits, state = self.step(next_token, state)
-        self.train(was_training)
-        return idx
+        state = None
+
+        def next_logits(sequence: torch.Tensor) -> torch.Tensor:
+            nonlocal state
+            logits, state = self.step(sequence if state is None else sequence[:, -1:], state)
+            return logits[:, -1, :]
+
+        try:
+            return generate_tokens(
+                next_logits,
+                idx,
+                max_new_tokens,
+                temperature,
+                top_k,
+                top_p,
+                repetition_penalty=repetition_penalty,
+                no_repeat_ngram_size=no_repeat_ngram_size,
+                eos_token_id=eos_token_id,
+                generator=generator,
+                on_token=on_token,
+            )
+        finally:
+            self.train(was_training)

@@ -1,20 +1,60 @@
-"""Next-token sampling shared by every scratch model: temperature, top-k and nucleus (top-p) filtering.
+"""Decoding shared by every scratch model: one token loop, repetition control, temperature, top-k, top-p.
 
-Filtering sets the logits of excluded tokens to ``-inf`` so ``softmax`` gives them probability 0.
-The rules follow the Hugging Face logits warpers (``TopKLogitsWarper``, ``TopPLogitsWarper``),
-which the tests use as the reference:
+:func:`generate_tokens` is the only decoding loop: each model's ``generate`` supplies a
+``next_logits`` function (which is where its KV cache or recurrent state lives) and the loop
+does the rest. Filtering sets the logits of excluded tokens to ``-inf`` so ``softmax`` gives
+them probability 0. The rules follow the Hugging Face logits processors and warpers
+(``RepetitionPenaltyLogitsProcessor``, ``NoRepeatNGramLogitsProcessor``, ``TopKLogitsWarper``,
+``TopPLogitsWarper``), which the tests use as the reference, applied in the same order:
 
+* repetition penalty (Keskar et al. 2019, CTRL): a token already in the sequence (prompt
+  included) has its logit divided by the penalty when positive, multiplied when negative;
+* no-repeat n-grams: a token that would complete an n-gram already in the sequence is banned;
 * top-k keeps every token whose logit is >= the k-th largest (ties at the boundary survive);
 * top-p (Holtzman et al. 2020, "The Curious Case of Neural Text Degeneration") keeps the
   smallest set of most likely tokens whose probabilities sum to at least ``p``; the most likely
   token is always kept.
 
-Shape letters: B batch, V vocabulary.
+Shape letters: B batch, T sequence so far, V vocabulary.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
+
+
+def apply_repetition_penalty(logits: torch.Tensor, previous_ids: torch.Tensor, penalty: float) -> torch.Tensor:
+    """``logits`` (B, V) with every token of ``previous_ids`` (B, T) made less likely by ``penalty``."""
+    if penalty == 1.0 or previous_ids.numel() == 0:
+        return logits
+    if not penalty > 0:
+        raise ValueError(f"repetition_penalty must be > 0, got {penalty}.")
+    seen = torch.gather(logits, 1, previous_ids)  # (B, T): a repeated token gets the same value twice
+    seen = torch.where(seen < 0, seen * penalty, seen / penalty)
+    return logits.scatter(1, previous_ids, seen)
+
+
+def ban_repeated_ngrams(logits: torch.Tensor, previous_ids: torch.Tensor, size: int) -> torch.Tensor:
+    """``logits`` (B, V) with ``-inf`` on each token that would repeat an n-gram of ``previous_ids`` (B, T).
+
+    An n-gram (n = ``size``) is repeated when the last n-1 tokens followed by the candidate already
+    occur somewhere in the row; ``size=1`` bans every token seen so far. O(T) per row and step.
+    """
+    if size <= 0 or previous_ids.size(1) + 1 < size:
+        return logits
+    logits = logits.clone()
+    for row, ids in enumerate(previous_ids.tolist()):
+        prefix = ids[len(ids) - size + 1 :] if size > 1 else []
+        banned = {
+            ids[start + size - 1]
+            for start in range(len(ids) - size + 1)
+            if ids[start : start + size - 1] == prefix
+        }
+        if banned:
+            logits[row, sorted(banned)] = float("-inf")
+    return logits
 
 
 def filter_top_k(logits: torch.Tensor, top_k: int | None) -> torch.Tensor:
@@ -47,12 +87,72 @@ def sample_next_token(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
+    *,
+    previous_ids: torch.Tensor | None = None,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
 ) -> torch.Tensor:
-    """Draw one token id per row from ``logits`` (B, V) → (B, 1). ``temperature=0`` means greedy."""
+    """Draw one token id per row from ``logits`` (B, V) → (B, 1). ``temperature=0`` means greedy.
+
+    ``repetition_penalty`` and ``no_repeat_ngram_size`` look at ``previous_ids`` (B, T), the
+    sequence so far, and apply to greedy decoding too (as in transformers).
+    """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}.")
+    if previous_ids is not None:
+        logits = apply_repetition_penalty(logits, previous_ids, repetition_penalty)
+        logits = ban_repeated_ngrams(logits, previous_ids, no_repeat_ngram_size)
+    elif repetition_penalty != 1.0 or no_repeat_ngram_size > 0:
+        raise ValueError("repetition_penalty and no_repeat_ngram_size need previous_ids (the sequence so far).")
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     logits = filter_top_p(filter_top_k(logits / temperature, top_k), top_p)
     probabilities = torch.softmax(logits.float(), dim=-1)
     return torch.multinomial(probabilities, num_samples=1, generator=generator)
+
+
+def generate_tokens(
+    next_logits: Callable[[torch.Tensor], torch.Tensor],
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    *,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    eos_token_id: int | Sequence[int] | None = None,
+    generator: torch.Generator | None = None,
+    on_token: Callable[[torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """Append up to ``max_new_tokens`` tokens to ``idx`` (B, T) → (B, T + new): the one decoding loop.
+
+    ``next_logits(idx)`` gets the whole sequence so far and returns the next-token logits (B, V);
+    a model with a cache feeds itself only the tokens it has not seen. ``eos_token_id`` (one id
+    or several, e.g. eos and the start-of-poem marker): stop once every row has produced one;
+    rows that finished early are padded with the first. ``on_token`` sees each new (B, 1) column
+    as it is chosen (streaming).
+    """
+    stops = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
+    stop_ids = torch.tensor(stops, dtype=idx.dtype, device=idx.device)
+    finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+    for _ in range(max_new_tokens):
+        next_token = sample_next_token(
+            next_logits(idx),
+            temperature,
+            top_k,
+            top_p,
+            generator,
+            previous_ids=idx,
+            repetition_penalty=repetition_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        )  # (B, 1)
+        if stops:
+            next_token = next_token.masked_fill(finished[:, None], stops[0])
+            finished |= torch.isin(next_token[:, 0], stop_ids)
+        idx = torch.cat([idx, next_token], dim=1)
+        if on_token is not None:
+            on_token(next_token)
+        if stops and bool(finished.all()):
+            break
+    return idx

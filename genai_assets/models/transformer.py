@@ -25,6 +25,7 @@ Shape letters: B batch, T time, C channels (n_embd), nh heads, hs head size, V v
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -38,7 +39,7 @@ from genai_assets.models.layers import (
     positional_encoding,
 )
 from genai_assets.models.loss import token_cross_entropy
-from genai_assets.models.sampling import sample_next_token
+from genai_assets.models.sampling import generate_tokens
 
 __all__ = ["GPT", "GPTConfig", "GPT_PRESETS", "MultiHeadAttention"]
 
@@ -201,8 +202,11 @@ class GPT(nn.Module):
         top_p: float | None = None,
         *,
         use_cache: bool = True,
-        eos_token_id: int | None = None,
+        eos_token_id: int | Sequence[int] | None = None,
         generator: torch.Generator | None = None,
+        repetition_penalty: float = 1.0,
+        no_repeat_ngram_size: int = 0,
+        on_token: Callable[[torch.Tensor], None] | None = None,
     ) -> torch.Tensor:
         """Append up to ``max_new_tokens`` sampled tokens to ``idx`` (B, T) → (B, T + new).
 
@@ -211,30 +215,41 @@ class GPT(nn.Module):
         re-runs the last ``block_size`` tokens every step (nanoGPT). The two give identical logits
         while the sequence fits in ``block_size`` (tested); past it, the cached path rebuilds its
         cache from the last ``block_size // 2`` tokens whenever it fills up, so it then conditions
-        on between half and a whole block instead of always a whole block. ``eos_token_id``: stop
-        once every row has produced it (rows that finished early are padded with it).
+        on between half and a whole block instead of always a whole block. The loop itself, the
+        repetition controls, ``eos_token_id`` and ``on_token`` are
+        :func:`~genai_assets.models.sampling.generate_tokens`'.
         """
         was_training = self.training
         self.eval()
         block = self.config.block_size
-        finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
         cache: list[KVCache] | None = None
-        for _ in range(max_new_tokens):
+
+        def next_logits(sequence: torch.Tensor) -> torch.Tensor:
+            nonlocal cache
             if not use_cache:
-                logits, _ = self(idx[:, -block:])  # (B, T', V)
+                logits, _ = self(sequence[:, -block:])  # (B, T', V)
             elif cache is None or len(cache[0]) >= block:
                 first_fill = cache is None
                 cache = self.new_cache()  # (re)fill: the prompt, or the recent half block when full
-                window = idx[:, -block:] if first_fill else idx[:, -(block // 2) :]
+                window = sequence[:, -block:] if first_fill else sequence[:, -(block // 2) :]
                 logits, _ = self(window, cache=cache)
             else:
-                logits, _ = self(idx[:, -1:], cache=cache)  # (B, 1, V): only the newest token
-            next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
-            if eos_token_id is not None:
-                next_token = next_token.masked_fill(finished[:, None], eos_token_id)
-                finished |= next_token[:, 0] == eos_token_id
-            idx = torch.cat([idx, next_token], dim=1)
-            if eos_token_id is not None and bool(finished.all()):
-                break
-        self.train(was_training)
-        return idx
+                logits, _ = self(sequence[:, -1:], cache=cache)  # (B, 1, V): only the newest token
+            return logits[:, -1, :]
+
+        try:
+            return generate_tokens(
+                next_logits,
+                idx,
+                max_new_tokens,
+                temperature,
+                top_k,
+                top_p,
+                repetition_penalty=repetition_penalty,
+                no_repeat_ngram_size=no_repeat_ngram_size,
+                eos_token_id=eos_token_id,
+                generator=generator,
+                on_token=on_token,
+            )
+        finally:
+            self.train(was_training)
