@@ -8,6 +8,8 @@ import pytest
 
 from genai_assets.defs._resources import DataLake, HubClient
 from genai_assets.defs.publish import hub_upload
+from genai_assets.publish.hf_dataset import poems_dataset_card, poems_dataset_dict, save_hub_dataset_folder
+from genai_assets_tests.test_publish_hf_dataset import cleansed_poems_table
 from genai_assets_tests.test_publish_hub import FAKE_TOKEN, save_tiny_gpt2
 
 UPLOADS: list = []  # calls recorded by RecordingHubClient (a resource cannot hold mutable state)
@@ -76,6 +78,11 @@ def publish_lake(tmp_path):
             "split": ["train", "train", "test"],
         }
     ).to_parquet(root / "cleansed_poems.parquet")
+    # what asset poems_hf_dataset writes (hub_upload publishes it next to the model by default)
+    hf_dataset = poems_dataset_dict(cleansed_poems_table())
+    save_hub_dataset_folder(
+        hf_dataset, poems_dataset_card(hf_dataset), root / "datasets" / "poems_hf_dataset"
+    )
     return root
 
 
@@ -108,6 +115,9 @@ def test_dry_run_without_token_stages_a_complete_folder(publish_lake, monkeypatc
     assert card.data.license == "apache-2.0"
     assert "| learning_rate | 5e-05 |" in card.text and "the sea below" in card.text
     assert "| shakespeare |" in card.text  # training data table from the cleansed poems
+    assert card.data.datasets == ["genai-assets/cleansed-poems"]  # the dataset staged next to it
+    dataset_card = (publish_lake / "hub_staging" / "cleansed-poems" / "README.md").read_text()
+    assert 'load_dataset("genai-assets/cleansed-poems")' in dataset_card
 
 
 def test_upload_sends_the_staged_folder_and_never_leaks_the_token(publish_lake, monkeypatch, tmp_path):
@@ -142,7 +152,12 @@ def test_upload_sends_the_staged_folder_and_never_leaks_the_token(publish_lake, 
         "vocab.json",
     ]
     assert UPLOADS[3][2]["repo_type"] == "dataset"
-    assert UPLOADS[3][2]["files"] == ["README.md", "data/test.parquet", "data/train.parquet"]
+    assert UPLOADS[3][2]["files"] == [
+        "README.md",
+        "data/test-00000-of-00001.parquet",
+        "data/train-00000-of-00001.parquet",
+        "data/validation-00000-of-00001.parquet",
+    ]
     metadata = result.asset_materializations_for_node("hub_upload")[0].metadata
     assert (
         metadata["uploaded"].value is True

@@ -4,7 +4,9 @@ Asset ``hub_upload`` (group ``publish``) writes ``<lake>/hub_staging/<repo name>
 tokenizer, generated README.md card; swapped in atomically), then ``create_repo(exist_ok=True)``
 + ``upload_folder`` through the ``hub`` resource (:class:`~genai_assets.publish.hub.HubClient`).
 Without a token (``HF_TOKEN`` unset) or with ``dry_run`` it stops after staging and says so in
-its metadata. Optionally the cleansed poems go to a dataset repo the same way.
+its metadata. The cleansed corpus (asset ``poems_hf_dataset``: DatasetCard + Parquet per split) goes to a
+dataset repo next to the model the same way (``publish_dataset``, on by default), and the
+model card names that repo in its ``datasets:`` field.
 
 The token comes from ``dg.EnvVar("HF_TOKEN")`` (never from run config) and is never logged.
 """
@@ -35,7 +37,9 @@ class HubUploadConfig(dg.Config):
     )
     model_asset: str = Field("finetuned_lm", description="Model folder under <lake>/models/ to publish.")
     dry_run: bool = Field(False, description="Stage only, even when a token is set.")
-    publish_dataset: bool = Field(False, description="Also publish the cleansed poems as a dataset repo.")
+    publish_dataset: bool = Field(
+        True, description="Also publish poems_hf_dataset to dataset_repo_id; the model card links it."
+    )
     dataset_repo_id: str = Field(
         "genai-assets/cleansed-poems", description="Target dataset repo, 'owner/name'."
     )
@@ -74,7 +78,9 @@ def training_data_markdown(poems: pd.DataFrame | None) -> str:
     )
 
 
-@dg.asset(group_name="publish", deps=["finetuned_lm", "evaluation"], kinds={"huggingface"})
+@dg.asset(
+    group_name="publish", deps=["finetuned_lm", "evaluation", "poems_hf_dataset"], kinds={"huggingface"}
+)
 def hub_upload(
     context: dg.AssetExecutionContext, config: HubUploadConfig, lake: DataLake, hub: HubClient
 ) -> dg.MaterializeResult:
@@ -147,20 +153,17 @@ def hub_upload(
         metadata["repo_url"] = dg.MetadataValue.url(report.repo_url)
         metadata["commit_url"] = report.commit_url
     if config.publish_dataset:
-        metadata.update(_publish_dataset(context, config, lake, hub, poems))
+        metadata.update(_publish_dataset(context, config, lake, hub))
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _publish_dataset(context, config: HubUploadConfig, lake: DataLake, hub: HubClient, poems) -> dict:
-    """Stage (and upload unless dry run) the cleansed poems as Parquet per split + a dataset card."""
-    from genai_assets.publish.hub import stage_dataset_folder
+def _publish_dataset(context, config: HubUploadConfig, lake: DataLake, hub: HubClient) -> dict:
+    """Stage (and upload unless dry run) the ``poems_hf_dataset`` folder as the dataset repo."""
+    from genai_assets.defs.hf_dataset import hf_dataset_dir
+    from genai_assets.publish.hf_dataset import stage_hub_dataset_copy
 
-    if poems is None:
-        raise FileNotFoundError(
-            f"{lake.table_path('cleansed_poems')} is missing: materialize cleansed_poems first."
-        )
     target = lake.folder("hub_staging") / config.dataset_repo_id.split("/")[-1]
-    files = stage_dataset_folder(poems, config.dataset_repo_id, training_data_markdown(poems), target)
+    files = stage_hub_dataset_copy(hf_dataset_dir(lake), config.dataset_repo_id, target)
     result = {
         "dataset_staged_folder": dg.MetadataValue.path(str(target)),
         "dataset_files": dg.MetadataValue.json(files),

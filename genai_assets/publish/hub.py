@@ -59,40 +59,6 @@ def stage_model_folder(
     return sorted(path.name for path in target.iterdir())
 
 
-def stage_dataset_folder(poems, repo_id: str, description: str, target: Path) -> list[str]:
-    """Stage a poems table as a Hub dataset: ``data/<split>.parquet`` + a ``DatasetCard`` README, atomically."""
-    from huggingface_hub import DatasetCard, DatasetCardData
-
-    if poems.empty:
-        raise ValueError("The poems table is empty: nothing to publish.")
-    splits = sorted(poems["split"].unique()) if "split" in poems else ["train"]
-    card_data = DatasetCardData(
-        language="en",
-        license="other",
-        pretty_name=repo_id.split("/")[-1],
-        task_categories=["text-generation"],
-        tags=["poetry"],
-        configs=[
-            {
-                "config_name": "default",
-                "data_files": [{"split": s, "path": f"data/{s}.parquet"} for s in splits],
-            }
-        ],
-    )
-    body = (
-        f"# {repo_id.split('/')[-1]}\n\nPoems cleaned by the `genai_assets` Dagster pipeline. "
-        f"Per-poem license in the `license` column.\n\n{description}\n"
-    )
-    card = DatasetCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
-    with atomic_directory(target) as staging:
-        (staging / "data").mkdir()
-        for split in splits:
-            part = poems[poems["split"] == split] if "split" in poems else poems
-            part.to_parquet(staging / "data" / f"{split}.parquet", index=False)
-        (staging / "README.md").write_text(str(card), encoding="utf-8")
-    return sorted(path.relative_to(target).as_posix() for path in target.rglob("*") if path.is_file())
-
-
 @dataclass(frozen=True)
 class UploadReport:
     repo_url: str
