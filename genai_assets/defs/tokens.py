@@ -22,8 +22,12 @@ from genai_assets.defs._metadata import dataframe_markdown, save_figure
 from genai_assets.defs._resources import DataLake
 from genai_assets.lake import atomic_directory
 from genai_assets.plotting import new_figure
-from genai_assets.text.token_arrays import TOKEN_ARRAYS_PRESETS, TokenArraysConfig
-from genai_assets.text.tokenization import TOKENIZER_PRESETS, TokenizerTrainingConfig
+from genai_assets.text.tokenization import (
+    TOKEN_ARRAYS_PRESETS,
+    TOKENIZER_PRESETS,
+    TokenArraysConfig,
+    TokenizerTrainingConfig,
+)
 
 WORDLEVEL_TOKENIZER_ASSET_DIR = "poem_tokenizer_wordlevel"
 

@@ -60,20 +60,6 @@ def check_poem_table(poems: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass
-class TokenArraysConfig:
-    """Settings of the ``token_arrays`` stage (nothing to tune in the encoding itself yet)."""
-
-    histogram_bins: int = 60  # bins of the poem-length histogram in the asset metadata
-
-    def __post_init__(self) -> None:
-        if self.histogram_bins < 1:
-            raise ValueError(f"histogram_bins must be >= 1, got {self.histogram_bins}.")
-
-
-TOKEN_ARRAYS_PRESETS: dict[str, dict] = {"tiny": {}, "cpu": {}, "gpu": {}}
-
-
-@dataclass
 class SplitArrays:
     """One encoded split: ids of all poems back to back, and where each poem starts."""
 

@@ -81,6 +81,22 @@ TOKENIZER_PRESETS: dict[str, dict] = {
 }
 
 
+# The token_arrays stage's settings live here, not in token_arrays.py, because that module imports
+# torch (via text.datasets) and the Dagster definitions import these configs at load time.
+@dataclass
+class TokenArraysConfig:
+    """Settings of the ``token_arrays`` stage (nothing to tune in the encoding itself yet)."""
+
+    histogram_bins: int = 60  # bins of the poem-length histogram in the asset metadata
+
+    def __post_init__(self) -> None:
+        if self.histogram_bins < 1:
+            raise ValueError(f"histogram_bins must be >= 1, got {self.histogram_bins}.")
+
+
+TOKEN_ARRAYS_PRESETS: dict[str, dict] = {"tiny": {}, "cpu": {}, "gpu": {}}
+
+
 def _check_texts(texts: Sequence[str], what: str) -> None:
     if not any(text.strip() for text in texts):
         raise ValueError(f"Cannot train the {what} tokenizer on an empty corpus (no non-blank text).")
