@@ -173,7 +173,19 @@ def asset_presets(presets_by_asset: Mapping[str, Mapping[str, Mapping[str, Any]]
 
 
 def field_comments(library_class: type) -> dict[str, str]:
-    """``{field: comment}`` from the ``# ...`` comments on (or right above) each field's line."""
+    """``{field: comment}`` from the ``# ...`` comments on (or right above) each field's line.
+
+    Base dataclasses are read too; a subclass that redeclares a field (to change its default)
+    may give it a new comment, else the base's comment is kept.
+    """
+    result: dict[str, str] = {}
+    for klass in reversed(library_class.__mro__):
+        if dataclasses.is_dataclass(klass) and klass is not object:
+            result.update(_own_field_comments(klass))
+    return result
+
+
+def _own_field_comments(library_class: type) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(library_class))
     except (OSError, TypeError):

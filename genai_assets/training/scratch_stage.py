@@ -1,0 +1,378 @@
+"""The three scratch-model stages as plain functions: build → fingerprint → train → card → save → plot.
+
+:func:`train_scratch_transformer`, :func:`train_next_line_transformer` and
+:func:`train_rnn_baselines` do everything the Dagster assets of ``genai_assets.defs.scratch`` do
+except turning the results into asset metadata. Each reads ``<lake>/token_arrays``, trains with
+the shared loop (:mod:`.scratch_runs`), writes a contract-6 model folder under ``<lake>/models/``
+(read back by ``load_scratch_model``) and a loss plot under ``<lake>/reports/``; resumable
+checkpoints live in ``<lake>/checkpoints/<asset>/run-<fingerprint>/`` (fingerprint = model +
+training settings + data sizes) and are deleted after success unless ``keep_checkpoint``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+import torch
+
+from genai_assets.lake import atomic_write_text
+from genai_assets.models.loading import save_scratch_model
+from genai_assets.plotting import write_figure
+from genai_assets.training.scratch_config import (
+    LanguageModelRunConfig,
+    NextLineTransformerConfig,
+    RNNBaselinesConfig,
+    ScratchRunConfig,
+    ScratchTransformerConfig,
+)
+from genai_assets.training.scratch_runs import (
+    LanguageModelRun,
+    NextLineRun,
+    Sampling,
+    checkpoint_folder,
+    comparison_figure,
+    loss_curve_figure,
+    model_card,
+    resolve_device,
+    run_fingerprint,
+    run_language_model,
+    run_next_line,
+)
+
+
+class LakeFolders(Protocol):
+    """The lake folders a stage uses (``genai_assets.defs._resources.DataLake`` is one)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def model_dir(self, asset_name: str) -> Path: ...
+
+    def checkpoint_dir(self, asset_name: str) -> Path: ...
+
+    def reports_dir(self) -> Path: ...
+
+
+@dataclass
+class TrainedModel:
+    """One trained and saved scratch model."""
+
+    run: LanguageModelRun | NextLineRun
+    folder: Path  # the saved model folder
+    plot_path: Path  # its loss-curve PNG
+
+
+@dataclass
+class RNNBaselines:
+    """The RNN baselines, their comparison with the transformer and the best of them."""
+
+    record: dict  # what ``<lake>/models/rnn_baselines.json`` holds
+    table: pd.DataFrame  # the comparison rows (RNNs, then the transformer if it was found)
+    curves_path: Path
+    bars_path: Path
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int) -> Iterator[None]:
+    """Run the block with ``num_threads`` torch CPU threads (0 = leave as is), then restore."""
+    previous = torch.get_num_threads()
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def progress_logger(log: Callable[[str], None], total_steps: int, label: str) -> Callable[[dict], None]:
+    """The loop's ``log_fn``: one readable line per progress row, sample or checkpoint event."""
+
+    def log_row(row: dict) -> None:
+        if "sample" in row:
+            log(f"[{label}] sample at step {row['step']}:\n{row['sample']}")
+        elif "event" in row:
+            log(f"[{label}] {row['event']} at step {row['step']} ({row.get('checkpoint_dir', '')})")
+        else:
+            text = f"[{label}] step {row['step']}/{total_steps} train_loss {row['train_loss']:.4f} lr {row['lr']:.2e}"
+            if "val_loss" in row:
+                text += f" val_loss {row['val_loss']:.4f} val_ppl {row['val_perplexity']:.2f}"
+            log(text)
+
+    return log_row
+
+
+def token_arrays_meta(lake: LakeFolders) -> tuple[Path, dict]:
+    """``<lake>/token_arrays`` and its ``meta.json`` (a clear error if token_arrays is missing)."""
+    from genai_assets.text.datasets import read_token_meta
+
+    token_dir = lake.path / "token_arrays"
+    return token_dir, read_token_meta(token_dir)
+
+
+def sampling_for(config: LanguageModelRunConfig) -> Sampling:
+    return Sampling(
+        prompts=list(config.sample_prompts),
+        max_new_tokens=config.sample_max_new_tokens,
+        temperature=config.temperature,
+        top_k=config.top_k or None,
+        top_p=config.top_p if config.top_p < 1 else None,
+        seed=config.seed,
+    )
+
+
+def generation_defaults(meta: dict, config: LanguageModelRunConfig) -> dict:
+    """``generation_config.json`` of a GPT or RNN folder: the tokenizer's ids + the sampling settings."""
+    return {
+        "bos_token_id": int(meta["bos_id"]),
+        "eos_token_id": int(meta["eos_id"]),
+        "pad_token_id": int(meta["pad_id"]),
+        "do_sample": True,
+        "temperature": config.temperature,
+        "top_k": config.top_k,
+        "top_p": config.top_p,
+        "max_new_tokens": config.sample_max_new_tokens,
+    }
+
+
+def _finish(config: ScratchRunConfig, checkpoints: Path) -> None:
+    if not config.keep_checkpoint:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+def train_scratch_transformer(
+    config: ScratchTransformerConfig, lake: LakeFolders, log: Callable[[str], None] = print
+) -> TrainedModel:
+    """Train the decoder-only GPT on the token arrays; save ``models/scratch_transformer``."""
+    from genai_assets.models.transformer import GPT, GPTConfig
+
+    name = "scratch_transformer"
+    token_dir, meta = token_arrays_meta(lake)
+    device = resolve_device(config.device)
+    gpt_config = GPTConfig(
+        vocab_size=int(meta["vocab_size"]),
+        block_size=config.block_size,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        n_embd=config.n_embd,
+        dropout=config.dropout,
+        norm_first=config.norm_first,
+        positional_encoding=config.positional_encoding,
+        use_sdpa=config.use_sdpa,
+    )
+    loop = config.loop_config()
+    torch.manual_seed(config.seed)
+    model = GPT(gpt_config).to(device)
+    log(f"GPT with {model.num_parameters():,} parameters on {device}")
+    fingerprint = run_fingerprint(gpt_config.to_dict(), asdict(loop), config.batch_size, meta["splits"])
+    checkpoints = checkpoint_folder(lake.checkpoint_dir(name), fingerprint)
+    with torch_threads(config.num_threads):
+        run = run_language_model(
+            model, token_dir, loop, config.block_size, config.batch_size, sampling_for(config), checkpoints,
+            progress_logger(log, loop.max_steps, name),
+        )  # fmt: skip
+    folder = lake.model_dir(name)
+    card = model_card(
+        name,
+        "A decoder-only Transformer (GPT) trained from scratch on public-domain poems.",
+        gpt_config.to_dict(),
+        run.metrics(),
+    )
+    save_scratch_model(
+        folder, model.cpu(), meta["tokenizer_dir"], generation_defaults(meta, config), card,
+        {"metrics.json": run.metrics()},
+    )  # fmt: skip
+    plot = write_figure(
+        loss_curve_figure({"transformer": run.train.history}, f"{name} loss"),
+        lake.reports_dir() / f"{name}_loss.png",
+    )
+    _finish(config, checkpoints)
+    return TrainedModel(run=run, folder=folder, plot_path=plot)
+
+
+def train_next_line_transformer(
+    config: NextLineTransformerConfig, lake: LakeFolders, log: Callable[[str], None] = print
+) -> TrainedModel:
+    """Train the encoder–decoder on (line, next line) pairs; save ``models/next_line_transformer``."""
+    from genai_assets.models.encoder_decoder import EncoderDecoderConfig, EncoderDecoderTransformer
+
+    name = "next_line_transformer"
+    token_dir, meta = token_arrays_meta(lake)
+    device = resolve_device(config.device)
+    model_config = EncoderDecoderConfig(
+        vocab_size=int(meta["vocab_size"]),
+        pad_id=int(meta["pad_id"]),
+        bos_id=int(meta["bos_id"]),
+        eos_id=int(meta["eos_id"]),
+        max_source_len=config.max_line_tokens,
+        max_target_len=config.max_line_tokens + 1,  # + the start token
+        n_encoder_layers=config.n_encoder_layers,
+        n_decoder_layers=config.n_decoder_layers,
+        n_head=config.n_head,
+        d_model=config.d_model,
+        dropout=config.dropout,
+        norm_first=config.norm_first,
+    )
+    loop = config.loop_config()
+    torch.manual_seed(config.seed)
+    model = EncoderDecoderTransformer(model_config).to(device)
+    fingerprint = run_fingerprint(model_config.to_dict(), asdict(loop), config.batch_size, meta["splits"])
+    checkpoints = checkpoint_folder(lake.checkpoint_dir(name), fingerprint)
+    with torch_threads(config.num_threads):
+        run = run_next_line(
+            model, token_dir, loop, config.batch_size, config.n_examples, checkpoints,
+            progress_logger(log, loop.max_steps, name),
+        )  # fmt: skip
+    folder = lake.model_dir(name)
+    card = model_card(
+        name,
+        "An encoder–decoder Transformer that writes the next line of a poem given the current line "
+        "(generate() returns only the new line's tokens).",
+        model_config.to_dict(),
+        run.metrics(),
+    )
+    defaults = {
+        "bos_token_id": model_config.bos_id,
+        "eos_token_id": model_config.eos_id,
+        "pad_token_id": model_config.pad_id,
+        "do_sample": False,
+        "max_new_tokens": config.max_line_tokens,
+    }
+    save_scratch_model(
+        folder, model.cpu(), meta["tokenizer_dir"], defaults, card, {"metrics.json": run.metrics()}
+    )
+    plot = write_figure(
+        loss_curve_figure({"encoder-decoder": run.train.history}, f"{name} loss"),
+        lake.reports_dir() / f"{name}_loss.png",
+    )
+    _finish(config, checkpoints)
+    return TrainedModel(run=run, folder=folder, plot_path=plot)
+
+
+def train_rnn_baselines(
+    config: RNNBaselinesConfig,
+    lake: LakeFolders,
+    log: Callable[[str], None] = print,
+    warn: Callable[[str], None] = print,
+) -> RNNBaselines:
+    """Train each RNN kind on the same data and budget, save each, and compare with the transformer."""
+    from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
+
+    token_dir, meta = token_arrays_meta(lake)
+    device = resolve_device(config.device)
+    loop = config.loop_config()
+    rows, histories, summary = [], {}, {}
+    for kind in config.kinds:
+        rnn_config = RNNConfig(
+            kind=kind,
+            vocab_size=int(meta["vocab_size"]),
+            n_embd=config.n_embd,
+            hidden_size=config.hidden_size,
+            n_layer=config.n_layer,
+            dropout=config.dropout,
+        )
+        torch.manual_seed(config.seed)
+        model = RNNLanguageModel(rnn_config).to(device)
+        name = f"rnn_{kind}"
+        fingerprint = run_fingerprint(
+            rnn_config.to_dict(), asdict(loop), config.batch_size, config.block_size, meta["splits"]
+        )
+        checkpoints = checkpoint_folder(lake.checkpoint_dir("rnn_baselines") / kind, fingerprint)
+        with torch_threads(config.num_threads):
+            run = run_language_model(
+                model, token_dir, loop, config.block_size, config.batch_size, sampling_for(config), checkpoints,
+                progress_logger(log, loop.max_steps, name),
+            )  # fmt: skip
+        folder = lake.model_dir(name)
+        card = model_card(
+            name,
+            f"A {kind.upper()} language model, baseline for the scratch transformer.",
+            rnn_config.to_dict(),
+            run.metrics(),
+        )
+        save_scratch_model(
+            folder, model.cpu(), meta["tokenizer_dir"], generation_defaults(meta, config), card,
+            {"metrics.json": run.metrics()},
+        )  # fmt: skip
+        _finish(config, checkpoints)
+        histories[kind.upper()] = run.train.history
+        summary[kind] = {key: value for key, value in run.metrics().items() if key not in ("history",)}
+        summary[kind]["path"] = str(folder)
+        rows.append({"model": kind.upper(), **comparison_row(run.metrics())})
+
+    transformer_metrics_path = lake.model_dir("scratch_transformer") / "metrics.json"
+    transformer = None
+    if transformer_metrics_path.is_file():
+        transformer = json.loads(transformer_metrics_path.read_text(encoding="utf-8"))
+        budget = max(summary[kind]["tokens_seen"] for kind in config.kinds)
+        rows.extend(transformer_rows(transformer, budget))
+        histories["Transformer"] = transformer["history"]
+    else:
+        warn(f"{transformer_metrics_path} not found: comparing the RNNs among themselves only.")
+    best = min(config.kinds, key=lambda kind: summary[kind]["val_loss"])
+    record = {
+        "best": best,
+        "best_dir": summary[best]["path"],
+        "selection": "lowest validation loss over the whole val split",
+        "budget": f"{loop.max_steps} steps x {config.batch_size} x {config.block_size} tokens per model",
+        "models": summary,
+        "transformer": None if transformer is None else comparison_row(transformer),
+        "comparison": rows,
+    }
+    atomic_write_text(
+        lake.model_dir("rnn_baselines").with_suffix(".json"), json.dumps(record, indent=2, default=float)
+    )
+    table = pd.DataFrame(rows)
+    reports = lake.reports_dir()
+    curves = write_figure(
+        loss_curve_figure(histories, "RNN baselines vs transformer"), reports / "rnn_baselines_loss.png"
+    )
+    bars = write_figure(comparison_figure(table), reports / "rnn_baselines_comparison.png")
+    return RNNBaselines(record=record, table=table, curves_path=curves, bars_path=bars)
+
+
+def transformer_rows(metrics: dict, tokens_budget: int) -> list[dict]:
+    """The transformer at the RNNs' token budget (its last full-val evaluation within it) and at the end.
+
+    The intermediate row is only exact when the transformer evaluated on the whole val split at that
+    step (``eval_batches=0``, ``eval_every`` dividing the RNNs' step count — the cpu defaults).
+    """
+    rows = []
+    within = [row for row in metrics["history"] if "val_loss" in row and row["tokens"] <= tokens_budget]
+    final = comparison_row(metrics)
+    if within and within[-1]["tokens"] < metrics["tokens_seen"]:
+        point = within[-1]
+        bpc_per_nat = metrics["val_bpc"] / metrics["val_loss"]  # bpc is proportional to the loss
+        rows.append(
+            {
+                "model": f"Transformer @ step {point['step']}",
+                "val_loss": round(point["val_loss"], 4),
+                "val_perplexity": round(point["val_perplexity"], 2),
+                "val_bpc": round(point["val_loss"] * bpc_per_nat, 4),
+                "parameters": metrics["n_parameters"],
+                "tokens_seen": point["tokens"],
+                "train_seconds": round(point["elapsed_s"], 1),
+                "tokens_per_second": round(metrics["tokens_per_second"], 1),
+            }
+        )
+    rows.append({"model": "Transformer", **final})
+    return rows
+
+
+def comparison_row(metrics: dict) -> dict:
+    """One row of the RNN/transformer comparison table, from a ``metrics.json``."""
+    return {
+        "val_loss": round(metrics["val_loss"], 4),
+        "val_perplexity": round(metrics["val_perplexity"], 2),
+        "val_bpc": round(metrics["val_bpc"], 4),
+        "parameters": metrics["n_parameters"],
+        "tokens_seen": metrics["tokens_seen"],
+        "train_seconds": round(metrics["train_seconds"], 1),
+        "tokens_per_second": round(metrics["tokens_per_second"], 1),
+    }
