@@ -13,7 +13,7 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo docs test dev lint benchmarks browser clean-lake
+.PHONY: install demo docs test dev lint benchmarks browser postgres clean-lake
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium' for the UI test"; fi; }
 
+# Debian's PostgreSQL server for the deploy/ storage test (it starts a throwaway server itself).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "postgresql missing: run 'sudo apt-get install postgresql' for the PostgreSQL storage test"; fi; }
+
 demo: install
 	$(BIN)/genai-assets materialize
 	$(BIN)/genai-assets report-docs
@@ -44,7 +50,7 @@ demo: install
 docs: install
 	$(BIN)/genai-assets report-docs
 
-test: install browser
+test: install browser postgres
 	$(BIN)/python -m pytest -q genai_assets_tests
 
 dev: install
