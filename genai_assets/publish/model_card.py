@@ -1,12 +1,16 @@
-"""The model card: YAML metadata (``ModelCardData``) plus the sections a reader needs.
+"""The one model-card writer: YAML metadata (``ModelCardData``) plus the sections a reader needs.
 
 Built with ``huggingface_hub.ModelCard``/``ModelCardData`` so the Hub parses the metadata
 (license, base_model, datasets, language, tags, metrics, model-index results) exactly as it
 parses any other card; ``ModelCard.load`` on the written README.md round-trips it (tested).
+Every card this project writes comes from :func:`build_model_card`: the published card
+(``hub_upload``), the card saved in the fine-tuned folder (``finetune.model_card``) and the
+scratch models' cards (``training.scratch_runs.model_card``) differ only in their inputs.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -14,6 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
+
+FINETUNE_LIMITATIONS = """Intended for creative play, teaching and research on small language models. The model is
+small and was trained briefly on a narrow corpus of mostly 19th-century and older English
+verse: expect archaic diction, frequent nonsense, weak long-range structure and occasional
+verbatim lines from its training poems (the evaluation reports the share of copied 8-grams).
+It inherits the biases of its base model and of the historical texts. Do not use it for
+factual questions or for anything where its output could be mistaken for a real author's
+work without saying so."""
 
 # Columns of the evaluation table, in order, with their headers in the card.
 EVALUATION_COLUMNS = {
@@ -33,7 +45,7 @@ EVALUATION_COLUMNS = {
 class ModelCardInputs:
     """Everything the card says; plain data gathered by the asset from upstream metadata."""
 
-    repo_id: str  # "<user or org>/<name>" the card describes
+    repo_id: str | None  # "<user or org>/<name>" the card describes; None for a card kept in the lake
     model_name: str  # human-readable title
     base_model: str | None  # Hub id of the pre-trained base (YAML base_model), None if not on the Hub
     base_model_label: str = ""  # how to name a base that is not on the Hub (e.g. "tiny-gpt2-random")
@@ -50,9 +62,17 @@ class ModelCardInputs:
     evaluated_model: str = "finetuned_lm"  # which evaluation row is this model (for model-index)
     sample_poems: list[dict[str, str]] = field(default_factory=list)  # {"prompt", "text"}
     evaluation_notes: str = ""  # how the figures were measured
+    description: str = ""  # Markdown for "What it is"; default: the fine-tuned base model paragraph
+    configuration: dict[str, Any] | None = None  # model config shown as JSON (the scratch models)
+    library_name: str | None = "transformers"  # None: not loadable by a library the Hub knows
+    limitations: str = ""  # Markdown; default: the fine-tuned model's limitations
+    usage: str = ""  # Markdown for "How to use"; default: pipeline() on repo_id
 
     def __post_init__(self) -> None:
-        if self.repo_id.count("/") != 1 or not all(self.repo_id.split("/")):
+        if self.repo_id is None:
+            if not self.usage:
+                raise ValueError("A card without a repo_id needs `usage` (there is no Hub id to load from).")
+        elif self.repo_id.count("/") != 1 or not all(self.repo_id.split("/")):
             raise ValueError(f"repo_id must look like 'owner/name', got {self.repo_id!r}.")
         # The Hub wants a license id ("apache-2.0", "mit"); free text becomes "other".
         self.license = self.license.strip().lower()
@@ -97,14 +117,14 @@ def _card_data(inputs: ModelCardInputs):
             )
         )
     return ModelCardData(
-        model_name=inputs.repo_id.split("/")[1],
+        model_name=inputs.repo_id.split("/")[1] if inputs.repo_id else inputs.model_name,
         base_model=inputs.base_model,
         license=inputs.license,
         language=inputs.language,
         datasets=inputs.datasets or None,
         tags=inputs.tags,
         metrics=["perplexity", "bleu", "chrf"],
-        library_name="transformers",
+        library_name=inputs.library_name,
         pipeline_tag="text-generation",
         eval_results=results or None,
     )
@@ -129,16 +149,30 @@ def build_model_card(inputs: ModelCardInputs) -> ModelCard:
         base = f"[`{inputs.base_model}`](https://huggingface.co/{inputs.base_model})"
     else:
         base = f"`{inputs.base_model_label or 'unknown'}` (not on the Hub)"
+    description = inputs.description or (
+        "A small causal language model that writes short poems in English. It is the base model\n"
+        f"{base} fine-tuned on public-domain poetry by the `genai_assets` Dagster pipeline, which also\n"
+        "scrapes and cleans the corpus, trains from-scratch baselines and evaluates every model on the\n"
+        "same held-out poems."
+    )
+    configuration = (
+        f"\n## Configuration\n\n```json\n{json.dumps(inputs.configuration, indent=2)}\n```\n"
+        if inputs.configuration
+        else ""
+    )
+    usage = inputs.usage or (
+        "```python\nfrom transformers import pipeline\n\n"
+        f'generator = pipeline("text-generation", model="{inputs.repo_id}")\n'
+        'print(generator("The moon above the silent sea\\n", max_new_tokens=48, do_sample=True)[0]["generated_text"])\n'
+        "```"
+    )
     body = f"""
 # {inputs.model_name}
 
 ## What it is
 
-A small causal language model that writes short poems in English. It is the base model
-{base} fine-tuned on public-domain poetry by the `genai_assets` Dagster pipeline, which also
-scrapes and cleans the corpus, trains from-scratch baselines and evaluates every model on the
-same held-out poems.
-
+{description}
+{configuration}
 ## Training data and cleaning
 
 {inputs.training_data or "_Not recorded._"}
@@ -163,21 +197,10 @@ same held-out poems.
 
 ## Limitations and intended use
 
-Intended for creative play, teaching and research on small language models. The model is
-small and was trained briefly on a narrow corpus of mostly 19th-century and older English
-verse: expect archaic diction, frequent nonsense, weak long-range structure and occasional
-verbatim lines from its training poems (the evaluation reports the share of copied 8-grams).
-It inherits the biases of its base model and of the historical texts. Do not use it for
-factual questions or for anything where its output could be mistaken for a real author's
-work without saying so.
+{inputs.limitations or FINETUNE_LIMITATIONS}
 
 ## How to use
 
-```python
-from transformers import pipeline
-
-generator = pipeline("text-generation", model="{inputs.repo_id}")
-print(generator("The moon above the silent sea\\n", max_new_tokens=48, do_sample=True)[0]["generated_text"])
-```
+{usage}
 """
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")

@@ -360,45 +360,44 @@ def comparison_figure(table):
     return figure
 
 
+SCRATCH_LIMITATIONS = (
+    "A small model trained for minutes: it imitates the surface of verse (line breaks, archaic words, "
+    "rhythm at best) without sense or reliable rhyme. English only; the corpus is old and its biases remain."
+)
+
+
 def model_card(name: str, description: str, config: dict, metrics: dict) -> str:
-    """A short Markdown model card: what the model is, its config, its figures and samples."""
+    """The scratch model's card (``publish.model_card.build_model_card``): config, figures and samples."""
+    from genai_assets.publish.model_card import ModelCardInputs, build_model_card
+
     figures = {key: metrics[key] for key in ("val_loss", "val_perplexity", "val_bpc", "n_parameters",
                                              "tokens_seen", "steps", "tokens_per_second") if key in metrics}  # fmt: skip
-    lines = [
-        f"# {name}",
-        "",
-        description,
-        "",
-        "Trained from scratch by the `genai_assets` Dagster project on public-domain poems "
-        "(Gutenberg Poetry Corpus excerpts, Shakespeare's poems). Not a `transformers` model: load it with "
-        "`genai_assets.models.loading.load_scratch_model(folder)`; the tokenizer loads with `AutoTokenizer`.",
-        "",
-        "## Configuration",
-        "",
-        "```json",
-        json.dumps(config, indent=2),
-        "```",
-        "",
-        "## Figures (validation split)",
-        "",
-        *[
-            f"- {key}: {value:.4g}" if isinstance(value, float) else f"- {key}: {value}"
-            for key, value in figures.items()
-        ],
-        "",
-        "## Limitations",
-        "",
-        "A small model trained for minutes: it imitates the surface of verse (line breaks, archaic words, "
-        "rhythm at best) without sense or reliable rhyme. English only; the corpus is old and its biases remain.",
+    examples = (metrics.get("samples") or metrics.get("examples") or [])[:4]
+    samples = [
+        {"prompt": example.get("prompt", ""), "text": example["text"]}
+        if "text" in example
+        else {"prompt": "", "text": json.dumps(example, ensure_ascii=False)}
+        for example in examples
     ]
-    examples = metrics.get("samples") or metrics.get("examples") or []
-    if examples:
-        lines += ["", "## Samples", ""]
-        for example in examples[:4]:
-            lines += [
-                "```",
-                json.dumps(example, ensure_ascii=False) if "text" not in example else example["text"],
-                "```",
-                "",
-            ]
-    return "\n".join(lines) + "\n"
+    inputs = ModelCardInputs(
+        repo_id=None,
+        model_name=name,
+        base_model=None,
+        base_model_label="none: trained from scratch",
+        license="other",
+        tags=["text-generation", "poetry", "dagster", "from-scratch"],
+        description=(
+            f"{description}\n\nTrained from scratch by the `genai_assets` Dagster project on public-domain poems "
+            "(Gutenberg Poetry Corpus excerpts, Shakespeare's poems). Not a `transformers` model: load it with "
+            "`genai_assets.models.loading.load_scratch_model(folder)`; the tokenizer loads with `AutoTokenizer`."
+        ),
+        configuration=config,
+        training_results={f"{key} (validation split)" if key.startswith("val_") else key: value
+                          for key, value in figures.items()},  # fmt: skip
+        sample_poems=samples,
+        library_name=None,
+        limitations=SCRATCH_LIMITATIONS,
+        usage="`genai-assets generate --model <this folder> --prompt \"The rose\"`, or in Python "
+        "`genai_assets.generation.load_generator(folder)` then `generate_poems(...)`.",
+    )
+    return str(build_model_card(inputs))

@@ -1,0 +1,66 @@
+"""One model-card writer: the fine-tuned folder's card and the scratch models' cards come from
+``publish.model_card.build_model_card`` too, so the Hub parses all of them the same way."""
+
+from __future__ import annotations
+
+import pytest
+from huggingface_hub import ModelCard
+
+from genai_assets.finetune.model_card import model_card_stub
+from genai_assets.publish.model_card import ModelCardInputs, build_model_card
+from genai_assets.training.scratch_runs import model_card
+
+HEADINGS = (
+    "## What it is",
+    "## Training procedure",
+    "## Evaluation",
+    "## Limitations and intended use",
+    "## How to use",
+)
+
+
+def load(text: str, tmp_path) -> ModelCard:
+    path = tmp_path / "README.md"
+    path.write_text(text, encoding="utf-8")
+    return ModelCard.load(path)
+
+
+def test_finetuned_folder_card_is_a_model_card_with_its_figures(tmp_path):
+    metrics = {
+        "base_model": {"name": "HuggingFaceTB/SmolLM2-135M", "kind": "hub", "license": "apache-2.0"},
+        "config": {"learning_rate": 5e-4, "lora": True, "collation": "packing"},
+        "steps": 40,
+        "base_test_perplexity": 30.25,
+        "finetuned_test_perplexity": 24.5,
+    }
+    card = load(model_card_stub(metrics), tmp_path)
+    assert card.data.base_model == "HuggingFaceTB/SmolLM2-135M" and card.data.license == "apache-2.0"
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag == "text-generation"
+    assert all(heading in card.text for heading in HEADINGS)
+    assert "| learning_rate | 5e-04 |" in card.text or "| learning_rate | 0.0005 |" in card.text
+    assert (
+        "**base test perplexity**: 30.25" in card.text
+        and "**fine-tuned test perplexity**: 24.50" in card.text
+    )
+    # A local base is named in the text, never claimed as a Hub base_model.
+    local = load(model_card_stub({"base_model": {"name": "tiny-gpt2-random", "kind": "local"}}), tmp_path)
+    assert local.data.base_model is None and "`tiny-gpt2-random` (not on the Hub)" in local.text
+
+
+def test_scratch_model_card_shows_config_figures_and_samples(tmp_path):
+    metrics = {"val_loss": 3.25, "steps": 12, "samples": [{"prompt": "The rose", "text": "The rose is red"}]}
+    card = load(
+        model_card("scratch_transformer", "A tiny GPT.", {"n_layer": 2, "n_head": 4}, metrics), tmp_path
+    )
+    assert card.data.library_name is None  # not loadable by transformers: no claim that it is
+    assert card.data.license == "other" and "from-scratch" in card.data.tags
+    assert all(heading in card.text for heading in HEADINGS)
+    assert '"n_head": 4' in card.text and "**val_loss (validation split)**: 3.25" in card.text
+    assert "The rose is red" in card.text and "load_scratch_model" in card.text
+
+
+def test_a_card_without_a_hub_id_must_say_how_to_use_it():
+    with pytest.raises(ValueError, match="usage"):
+        ModelCardInputs(repo_id=None, model_name="x", base_model=None)
+    card = build_model_card(ModelCardInputs(repo_id=None, model_name="x", base_model=None, usage="Load it."))
+    assert card.data.model_name == "x" and card.text.rstrip().endswith("Load it.")
