@@ -147,3 +147,37 @@ def test_interrupted_asset_resumes_from_its_checkpoint(lake_root, monkeypatch):
     metadata = metadata_of(result, "scratch_transformer")
     assert metadata["resumed_from_step"].value == 3 and metadata["steps"].value == 6
     assert "validated on the last" in metadata["notes"].value
+
+
+def test_library_stage_trains_and_saves_without_dagster(tmp_path):
+    """training.scratch_stage is plain Python: a folder-layout object stands in for the DataLake resource."""
+    from genai_assets.models.loading import load_scratch_model
+    from genai_assets.training.scratch_config import SCRATCH_PRESETS, NextLineTransformerConfig
+    from genai_assets.training.scratch_stage import train_next_line_transformer
+
+    class Lake:
+        path = tmp_path
+
+        def model_dir(self, name):
+            return tmp_path / "models" / name
+
+        def checkpoint_dir(self, name):
+            (tmp_path / "checkpoints" / name).mkdir(parents=True, exist_ok=True)
+            return tmp_path / "checkpoints" / name
+
+        def reports_dir(self):
+            (tmp_path / "reports").mkdir(exist_ok=True)
+            return tmp_path / "reports"
+
+    write_token_arrays(tmp_path)
+    config = NextLineTransformerConfig(**SCRATCH_PRESETS["next_line_transformer"]["tiny"])
+    lines: list[str] = []
+    trained = train_next_line_transformer(config, Lake(), log=lines.append)
+    assert trained.run.train.steps == 6 and len(trained.run.examples) == 2
+    assert trained.plot_path == tmp_path / "reports" / "next_line_transformer_loss.png"
+    assert trained.plot_path.stat().st_size > 0 and any("step 6/6" in line for line in lines)
+    assert not list((tmp_path / "checkpoints" / "next_line_transformer").glob("run-*"))  # cleaned up
+    model, _ = load_scratch_model(trained.folder)
+    assert model.config.d_model == 32
+    with pytest.raises(ValueError, match="learning_rate must be a finite number, got nan"):
+        NextLineTransformerConfig(learning_rate=float("nan"))
