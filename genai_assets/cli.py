@@ -127,6 +127,7 @@ def run_materialize(args: argparse.Namespace) -> int:
         ops = {name: cfg for name, cfg in run_config.get("ops", {}).items() if name in names}
         return {**run_config, "ops": ops}
 
+    print(in_process_notice(instance), file=sys.stderr, flush=True)
     started = time.perf_counter()
     for keys, partition in plan:
         label = f"{', '.join(k.to_user_string() for k in keys)}" + (
@@ -151,6 +152,17 @@ def run_materialize(args: argparse.Namespace) -> int:
             return 1
     print(f"\nAll done in {time.perf_counter() - started:.1f}s.")
     return 0
+
+
+def in_process_notice(instance) -> str:
+    """Say plainly that this command executes runs itself, bypassing the instance's run queue."""
+    where = f"the instance in {instance.root_directory}" if not instance.is_ephemeral else "a temporary instance"
+    return (
+        f"Note: runs execute here, in this process, one after another, and are recorded on {where}. "
+        "They do not wait in the instance's run queue (its max_concurrent_runs does not apply). "
+        "To queue runs behind others, launch them from the UI (`make dev`, or the deploy/ setup) "
+        "where the daemon dequeues them."
+    )
 
 
 def run_list() -> int:

@@ -150,3 +150,21 @@ def test_executor_is_chosen_by_environment(monkeypatch):
     monkeypatch.setenv("GENAI_ASSETS_EXECUTOR", "celery")
     with pytest.raises(ValueError, match="must be unset or 'k8s'"):
         deployment_executor()
+
+
+def test_local_instance_config_limits_runs_and_the_training_pool(tmp_path):
+    from dagster._core.instance.config import dagster_instance_config
+
+    shutil.copy(DEPLOY.parent / "dagster.yaml", tmp_path / "dagster.yaml")
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["concurrency"] == {"runs": {"max_concurrent_runs": 1}, "pools": {"default_limit": 1}}
+
+
+def test_cli_materialize_says_it_runs_in_process_outside_the_run_queue(lake_root, monkeypatch, capsys):
+    from genai_assets.cli import main
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert main(["materialize", "--select", "raw_poems", "--sites", "shakespeare", "--preset", "tiny"]) == 0
+    err = capsys.readouterr().err
+    assert "runs execute here, in this process" in err and "do not wait in the instance's run queue" in err
+    assert "a temporary instance" in err
