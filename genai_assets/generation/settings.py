@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from genai_assets.config_checks import non_finite_problems
+
 
 @dataclass
 class SamplingConfig:
@@ -23,7 +25,7 @@ class SamplingConfig:
     seed: int | None = None  # seeds torch once before the first sample: reproducible output
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = non_finite_problems(self)  # inf would pass the range checks below
         if not self.temperature > 0:
             problems.append(f"temperature must be > 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
