@@ -130,7 +130,7 @@ def test_upload_sends_the_staged_folder_and_never_leaks_the_token(publish_lake, 
         "commit_message": "poems v1",
         "publish_dataset": True,
     }
-    result = _materialize(publish_lake, RecordingHubClient(token=dg.EnvVar("HF_TOKEN")), config, instance)
+    result = _materialize(publish_lake, RecordingHubClient(), config, instance)
     assert result.success
     assert [(call[0], call[1]) for call in UPLOADS] == [
         ("create_repo", "me/poems-tiny"),

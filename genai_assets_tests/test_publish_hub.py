@@ -151,7 +151,8 @@ def test_hub_client_creates_repo_then_uploads_the_folder(tmp_path, monkeypatch):
     folder.mkdir()
     (folder / "README.md").write_text("card")
     (folder / "config.json").write_text("{}")
-    report = HubClient(token=FAKE_TOKEN).upload_folder(
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    report = HubClient().upload_folder(
         folder, "someone/poems", private=True, commit_message="Upload poems model"
     )
     assert [call[0] for call in calls] == ["create_repo", "upload_folder"]
@@ -170,10 +171,12 @@ def test_hub_client_errors_never_carry_the_token(tmp_path, monkeypatch):
         lambda self: RecordingApi(calls, fail_with=f"401 for Authorization: Bearer {FAKE_TOKEN}"),
     )
     (tmp_path / "README.md").write_text("card")
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     with pytest.raises(RuntimeError) as error:
-        HubClient(token=FAKE_TOKEN).upload_folder(tmp_path, "someone/poems", private=True, commit_message="x")
+        HubClient().upload_folder(tmp_path, "someone/poems", private=True, commit_message="x")
     assert FAKE_TOKEN not in str(error.value) and "Bearer ***" in str(error.value)
-    assert error.value.__cause__ is None and error.value.__suppress_context__
+    assert error.value.__cause__ is None and error.value.__context__ is None
+    monkeypatch.delenv("HF_TOKEN")
     with pytest.raises(PermissionError, match="No Hub token"):
         HubClient().upload_folder(tmp_path, "someone/poems", private=True, commit_message="x")
     assert redact("a secret b", "") == "a secret b"

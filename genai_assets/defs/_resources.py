@@ -8,8 +8,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from genai_assets.lake import default_lake_root
-from genai_assets.publish.hub import UploadReport, upload_folder
+from genai_assets.lake import default_lake_root, recover_interrupted_swap, recover_lake
+from genai_assets.publish.hub import TOKEN_ENV_VAR, UploadReport, clean_token, hub_endpoint, upload_folder
 
 
 class DataLake(dg.ConfigurableResource):
@@ -24,6 +24,12 @@ class DataLake(dg.ConfigurableResource):
     def path(self) -> Path:
         return Path(self.root)
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """On every run start: recover folder swaps a killed run left half done, clean stale temp files."""
+        report = recover_lake(self.path)
+        if (report["recovered"] or report["cleaned"]) and context.log is not None:
+            context.log.warning(f"Data lake recovery in {self.path}: {report}")
+
     def folder(self, *parts: str) -> Path:
         """``<root>/<parts...>``, created if missing."""
         folder = self.path.joinpath(*parts)
@@ -32,7 +38,9 @@ class DataLake(dg.ConfigurableResource):
 
     def model_dir(self, asset_name: str) -> Path:
         """Where the Hugging Face folder of a model asset lives (not created: it is swapped in whole)."""
-        return self.folder("models") / asset_name
+        folder = self.folder("models") / asset_name
+        recover_interrupted_swap(folder)  # a reader must not see "missing" when only the rename was lost
+        return folder
 
     def checkpoint_dir(self, asset_name: str) -> Path:
         return self.folder("checkpoints", asset_name)
@@ -50,18 +58,23 @@ class DataLake(dg.ConfigurableResource):
 
 
 class HubClient(dg.ConfigurableResource):
-    """Creates repos and uploads folders to the Hugging Face Hub (or a compatible endpoint).
+    """Creates repos and uploads folders to the Hugging Face Hub (or the endpoint in ``$HF_ENDPOINT``).
 
-    Bind ``token`` to ``dg.EnvVar("HF_TOKEN")`` so the secret stays out of run config; with no
-    token, assets that publish run in dry-run mode (stage only, upload nothing). The upload
-    itself (and the redaction of the token from errors) is ``genai_assets.publish.hub.upload_folder``.
+    It has no config fields on purpose: a resource field can be set in run config (the Launchpad),
+    and a run-config ``endpoint`` or ``token`` would let anyone who can launch a run send
+    ``Bearer <HF_TOKEN>`` to their own server. The token is read from ``dg.EnvVar("HF_TOKEN")`` when
+    used (trailing ``\\r\\n`` stripped), the endpoint from ``$HF_ENDPOINT`` (see
+    ``genai_assets.publish.hub.hub_endpoint``). With no token, assets that publish run in dry-run
+    mode (stage only, upload nothing).
     """
 
-    token: str | None = Field(default=None, description="Hub access token (write scope); from $HF_TOKEN.")
-    endpoint: str | None = Field(
-        default=None,
-        description="Hub URL; None = huggingface_hub's default ($HF_ENDPOINT or huggingface.co).",
-    )
+    @property
+    def token(self) -> str | None:
+        return clean_token(dg.EnvVar(TOKEN_ENV_VAR).get_value())
+
+    @property
+    def endpoint(self) -> str | None:
+        return hub_endpoint()
 
     @property
     def has_token(self) -> bool:

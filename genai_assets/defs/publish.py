@@ -12,7 +12,6 @@ The token comes from ``dg.EnvVar("HF_TOKEN")`` (never from run config) and is ne
 """
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -85,9 +84,19 @@ def hub_upload(
     context: dg.AssetExecutionContext, config: HubUploadConfig, lake: DataLake, hub: HubClient
 ) -> dg.MaterializeResult:
     """Stage the model with a generated model card, then upload it (or say why not: dry run)."""
-    from genai_assets.publish.hub import stage_model_folder
+    from genai_assets.publish.hub import (
+        path_inside,
+        scrub_local_paths,
+        stage_model_folder,
+        validate_repo_id,
+    )
     from genai_assets.publish.model_card import ModelCardInputs, build_model_card
 
+    # Checked before anything is read or written: a bad id must not reach the staging swap.
+    validate_repo_id(config.repo_id)
+    if config.publish_dataset:
+        validate_repo_id(config.dataset_repo_id, "dataset_repo_id")
+    path_inside(lake.path / "models" / config.model_asset, lake.path / "models", "model_asset folder")
     model_dir = lake.model_dir(config.model_asset)
     training = _read_json(model_dir / "metrics.json")
     base_info = training.get("base_model") or _read_json(lake.model_dir("base_lm") / "base_info.json")
@@ -126,9 +135,12 @@ def hub_upload(
         evaluation_notes="Figures from asset `evaluation` on the held-out test split (see its report).",
     )
     card = build_model_card(inputs)
+    # Training configs and base-model names may hold this machine's paths (lake, home): not published.
+    card_text = scrub_local_paths(str(card), [lake.path, lake.path.resolve(), Path.home()])
     repo_name = config.repo_id.split("/")[-1]
-    staged = lake.folder("hub_staging") / repo_name
-    files = stage_model_folder(model_dir, str(card), staged, exclude=NOT_PUBLISHED)
+    staging_root = lake.folder("hub_staging")
+    staged = path_inside(staging_root / repo_name, staging_root, "staging folder")
+    files = stage_model_folder(model_dir, card_text, staged, exclude=NOT_PUBLISHED)
     context.log.info(f"Staged {len(files)} files for {config.repo_id} in {staged}.")
 
     metadata: dict = {
@@ -137,7 +149,7 @@ def hub_upload(
         "staged_folder": dg.MetadataValue.path(str(staged)),
         "staged_files": dg.MetadataValue.json(files),
         "base_model": str(inputs.base_model),
-        "model_card": dg.MetadataValue.md(str(card.text)[:4000]),
+        "model_card": dg.MetadataValue.md(card_text[:4000]),
     }
     if config.dry_run or not hub.has_token:
         reason = "dry_run is set in the config" if config.dry_run else "HF_TOKEN is not set"
@@ -161,8 +173,10 @@ def _publish_dataset(context, config: HubUploadConfig, lake: DataLake, hub: HubC
     """Stage (and upload unless dry run) the ``poems_hf_dataset`` folder as the dataset repo."""
     from genai_assets.defs.hf_dataset import hf_dataset_dir
     from genai_assets.publish.hf_dataset import stage_hub_dataset_copy
+    from genai_assets.publish.hub import path_inside
 
-    target = lake.folder("hub_staging") / config.dataset_repo_id.split("/")[-1]
+    staging_root = lake.folder("hub_staging")
+    target = path_inside(staging_root / config.dataset_repo_id.split("/")[-1], staging_root, "staging folder")
     files = stage_hub_dataset_copy(hf_dataset_dir(lake), config.dataset_repo_id, target)
     result = {
         "dataset_staged_folder": dg.MetadataValue.path(str(target)),
@@ -185,13 +199,8 @@ def _publish_dataset(context, config: HubUploadConfig, lake: DataLake, hub: HubC
 
 
 def hub_client_from_env() -> HubClient:
-    """``HubClient`` reading the token from ``dg.EnvVar("HF_TOKEN")`` when it is set, else token-less.
-
-    Dagster refuses to launch a run whose resource names an unset EnvVar, so the token-less
-    client keeps the demo (and every run without a token) working in dry-run mode.
-    """
-    if os.environ.get("HF_TOKEN"):
-        return HubClient(token=dg.EnvVar("HF_TOKEN"))
+    """The ``hub`` resource. It reads ``HF_TOKEN``/``HF_ENDPOINT`` itself when it uploads (no config
+    fields, so run config cannot redirect the token); without a token, publishing is a dry run."""
     return HubClient()
 
 

@@ -9,22 +9,136 @@ error message that might echo it is redacted before it is raised.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit
 
 from genai_assets.lake import atomic_directory
 
 # What a Hub model repo needs; anything else (optimizer state, checkpoints) stays home.
 STAGED_SUFFIXES = (".json", ".safetensors", ".txt", ".model", ".jinja")
 REDACTED = "***"
+TOKEN_ENV_VAR = "HF_TOKEN"
+ENDPOINT_ENV_VAR = "HF_ENDPOINT"
+# Hub endpoints the client may talk to besides $HF_ENDPOINT (set by whoever runs the deployment,
+# never by whoever launches a run).
+ALLOWED_ENDPOINTS = ("https://huggingface.co",)
+
+
+def clean_token(value: str | None) -> str | None:
+    """The token without surrounding whitespace (CRLF .env files and mounted secrets add ``\\r\\n``).
+
+    None for an empty value. A token with whitespace or control characters inside is refused
+    (the message does not repeat it): sent as a header it would be rejected or split.
+    """
+    if value is None:
+        return None
+    token = value.strip()
+    if not token:
+        return None
+    if any(character.isspace() or not character.isprintable() for character in token):
+        raise ValueError(f"${TOKEN_ENV_VAR} contains whitespace or control characters inside the token.")
+    return token
+
+
+def hub_endpoint(environ: dict[str, str] | None = None) -> str | None:
+    """The Hub URL from ``$HF_ENDPOINT`` (None = huggingface_hub's default, huggingface.co).
+
+    Only the environment chooses it: a run-config endpoint would let anyone who can launch a run
+    receive ``Authorization: Bearer <HF_TOKEN>`` on their own server. The value must be an
+    ``https`` URL (or ``http`` to a loopback host, for a local mirror).
+    """
+    value = (os.environ if environ is None else environ).get(ENDPOINT_ENV_VAR, "").strip().rstrip("/")
+    if not value:
+        return None
+    parts = urlsplit(value)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if value in ALLOWED_ENDPOINTS or (parts.scheme == "https" and parts.hostname) or (
+        parts.scheme == "http" and loopback
+    ):
+        return value
+    raise ValueError(
+        f"${ENDPOINT_ENV_VAR}={value!r} is not an https URL (http only to localhost); refusing to send the token there."
+    )
+
+
+def secret_renderings(secret: str) -> list[str]:
+    """Every way ``secret`` (and its unstripped form) may be rendered in a message, longest first.
+
+    Raw, ``repr``/bytes-``repr`` escaped (``\\r\\n``), JSON-escaped and URL-encoded forms.
+    """
+    forms = set()
+    for value in {secret, secret.strip()}:
+        if not value:
+            continue
+        forms |= {
+            value,
+            repr(value)[1:-1],
+            repr(value.encode("utf-8"))[2:-1],
+            json.dumps(value)[1:-1],
+            quote(value, safe=""),
+            quote_plus(value),
+        }
+    return sorted((form for form in forms if form), key=len, reverse=True)
 
 
 def redact(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` replaced (no-op for an empty secret)."""
-    return text.replace(secret, REDACTED) if secret else text
+    """``text`` with every rendering of ``secret`` replaced by ``***`` (no-op for an empty secret)."""
+    if not secret:
+        return text
+    for form in secret_renderings(secret):
+        text = text.replace(form, REDACTED)
+    return text
+
+
+def validate_repo_id(repo_id: str, field: str = "repo_id") -> str:
+    """``repo_id`` if it is a Hub id ``owner/name``, else a ValueError naming ``field``.
+
+    Matters beyond the Hub: the name part becomes a folder under ``hub_staging/``, and a name such
+    as ``.`` would make the staging swap replace ``hub_staging`` itself.
+    """
+    from huggingface_hub.utils import HFValidationError
+    from huggingface_hub.utils import validate_repo_id as hub_validate
+
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+        raise ValueError(f"{field} {repo_id!r} must be 'owner/name' (exactly one '/').")
+    try:
+        hub_validate(repo_id)
+    except HFValidationError as error:
+        raise ValueError(f"{field} {repo_id!r} is not a valid Hub repo id: {error}") from None
+    return repo_id
+
+
+def path_inside(path: Path, root: Path, what: str) -> Path:
+    """``path`` resolved, if it lies strictly inside ``root`` (symlinks followed), else a ValueError."""
+    resolved, base = Path(path).resolve(), Path(root).resolve()
+    if resolved == base or base not in resolved.parents:
+        raise ValueError(f"{what} {path} is not inside {root}; only folders of the data lake are published.")
+    return resolved
+
+
+# Absolute local paths: POSIX (/home/x/...) not preceded by a URL's host or scheme, and Windows (C:\...).
+_LOCAL_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.~@+-]+/)+[\w.~@+-]*|\b[A-Za-z]:\\[^\s'\")\]]+")
+
+
+def scrub_local_paths(text: str, known_roots: list[str | Path] = ()) -> str:
+    """``text`` with local file-system paths replaced by ``<local path>`` (for published cards).
+
+    ``known_roots`` (the lake root, the home folder) are replaced wherever they appear; other
+    absolute paths by pattern. URLs are kept.
+    """
+    for root in sorted({str(r) for r in known_roots if str(r) not in ("", "/")}, key=len, reverse=True):
+        text = re.sub(re.escape(root) + r"[^\s'\")\]`|]*", LOCAL_PATH_PLACEHOLDER, text)
+    return _LOCAL_PATH.sub(LOCAL_PATH_PLACEHOLDER, text)
+
+
+LOCAL_PATH_PLACEHOLDER = "<local path>"
 
 
 def stage_model_folder(
@@ -83,17 +197,19 @@ def upload_folder(
     if not token:
         raise PermissionError("No Hub token configured (set HF_TOKEN); refusing to upload.")
     files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+    failure = None
     try:
         api = make_api()
         repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         commit = api.upload_folder(
             repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=commit_message
         )
-    except Exception as error:  # re-raise without the secret; the chain is dropped for the same reason
-        raise RuntimeError(
-            f"Upload of {folder} to {repo_type} repo {repo_id!r} failed: "
-            f"{redact(f'{type(error).__name__}: {error}', token)}"
-        ) from None
+    except Exception as error:  # noqa: BLE001 - any client error may echo the Authorization header
+        failure = redact(f"{type(error).__name__}: {error}", token)
+    if failure is not None:
+        # Raised outside the except block: the original error (and the token in it) is neither the
+        # cause nor the context of this one, so no traceback renderer can print it.
+        raise RuntimeError(f"Upload of {folder} to {repo_type} repo {repo_id!r} failed: {failure}")
     return UploadReport(
         repo_url=str(repo_url), commit_url=str(getattr(commit, "commit_url", commit)), files=files
     )
