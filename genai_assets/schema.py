@@ -31,7 +31,9 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
@@ -75,6 +77,20 @@ CLEANSED_POEM_COLUMNS: tuple[str, ...] = (
 REQUIRED_STRING_COLUMNS: tuple[str, ...] = ("poem_id", "source", "text", "license", "content_hash")
 #: Columns that hold a string or null.
 OPTIONAL_STRING_COLUMNS: tuple[str, ...] = ("url", "title", "author", "form")
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """The verdict of one check on a poem table (the raw snapshot gate, the cleansed-table checks).
+
+    ``name`` is the Dagster asset-check name; ``metadata`` holds plain numbers and strings (counts,
+    the first offending poem ids) so a failing check says exactly what is wrong.
+    """
+
+    name: str
+    passed: bool
+    description: str  # one line saying what was found
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def make_poem_id(source: str, source_key: str) -> str:

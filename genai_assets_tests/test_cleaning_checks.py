@@ -84,3 +84,14 @@ def test_split_check_fails_on_unknown_split_and_on_leakage():
     outcome = check_splits(leaked)
     assert not outcome.passed and outcome.metadata["leaked_poem_ids"] == 1
     assert not check_splits(good_table().assign(split="test")).passed  # no train poems
+
+
+def test_every_check_names_itself_as_its_asset_check():
+    """One CheckOutcome type (genai_assets.schema) for the cleansed checks and the raw snapshot gate."""
+    from genai_assets.schema import CheckOutcome
+    from genai_assets.sources import snapshot
+
+    assert snapshot.CheckOutcome is CheckOutcome
+    for name, function in CHECKS.items():
+        outcome = function(good_table())
+        assert isinstance(outcome, CheckOutcome) and outcome.name == name and outcome.passed

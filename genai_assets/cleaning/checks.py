@@ -7,24 +7,15 @@ exactly what is wrong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
 from genai_assets.cleaning.dedup import dedup_key
 from genai_assets.cleaning.rules import FORBIDDEN_PATTERN, contains_forbidden
 from genai_assets.cleaning.split import SPLITS
-from genai_assets.schema import CLEANSED_POEM_COLUMNS
+from genai_assets.schema import CLEANSED_POEM_COLUMNS, CheckOutcome
 
 _SHOWN = 5  # offending ids listed in metadata
-
-
-@dataclass
-class CheckOutcome:
-    passed: bool
-    description: str
-    metadata: dict[str, object] = field(default_factory=dict)
 
 
 def _first_ids(frame: pd.DataFrame, mask) -> str:
@@ -47,6 +38,7 @@ def check_schema(frame: pd.DataFrame) -> CheckOutcome:
                     f"{column} is not a string in {int(bad.sum())} rows ({_first_ids(frame, bad)})"
                 )
     return CheckOutcome(
+        "schema",
         not problems,
         "; ".join(problems) or "columns, order and types match the contract",
         {"n_columns": len(frame.columns), "rows": len(frame)},
@@ -58,6 +50,7 @@ def check_no_empty_text(frame: pd.DataFrame) -> CheckOutcome:
     empty = ~frame["text"].map(lambda text: isinstance(text, str) and bool(text.strip())).to_numpy(bool)
     empty |= frame["n_words"].to_numpy() <= 0
     return CheckOutcome(
+        "no_empty_text",
         not empty.any(),
         f"{int(empty.sum())} poems with empty text or no words",
         {"empty_rows": int(empty.sum()), "examples": _first_ids(frame, empty)},
@@ -69,6 +62,7 @@ def check_no_duplicates(frame: pd.DataFrame) -> CheckOutcome:
     duplicate_ids = frame["poem_id"].duplicated().to_numpy()
     duplicate_texts = pd.Series([dedup_key(str(text)) for text in frame["text"]]).duplicated().to_numpy()
     return CheckOutcome(
+        "no_duplicates",
         not duplicate_ids.any() and not duplicate_texts.any(),
         f"{int(duplicate_ids.sum())} repeated poem ids, {int(duplicate_texts.sum())} repeated texts",
         {
@@ -85,6 +79,7 @@ def check_no_forbidden_characters(frame: pd.DataFrame) -> CheckOutcome:
     dirty = np.array([contains_forbidden(text) for text in texts], dtype=bool)
     found = sorted({char for text in texts[dirty] for char in FORBIDDEN_PATTERN.findall(text)})
     return CheckOutcome(
+        "no_forbidden_characters",
         not dirty.any(),
         f"{int(dirty.sum())} poems contain forbidden characters {found!r}"
         if dirty.any()
@@ -110,6 +105,7 @@ def check_splits(frame: pd.DataFrame) -> CheckOutcome:
     if no_train:
         problems.append("the train split is empty")
     return CheckOutcome(
+        "valid_splits",
         not problems,
         "; ".join(problems) or "splits valid, no poem in two splits",
         {f"{split}_rows": int(counts.get(split, 0)) for split in SPLITS}

@@ -16,7 +16,7 @@ good ``<lake>/raw_poems/<site>.parquet`` stays untouched. Plain functions, no Da
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,19 +24,11 @@ from typing import Any
 import pandas as pd
 
 from genai_assets.lake import atomic_path
-from genai_assets.schema import schema_problems
+from genai_assets.schema import CheckOutcome, schema_problems
 
 CHECK_SCHEMA = "schema"
 CHECK_NON_EMPTY = "non_empty"
 CHECK_NOT_COLLAPSED = "row_count_not_collapsed"
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    name: str
-    passed: bool
-    description: str  # one line saying what was found
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
