@@ -47,6 +47,22 @@ class BaseModelUnavailableError(RuntimeError):
     """The configured base model cannot be found or downloaded here."""
 
 
+@dataclass
+class BaseModelConfig:
+    """Which pre-trained causal LM the ``base_lm`` stage resolves (and ``finetuned_lm`` fine-tunes)."""
+
+    # 'smollm2-135m' (packaged, offline default), 'tiny-gpt2-random' (tests), a local model folder,
+    # or a Hub id such as 'openai-community/gpt2' (needs the Hub or a local HF cache)
+    base_model: str = "smollm2-135m"
+
+    def __post_init__(self) -> None:
+        if not self.base_model.strip():
+            raise ValueError("base_model must name a model (e.g. 'smollm2-135m'), got an empty string.")
+
+
+BASE_MODEL_PRESETS: dict[str, dict] = {"tiny": {"base_model": "tiny-gpt2-random"}, "cpu": {}, "gpu": {}}
+
+
 @dataclass(frozen=True)
 class TinyGPT2Config:
     """Shape of the ``tiny-gpt2-random`` test model (GPT-2 architecture, random weights)."""

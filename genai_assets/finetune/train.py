@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genai_assets.config_checks import non_finite_problems
 from genai_assets.finetune.data import (
     COLLATIONS,
     RowBatches,
@@ -76,9 +77,12 @@ class FinetuneConfig:
     lora_target_modules: list[str] = field(default_factory=list)  # empty = peft's default per architecture
     perplexity_max_blocks: int = 16  # test blocks scored for held-out perplexity; 0 = all
     seed: int = 42  # seeds the training order, dropout and the logged samples
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # decoding defaults saved with the model
 
     def __post_init__(self) -> None:
-        problems = []
+        if isinstance(self.sampling, dict):  # configs from JSON give a mapping
+            self.sampling = SamplingConfig(**self.sampling)
+        problems = non_finite_problems(self)
         if self.collation not in COLLATIONS:
             problems.append(f"collation must be one of {COLLATIONS}, got {self.collation!r}")
         for name in ("batch_size", "epochs", "grad_accum_steps", "sample_max_new_tokens", "lora_r"):
@@ -102,6 +106,22 @@ class FinetuneConfig:
             problems.append(f"lora_alpha must be > 0, got {self.lora_alpha}")
         if problems:
             raise ValueError("Invalid fine-tuning config: " + "; ".join(problems) + ".")
+
+
+# Named presets (overrides of the defaults above; cpu = the defaults).
+FINETUNE_PRESETS: dict[str, dict] = {
+    "tiny": {
+        "block_size": 64, "batch_size": 4, "max_steps": 8, "learning_rate": 3e-3, "warmup_steps": 1,
+        "eval_batches": 2, "sample_every": 0, "checkpoint_every": 0, "perplexity_max_blocks": 4,
+        "sampling": {"max_new_tokens": 20},
+    },
+    "cpu": {},
+    "gpu": {
+        "block_size": 512, "batch_size": 16, "epochs": 3, "max_steps": 0, "learning_rate": 5e-4,
+        "warmup_steps": 100, "eval_batches": 0, "sample_every": 100, "sample_max_new_tokens": 100,
+        "checkpoint_every": 200, "perplexity_max_blocks": 0,
+    },
+}  # fmt: skip
 
 
 @dataclass
@@ -153,7 +173,7 @@ def run_fingerprint(config: FinetuneConfig, base_revision: str, tokenizer, train
         for key, value in asdict(config).items()
         if key
         not in {"epochs", "max_steps", "eval_every", "eval_batches", "sample_every", "sample_max_new_tokens"}
-        | {"checkpoint_every", "resume", "perplexity_max_blocks"}
+        | {"checkpoint_every", "resume", "perplexity_max_blocks", "sampling"}
     }
     digest = hashlib.sha256(json.dumps([relevant, base_revision, len(tokenizer)], sort_keys=True).encode())
     for sequence in train_sequences:
@@ -195,7 +215,7 @@ def finetune(
     from genai_assets.training.loop import TrainLoopConfig, train
 
     log = log_fn or (lambda row: None)
-    sampling = sampling or SamplingConfig()
+    sampling = sampling or config.sampling
     base_info = base_info or {"name": str(base_dir)}
     model, tokenizer = load_base_for_finetuning(base_dir)
     marker = poem_start_id(tokenizer)
