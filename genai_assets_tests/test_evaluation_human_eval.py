@@ -98,6 +98,23 @@ def test_wilson_interval_against_hand_computed_values():
     assert wilson_interval(0, 4) == pytest.approx((0.0, 0.4899), abs=1e-4)
 
 
+def test_scipy_wilson_interval_equals_the_score_formula():
+    """scipy's interval (now used) equals Wilson's closed form the module used to compute by hand."""
+    import math
+
+    def by_formula(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+        p = successes / trials
+        denominator = 1 + z * z / trials
+        centre = (p + z * z / (2 * trials)) / denominator
+        half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+        return max(0.0, centre - half), min(1.0, centre + half)
+
+    for trials in (1, 2, 7, 30, 250):
+        for successes in sorted({0, 1, trials // 3, trials // 2, trials - 1, trials}):
+            assert wilson_interval(successes, trials) == pytest.approx(by_formula(successes, trials), abs=1e-12)
+    assert all(math.isnan(value) for value in wilson_interval(0, 0))
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [

@@ -35,6 +35,35 @@ class RatingsFormatError(ValueError):
     """A ratings file that cannot be read; the message names the file, row and column."""
 
 
+# Preference order used when a configured model has no samples (e.g. not trained in this run).
+FALLBACK_ORDER = ("finetuned_lm", "base_lm", "scratch_transformer", "rnn_baselines", REFERENCE_MODEL)
+
+
+@dataclass
+class HumanEvalSheetConfig:
+    """Which two systems the blind A/B sheet compares, and how many prompts it holds."""
+
+    model_a: str = "finetuned_lm"  # first system ('reference' = the real poem's lines)
+    model_b: str = "base_lm"  # second system; if either is missing, the first two available are used
+    max_items: int = 16  # prompts on the sheet
+    seed: int = 2024  # seed of the item choice, item order and left/right sides
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_items < 1:
+            problems.append(f"max_items must be >= 1, got {self.max_items}")
+        for name in ("model_a", "model_b"):
+            if getattr(self, name) not in FALLBACK_ORDER:
+                problems.append(f"{name} must be one of {list(FALLBACK_ORDER)}, got {getattr(self, name)!r}")
+        if self.model_a == self.model_b:
+            problems.append(f"model_a and model_b are both {self.model_a!r}; choose two different systems")
+        if problems:
+            raise ValueError("Invalid human-evaluation sheet config: " + "; ".join(problems) + ".")
+
+
+HUMAN_EVAL_PRESETS: dict[str, dict] = {"tiny": {"max_items": 4}, "cpu": {}, "gpu": {"max_items": 40}}
+
+
 @dataclass(frozen=True)
 class HumanEvalSheet:
     sheet: pd.DataFrame  # item_id, prompt, poem_1, poem_2 (what raters see)
@@ -238,17 +267,14 @@ def _validated_row(path: Path, row_number: int, record: dict, known_items: set, 
     return [{"file": path.name, "rater": rater, "item_id": value("item_id"), "choice": choice}]
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (default 95%); (nan, nan) for 0 trials."""
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (scipy's, default 95%); (nan, nan) for 0 trials."""
     if trials == 0:
         return math.nan, math.nan
-    proportion = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (proportion + z * z / (2 * trials)) / denominator
-    half_width = (
-        z * math.sqrt(proportion * (1 - proportion) / trials + z * z / (4 * trials * trials)) / denominator
-    )
-    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+    from scipy.stats import binomtest
+
+    interval = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def preference_summary(ratings: pd.DataFrame, key: pd.DataFrame) -> dict:
