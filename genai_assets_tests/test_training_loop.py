@@ -146,6 +146,11 @@ def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
         assert torch.equal(a, b)
     assert result.final_val_loss == straight_result.final_val_loss
     assert [r["train_loss"] for r in result.history] == [r["train_loss"] for r in straight_result.history]
+    # torch's LambdaLR gives the closed-form LR at every step, and the resumed half continues from the
+    # restored scheduler state (a fresh scheduler would restart the warm-up at lr 0 on step 6).
+    expected_lr = [config.learning_rate * linear_warmup_decay(r["step"] - 1, 2, 10) for r in result.history]
+    assert [r["lr"] for r in result.history] == expected_lr
+    assert [r["lr"] for r in straight_result.history] == expected_lr
 
     # A finished checkpoint: training again is a no-op that reports the saved figures.
     again = train(fresh_model(), shuffled_batches(data), lambda: data, config, lm_loss, checkpoints)

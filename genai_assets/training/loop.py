@@ -344,6 +344,10 @@ def train(
         [name for name, p in model.named_parameters() if id(p) in trained_ids] if explicit_subset else None
     )
     optimizer = make_optimizer(model, parameters, config)
+    # torch's LambdaLR with the closed-form multiplier, not SequentialLR(LinearLR, LinearLR): LinearLR
+    # refuses start_factor=0 (this warm-up starts at 0, as transformers' does) and updates the LR
+    # multiplicatively step by step, so its values drift from the formula by rounding. LambdaLR's
+    # state_dict is saved in every checkpoint and restored on resume.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: linear_warmup_decay(step, config.warmup_steps, config.max_steps)
     )
