@@ -8,6 +8,14 @@ asset downstream of ``raw_poems``) returns ``{partition: DataFrame}`` for the pa
 have been materialized and logs the ones that have not: the offline demo materializes only the
 bundled sites, and the cleansing step should run on what exists rather than fail.
 Models never pass through here: model assets write Hugging Face folders themselves.
+
+Why not ``dg.UPathIOManager`` (same file layout, and ``dump_to_path`` could write atomically):
+its multi-partition load skips a missing partition only when every downstream ``AssetIn`` sets
+``allow_missing_partitions`` metadata, returns the bare DataFrame instead of ``{partition: frame}``
+whenever exactly one partition key is requested (so the type an asset receives would depend on
+how many sites exist), and has no "nothing materialized yet" error. The rule here is one line
+instead: a run without a partition key gets the dict of what exists. Remote storage (S3/GCS) is
+not needed by this project; if it becomes so, subclass ``UPathIOManager`` with these overrides.
 """
 
 from __future__ import annotations
