@@ -18,6 +18,7 @@ calls ``Derived.from_context(context)`` to get the typed config back.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import inspect
@@ -110,7 +111,11 @@ def build_library_config(library_class: type, values: Mapping[str, Any]):
     kwargs = {}
     for name, value in values.items():
         nested = _dataclass_type(hints.get(name))
-        kwargs[name] = build_library_config(nested, value) if nested and isinstance(value, Mapping) else value
+        if nested and isinstance(value, Mapping):
+            value = build_library_config(nested, value)
+        elif typing.get_origin(hints.get(name)) is tuple and isinstance(value, list):
+            value = tuple(value)  # Dagster has no tuple type: the derived config holds a list
+        kwargs[name] = value
     return library_class(**kwargs)
 
 
@@ -194,23 +199,23 @@ def _own_field_comments(library_class: type) -> dict[str, str]:
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
             comments_by_line[token.start[0]] = token.string.lstrip("#").strip()
-    lines = source.splitlines()
+    [class_node] = ast.parse(source).body
     result: dict[str, str] = {}
-    names = set(_field_names(library_class))
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        name = stripped.split(":", 1)[0].strip()
-        if name not in names or name in result or ":" not in stripped:
+    for statement in class_node.body:
+        if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
             continue
-        if number in comments_by_line and not stripped.startswith("#"):
-            result[name] = comments_by_line[number]
-            continue
-        above, cursor = [], number - 1
-        while cursor >= 1 and lines[cursor - 1].strip().startswith("#"):
-            above.insert(0, comments_by_line.get(cursor, ""))
-            cursor -= 1
-        if above:
-            result[name] = " ".join(above)
+        # a comment anywhere in the statement (a formatter may wrap a long line), else the block above
+        inside = [
+            comments_by_line[line]
+            for line in range(statement.lineno, statement.end_lineno + 1)
+            if line in comments_by_line
+        ]
+        above, line = [], statement.lineno - 1
+        while line in comments_by_line and source.splitlines()[line - 1].strip().startswith("#"):
+            above.insert(0, comments_by_line[line])
+            line -= 1
+        if inside or above:
+            result[statement.target.id] = " ".join(inside or above)
     return result
 
 

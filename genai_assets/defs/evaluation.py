@@ -18,37 +18,21 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
+from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown
 from genai_assets.defs._resources import DataLake
+from genai_assets.evaluation.human_eval import FALLBACK_ORDER, HUMAN_EVAL_PRESETS
+from genai_assets.evaluation.human_eval import HumanEvalSheetConfig as HumanEvalSheetSettings
+from genai_assets.evaluation.runner import EVALUATED_MODELS, EVALUATION_PRESETS, EvaluationSettings
 from genai_assets.lake import atomic_write_text
 
-# Model assets compared by ``evaluation``, in table order; each is optional at run time.
-EVALUATED_MODELS = ("base_lm", "finetuned_lm", "scratch_transformer", "rnn_baselines")
 HUMAN_EVAL_FOLDER = "human_eval"
 RATINGS_FOLDER = "ratings"
 
 
-class EvaluationConfig(dg.Config):
-    """How much of the test split to use (defaults = the cpu demo profile, ~2 min on 2 cores)."""
-
-    models: list[str] = Field(
-        default_factory=lambda: list(EVALUATED_MODELS),
-        description="Model assets to compare; a model whose folder is missing is skipped with a note.",
-    )
-    max_perplexity_poems: int = Field(
-        64, description="Test poems scored for perplexity and bits/char (0 = all)."
-    )
-    max_chars_per_poem: int = Field(1200, description="Longer poems are cut at a line break before scoring.")
-    n_prompts: int = Field(16, description="Test poems whose first lines prompt each model.")
-    prompt_lines: int = Field(2, description="Lines of each test poem given as the prompt.")
-    continuation_lines: int = Field(4, description="Real lines after the prompt that BLEU/chrF compare with.")
-    max_new_tokens: int = Field(48, description="Tokens generated per prompt.")
-    temperature: float = Field(0.8, description="Sampling temperature (same for every model).")
-    top_k: int = Field(50, description="Top-k filter (0 = off).")
-    top_p: float = Field(0.95, description="Nucleus sampling mass.")
-    seed: int = Field(1234, description="Seed of the prompt choice and of every model's sampling.")
+EvaluationConfig = stage_config(EvaluationSettings)
+HumanEvalSheetConfig = stage_config(HumanEvalSheetSettings)
 
 
 def resolve_model_folder(lake: DataLake, name: str) -> tuple[Path | None, str]:
@@ -85,38 +69,22 @@ def resolve_model_folder(lake: DataLake, name: str) -> tuple[Path | None, str]:
     group_name="evaluation",
     deps=list(EVALUATED_MODELS),
     kinds={"pytorch"},
+    config_schema=EvaluationConfig.config_schema(),
 )
 def evaluation(
     context: dg.AssetExecutionContext,
-    config: EvaluationConfig,
     lake: DataLake,
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """Perplexity, bits/char, BLEU/chrF, diversity, memorisation and form of every trained model."""
     from genai_assets.evaluation.report import plot_report, summary_table, write_report
-    from genai_assets.evaluation.runner import EvaluationSettings, evaluate_models
+    from genai_assets.evaluation.runner import evaluate_models
 
-    settings = EvaluationSettings(
-        max_perplexity_poems=config.max_perplexity_poems,
-        max_chars_per_poem=config.max_chars_per_poem,
-        n_prompts=config.n_prompts,
-        prompt_lines=config.prompt_lines,
-        continuation_lines=config.continuation_lines,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
-        top_k=config.top_k,
-        top_p=config.top_p,
-        seed=config.seed,
-    )
-    unknown = sorted(set(config.models) - set(EVALUATED_MODELS))
-    if unknown:
-        raise ValueError(
-            f"Unknown model(s) {unknown} in config.models; choose from {list(EVALUATED_MODELS)}."
-        )
+    settings = EvaluationConfig.from_context(context).to_library()  # models validated there
 
     folders: dict[str, Path | None] = {}
     notes: dict[str, str] = {}
-    for name in config.models:
+    for name in settings.models:
         folders[name], note = resolve_model_folder(lake, name)
         if note:
             notes[name] = note
@@ -148,27 +116,12 @@ def evaluation(
     return dg.MaterializeResult(metadata=metadata)
 
 
-class HumanEvalSheetConfig(dg.Config):
-    """Which two systems the blind A/B sheet compares."""
-
-    model_a: str = Field("finetuned_lm", description="First system ('reference' = the real poem's lines).")
-    model_b: str = Field(
-        "base_lm", description="Second system; if either is missing, the first two available are used."
-    )
-    max_items: int = Field(16, description="Prompts on the sheet.")
-    seed: int = Field(2024, description="Seed of the item choice, item order and left/right sides.")
-
-
-# Preference order used when a configured model has no samples (e.g. not trained in this run).
-FALLBACK_ORDER = ("finetuned_lm", "base_lm", "scratch_transformer", "rnn_baselines", "reference")
-
-
-@dg.asset(group_name="evaluation", deps=["evaluation"])
-def human_eval_sheet(
-    context: dg.AssetExecutionContext, config: HumanEvalSheetConfig, lake: DataLake
-) -> dg.MaterializeResult:
+@dg.asset(group_name="evaluation", deps=["evaluation"], config_schema=HumanEvalSheetConfig.config_schema())
+def human_eval_sheet(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """A blind A/B rating sheet (CSV + self-contained HTML page) and its separate key file."""
     from genai_assets.evaluation.human_eval import build_sheet, write_sheet
+
+    config = HumanEvalSheetConfig.from_context(context).to_library()
 
     samples_path = lake.reports_dir() / "evaluation_samples.parquet"
     if not samples_path.is_file():
@@ -259,22 +212,6 @@ def human_eval_results(context: dg.AssetExecutionContext, lake: DataLake) -> dg.
     )
 
 
-PRESETS = {
-    "tiny": {
-        "evaluation": {
-            "config": {
-                "max_perplexity_poems": 8,
-                "n_prompts": 4,
-                "max_new_tokens": 12,
-                "max_chars_per_poem": 400,
-            }
-        },
-        "human_eval_sheet": {"config": {"max_items": 4}},
-    },
-    "gpu": {
-        "evaluation": {"config": {"max_perplexity_poems": 0, "n_prompts": 128, "max_new_tokens": 96}},
-        "human_eval_sheet": {"config": {"max_items": 40}},
-    },
-}
+PRESETS = asset_presets({"evaluation": EVALUATION_PRESETS, "human_eval_sheet": HUMAN_EVAL_PRESETS})
 
 defs = dg.Definitions(assets=[evaluation, human_eval_sheet, human_eval_results])

@@ -20,16 +20,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genai_assets.config_checks import non_finite_problems
 from genai_assets.evaluation import metrics
 from genai_assets.evaluation.human_eval import REFERENCE_MODEL
 
 COPY_NGRAM = 8  # memorisation: share of generated word 8-grams found in the training poems
 
 
+# Model assets compared by the evaluation stage, in table order (lake folders under models/).
+EVALUATED_MODELS = ("base_lm", "finetuned_lm", "scratch_transformer", "rnn_baselines")
+
+
 @dataclass
 class EvaluationSettings:
     """What to measure and how much of it; defaults are the cpu demo profile."""
 
+    # model assets to compare; a model whose folder is missing is skipped with a note
+    models: list[str] = field(default_factory=lambda: list(EVALUATED_MODELS))
     max_perplexity_poems: int = 64  # test poems scored for perplexity / bits per char (0 = all)
     max_chars_per_poem: int = 1200  # longer poems are cut at a line break (CPU time)
     n_prompts: int = 16  # test poems used as prompts for generation
@@ -37,12 +44,15 @@ class EvaluationSettings:
     continuation_lines: int = 4  # real lines after the prompt that BLEU/chrF compare with
     max_new_tokens: int = 48  # generated tokens per prompt
     temperature: float = 0.8  # sampling settings, identical for every model
-    top_k: int = 50
-    top_p: float = 0.95
+    top_k: int = 50  # top-k filter (0 = off)
+    top_p: float = 0.95  # nucleus sampling mass in (0, 1]
     seed: int = 1234  # seeds the prompt choice and every model's sampling
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = non_finite_problems(self)
+        unknown = sorted(set(self.models) - set(EVALUATED_MODELS))
+        if unknown or not self.models:
+            problems.append(f"models must be a non-empty subset of {list(EVALUATED_MODELS)}, got {self.models}")
         for name in ("max_perplexity_poems", "max_chars_per_poem"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0 (0 = no cap)")
@@ -59,6 +69,14 @@ class EvaluationSettings:
             problems.append("top_k must be >= 0")
         if problems:
             raise ValueError("Invalid evaluation settings: " + "; ".join(problems) + ".")
+
+
+# Named presets (overrides of the defaults above; cpu = the defaults).
+EVALUATION_PRESETS: dict[str, dict] = {
+    "tiny": {"max_perplexity_poems": 8, "n_prompts": 4, "max_new_tokens": 12, "max_chars_per_poem": 400},
+    "cpu": {},
+    "gpu": {"max_perplexity_poems": 0, "n_prompts": 128, "max_new_tokens": 96},
+}
 
 
 @dataclass

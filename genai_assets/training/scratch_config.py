@@ -35,9 +35,8 @@ class ScratchRunConfig:
     seed: int = 1337  # seed of initialisation, batch sampling and dropout
     device: str = "auto"  # 'auto' (cuda if available, else cpu), 'cpu' or 'cuda[:n]'
     keep_checkpoint: bool = False  # keep the final checkpoint after success
-    num_threads: int = (
-        0  # torch CPU threads (0 = torch's default, one per core); 1 is faster on a busy machine
-    )
+    # torch CPU threads (0 = torch's default, one per core); 1 is faster on a busy machine
+    num_threads: int = 0
 
     def __post_init__(self) -> None:
         raise_problems(self, self.problems())
