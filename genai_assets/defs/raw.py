@@ -6,8 +6,11 @@
   from the base URLs of the ``scraper`` resource.
 * Blocking checks ``schema``, ``non_empty`` and ``row_count_not_collapsed`` are evaluated inside
   the asset body before anything is written. If one fails, the new scrape goes to
-  ``<lake>/raw_poems/_rejected/`` and the asset outputs ``None``, so the IO manager keeps the last
-  good file; the failed blocking check stops downstream assets in the same run.
+  ``<lake>/raw_poems/_rejected/`` and the asset yields no output at all (``output_required=False``):
+  no new materialization is recorded, the last good file stays, downstream does not turn stale;
+  the scrape's figures go into an ``AssetObservation`` and the failed blocking check stops
+  downstream assets in the same run. An unreadable last snapshot is moved to
+  ``<lake>/raw_poems/_corrupt/`` with a warning and the scrape is judged as the first one.
 * ``weekly_online_rescrape`` (Mondays 03:00 UTC, stopped until switched on) requests one run of
   ``rescrape_online_sites_job`` per online site partition.
 
@@ -31,7 +34,7 @@ from genai_assets.sources.snapshot import (
     CHECK_NOT_COLLAPSED,
     CHECK_SCHEMA,
     evaluate_snapshot,
-    previous_row_count,
+    inspect_previous_snapshot,
     write_rejected,
 )
 
@@ -60,7 +63,13 @@ class ScraperSettings(dg.ConfigurableResource):
         DEFAULT_USER_AGENT, description="User-Agent sent on every request; keep a contact URL."
     )
     min_interval_s: float = Field(1.0, description="Minimum seconds between request starts (rate limit).")
-    timeout_s: float = Field(20.0, description="Connect/read timeout per request, seconds.")
+    timeout_s: float = Field(20.0, description="Connect/read timeout per socket operation, seconds.")
+    request_deadline_s: float = Field(
+        60.0, description="Whole-request deadline (headers + body), seconds: cuts off slow-drip servers."
+    )
+    max_crawl_delay_s: float = Field(
+        30.0, description="Ceiling on a robots.txt Crawl-delay, seconds (recorded in metadata when applied)."
+    )
     max_retries: int = Field(4, description="Retries after 429/5xx/timeouts/connection errors.")
     backoff_base_s: float = Field(1.0, description="Backoff before retry k: base * 2**k seconds (+ jitter).")
     backoff_max_s: float = Field(60.0, description="Ceiling of the exponential backoff, seconds.")
@@ -82,6 +91,8 @@ class ScraperSettings(dg.ConfigurableResource):
             user_agent=self.user_agent,
             min_interval_s=self.min_interval_s,
             timeout_s=self.timeout_s,
+            request_deadline_s=self.request_deadline_s,
+            max_crawl_delay_s=self.max_crawl_delay_s,
             max_retries=self.max_retries,
             backoff_base_s=self.backoff_base_s,
             backoff_max_s=self.backoff_max_s,
@@ -196,6 +207,7 @@ RAW_POEMS_CHECKS = [
     group_name="data",
     check_specs=RAW_POEMS_CHECKS,
     kinds={"pandas", "parquet"},
+    output_required=False,  # a rejected scrape yields no output: no new materialization at all
 )
 def raw_poems(
     context: dg.AssetExecutionContext, config: RawPoemsConfig, scraper: ScraperSettings, lake: DataLake
@@ -206,7 +218,13 @@ def raw_poems(
     result = scrape_site(site, config, scraper)  # a whole-site failure raises: the old file stays
     frame = raw_poems_frame(result.records)
     snapshot_path = lake.table_path("raw_poems", site)
-    previous_rows = previous_row_count(snapshot_path)
+    previous = inspect_previous_snapshot(snapshot_path, lake.folder("raw_poems", "_corrupt"))
+    previous_rows = previous.rows
+    if previous.quarantined_to is not None:
+        context.log.warning(
+            f"raw_poems[{site}]: the last snapshot {snapshot_path} is unreadable ({previous.problem}); "
+            f"moved to {previous.quarantined_to} and judging this scrape as the first one."
+        )
     verdict = evaluate_snapshot(
         frame,
         previous_rows,
@@ -228,6 +246,8 @@ def raw_poems(
             max_rows=config.preview_rows,
         ),
     }
+    if previous.quarantined_to is not None:
+        metadata["corrupt_previous_moved_to"] = dg.MetadataValue.path(str(previous.quarantined_to))
     if site in ONLINE_SITES:
         metadata["base_url"] = dg.MetadataValue.url(scraper.base_url(site))
     metadata.update({f"{site}/{name}": _metadata_value(value) for name, value in result.details.items()})
@@ -243,7 +263,10 @@ def raw_poems(
             f"raw_poems[{site}]: checks {verdict.failed} failed; the new scrape went to {rejected} and "
             f"the last good snapshot {snapshot_path} is kept."
         )
-        yield dg.Output(None, metadata=metadata)  # None: the Parquet IO manager keeps the old file
+        # No Output at all (output_required=False): Output(None) would be recorded as a fresh
+        # materialization with the rejected row count and make everything downstream stale. The
+        # scrape's figures go into an observation instead, next to the failed checks below.
+        context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=site, metadata=metadata))
     for outcome in verdict.checks:
         yield dg.AssetCheckResult(
             check_name=outcome.name,

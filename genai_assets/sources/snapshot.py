@@ -11,7 +11,10 @@ Three blocking checks, evaluated on the new frame before anything is written:
 
 If any check fails the frame is *rejected*: written to
 ``<lake>/raw_poems/_rejected/<site>-<UTC timestamp>.parquet`` for inspection, while the last
-good ``<lake>/raw_poems/<site>.parquet`` stays untouched. Plain functions, no Dagster.
+good ``<lake>/raw_poems/<site>.parquet`` stays untouched. A last good file that cannot be read
+(truncated, not Parquet) would block its site forever, so :func:`inspect_previous_snapshot`
+moves it to ``<lake>/raw_poems/_corrupt/`` and the scrape proceeds as if there were none.
+Plain functions, no Dagster.
 """
 
 from __future__ import annotations
@@ -46,13 +49,51 @@ class SnapshotVerdict:
 
 
 def previous_row_count(path: str | Path) -> int | None:
-    """Rows of the last good snapshot at ``path`` (Parquet footer only), or None if there is none."""
+    """Rows of the last good snapshot at ``path`` (Parquet footer only), or None if there is none.
+
+    Raises if the file exists but is not readable Parquet; :func:`inspect_previous_snapshot`
+    is the forgiving variant the asset uses.
+    """
     path = Path(path)
     if not path.exists():
         return None
     import pyarrow.parquet as pq
 
     return pq.read_metadata(path).num_rows
+
+
+@dataclass(frozen=True)
+class PreviousSnapshot:
+    """What is known about the last good snapshot before a new one is judged."""
+
+    rows: int | None  # None: there is none (never written, or moved aside as corrupt)
+    quarantined_to: Path | None = None  # where an unreadable file was moved
+    problem: str = ""  # why it was unreadable (one line)
+
+
+def inspect_previous_snapshot(
+    path: str | Path, quarantine_folder: str | Path, now: datetime | None = None
+) -> PreviousSnapshot:
+    """Row count of the last good snapshot; an unreadable one is moved aside, not fatal.
+
+    A corrupt file would otherwise crash every future scrape of its site (and every reader
+    downstream). It goes to ``<quarantine_folder>/<name>-<UTC timestamp>.parquet`` for
+    inspection and the caller proceeds as if there were no previous snapshot.
+    """
+    path = Path(path)
+    try:
+        return PreviousSnapshot(previous_row_count(path))
+    except PermissionError:
+        raise  # a problem of the lake itself, not of the file's content
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid/ArrowIOError subclass these
+        if not path.exists():
+            raise
+        problem = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = Path(quarantine_folder) / f"{path.stem}-{stamp}{path.suffix}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path.replace(target)  # same lake, same filesystem: an atomic move
+    return PreviousSnapshot(None, quarantined_to=target, problem=problem)
 
 
 def evaluate_snapshot(
