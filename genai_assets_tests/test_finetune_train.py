@@ -156,6 +156,7 @@ def test_assets_materialize_end_to_end_on_the_tiny_preset(lake_root):
     fixture_poems().to_parquet(lake_root / "cleansed_poems.parquet")
     run_config = {"ops": copy.deepcopy(stage.PRESETS["tiny"])}
     run_config["ops"]["finetuned_lm"]["config"]["max_steps"] = 4
+    run_config["ops"]["generated_poems"]["config"]["preset"] = "course"  # 3 samples, no repeated 2-grams
     result = dg.materialize(
         [dg.AssetSpec("cleansed_poems"), *stage.defs.assets, *stage.defs.asset_checks],
         resources={
@@ -176,14 +177,26 @@ def test_assets_materialize_end_to_end_on_the_tiny_preset(lake_root):
     metadata = result.asset_materializations_for_node("finetuned_lm")[0].metadata
     assert metadata["steps"].value == 4
     assert metadata["finetuned_test_perplexity"].value < metadata["base_test_perplexity"].value
+    # Learning vs forgetting: both models on the 4 test poems and on the out-of-domain poems.
+    from genai_assets.evaluation.ood_poems import OOD_POEMS
+
+    bits = json.loads((lake_root / "models" / "finetuned_lm" / "metrics.json").read_text())["bits_per_char"]
+    assert bits["n_texts"] == {"in_domain": 4, "ood": len(OOD_POEMS)}
+    assert bits["change"]["ood"] == pytest.approx(bits["finetuned"]["ood"] / bits["base"]["ood"] - 1)
+    assert metadata["bits_per_char_out_of_domain"].value["base"] == bits["base"]["ood"] > 0
     assert (lake_root / "reports" / "finetuned_lm_loss.png").stat().st_size > 1000
     checks = result.get_asset_check_evaluations()
     assert [check.passed for check in checks] == [True]
     poems = pd.read_parquet(lake_root / "generated_poems.parquet")
     assert list(poems.columns[:5]) == ["model", "prompt", "sample_index", "text", "params"]
-    assert sorted(poems["model"]) == ["base_lm", "finetuned_lm"]
+    assert sorted(poems["model"]) == ["base_lm"] * 3 + ["finetuned_lm"] * 3
     assert all(text.startswith("The rose") for text in poems["text"])
-    assert json.loads(poems["params"][0])["max_new_tokens"] == 12
+    params = json.loads(poems["params"][0])
+    assert params["max_new_tokens"] == 12  # from the tiny preset: the sampling preset leaves it alone
+    course = (params["temperature"], params["repetition_penalty"], params["no_repeat_ngram_size"])
+    assert course == (1.0, 1.2, 2)
+    sampling = result.asset_materializations_for_node("generated_poems")[0].metadata["sampling"].value
+    assert sampling["preset"] == "course" and sampling["num_return_sequences"] == 3
 
 
 def test_added_token_embeddings_are_the_same_on_every_load(tiny_base):

@@ -252,3 +252,37 @@ def test_scratch_models_decode_through_their_kv_cache_with_repetition_controls(t
     assert len(set(fed_tokens["0"])) < len(fed_tokens["0"])
     assert len(set(fed_tokens["1"])) == len(fed_tokens["1"])
 
+
+def test_course_preset_sets_the_course_settings_and_flags_still_win(model_folder, tmp_path, capsys):
+    path = tmp_path / "course.jsonl"
+    args = ["--model", str(model_folder), "--prompt", "The rose", "--preset", "course", "--seed", "3"]
+    assert run([*args, "--output", str(path), "--quiet"], capsys)[0] == 0
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["sample_index"] for r in records] == [0, 1, 2]  # three poems per prompt
+    params = records[0]["params"]
+    assert (params["do_sample"], params["temperature"], params["top_k"], params["top_p"]) == (
+        True,
+        1.0,
+        50,
+        0.95,
+    )
+    assert (params["repetition_penalty"], params["no_repeat_ngram_size"]) == (1.2, 2)
+    assert params["max_new_tokens"] == 12  # not in the preset: the folder's saved default
+    path2 = tmp_path / "override.jsonl"
+    assert (
+        run([*args, "--temperature", "0.5", "--num-return-sequences", "1", "--output", str(path2)], capsys)[0]
+        == 0
+    )
+    overridden = [json.loads(line) for line in path2.read_text().splitlines()]
+    assert len(overridden) == 1 and overridden[0]["params"]["temperature"] == 0.5
+    assert overridden[0]["params"]["no_repeat_ngram_size"] == 2
+
+
+def test_unknown_preset_is_refused_by_name():
+    from genai_assets.generation.presets import merge_sampling_values, sampling_preset
+
+    with pytest.raises(ValueError, match="Unknown sampling preset 'nope'; choose one of course"):
+        sampling_preset("nope")
+    assert merge_sampling_values(None, {"top_k": 3, "top_p": None}) == {"top_k": 3}
+    with pytest.raises(SystemExit):
+        main(["generate", "--model", "m", "--prompt", "p", "--preset", "nope"])

@@ -90,7 +90,14 @@ class GeneratedPoemsConfig(dg.Config):
     top_k: int = Field(50, description="Top-k filter (0 = off).")
     top_p: float = Field(0.95, description="Nucleus filter mass in (0, 1].")
     repetition_penalty: float = Field(1.1, description="Penalty on repeated tokens (1 = none).")
+    no_repeat_ngram_size: int = Field(0, description="Never repeat an n-gram of this size (0 = off).")
     do_sample: bool = Field(True, description="Sample (True) or greedy decoding (False).")
+    preset: str = Field(
+        "",
+        description="Named decoding preset ('course': temperature 1.0, top-k 50, top-p 0.95, repetition "
+        "penalty 1.2, no repeated 2-grams, 3 samples per prompt); its values replace the fields above. "
+        "Empty = use the fields.",
+    )
     include_base: bool = Field(True, description="Also generate from base_lm, side by side.")
     seed: int = Field(1234, description="Seed of the sampling (reproducible table).")
 
@@ -277,17 +284,21 @@ def generated_poems(
     """Sample poems for the configured prompts from the fine-tuned model and the base, side by side."""
     from genai_assets.finetune.base_model import base_model_dir
     from genai_assets.generation import SamplingConfig, generate_poems, load_generator
+    from genai_assets.generation.presets import sampling_preset
 
-    sampling = SamplingConfig(
+    fields = dict(
         do_sample=config.do_sample,
         top_k=config.top_k,
         top_p=config.top_p,
         temperature=config.temperature,
         repetition_penalty=config.repetition_penalty,
+        no_repeat_ngram_size=config.no_repeat_ngram_size,
         num_return_sequences=config.num_samples,
         max_new_tokens=config.max_new_tokens,
         seed=config.seed,
     )
+    # Dagster config cannot tell a default from a typed value, so a preset replaces what it names.
+    sampling = SamplingConfig(**{**fields, **(sampling_preset(config.preset) if config.preset else {})})
     models = {"finetuned_lm": lake.model_dir("finetuned_lm")}
     if config.include_base:
         models["base_lm"] = base_model_dir(lake.model_dir("base_lm"))
@@ -305,6 +316,7 @@ def generated_poems(
         table,
         metadata={
             "rows": dg.MetadataValue.int(len(table)),
+            "sampling": dg.MetadataValue.json({"preset": config.preset or None, **sampling.to_dict()}),
             "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 1)),
             "side_by_side": dataframe_markdown(side_by_side.reset_index(), max_rows=20, max_chars=300),
         },

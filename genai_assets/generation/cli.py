@@ -3,9 +3,10 @@
     genai-assets generate --model data_lake/models/finetuned_lm --prompt "The rose" \\
         --top-k 50 --top-p 0.95 --temperature 0.9 --num-return-sequences 2 --seed 7 --output poems.jsonl
 
-Sampling flags left out take the model folder's ``generation_config.json`` defaults (what
-``finetuned_lm`` saved), then ``SamplingConfig``'s. Kept light: ``cli.py`` imports this module to
-build its parser, so torch and transformers load only in ``run_generate``.
+Sampling flags left out take the ``--preset``'s values (``course``: the course's final settings,
+see ``genai_assets.generation.presets``), then the model folder's ``generation_config.json``
+defaults (what ``finetuned_lm`` saved), then ``SamplingConfig``'s. Kept light: ``cli.py``
+imports this module to build its parser, so torch and transformers load only in ``run_generate``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from genai_assets.generation.presets import SAMPLING_PRESETS, merge_sampling_values
 
 
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,10 +38,17 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-repeat-ngram-size", type=int, help="Never repeat an n-gram of this size (0 = off)."
     )
-    parser.add_argument("--num-return-sequences", type=int, default=1, help="Samples per prompt (default 1).")
+    parser.add_argument("--num-return-sequences", type=int, help="Samples per prompt (default 1).")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(SAMPLING_PRESETS),
+        help="Named decoding settings; 'course' = temperature 1.0, top-k 50, top-p 0.95, repetition "
+        "penalty 1.2, no repeated 2-grams, 3 samples per prompt. Explicit flags override it.",
+    )
     parser.add_argument("--max-new-tokens", type=int, help="Tokens to generate after the prompt.")
     parser.add_argument("--seed", type=int, help="Random seed: the same seed and flags give the same poems.")
     parser.add_argument("--output", help="Also write the samples, prompts and parameters to this JSONL file.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace the --output file if it exists.")
     parser.add_argument("--quiet", action="store_true", help="Do not stream tokens to the terminal.")
 
 
@@ -47,8 +56,7 @@ def sampling_from_args(args: argparse.Namespace, saved_defaults: dict | None = N
     """``SamplingConfig`` from the flags over the model's saved defaults (raises ValueError on bad values)."""
     from genai_assets.generation import SamplingConfig
 
-    return SamplingConfig.from_defaults(
-        saved_defaults,
+    explicit = dict(
         do_sample=args.do_sample,
         top_k=args.top_k,
         top_p=args.top_p,
@@ -59,14 +67,19 @@ def sampling_from_args(args: argparse.Namespace, saved_defaults: dict | None = N
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
     )
+    return SamplingConfig.from_defaults(saved_defaults, **merge_sampling_values(args.preset, explicit))
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from genai_assets.cli_input import check_output_path, resolve_model_argument
     from genai_assets.generation import generate_poems, load_generator
 
     try:
+        # Input checks before the (slow) model load: a bad --output or --model fails in one line.
+        output = check_output_path(args.output, args.overwrite) if args.output else None
+        model_argument = resolve_model_argument(args.model)
         sampling_from_args(args)  # validate the flags before loading a model
-        generator = load_generator(args.model)
+        generator = load_generator(model_argument)
         sampling = sampling_from_args(args, generator.sampling_defaults)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -86,12 +99,16 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.quiet:
         for sample in samples:
             print(sample["text"], end="\n\n")
-    if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with output.open("w", encoding="utf-8") as handle:
-            for sample in samples:
-                record = {"model": generator.name, **sample, "params": json.loads(sample["params"])}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if output is not None:
+        from genai_assets.lake import atomic_write_text
+
+        records = [
+            json.dumps(
+                {"model": generator.name, **sample, "params": json.loads(sample["params"])},
+                ensure_ascii=False,
+            )
+            for sample in samples
+        ]
+        atomic_write_text(output, "".join(record + "\n" for record in records))
         print(f"\nwrote {len(samples)} samples to {output}", file=sys.stderr)
     return 0
