@@ -21,10 +21,10 @@ measure the format, not the poems.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -182,16 +182,22 @@ def run_fingerprint(config: FinetuneConfig, base_revision: str, tokenizer, train
 
 
 def prepare_checkpoint_dir(checkpoint_root: Path | None, fingerprint: str, resume: bool, log) -> Path | None:
-    """``<root>/loop`` for the loop, cleared unless it belongs to this same run and ``resume`` is on."""
+    """``<root>/loop`` for the loop, cleared unless it belongs to this same run and ``resume`` is on.
+
+    Call it holding the asset's training lock. The fingerprint is stored inside the checkpoint
+    folder (``genai_assets.training.checkpoint.prepare_checkpoint``), never beside it, so a
+    checkpoint cannot be paired with another run's fingerprint.
+    """
+    from genai_assets.training.checkpoint import prepare_checkpoint
+
     if checkpoint_root is None:
         return None
     checkpoint_root.mkdir(parents=True, exist_ok=True)
-    loop_dir, stamp = checkpoint_root / "loop", checkpoint_root / "fingerprint.json"
-    previous = json.loads(stamp.read_text()).get("fingerprint") if stamp.is_file() else None
-    if loop_dir.exists() and (not resume or previous != fingerprint):
+    loop_dir = checkpoint_root / "loop"
+    (checkpoint_root / "fingerprint.json").unlink(missing_ok=True)  # the old stamp beside the folder
+    action = prepare_checkpoint(loop_dir, fingerprint, resume)
+    if action == "discarded":
         log({"event": "checkpoint discarded", "reason": "resume off" if not resume else "different run"})
-        shutil.rmtree(loop_dir)
-    stamp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
     return loop_dir
 
 
@@ -212,6 +218,7 @@ def finetune(
     """
     import torch
 
+    from genai_assets.training.checkpoint import training_lock
     from genai_assets.training.loop import TrainLoopConfig, train
 
     log = log_fn or (lambda row: None)
@@ -296,7 +303,6 @@ def finetune(
         seed=config.seed,
     )
     fingerprint = run_fingerprint(config, str(base_info.get("revision", "")), tokenizer, sequences["train"])
-    loop_dir = prepare_checkpoint_dir(checkpoint_root, fingerprint, config.resume, log)
     stops = stop_token_ids(tokenizer)
 
     def sample_fn(sampled_model, step: int) -> str:
@@ -315,17 +321,21 @@ def finetune(
 
     timed_loss = TimedLoss()
     started = time.perf_counter()
-    result = train(
-        model,
-        train_rows,
-        val_rows,
-        loop_config,
-        timed_loss,
-        checkpoint_dir=loop_dir,
-        log_fn=log,
-        sample_fn=sample_fn if config.sample_every else None,
-        trainable_parameters=trainable,
-    )
+    # One run at a time per checkpoint root (fail fast, see training_lock); none without checkpoints.
+    lock = training_lock(checkpoint_root, "finetuned_lm") if checkpoint_root else contextlib.nullcontext()
+    with lock:
+        loop_dir = prepare_checkpoint_dir(checkpoint_root, fingerprint, config.resume, log)
+        result = train(
+            model,
+            train_rows,
+            val_rows,
+            loop_config,
+            timed_loss,
+            checkpoint_dir=loop_dir,
+            log_fn=log,
+            sample_fn=sample_fn if config.sample_every else None,
+            trainable_parameters=trainable,
+        )
     train_seconds = time.perf_counter() - started
     if config.lora:
         model = model.merge_and_unload()

@@ -12,10 +12,10 @@ and ``n_chars`` = the characters of the validation poems (``meta.json``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genai_assets.training.distributed import active_world
 from genai_assets.training.lm_data import (
     line_pairs,
     newline_token_ids,
@@ -51,12 +52,72 @@ def run_fingerprint(*parts: Any) -> str:
 
 
 def checkpoint_folder(base: Path, fingerprint: str) -> Path:
-    """``base/run-<fingerprint>``; checkpoints of other settings are deleted (they can never resume)."""
+    """``base/run-<fingerprint>`` (the settings' fingerprint).
+
+    Nothing is deleted here: the training functions remove other runs' folders only while they
+    hold the asset's training lock (``base``), so a concurrent run's checkpoint is never touched.
+    """
     base.mkdir(parents=True, exist_ok=True)
-    for stale in base.glob("run-*"):
-        if stale.name != f"run-{fingerprint}":
-            shutil.rmtree(stale, ignore_errors=True)
     return base / f"run-{fingerprint}"
+
+
+def token_data_digest(token_dir: str | Path, splits: tuple[str, ...] = ("train", "val")) -> str:
+    """SHA-256 of the token CONTENT a run trains and validates on (``<split>.bin``) and of its tokenizer.
+
+    Token counts are not enough: a re-cleaned corpus with the same sizes must not resume an old run.
+    Read in 1 MiB chunks, so memory stays flat for any corpus size.
+    """
+    from genai_assets.text.datasets import read_token_meta
+
+    token_dir = Path(token_dir)
+    meta = read_token_meta(token_dir)
+    digest = hashlib.sha256(json.dumps([meta.get("dtype"), meta.get("vocab_size")]).encode())
+    paths = [token_dir / f"{split}.bin" for split in splits]
+    paths.append(Path(meta.get("tokenizer_dir", "")) / "tokenizer.json")
+    for path in paths:
+        digest.update(path.name.encode() + b"\0")
+        if path.is_file():
+            with path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def locked_run_checkpoint(checkpoint_dir: Path | None, token_dir: str | Path, log: Callable[[dict], None]):
+    """Hold the asset's training lock while training into ``checkpoint_dir`` (``<asset root>/run-<fp>``).
+
+    Under the lock: other ``run-*`` folders of the asset are removed, and the checkpoint is kept only
+    if the fingerprint stored inside it matches settings + data content (else started fresh).
+    """
+    if checkpoint_dir is None:
+        yield None
+        return
+    from genai_assets.training.checkpoint import prepare_checkpoint, remove_other_runs, training_lock
+
+    checkpoint_dir = Path(checkpoint_dir)
+    world = active_world()
+    if world is not None and world[0] != 0:
+        # torchrun: rank 0 holds the lock and prepares the folder; the other ranks wait for it, then
+        # resume from whatever checkpoint rank 0 kept.
+        _barrier_after_rank_zero(world)
+        yield checkpoint_dir
+        return
+    with training_lock(checkpoint_dir.parent):
+        removed = remove_other_runs(checkpoint_dir.parent, keep=checkpoint_dir.name)
+        fingerprint = run_fingerprint(checkpoint_dir.name, token_data_digest(token_dir))
+        action = prepare_checkpoint(checkpoint_dir, fingerprint)
+        if removed or action == "discarded":
+            log({"event": "checkpoint discarded", "step": 0, "removed": removed, "action": action})
+        _barrier_after_rank_zero(world)
+        yield checkpoint_dir
+
+
+def _barrier_after_rank_zero(world: tuple[int, int] | None) -> None:
+    if world is not None:
+        import torch.distributed as dist
+
+        dist.barrier()
 
 
 def device_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, int]:
@@ -188,9 +249,10 @@ def run_language_model(
         return generate_samples(trained, codec, quick, max_context)[0]["text"]
 
     started = time.perf_counter()
-    result = train(
-        model, train_batches, val_batches, loop_config, device_loss, checkpoint_dir, log_fn, sample_fn
-    )
+    with locked_run_checkpoint(checkpoint_dir, token_dir, log_fn or (lambda row: None)) as checkpoint_dir:
+        result = train(
+            model, train_batches, val_batches, loop_config, device_loss, checkpoint_dir, log_fn, sample_fn
+        )
     with torch.random.fork_rng(devices=[]):
         # The whole val split (the loop's last pass already was, when eval_batches=0).
         val_loss = result.final_val_loss if loop_config.eval_batches == 0 and result.history else None
@@ -290,9 +352,10 @@ def run_next_line(
         return f"{codec.decode(source)} → {codec.decode(generated[0].tolist())}"
 
     started = time.perf_counter()
-    result = train(
-        model, train_batches, val_batches, loop_config, device_loss, checkpoint_dir, log_fn, sample_fn
-    )
+    with locked_run_checkpoint(checkpoint_dir, token_dir, log_fn or (lambda row: None)) as checkpoint_dir:
+        result = train(
+            model, train_batches, val_batches, loop_config, device_loss, checkpoint_dir, log_fn, sample_fn
+        )
     val_loss = evaluate(model, val_batches, device_loss, max_batches=0)
     device = next(model.parameters()).device
     examples = []
