@@ -91,14 +91,20 @@ def merge_run_config(base: dict, extra: dict) -> dict:
 
 
 def run_materialize(args: argparse.Namespace) -> int:
+    from genai_assets.cli_input import UsageError, parse_config_json
+
+    try:  # before loading Dagster and the graph: bad input fails in a second, in one line
+        extra_config = parse_config_json(args.config_json)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
     import dagster as dg
 
     from genai_assets.definitions import defs
     from genai_assets.defs._presets import preset_run_config
 
-    run_config = preset_run_config(args.preset)
-    if args.config_json:
-        run_config = merge_run_config(run_config, json.loads(args.config_json))
+    run_config = merge_run_config(preset_run_config(args.preset), extra_config)
 
     graph = defs.resolve_asset_graph()
     all_keys = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}

@@ -72,6 +72,9 @@ def load_generator(path_or_id: str | Path) -> Generator:
                 "save the tokenizer next to the model with tokenizer.save_pretrained(folder)."
             )
         check_safetensors(folder)
+        from genai_assets.models.size_guard import check_transformers_folder
+
+        check_transformers_folder(folder)  # a crafted config.json is refused before any allocation
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:

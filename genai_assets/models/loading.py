@@ -130,7 +130,7 @@ def load_scratch_model(path: str | Path, device: str = "cpu"):
     model_class, config_class = _classes(config["model_type"])
     fields = {name: value for name, value in config.items() if name not in ("model_type", "architectures")}
     try:
-        model = model_class(config_class(**fields))
+        model_config = config_class(**fields)
     except (TypeError, ValueError) as error:
         raise ValueError(
             f"{folder / 'config.json'} does not describe a valid {model_class.__name__}: {error}"
@@ -138,6 +138,11 @@ def load_scratch_model(path: str | Path, device: str = "cpu"):
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing.")
+    from genai_assets.models.size_guard import check_config_fits_weights
+
+    # Sizes checked on the meta device against the weights' headers before the real allocation.
+    check_config_fits_weights(folder, lambda: model_class(model_config), config)
+    model = model_class(model_config)
     try:
         load_model(model, str(weights), strict=True, device=device)
     except Exception as error:
