@@ -178,40 +178,46 @@ def test_a_killed_rank_fails_the_run_and_the_next_run_resumes_from_the_last_chec
     assert result["val_loss"] == pytest.approx(two_process_run["val_loss"], abs=1e-6)
 
 
-def test_pipes_brings_worker_logs_and_metadata_into_the_dagster_run(tmp_path, token_data):
-    from genai_assets.defs._distributed import DistributedLaunchConfig, train_language_model_distributed
-    from genai_assets.models.transformer import GPT, GPTConfig
+def materialize_scratch(lake_root, instance, overrides: dict):
+    from genai_assets.definitions import build_definitions
+    from genai_assets.defs._presets import preset_run_config
 
-    token_dir, meta = token_data
-    checkpoints = tmp_path / "checkpoints" / "run-pipes"
+    config = preset_run_config("tiny")["ops"]["scratch_transformer"]["config"]
+    job = build_definitions(lake_root=str(lake_root)).resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        asset_selection=[dg.AssetKey("scratch_transformer")],
+        run_config={"ops": {"scratch_transformer": {"config": {**config, **overrides}}}},
+        instance=instance,
+    )
 
-    @dg.asset
-    def tiny_distributed_lm(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        model = GPT(
-            GPTConfig(vocab_size=int(meta["vocab_size"]), block_size=32, n_layer=2, n_head=2, n_embd=64)
-        )
-        run, reported = train_language_model_distributed(
-            context,
-            DistributedLaunchConfig(nproc_per_node=2),
-            model,
-            tmp_path / "work",
-            loop_config=TrainLoopConfig(max_steps=4, warmup_steps=1, eval_every=0, eval_batches=2),
-            token_dir=token_dir,
-            block_size=32,
-            batch_size=4,
-            sampling=Sampling(prompts=[""], max_new_tokens=4),
-            checkpoint_dir=checkpoints,
-            seed=1,
-        )
-        return dg.MaterializeResult(metadata={**reported, "asset_val_loss": run.val_loss})
 
+def test_scratch_transformer_asset_trains_under_torchrun_via_pipes_and_resumes_after_a_killed_rank(
+    lake_root, monkeypatch
+):
+    from genai_assets.models.loading import load_scratch_model
+    from genai_assets_tests.test_scratch_assets import write_token_arrays
+
+    write_token_arrays(lake_root)
+    distributed = {"distributed": {"nproc_per_node": 2}}
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([tiny_distributed_lm], instance=instance)
-    assert result.success
-    metadata = result.asset_materializations_for_node("tiny_distributed_lm")[0].metadata
+    monkeypatch.setenv(FAULT_ENV, "1:5")  # the tiny preset checkpoints at step 3 of 6
+    with pytest.raises(dg.Failure, match="resumes from the checkpoint of step 3") as failure:
+        materialize_scratch(lake_root, instance, distributed)
+    assert "a training process exited or was killed" in str(failure.value)
+
+    monkeypatch.delenv(FAULT_ENV)
+    result = materialize_scratch(lake_root, instance, distributed)
+    [event] = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
     assert metadata["world_size"].value == 2 and metadata["backend"].value == "gloo"
-    assert metadata["steps"].value == 4 and metadata["tokens_seen"].value == 4 * 4 * 32
-    assert metadata["val_loss"].value == pytest.approx(metadata["asset_val_loss"].value, abs=1e-4)
+    assert metadata["resumed_from_step"].value == 3 and metadata["steps"].value == 6
+    assert "trained data-parallel on 2 processes" in metadata["notes"].value
+    # Rank 0's progress arrived through Pipes as log lines of the asset's run.
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    assert any("[rank 0/2] step 4/4 train_loss" in message for message in messages)
+    assert any("[rank 0/2] step 6/6 train_loss" in message for message in messages)
     assert any("2 training process(es), backend gloo" in message for message in messages)
+    model, _ = load_scratch_model(lake_root / "models" / "scratch_transformer")  # (model, tokenizer)
+    assert (
+        model.config.n_layer == 2
+        and not (lake_root / "checkpoints" / "scratch_transformer" / "torchrun" / "output").exists()
+    )

@@ -14,39 +14,32 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
 
+from genai_assets.defs._config import stage_config
 from genai_assets.lake import atomic_write_text
+from genai_assets.training.distributed import DistributedConfig
 
+# The Launchpad form of the library's DistributedConfig (same fields, defaults and comments).
+DistributedRunConfig = stage_config(DistributedConfig)
 
-class DistributedLaunchConfig(dg.Config):
-    """torchrun settings (library twin: ``genai_assets.training.distributed.DistributedConfig``)."""
-
-    nproc_per_node: int = Field(2, description="Training processes per machine (one per GPU on GPU nodes).")
-    nnodes: int = Field(1, description="Machines; > 1 needs rdzv_endpoint reachable from every machine.")
-    rdzv_endpoint: str = Field("", description="'host:port' of the c10d rendezvous; '' = a free local port.")
-    rdzv_id: str = Field("genai-assets", description="Job name at the rendezvous (the same on every node).")
-    backend: str = Field("auto", description="'auto' (nccl on CUDA, else gloo), 'gloo' or 'nccl'.")
-    threads_per_process: int = Field(
-        1, description="CPU threads per process (OMP_NUM_THREADS); 0 = torch's default."
-    )
-
-    def to_library(self):
-        from genai_assets.training.distributed import DistributedConfig
-
-        return DistributedConfig(
-            nproc_per_node=self.nproc_per_node,
-            nnodes=self.nnodes,
-            rdzv_endpoint=self.rdzv_endpoint,
-            rdzv_id=self.rdzv_id,
-            backend=self.backend,
-            threads_per_process=self.threads_per_process,
-        )
+# Every training asset: one slot of pool "training" (the instance limits it; 1 by default, see
+# dagster.yaml) and, under k8s_job_executor (deploy/helm), a GPU for its step pod.
+TRAINING_POOL = "training"
+TRAINING_OP_TAGS = {
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {
+                "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+                "limits": {"nvidia.com/gpu": "1"},
+            }
+        }
+    }
+}
 
 
 def run_torchrun(
     context: dg.AssetExecutionContext,
-    launch: DistributedLaunchConfig,
+    config: DistributedConfig,
     spec: dict,
     work_dir: Path,
 ) -> dict:
@@ -56,7 +49,6 @@ def run_torchrun(
 
     from genai_assets.training.distributed import describe, torchrun_command, worker_environment
 
-    config = launch.to_library()
     spec = {**spec, "backend": config.backend}
     spec_path = work_dir / "spec.json"
     atomic_write_text(spec_path, json.dumps(spec, indent=2))
@@ -91,7 +83,7 @@ def _resume_hint(checkpoint_dir: str | None) -> str:
 
 def train_language_model_distributed(
     context: dg.AssetExecutionContext,
-    launch: DistributedLaunchConfig,
+    config: DistributedConfig,
     model,
     work_dir: Path,
     **spec_fields,
@@ -114,5 +106,20 @@ def train_language_model_distributed(
         output_dir=output_dir,
         **spec_fields,
     )
-    reported = run_torchrun(context, launch, spec, work_dir)
-    return read_language_model_run(output_dir, model), reported
+    reported = run_torchrun(context, config, spec, work_dir)
+    run = read_language_model_run(output_dir, model)
+    shutil.rmtree(output_dir, ignore_errors=True)  # the weights now live in ``model`` (saved by the asset)
+    return run, reported
+
+
+def torchrun_trainer(
+    context: dg.AssetExecutionContext, config: DistributedConfig, work_dir: Path, reported: dict
+):
+    """A ``trainer`` for ``scratch_stage.train_*``: trains under torchrun; rank 0's metadata lands in ``reported``."""
+
+    def trainer(model, **spec_fields):
+        run, metadata = train_language_model_distributed(context, config, model, work_dir, **spec_fields)
+        reported.update(metadata)
+        return run
+
+    return trainer

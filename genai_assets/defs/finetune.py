@@ -24,8 +24,12 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._metadata import dataframe_markdown, save_figure
 from genai_assets.defs._resources import DataLake
+from genai_assets.finetune.base_model import BASE_MODEL_PRESETS, BaseModelConfig
+from genai_assets.finetune.poem_samples import GENERATED_POEMS_PRESETS
+from genai_assets.finetune.train import FINETUNE_PRESETS, FinetuneConfig
 from genai_assets.lake import atomic_directory
 from genai_assets.plotting import new_figure
 
@@ -33,51 +37,8 @@ GROUP = "finetune"
 DEFAULT_PROMPTS = ["The rose", "Upon the sea at night", "O gentle love"]
 
 
-class BaseLMConfig(dg.Config):
-    """Which pre-trained causal LM to fine-tune."""
-
-    base_model: str = Field(
-        "smollm2-135m",
-        description="'smollm2-135m' (packaged, offline default), 'tiny-gpt2-random' (tests), a local "
-        "model folder, or a Hub id such as 'openai-community/gpt2' (needs the Hub or a local HF cache).",
-    )
-
-
-class FinetunedLMConfig(dg.Config):
-    """Fine-tuning hyperparameters (defaults: the CPU demo, a few minutes on 2 cores)."""
-
-    collation: str = Field("packing", description="'packing' (full blocks) or 'padding' (one poem per row).")
-    block_size: int = Field(128, description="Tokens per training row.")
-    batch_size: int = Field(4, description="Rows per micro-batch.")
-    epochs: int = Field(1, description="Passes over the train split (capped by max_steps).")
-    max_steps: int = Field(40, description="Cap on optimizer steps; 0 = no cap.")
-    learning_rate: float = Field(5e-4, description="AdamW peak learning rate (seed: 5e-4).")
-    adam_eps: float = Field(1e-8, description="AdamW epsilon (seed: 1e-8).")
-    weight_decay: float = Field(0.01, description="AdamW weight decay on weight matrices.")
-    warmup_steps: int = Field(5, description="Linear warm-up steps (seed: 100), capped at the run length.")
-    grad_accum_steps: int = Field(1, description="Micro-batches per optimizer step.")
-    grad_clip: float = Field(1.0, description="Max global gradient norm; 0 disables.")
-    eval_every: int = Field(0, description="Steps between validation passes; 0 = once per epoch + end.")
-    eval_batches: int = Field(8, description="Validation batches per pass; 0 = all.")
-    sample_every: int = Field(20, description="Steps between logged sample poems; 0 = never.")
-    sample_max_new_tokens: int = Field(40, description="Length of the logged samples in tokens.")
-    checkpoint_every: int = Field(20, description="Steps between resumable checkpoints; 0 = end only.")
-    resume: bool = Field(True, description="Resume from a compatible checkpoint if one exists.")
-    lora: bool = Field(
-        False, description="Train LoRA adapters (peft) instead of all weights; merged on save."
-    )
-    lora_r: int = Field(8, description="LoRA rank.")
-    lora_alpha: int = Field(16, description="LoRA alpha (scale = alpha / r).")
-    lora_dropout: float = Field(0.05, description="LoRA dropout.")
-    lora_target_modules: list[str] = Field([], description="Modules to adapt; empty = peft's default.")
-    perplexity_max_blocks: int = Field(16, description="Test blocks scored for perplexity; 0 = all.")
-    seed: int = Field(42, description="Seed of data order, dropout and samples.")
-    sampling_temperature: float = Field(0.9, description="Saved generation default: temperature.")
-    sampling_top_k: int = Field(50, description="Saved generation default: top-k (0 = off).")
-    sampling_top_p: float = Field(0.95, description="Saved generation default: nucleus mass.")
-    sampling_repetition_penalty: float = Field(1.1, description="Saved generation default.")
-    sampling_no_repeat_ngram_size: int = Field(0, description="Saved generation default (0 = off).")
-    sampling_max_new_tokens: int = Field(80, description="Saved generation default: new tokens.")
+BaseLMConfig = stage_config(BaseModelConfig)
+FinetunedLMConfig = stage_config(FinetuneConfig)  # its saved sampling defaults are the nested `sampling`
 
 
 class GeneratedPoemsConfig(dg.Config):
@@ -102,10 +63,12 @@ class GeneratedPoemsConfig(dg.Config):
     seed: int = Field(1234, description="Seed of the sampling (reproducible table).")
 
 
-@dg.asset(group_name=GROUP, kinds={"huggingface"})
-def base_lm(context: dg.AssetExecutionContext, config: BaseLMConfig, lake: DataLake) -> dg.MaterializeResult:
+@dg.asset(group_name=GROUP, kinds={"huggingface"}, config_schema=BaseLMConfig.config_schema())
+def base_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """The pre-trained base model, resolved offline-first and (for the packaged GGUF) converted once."""
     from genai_assets.finetune.base_model import prepare_base_lm
+
+    config = BaseLMConfig.from_context(context).to_library()
 
     started = time.perf_counter()
     info = prepare_base_lm(config.base_model, lake.model_dir("base_lm"))
@@ -188,23 +151,18 @@ def finetune_dataset(
     )
 
 
-@dg.asset(group_name=GROUP, deps=[base_lm, finetune_dataset], kinds={"pytorch", "huggingface"})
-def finetuned_lm(
-    context: dg.AssetExecutionContext,
-    config: FinetunedLMConfig,
-    lake: DataLake,
-) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    deps=[base_lm, finetune_dataset],
+    kinds={"pytorch", "huggingface"},
+    config_schema=FinetunedLMConfig.config_schema(),
+)
+def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """The base model fine-tuned on the poems (full or LoRA), saved with tokenizer, sampling defaults, metrics."""
     from genai_assets.finetune.base_model import base_model_dir, read_base_info
-    from genai_assets.finetune.train import FinetuneConfig, finetune
-    from genai_assets.generation import SamplingConfig
+    from genai_assets.finetune.train import finetune
 
-    library_fields = set(FinetuneConfig.__dataclass_fields__)
-    values = config.model_dump()
-    finetune_config = FinetuneConfig(**{key: value for key, value in values.items() if key in library_fields})
-    sampling = SamplingConfig(
-        **{key[9:]: value for key, value in values.items() if key.startswith("sampling_")}
-    )
+    finetune_config = FinetunedLMConfig.from_context(context).to_library()
     base_lm_dir = lake.model_dir("base_lm")
     out_dir = lake.model_dir("finetuned_lm")
 
@@ -220,7 +178,6 @@ def finetuned_lm(
             staging,
             checkpoint_root=lake.checkpoint_dir("finetuned_lm"),
             base_info={key: value for key, value in read_base_info(base_lm_dir).items() if key != "cached"},
-            sampling=sampling,
             log_fn=log,
         )
     seconds = time.perf_counter() - started
@@ -323,44 +280,9 @@ def generated_poems(
     )
 
 
-PRESETS = {
-    "tiny": {
-        "base_lm": {"config": {"base_model": "tiny-gpt2-random"}},
-        "finetuned_lm": {
-            "config": {
-                "block_size": 64,
-                "batch_size": 4,
-                "max_steps": 8,
-                "learning_rate": 3e-3,
-                "warmup_steps": 1,
-                "eval_batches": 2,
-                "sample_every": 0,
-                "checkpoint_every": 0,
-                "perplexity_max_blocks": 4,
-                "sampling_max_new_tokens": 20,
-            }
-        },
-        "generated_poems": {"config": {"prompts": ["The rose"], "max_new_tokens": 12}},
-    },
-    "gpu": {
-        "finetuned_lm": {
-            "config": {
-                "block_size": 512,
-                "batch_size": 16,
-                "epochs": 3,
-                "max_steps": 0,
-                "learning_rate": 5e-4,
-                "warmup_steps": 100,
-                "eval_batches": 0,
-                "sample_every": 100,
-                "sample_max_new_tokens": 100,
-                "checkpoint_every": 200,
-                "perplexity_max_blocks": 0,
-            }
-        },
-        "generated_poems": {"config": {"num_samples": 3, "max_new_tokens": 120}},
-    },
-}
+PRESETS = asset_presets(
+    {"base_lm": BASE_MODEL_PRESETS, "finetuned_lm": FINETUNE_PRESETS, "generated_poems": GENERATED_POEMS_PRESETS}
+)
 
 defs = dg.Definitions(
     assets=[base_lm, finetune_dataset, finetuned_lm, generated_poems],

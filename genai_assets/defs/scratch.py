@@ -22,6 +22,7 @@ one function and turn its result into metadata. torch is imported inside the bod
 import dagster as dg
 
 from genai_assets.defs._config import asset_presets, stage_config
+from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL, DistributedRunConfig
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown
 from genai_assets.defs._resources import DataLake
 from genai_assets.training.scratch_config import (
@@ -33,7 +34,15 @@ from genai_assets.training.scratch_config import (
 
 GROUP = "scratch"
 
-ScratchTransformerRunConfig = stage_config(ScratchTransformerConfig)
+ScratchTransformerRunConfig = stage_config(
+    ScratchTransformerConfig,
+    distributed=(
+        DistributedRunConfig | None,
+        None,
+        "Train with torchrun (DistributedDataParallel) through Dagster Pipes, e.g. {nproc_per_node: 2}; "
+        "batch_size stays the global micro-batch. Unset = train in this process.",
+    ),
+)
 NextLineTransformerRunConfig = stage_config(NextLineTransformerConfig)
 RNNBaselinesRunConfig = stage_config(RNNBaselinesConfig)
 
@@ -47,14 +56,22 @@ def _samples_markdown(samples: list[dict]) -> str:
     group_name=GROUP,
     deps=["token_arrays"],
     kinds={"pytorch", "safetensors"},
+    pool=TRAINING_POOL,
+    op_tags=TRAINING_OP_TAGS,
     config_schema=ScratchTransformerRunConfig.config_schema(),
 )
 def scratch_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """A decoder-only Transformer LM (GPT) trained from scratch on the poems' token arrays."""
+    from genai_assets.defs._distributed import torchrun_trainer
     from genai_assets.training.scratch_stage import train_scratch_transformer
 
-    config = ScratchTransformerRunConfig.from_context(context).to_library()
-    trained = train_scratch_transformer(config, lake, log=context.log.info)
+    run_config = ScratchTransformerRunConfig.from_context(context)
+    config = run_config.to_library()
+    trainer, reported = None, {}
+    if run_config.distributed is not None:
+        work_dir = lake.checkpoint_dir("scratch_transformer") / "torchrun"
+        trainer = torchrun_trainer(context, run_config.distributed.to_library(), work_dir, reported)
+    trained = train_scratch_transformer(config, lake, log=context.log.info, trainer=trainer)
     run = trained.run
     return dg.MaterializeResult(
         metadata={
@@ -71,6 +88,7 @@ def scratch_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> dg
             "loss_curves": image_markdown(trained.plot_path),
             "samples": dg.MetadataValue.md(_samples_markdown(run.samples)),
             "notes": "; ".join(run.notes) or "none",
+            **{key: reported[key] for key in ("world_size", "backend", "worker_device") if key in reported},
         }
     )
 
@@ -79,6 +97,8 @@ def scratch_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> dg
     group_name=GROUP,
     deps=["token_arrays"],
     kinds={"pytorch", "safetensors"},
+    pool=TRAINING_POOL,
+    op_tags=TRAINING_OP_TAGS,
     config_schema=NextLineTransformerRunConfig.config_schema(),
 )
 def next_line_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
@@ -111,6 +131,8 @@ def next_line_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> 
     group_name=GROUP,
     deps=["token_arrays", "scratch_transformer"],
     kinds={"pytorch", "safetensors"},
+    pool=TRAINING_POOL,
+    op_tags=TRAINING_OP_TAGS,
     config_schema=RNNBaselinesRunConfig.config_schema(),
 )
 def rnn_baselines(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:

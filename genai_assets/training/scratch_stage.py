@@ -147,9 +147,18 @@ def _finish(config: ScratchRunConfig, checkpoints: Path) -> None:
 
 
 def train_scratch_transformer(
-    config: ScratchTransformerConfig, lake: LakeFolders, log: Callable[[str], None] = print
+    config: ScratchTransformerConfig,
+    lake: LakeFolders,
+    log: Callable[[str], None] = print,
+    trainer: Callable[..., LanguageModelRun] | None = None,
 ) -> TrainedModel:
-    """Train the decoder-only GPT on the token arrays; save ``models/scratch_transformer``."""
+    """Train the decoder-only GPT on the token arrays; save ``models/scratch_transformer``.
+
+    ``trainer``: run the training elsewhere instead of in this process — called as
+    ``trainer(model, token_dir=, loop_config=, block_size=, batch_size=, sampling=, checkpoint_dir=,
+    seed=, device=)``, it must leave the trained weights in ``model`` and return the run (the
+    Dagster asset passes a torchrun launcher, ``genai_assets.defs._distributed.torchrun_trainer``).
+    """
     from genai_assets.models.transformer import GPT, GPTConfig
 
     name = "scratch_transformer"
@@ -172,11 +181,18 @@ def train_scratch_transformer(
     log(f"GPT with {model.num_parameters():,} parameters on {device}")
     fingerprint = run_fingerprint(gpt_config.to_dict(), asdict(loop), config.batch_size, meta["splits"])
     checkpoints = checkpoint_folder(lake.checkpoint_dir(name), fingerprint)
-    with torch_threads(config.num_threads):
-        run = run_language_model(
-            model, token_dir, loop, config.block_size, config.batch_size, sampling_for(config), checkpoints,
-            progress_logger(log, loop.max_steps, name),
+    if trainer is not None:
+        run = trainer(
+            model, token_dir=token_dir, loop_config=loop, block_size=config.block_size,
+            batch_size=config.batch_size, sampling=sampling_for(config), checkpoint_dir=checkpoints,
+            seed=config.seed, device=config.device,
         )  # fmt: skip
+    else:
+        with torch_threads(config.num_threads):
+            run = run_language_model(
+                model, token_dir, loop, config.block_size, config.batch_size, sampling_for(config), checkpoints,
+                progress_logger(log, loop.max_steps, name),
+            )  # fmt: skip
     folder = lake.model_dir(name)
     card = model_card(
         name,
