@@ -121,6 +121,7 @@ def test_evaluation_compares_existing_models_and_skips_missing_ones(evaluated_la
     assert report["notes"] == {"rnn_baselines": "best RNN by validation loss (lowest validation loss): gru"}
     for row in report["models"][:4]:
         assert row["perplexity"] > 1 and 0 < row["bits_per_char"] < 30
+        assert 0 < row["ood_bits_per_char"] < 30  # the out-of-domain poems, scored for every model
         assert 0 <= row["distinct_1"] <= 1 and 0 <= row["self_bleu"] <= 100
     reference = report["models"][4]
     # Synthetic poems have 4-6 lines: 2 prompt lines + the next 2-4 real lines.

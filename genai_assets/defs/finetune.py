@@ -30,7 +30,7 @@ from genai_assets.defs._resources import DataLake
 from genai_assets.finetune.base_model import BASE_MODEL_PRESETS, BaseModelConfig
 from genai_assets.finetune.poem_samples import GENERATED_POEMS_PRESETS
 from genai_assets.finetune.train import FINETUNE_PRESETS, FinetuneConfig
-from genai_assets.lake import atomic_directory
+from genai_assets.lake import atomic_directory, atomic_write_text
 from genai_assets.plotting import new_figure
 
 GROUP = "finetune"
@@ -159,6 +159,11 @@ def finetune_dataset(
 )
 def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """The base model fine-tuned on the poems (full or LoRA), saved with tokenizer, sampling defaults, metrics."""
+    from genai_assets.evaluation.forgetting import (
+        compare_bits_per_char,
+        folder_bits_per_char,
+        forgetting_texts,
+    )
     from genai_assets.finetune.base_model import base_model_dir, read_base_info
     from genai_assets.finetune.train import finetune
 
@@ -180,6 +185,20 @@ def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
             base_info={key: value for key, value in read_base_info(base_lm_dir).items() if key != "cached"},
             log_fn=log,
         )
+        # Learning vs forgetting, on the texts the evaluation asset scores plus out-of-domain verse.
+        texts = forgetting_texts(
+            pd.read_parquet(lake.table_path("cleansed_poems"), columns=["poem_id", "text", "split"])
+        )
+        bits = compare_bits_per_char(
+            folder_bits_per_char(base_model_dir(base_lm_dir), texts),
+            folder_bits_per_char(staging, texts),
+            texts,
+        )
+        log({"event": "bits per char", **bits})
+        result.metrics["bits_per_char"] = bits
+        atomic_write_text(
+            staging / "metrics.json", json.dumps(result.metrics, indent=2, default=float) + "\n"
+        )
     seconds = time.perf_counter() - started
     stats = pd.DataFrame(result.training_stats)
     return dg.MaterializeResult(
@@ -194,6 +213,12 @@ def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
             "test_tokens": dg.MetadataValue.int(int(result.finetuned_test["n_tokens"])),
             "train_tokens_per_second": dg.MetadataValue.float(round(result.tokens_per_second, 1)),
             "n_trainable_parameters": dg.MetadataValue.int(result.n_trainable_parameters),
+            "bits_per_char_in_domain": dg.MetadataValue.json(
+                {name: bits[name]["in_domain"] for name in ("base", "finetuned", "change")}
+            ),
+            "bits_per_char_out_of_domain": dg.MetadataValue.json(
+                {name: bits[name]["ood"] for name in ("base", "finetuned", "change")}
+            ),
             "training_stats": dg.MetadataValue.md(stats.to_markdown(index=False)),
             "samples": dg.MetadataValue.json(result.samples),
             "loss_plot": save_figure(

@@ -16,6 +16,7 @@ SUMMARY_COLUMNS = [
     "model",
     "perplexity",
     "bits_per_char",
+    "ood_bits_per_char",
     "bleu",
     "chrf",
     "distinct_1",
@@ -55,6 +56,8 @@ def report_markdown(report: EvaluationReport) -> str:
         f"{settings['temperature']}, top-k {settings['top_k']}, top-p {settings['top_p']}, seed {settings['seed']}; "
         f"BLEU/chrF against the next {settings['continuation_lines']} real lines. "
         "Perplexity is per token of each model's own tokenizer; bits/char compares across tokenizers. "
+        "`ood_bits_per_char`: bits/char on 20th-century poems in no training source "
+        "(`genai_assets/evaluation/ood_poems.py`). "
         f"`{'reference'}` = the real continuations (baseline for diversity, copying and form).",
         "",
         summary_table(report).to_markdown(index=False),

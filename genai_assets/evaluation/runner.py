@@ -171,6 +171,7 @@ def evaluate_models(
     maps a display name to its folder (None or a missing path = skip). ``model_notes`` says why a
     model is missing or which variant was chosen; it goes into the report.
     """
+    from genai_assets.evaluation.ood_poems import ood_texts
     from genai_assets.evaluation.perplexity import evaluate_perplexity
     from genai_assets.generation import SamplingConfig, load_generator
 
@@ -213,8 +214,12 @@ def evaluate_models(
         ppl = evaluate_perplexity(
             generator.model, generator.tokenizer, scored_texts, generator.context_length
         )
+        # Out-of-domain verse (in no training source): a fine-tune that only memorised the corpus's
+        # style shows up here as forgetting, which the in-domain number cannot show.
+        ood = evaluate_perplexity(generator.model, generator.tokenizer, ood_texts(), generator.context_length)
         log(
-            f"{name}: perplexity {ppl.perplexity:.2f}, {ppl.bits_per_char:.3f} bits/char on {ppl.n_texts} poems."
+            f"{name}: perplexity {ppl.perplexity:.2f}, {ppl.bits_per_char:.3f} bits/char on {ppl.n_texts} poems; "
+            f"{ood.bits_per_char:.3f} bits/char on {ood.n_texts} out-of-domain poems."
         )
         outputs = generate_continuations(generator, prompts["prompt"].tolist(), sampling)
         continuations = []
@@ -240,6 +245,7 @@ def evaluate_models(
                 "kind": generator.kind,
                 "perplexity": ppl.perplexity,
                 "bits_per_char": ppl.bits_per_char,
+                "ood_bits_per_char": ood.bits_per_char,
                 "scored_tokens": ppl.n_tokens,
                 "bleu": metrics.bleu_score(continuations, references),
                 "chrf": metrics.chrf_score(continuations, references),
@@ -256,6 +262,7 @@ def evaluate_models(
             "kind": "real poems",
             "perplexity": math.nan,
             "bits_per_char": math.nan,
+            "ood_bits_per_char": math.nan,
             "scored_tokens": 0,
             "bleu": math.nan,
             "chrf": math.nan,
