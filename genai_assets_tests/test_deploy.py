@@ -168,3 +168,17 @@ def test_cli_materialize_says_it_runs_in_process_outside_the_run_queue(lake_root
     err = capsys.readouterr().err
     assert "runs execute here, in this process" in err and "do not wait in the instance's run queue" in err
     assert "a temporary instance" in err
+
+
+def test_training_assets_share_the_training_pool_and_ask_kubernetes_for_a_gpu():
+    import json
+
+    from genai_assets.definitions import defs
+
+    for name in ("scratch_transformer", "next_line_transformer", "rnn_baselines", "finetuned_lm"):
+        op = defs.resolve_assets_def(name).op
+        assert op.pool == "training", name
+        k8s = json.loads(op.tags["dagster-k8s/config"])
+        assert k8s["container_config"]["resources"]["limits"] == {"nvidia.com/gpu": "1"}, name
+    for name in ("cleansed_poems", "token_arrays"):  # data assets run anywhere, outside the pool
+        assert defs.resolve_assets_def(name).op.pool is None

@@ -25,6 +25,7 @@ import pandas as pd
 from pydantic import Field
 
 from genai_assets.defs._config import asset_presets, stage_config
+from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL
 from genai_assets.defs._metadata import dataframe_markdown, save_figure
 from genai_assets.defs._resources import DataLake
 from genai_assets.finetune.base_model import BASE_MODEL_PRESETS, BaseModelConfig
@@ -156,6 +157,8 @@ def finetune_dataset(
     deps=[base_lm, finetune_dataset],
     kinds={"pytorch", "huggingface"},
     config_schema=FinetunedLMConfig.config_schema(),
+    pool=TRAINING_POOL,
+    op_tags=TRAINING_OP_TAGS,
 )
 def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """The base model fine-tuned on the poems (full or LoRA), saved with tokenizer, sampling defaults, metrics."""

@@ -23,12 +23,14 @@ import time
 import dagster as dg
 from pydantic import Field
 
+from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._metadata import dataframe_markdown
 from genai_assets.defs._partitions import BUNDLED_SITES, ONLINE_SITES, site_partitions
 from genai_assets.defs._resources import DataLake
 from genai_assets.schema import raw_poems_frame
 from genai_assets.sources.base import ScrapeResult
 from genai_assets.sources.http import DEFAULT_USER_AGENT, HttpPolicy, PoliteClient
+from genai_assets.sources.scrape_config import RAW_PRESETS, RawScrapeConfig
 from genai_assets.sources.snapshot import (
     CHECK_NON_EMPTY,
     CHECK_NOT_COLLAPSED,
@@ -106,71 +108,31 @@ class ScraperSettings(dg.ConfigurableResource):
         return PoliteClient(self.base_url(site), self.policy())
 
 
-class RawPoemsConfig(dg.Config):
-    """What each site partition collects (defaults = the cpu demo profile)."""
-
-    gutenberg_max_excerpts: int = Field(
-        20_000, description="Gutenberg excerpts kept (seeded uniform sample, file order); 0 = all ~512k."
-    )
-    gutenberg_seed: int = Field(1337, description="Seed of the Gutenberg excerpt sample.")
-    excerpt_min_lines: int = Field(4, description="Gutenberg excerpt: fewest lines (cut at a sentence end).")
-    excerpt_max_lines: int = Field(14, description="Gutenberg excerpt: most lines (cut here regardless).")
-    poetrydb_authors: list[str] = Field(
-        default_factory=list, description="PoetryDB authors to fetch; empty = every author from GET /author."
-    )
-    poetrydb_max_authors: int = Field(0, description="PoetryDB: at most this many authors; 0 = no cap.")
-    poetrydb_max_poems: int = Field(0, description="PoetryDB: stop after this many poems; 0 = no cap.")
-    poets_org_listing_path: str = Field("/poems", description="poets.org: first listing page.")
-    poets_org_max_listing_pages: int = Field(5, description="poets.org: listing pages followed at most.")
-    poets_org_max_poems: int = Field(
-        100, description="poets.org: stop after this many poems kept; 0 = no cap."
-    )
-    public_domain_only: bool = Field(
-        True, description="poets.org: keep only poems whose credit notice says public domain."
-    )
-    collapse_min_ratio: float = Field(
-        0.5, description="Online sites: reject a scrape with fewer rows than this x the last good snapshot."
-    )
-    allow_shrink: bool = Field(
-        False, description="Accept a collapsed online scrape on purpose (e.g. after lowering a cap)."
-    )
-    preview_rows: int = Field(8, description="Rows in the metadata preview table.")
+RawPoemsConfig = stage_config(RawScrapeConfig)
 
 
-def scrape_site(site: str, config: RawPoemsConfig, scraper: ScraperSettings) -> ScrapeResult:
+def scrape_site(site: str, config: RawScrapeConfig, scraper: ScraperSettings) -> ScrapeResult:
     """Run the adapter of one site partition (bundled: package data; online: HTTP)."""
     if site == "gutenberg":
-        from genai_assets.sources.gutenberg import ExcerptRule, gutenberg_poems
+        from genai_assets.sources.gutenberg import gutenberg_poems
 
-        rule = ExcerptRule(min_lines=config.excerpt_min_lines, max_lines=config.excerpt_max_lines)
         return gutenberg_poems(
-            max_excerpts=config.gutenberg_max_excerpts, seed=config.gutenberg_seed, rule=rule
+            max_excerpts=config.gutenberg_max_excerpts, seed=config.gutenberg_seed, rule=config.excerpt_rule()
         )
     if site == "shakespeare":
         from genai_assets.sources.shakespeare import shakespeare_poems
 
         return shakespeare_poems()
     if site == "poetrydb":
-        from genai_assets.sources.poetrydb import PoetryDBOptions, scrape_poetrydb
+        from genai_assets.sources.poetrydb import scrape_poetrydb
 
-        options = PoetryDBOptions(
-            authors=list(config.poetrydb_authors),
-            max_authors=config.poetrydb_max_authors,
-            max_poems=config.poetrydb_max_poems,
-        )
         with scraper.client(site) as client:
-            return scrape_poetrydb(client, options)
+            return scrape_poetrydb(client, config.poetrydb_options())
     if site == "poets_org":
-        from genai_assets.sources.poets_org import PoetsOrgOptions, scrape_poets_org
+        from genai_assets.sources.poets_org import scrape_poets_org
 
-        options = PoetsOrgOptions(
-            listing_path=config.poets_org_listing_path,
-            max_listing_pages=config.poets_org_max_listing_pages,
-            max_poems=config.poets_org_max_poems,
-            public_domain_only=config.public_domain_only,
-        )
         with scraper.client(site) as client:
-            return scrape_poets_org(client, options)
+            return scrape_poets_org(client, config.poets_org_options())
     raise ValueError(f"Unknown site partition {site!r}.")
 
 
@@ -208,11 +170,11 @@ RAW_POEMS_CHECKS = [
     check_specs=RAW_POEMS_CHECKS,
     kinds={"pandas", "parquet"},
     output_required=False,  # a rejected scrape yields no output: no new materialization at all
+    config_schema=RawPoemsConfig.config_schema(),
 )
-def raw_poems(
-    context: dg.AssetExecutionContext, config: RawPoemsConfig, scraper: ScraperSettings, lake: DataLake
-):
+def raw_poems(context: dg.AssetExecutionContext, scraper: ScraperSettings, lake: DataLake):
     """Poems of one source site, one row per poem (contract 1); a bad scrape never replaces a good one."""
+    config = RawPoemsConfig.from_context(context).to_library()
     site = context.partition_key
     started = time.perf_counter()
     result = scrape_site(site, config, scraper)  # a whole-site failure raises: the old file stays
@@ -305,21 +267,7 @@ def weekly_online_rescrape(context: dg.ScheduleEvaluationContext):
         )
 
 
-PRESETS = {
-    "tiny": {
-        "raw_poems": {
-            "config": {
-                "gutenberg_max_excerpts": 300,
-                "poetrydb_max_authors": 3,
-                "poetrydb_max_poems": 50,
-                "poets_org_max_listing_pages": 1,
-                "poets_org_max_poems": 10,
-            }
-        }
-    },
-    "cpu": {},
-    "gpu": {"raw_poems": {"config": {"gutenberg_max_excerpts": 0, "poets_org_max_poems": 0}}},
-}
+PRESETS = asset_presets({"raw_poems": RAW_PRESETS})
 
 defs = dg.Definitions(
     assets=[raw_poems],
