@@ -22,7 +22,7 @@ Shape letters: B batch, S source length, T target length, C channels (d_model), 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -30,7 +30,7 @@ from torch import nn
 
 from genai_assets.models.layers import ACTIVATIONS, DecoderLayer, EncoderLayer, KVCache, positional_encoding
 from genai_assets.models.loss import IGNORE_INDEX, token_cross_entropy
-from genai_assets.models.sampling import generate_tokens
+from genai_assets.models.sampling import GeneratesTokens, generate_tokens
 
 
 @dataclass
@@ -91,7 +91,7 @@ class EncoderDecoderConfig:
         return asdict(self)
 
 
-class EncoderDecoderTransformer(nn.Module):
+class EncoderDecoderTransformer(GeneratesTokens, nn.Module):
     """Sequence-to-sequence Transformer (§3): encode the source once, decode the target token by token."""
 
     def __init__(self, config: EncoderDecoderConfig):
@@ -212,10 +212,7 @@ class EncoderDecoderTransformer(nn.Module):
         *,
         use_cache: bool = True,
         eos_token_id: int | Sequence[int] | None = -1,
-        generator: torch.Generator | None = None,
-        repetition_penalty: float = 1.0,
-        no_repeat_ngram_size: int = 0,
-        on_token: Callable[[torch.Tensor], None] | None = None,
+        **options,
     ) -> torch.Tensor:
         """Decode a target for each source row of ``idx`` (B, S) → generated ids (B, n), n <= max_new_tokens.
 
@@ -223,20 +220,18 @@ class EncoderDecoderTransformer(nn.Module):
         self-attention keys/values and the cross-attention keys/values of the memory. Stops when
         every row has produced ``eos_token_id`` (default: the config's ``eos_id``; None = never);
         finished rows are padded with it. At most ``max_target_len - 1`` tokens are generated.
-        The loop and the repetition controls (over the decoded target, start token included) are
-        :func:`~genai_assets.models.sampling.generate_tokens`'.
+        ``options`` (repetition controls over the decoded target, start token included, ``generator``,
+        ``on_token``) are :func:`~genai_assets.models.sampling.generate_tokens`'.
         """
-        was_training = self.training
-        self.eval()
         eos = self.config.eos_id if eos_token_id == -1 else eos_token_id
-        memory, memory_padding_mask = self.encode(idx)
         cache = [(KVCache(), KVCache(static=True)) for _ in self.decoder_layers] if use_cache else None
+        with self.evaluating():
+            memory, memory_padding_mask = self.encode(idx)
 
-        def next_logits(decoded: torch.Tensor) -> torch.Tensor:
-            step_input = decoded[:, -1:] if use_cache else decoded
-            return self.decode(step_input, memory, memory_padding_mask, cache)[:, -1, :]  # (B, V)
+            def next_logits(decoded: torch.Tensor) -> torch.Tensor:
+                step_input = decoded[:, -1:] if use_cache else decoded
+                return self.decode(step_input, memory, memory_padding_mask, cache)[:, -1, :]  # (B, V)
 
-        try:
             decoded = generate_tokens(
                 next_logits,
                 torch.full_like(idx[:, :1], self.config.bos_id),  # (B, 1): the start token
@@ -244,12 +239,7 @@ class EncoderDecoderTransformer(nn.Module):
                 temperature,
                 top_k,
                 top_p,
-                repetition_penalty=repetition_penalty,
-                no_repeat_ngram_size=no_repeat_ngram_size,
                 eos_token_id=eos,
-                generator=generator,
-                on_token=on_token,
+                **options,
             )
-        finally:
-            self.train(was_training)
         return decoded[:, 1:]

@@ -21,14 +21,14 @@ Shape letters: B batch, T time, E embedding width, H hidden width, L layers, V v
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from genai_assets.models.loss import token_cross_entropy
-from genai_assets.models.sampling import generate_tokens
+from genai_assets.models.sampling import GeneratesTokens
 
 RNN_KINDS = ("rnn", "lstm", "gru")
 _RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -64,7 +64,7 @@ class RNNConfig:
         return asdict(self)
 
 
-class RNNLanguageModel(nn.Module):
+class RNNLanguageModel(GeneratesTokens, nn.Module):
     """Next-token model over a recurrent core: ``forward(idx, targets) -> (logits, loss)`` and ``generate``."""
 
     def __init__(self, config: RNNConfig):
@@ -117,30 +117,10 @@ class RNNLanguageModel(nn.Module):
         loss = None if targets is None else token_cross_entropy(logits, targets)
         return logits, loss
 
-    @torch.no_grad()
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        *,
-        use_cache: bool = True,
-        eos_token_id: int | Sequence[int] | None = None,
-        generator: torch.Generator | None = None,
-        repetition_penalty: float = 1.0,
-        no_repeat_ngram_size: int = 0,
-        on_token: Callable[[torch.Tensor], None] | None = None,
-    ) -> torch.Tensor:
-        """Append up to ``max_new_tokens`` sampled tokens to ``idx`` (B, T) → (B, T + new).
-
-        The prompt is read once; then each step feeds only the newest token and the carried state
-        (``use_cache`` is accepted for interface parity: the state *is* the cache). ``temperature=0``
-        is greedy. The loop and its options are :func:`~genai_assets.models.sampling.generate_tokens`'.
-        """
-        was_training = self.training
-        self.eval()
+    def next_token_logits(self, use_cache: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Next-token logits for ``generate``: the prompt is read once, then each step feeds only the
+        newest token and the carried state (``use_cache`` is accepted for interface parity: the state
+        *is* the cache)."""
         state = None
 
         def next_logits(sequence: torch.Tensor) -> torch.Tensor:
@@ -148,19 +128,4 @@ class RNNLanguageModel(nn.Module):
             logits, state = self.step(sequence if state is None else sequence[:, -1:], state)
             return logits[:, -1, :]
 
-        try:
-            return generate_tokens(
-                next_logits,
-                idx,
-                max_new_tokens,
-                temperature,
-                top_k,
-                top_p,
-                repetition_penalty=repetition_penalty,
-                no_repeat_ngram_size=no_repeat_ngram_size,
-                eos_token_id=eos_token_id,
-                generator=generator,
-                on_token=on_token,
-            )
-        finally:
-            self.train(was_training)
+        return next_logits

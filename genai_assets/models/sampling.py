@@ -20,12 +20,15 @@ Shape letters: B batch, T sequence so far, V vocabulary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 
-def apply_repetition_penalty(logits: torch.Tensor, previous_ids: torch.Tensor, penalty: float) -> torch.Tensor:
+def apply_repetition_penalty(
+    logits: torch.Tensor, previous_ids: torch.Tensor, penalty: float
+) -> torch.Tensor:
     """``logits`` (B, V) with every token of ``previous_ids`` (B, T) made less likely by ``penalty``."""
     if penalty == 1.0 or previous_ids.numel() == 0:
         return logits
@@ -103,7 +106,9 @@ def sample_next_token(
         logits = apply_repetition_penalty(logits, previous_ids, repetition_penalty)
         logits = ban_repeated_ngrams(logits, previous_ids, no_repeat_ngram_size)
     elif repetition_penalty != 1.0 or no_repeat_ngram_size > 0:
-        raise ValueError("repetition_penalty and no_repeat_ngram_size need previous_ids (the sequence so far).")
+        raise ValueError(
+            "repetition_penalty and no_repeat_ngram_size need previous_ids (the sequence so far)."
+        )
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     logits = filter_top_p(filter_top_k(logits / temperature, top_k), top_p)
@@ -156,3 +161,43 @@ def generate_tokens(
         if stops and bool(finished.all()):
             break
     return idx
+
+
+class GeneratesTokens:
+    """Mixin giving a scratch ``nn.Module`` its ``generate``: the model only says how to get logits.
+
+    A model implements :meth:`next_token_logits`; ``generate`` puts it in eval mode for the call
+    and runs :func:`generate_tokens` (``**options``: ``eos_token_id``, ``generator``,
+    ``repetition_penalty``, ``no_repeat_ngram_size``, ``on_token``).
+    """
+
+    def next_token_logits(self, use_cache: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A fresh function ``sequence (B, T) → next-token logits (B, V)`` holding one call's cache."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        *,
+        use_cache: bool = True,
+        **options,
+    ) -> torch.Tensor:
+        """Append up to ``max_new_tokens`` tokens to ``idx`` (B, T) → (B, T + new). ``temperature=0`` is greedy."""
+        with self.evaluating():
+            next_logits = self.next_token_logits(use_cache)
+            return generate_tokens(next_logits, idx, max_new_tokens, temperature, top_k, top_p, **options)
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode (dropout off) for the block; the module's previous mode is restored after."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)

@@ -25,7 +25,7 @@ Shape letters: B batch, T time, C channels (n_embd), nh heads, hs head size, V v
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -39,7 +39,7 @@ from genai_assets.models.layers import (
     positional_encoding,
 )
 from genai_assets.models.loss import token_cross_entropy
-from genai_assets.models.sampling import generate_tokens
+from genai_assets.models.sampling import GeneratesTokens
 
 __all__ = ["GPT", "GPTConfig", "GPT_PRESETS", "MultiHeadAttention"]
 
@@ -100,7 +100,7 @@ GPT_PRESETS: dict[str, dict] = {
 }
 
 
-class GPT(nn.Module):
+class GPT(GeneratesTokens, nn.Module):
     """Decoder-only Transformer LM: ``forward(idx, targets) -> (logits, loss)`` and ``generate``."""
 
     def __init__(self, config: GPTConfig):
@@ -192,35 +192,16 @@ class GPT(nn.Module):
     def new_cache(self) -> list[KVCache]:
         return [KVCache() for _ in self.layers]
 
-    @torch.no_grad()
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        *,
-        use_cache: bool = True,
-        eos_token_id: int | Sequence[int] | None = None,
-        generator: torch.Generator | None = None,
-        repetition_penalty: float = 1.0,
-        no_repeat_ngram_size: int = 0,
-        on_token: Callable[[torch.Tensor], None] | None = None,
-    ) -> torch.Tensor:
-        """Append up to ``max_new_tokens`` sampled tokens to ``idx`` (B, T) → (B, T + new).
+    def next_token_logits(self, use_cache: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Next-token logits for ``generate`` (:class:`~genai_assets.models.sampling.GeneratesTokens`).
 
-        ``temperature=0`` is greedy decoding. With ``use_cache`` each step feeds only the newest
-        token and reuses the cached keys/values (O(T) per step instead of O(T²)). The uncached path
-        re-runs the last ``block_size`` tokens every step (nanoGPT). The two give identical logits
-        while the sequence fits in ``block_size`` (tested); past it, the cached path rebuilds its
-        cache from the last ``block_size // 2`` tokens whenever it fills up, so it then conditions
-        on between half and a whole block instead of always a whole block. The loop itself, the
-        repetition controls, ``eos_token_id`` and ``on_token`` are
-        :func:`~genai_assets.models.sampling.generate_tokens`'.
+        With ``use_cache`` each step feeds only the newest token and reuses the cached keys/values
+        (O(T) per step instead of O(T²)). The uncached path re-runs the last ``block_size`` tokens
+        every step (nanoGPT). The two give identical logits while the sequence fits in
+        ``block_size`` (tested); past it, the cached path rebuilds its cache from the last
+        ``block_size // 2`` tokens whenever it fills up, so it then conditions on between half and
+        a whole block instead of always a whole block.
         """
-        was_training = self.training
-        self.eval()
         block = self.config.block_size
         cache: list[KVCache] | None = None
 
@@ -237,19 +218,4 @@ class GPT(nn.Module):
                 logits, _ = self(sequence[:, -1:], cache=cache)  # (B, 1, V): only the newest token
             return logits[:, -1, :]
 
-        try:
-            return generate_tokens(
-                next_logits,
-                idx,
-                max_new_tokens,
-                temperature,
-                top_k,
-                top_p,
-                repetition_penalty=repetition_penalty,
-                no_repeat_ngram_size=no_repeat_ngram_size,
-                eos_token_id=eos_token_id,
-                generator=generator,
-                on_token=on_token,
-            )
-        finally:
-            self.train(was_training)
+        return next_logits
