@@ -161,8 +161,9 @@ def test_folder_without_tokenizer_and_corrupt_weights_are_named(model_folder, tm
     code, _, err = run(["--model", str(corrupt), "--prompt", "x"], capsys)
     assert code == 2 and "Corrupt safetensors file" in err and "model.safetensors" in err
 
+    # A missing path is an error of its own, never retried as a Hub id (issue 10).
     code, _, err = run(["--model", str(tmp_path / "missing" / "model"), "--prompt", "x"], capsys)
-    assert code == 2 and "Cannot load model" in err
+    assert code == 2 and "no such folder" in err and "not treated as a Hub id" in err
 
 
 def save_scratch_gpt(tmp_path):
