@@ -20,7 +20,7 @@ from genai_assets.defs._config import StageConfig, _LibraryCheckedShape, stage_c
 from genai_assets.defs._presets import PRESET_NAMES, preset_run_config
 
 # Assets whose config is not (yet) derived from a library dataclass; keep this list short.
-NOT_DERIVED = {"raw_poems", "base_lm", "finetuned_lm", "generated_poems", "hub_upload", "poems_hf_dataset"}
+NOT_DERIVED = {"generated_poems", "hub_upload", "poems_hf_dataset"}
 
 # Packages whose configs are new this round and reviewed by their owners' tests (teaching).
 OWN_COMMENTS_CHECKED_ELSEWHERE = ("genai_assets.teaching",)
@@ -66,7 +66,7 @@ def test_every_configured_asset_derives_its_config_from_the_library(defs):
         "corpus_eda",
     } <= set(derived)
     assert {"scratch_transformer", "next_line_transformer", "rnn_baselines", "evaluation"} <= set(derived)
-    assert {"human_eval_sheet"} <= set(derived)
+    assert {"human_eval_sheet", "raw_poems", "base_lm", "finetuned_lm"} <= set(derived)
 
 
 def test_every_library_field_is_in_the_launchpad_with_its_comment(defs):
@@ -144,6 +144,11 @@ BAD_VALUES = [
     ("cooccurrence_embeddings", {"max_sentences": -1}, "max_sentences must be >= 0"),
     ("poem_tokenizer", {"n_example_words": -1}, "n_example_words must be >= 0"),
     ("cleansed_poems", {"near_duplicate_threshold": math.nan}, "near_duplicate_threshold must be in (0, 1]"),
+    ("finetuned_lm", {"grad_clip": math.nan}, "grad_clip must be a finite number"),
+    ("finetuned_lm", {"adam_eps": math.inf}, "adam_eps must be a finite number"),
+    ("finetuned_lm", {"sampling": {"top_p": 1.5}}, "top_p must be in (0, 1]"),
+    ("raw_poems", {"poetrydb_max_poems": -1}, "max_authors and max_poems must be >= 0"),
+    ("raw_poems", {"collapse_min_ratio": math.nan}, "collapse_min_ratio must be a finite number"),
 ]
 
 

@@ -127,6 +127,25 @@ def stage_config(library_class: type, **asset_only_fields: tuple[type, Any, str]
     Nested dataclass fields become nested configs; ``tuple[X, ...]`` becomes ``list[X]`` (Dagster
     has no tuple type; the dataclass converts back in ``__post_init__`` if it cares).
     """
+    fields = library_fields(library_class)
+    for name, (annotation, default, description) in asset_only_fields.items():
+        if name in fields:
+            raise ValueError(f"Asset-only field {name!r} clashes with {library_class.__name__}.{name}.")
+        fields[name] = (annotation, Field(default, description=description))
+    derived = create_model(
+        library_class.__name__,
+        __base__=StageConfig,
+        __doc__=_first_line(library_class.__doc__),
+        **fields,
+    )
+    derived.library_class = library_class
+    derived.asset_only_fields = frozenset(asset_only_fields)
+    return derived
+
+
+def library_fields(library_class: type) -> dict[str, tuple[Any, Any]]:
+    """``{name: (annotation, pydantic Field)}`` mirroring a dataclass: for ``create_model`` (configs,
+    and resources such as the scraper's, whose HTTP settings are ``HttpPolicy``'s fields)."""
     if not dataclasses.is_dataclass(library_class):
         raise TypeError(f"{library_class!r} is not a dataclass.")
     hints = typing.get_type_hints(library_class)
@@ -151,19 +170,7 @@ def stage_config(library_class: type, **asset_only_fields: tuple[type, Any, str]
             )
         else:
             fields[item.name] = (annotation, Field(..., description=description))
-    for name, (annotation, default, description) in asset_only_fields.items():
-        if name in fields:
-            raise ValueError(f"Asset-only field {name!r} clashes with {library_class.__name__}.{name}.")
-        fields[name] = (annotation, Field(default, description=description))
-    derived = create_model(
-        library_class.__name__,
-        __base__=StageConfig,
-        __doc__=_first_line(library_class.__doc__),
-        **fields,
-    )
-    derived.library_class = library_class
-    derived.asset_only_fields = frozenset(asset_only_fields)
-    return derived
+    return fields
 
 
 def asset_presets(presets_by_asset: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, dict]:

@@ -17,19 +17,20 @@
 The asset body only gathers config and resources; the work happens in :mod:`genai_assets.sources`.
 """
 
+import dataclasses
 import os
 import time
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, create_model, model_validator
 
-from genai_assets.defs._config import asset_presets, stage_config
+from genai_assets.defs._config import asset_presets, library_fields, stage_config
 from genai_assets.defs._metadata import dataframe_markdown
 from genai_assets.defs._partitions import BUNDLED_SITES, ONLINE_SITES, site_partitions
 from genai_assets.defs._resources import DataLake
 from genai_assets.schema import raw_poems_frame
 from genai_assets.sources.base import ScrapeResult
-from genai_assets.sources.http import DEFAULT_USER_AGENT, HttpPolicy, PoliteClient
+from genai_assets.sources.http import HttpPolicy, PoliteClient
 from genai_assets.sources.scrape_config import RAW_PRESETS, RawScrapeConfig
 from genai_assets.sources.snapshot import (
     CHECK_NON_EMPTY,
@@ -46,7 +47,11 @@ PREVIEW_COLUMNS = ("title", "author", "text", "license")
 PUBLIC_BASE_URLS = {"poetrydb": "https://poetrydb.org", "poets_org": "https://poets.org"}
 
 
-class ScraperSettings(dg.ConfigurableResource):
+# The HTTP settings are HttpPolicy's fields (defaults and comments included), derived, not copied.
+_HttpPolicyFields = create_model("HttpPolicyFields", __base__=dg.ConfigurableResource, **library_fields(HttpPolicy))
+
+
+class ScraperSettings(_HttpPolicyFields):
     """Where the online sites live and how politely we fetch them (resource key ``scraper``).
 
     Base URLs default to ``$GENAI_POETRYDB_URL`` / ``$GENAI_POETS_ORG_URL``, else the public
@@ -61,26 +66,6 @@ class ScraperSettings(dg.ConfigurableResource):
         default_factory=lambda: os.environ.get(POETS_ORG_URL_ENV) or PUBLIC_BASE_URLS["poets_org"],
         description=f"poets.org-compatible site root (${POETS_ORG_URL_ENV}, else https://poets.org).",
     )
-    user_agent: str = Field(
-        DEFAULT_USER_AGENT, description="User-Agent sent on every request; keep a contact URL."
-    )
-    min_interval_s: float = Field(1.0, description="Minimum seconds between request starts (rate limit).")
-    timeout_s: float = Field(20.0, description="Connect/read timeout per socket operation, seconds.")
-    request_deadline_s: float = Field(
-        60.0, description="Whole-request deadline (headers + body), seconds: cuts off slow-drip servers."
-    )
-    max_crawl_delay_s: float = Field(
-        30.0, description="Ceiling on a robots.txt Crawl-delay, seconds (recorded in metadata when applied)."
-    )
-    max_retries: int = Field(4, description="Retries after 429/5xx/timeouts/connection errors.")
-    backoff_base_s: float = Field(1.0, description="Backoff before retry k: base * 2**k seconds (+ jitter).")
-    backoff_max_s: float = Field(60.0, description="Ceiling of the exponential backoff, seconds.")
-    max_wait_s: float = Field(
-        120.0, description="Ceiling of any single wait, including Retry-After, seconds."
-    )
-    max_bytes: int = Field(2_000_000, description="Responses larger than this are abandoned (streamed).")
-    max_concurrency: int = Field(4, description="Requests in flight at once (one pooled connection each).")
-    respect_robots: bool = Field(True, description="Obey robots.txt (turn off only for your own servers).")
 
     def base_url(self, site: str) -> str:
         urls = {"poetrydb": self.poetrydb_base_url, "poets_org": self.poets_org_base_url}
@@ -88,21 +73,13 @@ class ScraperSettings(dg.ConfigurableResource):
             raise ValueError(f"{site!r} is not an online site; online sites are {', '.join(urls)}.")
         return urls[site]
 
+    @model_validator(mode="after")
+    def _check_policy(self):
+        self.policy()  # HttpPolicy's checks, when the resource is configured
+        return self
+
     def policy(self) -> HttpPolicy:
-        return HttpPolicy(
-            user_agent=self.user_agent,
-            min_interval_s=self.min_interval_s,
-            timeout_s=self.timeout_s,
-            request_deadline_s=self.request_deadline_s,
-            max_crawl_delay_s=self.max_crawl_delay_s,
-            max_retries=self.max_retries,
-            backoff_base_s=self.backoff_base_s,
-            backoff_max_s=self.backoff_max_s,
-            max_wait_s=self.max_wait_s,
-            max_bytes=self.max_bytes,
-            max_concurrency=self.max_concurrency,
-            respect_robots=self.respect_robots,
-        )
+        return HttpPolicy(**{item.name: getattr(self, item.name) for item in dataclasses.fields(HttpPolicy)})
 
     def client(self, site: str) -> PoliteClient:
         return PoliteClient(self.base_url(site), self.policy())

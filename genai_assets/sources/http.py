@@ -54,6 +54,8 @@ from urllib.robotparser import RobotFileParser
 import httpcore
 import httpx
 
+from genai_assets.config_checks import non_finite_problems
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_USER_AGENT = (
@@ -84,6 +86,9 @@ class HttpPolicy:
     max_crawl_delay_s: float = 30.0  # ceiling on a robots.txt Crawl-delay (recorded when applied)
 
     def __post_init__(self) -> None:
+        non_finite = non_finite_problems(self)  # NaN passes every "< 0" check below
+        if non_finite:
+            raise ValueError(f"HttpPolicy.{non_finite[0]}.")
         if not self.user_agent.strip() or "http" not in self.user_agent:
             raise ValueError(
                 "HttpPolicy.user_agent must describe the scraper and include a contact URL "

@@ -1,0 +1,89 @@
+"""What each ``raw_poems`` site partition collects: one flat config for the four adapters.
+
+The Launchpad shows one form for the partitioned asset, so the per-site options are flat fields
+with a site prefix; :meth:`RawScrapeConfig.excerpt_rule`, :meth:`poetrydb_options` and
+:meth:`poets_org_options` hand each adapter its own options dataclass (whose checks then run
+too). Defaults come from those dataclasses, so a default is written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genai_assets.config_checks import non_finite_problems, raise_problems
+from genai_assets.sources.gutenberg import ExcerptRule
+from genai_assets.sources.poetrydb import PoetryDBOptions
+from genai_assets.sources.poets_org import PoetsOrgOptions
+
+
+@dataclass
+class RawScrapeConfig:
+    """What each site partition collects (defaults = the cpu demo profile)."""
+
+    # Gutenberg excerpts kept (seeded uniform sample, file order); 0 = all ~512k
+    gutenberg_max_excerpts: int = 20_000
+    gutenberg_seed: int = 1337  # seed of the Gutenberg excerpt sample
+    excerpt_min_lines: int = ExcerptRule.min_lines  # Gutenberg excerpt: fewest lines (cut at a sentence end)
+    excerpt_max_lines: int = ExcerptRule.max_lines  # Gutenberg excerpt: most lines (cut here regardless)
+    poetrydb_authors: list[str] = field(
+        default_factory=list
+    )  # PoetryDB authors to fetch; empty = every author
+    poetrydb_max_authors: int = PoetryDBOptions.max_authors  # PoetryDB: at most this many authors; 0 = no cap
+    poetrydb_max_poems: int = PoetryDBOptions.max_poems  # PoetryDB: stop after this many poems; 0 = no cap
+    poets_org_listing_path: str = PoetsOrgOptions.listing_path  # poets.org: first listing page
+    poets_org_max_listing_pages: int = PoetsOrgOptions.max_listing_pages  # poets.org: listing pages followed
+    poets_org_max_poems: int = PoetsOrgOptions.max_poems  # poets.org: stop after this many poems; 0 = no cap
+    # poets.org: keep only poems whose credit notice says public domain
+    public_domain_only: bool = PoetsOrgOptions.public_domain_only
+    # online sites: reject a scrape with fewer rows than this x the last good snapshot
+    collapse_min_ratio: float = 0.5
+    allow_shrink: bool = False  # accept a collapsed online scrape on purpose (e.g. after lowering a cap)
+    preview_rows: int = 8  # rows in the metadata preview table
+
+    def __post_init__(self) -> None:
+        problems = non_finite_problems(self)
+        if self.gutenberg_max_excerpts < 0:
+            problems.append(
+                f"gutenberg_max_excerpts must be >= 0 (0 = all), got {self.gutenberg_max_excerpts}"
+            )
+        if not 0 <= self.collapse_min_ratio <= 1:
+            problems.append(f"collapse_min_ratio must be in [0, 1], got {self.collapse_min_ratio}")
+        if self.preview_rows < 0:
+            problems.append(f"preview_rows must be >= 0, got {self.preview_rows}")
+        for build in (self.excerpt_rule, self.poetrydb_options, self.poets_org_options):
+            try:
+                build()
+            except ValueError as error:
+                problems.append(str(error).rstrip("."))
+        raise_problems(self, problems)
+
+    def excerpt_rule(self) -> ExcerptRule:
+        return ExcerptRule(min_lines=self.excerpt_min_lines, max_lines=self.excerpt_max_lines)
+
+    def poetrydb_options(self) -> PoetryDBOptions:
+        return PoetryDBOptions(
+            authors=list(self.poetrydb_authors),
+            max_authors=self.poetrydb_max_authors,
+            max_poems=self.poetrydb_max_poems,
+        )
+
+    def poets_org_options(self) -> PoetsOrgOptions:
+        return PoetsOrgOptions(
+            listing_path=self.poets_org_listing_path,
+            max_listing_pages=self.poets_org_max_listing_pages,
+            max_poems=self.poets_org_max_poems,
+            public_domain_only=self.public_domain_only,
+        )
+
+
+RAW_PRESETS: dict[str, dict] = {
+    "tiny": {
+        "gutenberg_max_excerpts": 300,
+        "poetrydb_max_authors": 3,
+        "poetrydb_max_poems": 50,
+        "poets_org_max_listing_pages": 1,
+        "poets_org_max_poems": 10,
+    },
+    "cpu": {},
+    "gpu": {"gutenberg_max_excerpts": 0, "poets_org_max_poems": 0},
+}
