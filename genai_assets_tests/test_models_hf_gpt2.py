@@ -75,3 +75,65 @@ def test_gpt2_options_the_scratch_model_lacks_are_refused(overrides, message):
     config = GPT2Config(n_layer=1, n_embd=64, n_head=4, vocab_size=99, n_positions=64, **overrides)
     with pytest.raises(ValueError, match=message):
         gpt_config_from_hf(config)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},  # the defaults: learned positions, exact GELU, biases, tied
+        {"positional_encoding": "sinusoidal", "activation": "relu", "bias": False, "ffn_multiplier": 2},
+        {"tie_weights": False, "activation": "gelu_tanh"},
+    ],
+)
+def test_scratch_gpt_exports_to_gpt2_with_the_same_logits(overrides):
+    from genai_assets.models.hf_gpt2 import hf_gpt2_from_gpt
+    from genai_assets.models.transformer import GPTConfig
+
+    torch.manual_seed(3)
+    ours = GPT(GPTConfig(vocab_size=99, block_size=32, n_layer=2, n_head=4, n_embd=64, **overrides)).eval()
+    with torch.no_grad():  # non-trivial norms and biases, so a mis-mapped one shows
+        for name, parameter in ours.named_parameters():
+            if "norm" in name or name.endswith(".bias"):
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    exported = hf_gpt2_from_gpt(ours)
+    idx = torch.randint(0, 99, (2, 32), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(exported(idx).logits, ours(idx)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_post_norm_is_refused():
+    from genai_assets.models.hf_gpt2 import hf_gpt2_from_gpt
+    from genai_assets.models.transformer import GPTConfig
+
+    with pytest.raises(ValueError, match="post-norm"):
+        hf_gpt2_from_gpt(
+            GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=8, norm_first=False))
+        )
+
+
+def test_exported_scratch_folder_opens_in_the_text_generation_pipeline(tmp_path):
+    """scratch_transformer's folder → load_scratch_model → save_as_hf_gpt2 → pipeline(model=folder)."""
+    import json
+
+    from transformers import pipeline
+
+    from genai_assets.models.hf_gpt2 import save_as_hf_gpt2
+    from genai_assets.models.loading import load_scratch_model, save_scratch_model
+    from genai_assets.models.transformer import GPTConfig
+    from genai_assets_tests.test_finetune_support import prepared_gpt2_tokenizer
+
+    tokenizer = prepared_gpt2_tokenizer()
+    tokenizer.save_pretrained(tmp_path / "tokenizer")
+    torch.manual_seed(0)
+    scratch = GPT(GPTConfig(vocab_size=len(tokenizer), block_size=32, n_layer=1, n_head=2, n_embd=16))
+    defaults = {"do_sample": True, "temperature": 0.8, "top_k": 50, "eos_token_id": tokenizer.eos_token_id}
+    save_scratch_model(tmp_path / "scratch", scratch, tmp_path / "tokenizer", defaults, "# card\n")
+    ours, _ = load_scratch_model(tmp_path / "scratch")
+    saved_defaults = json.loads((tmp_path / "scratch" / "generation_config.json").read_text())
+    folder = save_as_hf_gpt2(ours, tmp_path / "scratch", tmp_path / "scratch_hf", saved_defaults)
+    poet = pipeline("text-generation", model=str(folder))
+    assert poet.model.generation_config.temperature == 0.8  # the scratch folder's sampling defaults
+    text = poet("<|startofpoem|>The rose", max_new_tokens=8, do_sample=False)[0]["generated_text"]
+    prompt = torch.tensor([tokenizer("<|startofpoem|>The rose")["input_ids"]])
+    greedy = ours.generate(prompt, max_new_tokens=8, temperature=0.0, eos_token_id=tokenizer.eos_token_id)
+    assert text == tokenizer.decode(greedy[0])  # the pipeline decodes exactly what the scratch model does

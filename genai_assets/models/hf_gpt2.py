@@ -23,6 +23,10 @@ transformers GPT-2         scratch GPT                          note
 ``ln_f``                   ``final_norm``
 =========================  ===================================  ==========================
 
+The other direction, :func:`hf_gpt2_from_gpt` / :func:`save_as_hf_gpt2`, writes any pre-norm
+scratch GPT as a ``GPT2LMHeadModel`` folder with its tokenizer, so
+``transformers.pipeline("text-generation", model=folder)`` opens a from-scratch model too.
+
 GPT-2 options the scratch model does not have are refused with a clear error rather than
 silently approximated: a LayerNorm epsilon other than 1e-5, an ``n_inner`` that is not a
 multiple of ``n_embd``, ``scale_attn_by_inverse_layer_idx``, ``scale_attn_weights=False`` and
@@ -152,3 +156,101 @@ def gpt_from_hf_gpt2(model_or_folder: Any, use_sdpa: bool = True):
     with torch.no_grad():
         model.load_state_dict({name: tensor.detach().clone() for name, tensor in state.items()}, strict=True)
     return model.eval()  # load_state_dict copies in place, so a tied matrix stays one Parameter
+
+
+# The inverse direction: a scratch GPT saved as a GPT2LMHeadModel folder (pipeline-ready).
+SCRATCH_TO_HF_ACTIVATIONS = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
+
+
+def hf_gpt2_from_gpt(model: Any, token_ids: dict | None = None):
+    """A ``GPT2LMHeadModel`` (eval mode) computing exactly what the scratch ``model`` computes.
+
+    ``token_ids``: ``bos_token_id``/``eos_token_id``/``pad_token_id`` for the config (GPT2Config
+    would otherwise claim OpenAI's 50256, which is not in a poem tokenizer's vocabulary).
+
+    Works for every pre-norm config: sinusoidal positions become a fixed ``wpe`` table (exact for
+    positions below ``block_size``), a model without biases gets zero biases. Post-norm
+    (``norm_first=False``) has no GPT-2 equivalent and is refused.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = model.config
+    if not config.norm_first:
+        raise ValueError("A post-norm scratch GPT (norm_first=False) has no GPT-2 equivalent.")
+    hf_config = GPT2Config(
+        vocab_size=config.vocab_size,
+        n_positions=config.block_size,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        n_inner=config.ffn_multiplier * config.n_embd,
+        activation_function=SCRATCH_TO_HF_ACTIVATIONS[config.activation],
+        layer_norm_epsilon=SCRATCH_LAYER_NORM_EPS,
+        resid_pdrop=config.dropout,
+        embd_pdrop=config.dropout,
+        attn_pdrop=config.dropout,
+        tie_word_embeddings=config.tie_weights,
+        **{"bos_token_id": None, "eos_token_id": None, **(token_ids or {})},
+    )
+    hf_model = GPT2LMHeadModel(hf_config)
+    ours = model.state_dict()
+    positions = torch.arange(config.block_size)
+    with torch.no_grad():
+        table = model.position_encoding(positions)  # (T, C): learned rows or the sinusoid table
+    state = {"transformer.wte.weight": ours["token_embedding.weight"], "transformer.wpe.weight": table}
+
+    def bias_or_zeros(name: str, size: int):
+        return ours[name] if name in ours else torch.zeros(size)
+
+    state["transformer.ln_f.weight"] = ours["final_norm.weight"]
+    state["transformer.ln_f.bias"] = bias_or_zeros("final_norm.bias", config.n_embd)
+    linears = {
+        "attn.c_attn": "self_attention.in_proj",
+        "attn.c_proj": "self_attention.out_proj",
+        "mlp.c_fc": "feed_forward.linear1",
+        "mlp.c_proj": "feed_forward.linear2",
+    }
+    for layer in range(config.n_layer):
+        hf, mine = f"transformer.h.{layer}.", f"layers.{layer}."
+        for hf_name, our_name in linears.items():
+            weight = ours[f"{mine}{our_name}.weight"]  # (out, in) → Conv1D's (in, out)
+            state[f"{hf}{hf_name}.weight"] = weight.t().contiguous()
+            state[f"{hf}{hf_name}.bias"] = bias_or_zeros(f"{mine}{our_name}.bias", weight.shape[0])
+        for hf_name, our_name in (("ln_1", "norm1"), ("ln_2", "norm3")):
+            state[f"{hf}{hf_name}.weight"] = ours[f"{mine}{our_name}.weight"]
+            state[f"{hf}{hf_name}.bias"] = bias_or_zeros(f"{mine}{our_name}.bias", config.n_embd)
+    state["lm_head.weight"] = ours["lm_head.weight"]
+    missing, unexpected = hf_model.load_state_dict(state, strict=False)
+    # GPT-2 keeps non-persistent attention-mask buffers only in some versions: nothing else may be missing.
+    missing = [name for name in missing if not name.endswith((".attn.bias", ".attn.masked_bias"))]
+    if missing or unexpected:
+        raise ValueError(f"GPT-2 export mismatch: missing {missing}, unexpected {unexpected}.")
+    return hf_model.eval()
+
+
+def save_as_hf_gpt2(
+    model: Any, tokenizer_dir: str | Path, folder: str | Path, generation_defaults=None
+) -> Path:
+    """Write ``model`` as a transformers GPT-2 folder with the tokenizer: ``pipeline(model=folder)`` opens it.
+
+    ``generation_defaults``: ``generation_config.json`` values (e.g. the scratch folder's own), so
+    the pipeline samples with the same settings and ids.
+    """
+    from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerFast
+
+    from genai_assets.lake import atomic_directory
+
+    folder, tokenizer_dir = Path(folder), Path(tokenizer_dir)
+    # A scratch folder's config.json names a model type transformers does not know: read the
+    # tokenizer file directly there, as load_scratch_model does.
+    reader = PreTrainedTokenizerFast if (tokenizer_dir / "tokenizer.json").is_file() else AutoTokenizer
+    tokenizer = reader.from_pretrained(str(tokenizer_dir))
+    ids = {name: getattr(tokenizer, name) for name in ("bos_token_id", "eos_token_id", "pad_token_id")}
+    hf_model = hf_gpt2_from_gpt(model, ids)
+    if generation_defaults:
+        hf_model.generation_config = GenerationConfig(**generation_defaults)
+    with atomic_directory(folder) as staging:
+        hf_model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+    return folder
