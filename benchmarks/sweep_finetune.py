@@ -110,7 +110,8 @@ def run_recipe(name: str, lake: Path, out: Path) -> dict:
     base = base_scores(lake, texts, out)
     overrides = RECIPES[name]
     config = FinetuneConfig(**overrides, sample_every=0, checkpoint_every=0, resume=False, eval_batches=4)
-    dataset = pd.read_parquet(lake / "finetune_dataset.parquet")
+    folder_form = lake / "datasets" / "finetune_dataset"
+    dataset = folder_form if folder_form.is_dir() else pd.read_parquet(lake / "finetune_dataset.parquet")
     folder = Path(tempfile.mkdtemp(prefix=f"sweep-{name}-"))
     try:
         started = time.perf_counter()
@@ -142,28 +143,13 @@ def run_recipe(name: str, lake: Path, out: Path) -> dict:
 
 
 def table(out: Path) -> str:
+    """Collect the finished recipes into ``sweep.json`` (read by ``report-docs``) and ``sweep.md``."""
+    from genai_assets.reporting.docs_tables import sweep_table
+
     rows = [json.loads(path.read_text()) for path in sorted(out.glob("*.json"))]
     rows = [row for row in rows if "recipe" in row]
     (out / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = [
-        "| recipe | steps | train tokens | trainable params | in-domain bits/char (vs base) "
-        "| out-of-domain bits/char (vs base) | goal met | fine-tune time (under load) |",
-        "|---|---:|---:|---:|---:|---:|:-:|---:|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| `{row['recipe']}` | {row['steps']} | {row['train_tokens']:,} | {row['trainable_parameters']:,} "
-            f"| {row['in_domain_bpc']:.3f} ({row['in_domain_change']:+.1%}) "
-            f"| {row['ood_bpc']:.3f} ({row['ood_change']:+.1%}) | {'yes' if row['meets_goal'] else 'no'} "
-            f"| {row['finetune_seconds']:.0f} s |"
-        )
-    if rows:
-        lines.append("")
-        lines.append(
-            f"Base model: in-domain {rows[0]['base_in_domain_bpc']:.3f}, "
-            f"out-of-domain {rows[0]['base_ood_bpc']:.3f} bits/char."
-        )
-    text = "\n".join(lines) + "\n"
+    text = sweep_table(rows) + "\n"
     (out / "sweep.md").write_text(text)
     return text
 
@@ -180,7 +166,7 @@ def main() -> int:
     if not args.table:
         missing = [
             path
-            for path in ("models/base_lm/config.json", "finetune_dataset.parquet", "cleansed_poems.parquet")
+            for path in ("models/base_lm/config.json", "cleansed_poems.parquet")
             if not (lake / path).exists()
         ]
         if missing:

@@ -35,6 +35,7 @@ BLOCK = re.compile(
 BEGIN_ONLY = re.compile(r"<!-- BEGIN generated:([a-z0-9_]+)")
 RUN_TIMINGS = "reports/run_timings.json"
 FINETUNE_SWEEP = "reports/finetune_sweep/sweep.json"
+SCRATCH_VS_GRU = "reports/scratch_vs_gru.json"
 
 
 class LakeFiles:
@@ -374,3 +375,29 @@ def sweep_table(rows: list[dict]) -> str:
 @renderer("finetune_sweep", needs=(FINETUNE_SWEEP,), asset="(none: run benchmarks/sweep_finetune.py)")
 def finetune_sweep(files: LakeFiles) -> str:
     return sweep_table(files.json(FINETUNE_SWEEP))
+
+
+def scratch_gru_table(rows: list[dict]) -> str:
+    """Equal-budget runs of ``benchmarks/scratch_vs_gru.py``, by budget then val loss."""
+    return _table(
+        ["run", "model", "tokens", "parameters", "lr", "val loss", "val bits/char", "time (under load)"],
+        ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:"],
+        [
+            [
+                f"`{row['run']}`",
+                row["model"].upper(),
+                _int(row["tokens"]),
+                _int(row["parameters"]),
+                f"{row['learning_rate']:g}",
+                _num(row["val_loss"]),
+                _num(row["val_bpc"]),
+                f"{row['seconds']:.0f} s",
+            ]
+            for row in sorted(rows, key=lambda row: (row["tokens"], row["val_loss"]))
+        ],
+    )
+
+
+@renderer("scratch_vs_gru", needs=(SCRATCH_VS_GRU,), asset="(none: run benchmarks/scratch_vs_gru.py)")
+def scratch_vs_gru(files: LakeFiles) -> str:
+    return scratch_gru_table(files.json(SCRATCH_VS_GRU))
