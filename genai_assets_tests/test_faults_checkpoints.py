@@ -173,12 +173,15 @@ def test_finetune_fingerprint_lives_inside_the_loop_folder(tmp_path):
     (root / "fingerprint.json").parent.mkdir(parents=True)
     (root / "fingerprint.json").write_text('{"fingerprint": "a"}')  # the old stamp beside the folder
     rows = []
-    loop_dir = prepare_checkpoint_dir(root, "a", True, rows.append)
-    _save(loop_dir, step=4)
-    assert not (root / "fingerprint.json").exists()
-    assert checkpoint_fingerprint(loop_dir) == "a"
-    assert prepare_checkpoint_dir(root, "a", True, rows.append) == loop_dir and has_checkpoint(loop_dir)
-    prepare_checkpoint_dir(root, "b", True, rows.append)
+    with training_lock(root):  # the fine-tune holds it; deleting other runs' folders requires it
+        loop_dir = prepare_checkpoint_dir(root, "a", True, rows.append)
+        _save(loop_dir, step=4)
+        assert not (root / "fingerprint.json").exists()
+        assert checkpoint_fingerprint(loop_dir) == "a" and loop_dir.name.startswith("run-")
+        assert prepare_checkpoint_dir(root, "a", True, rows.append) == loop_dir and has_checkpoint(loop_dir)
+        prepare_checkpoint_dir(root, "b", True, rows.append)
     assert not has_checkpoint(loop_dir) and rows == [
         {"event": "checkpoint discarded", "reason": "different run"}
     ]
+    # One folder policy: only the current run's folder is left (the scratch models' run-* rule).
+    assert [path.name for path in root.iterdir() if path.is_dir()] == ["run-b"]

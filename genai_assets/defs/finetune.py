@@ -22,7 +22,6 @@ import time
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
 from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL
@@ -30,38 +29,19 @@ from genai_assets.defs._metadata import dataframe_markdown, save_figure
 from genai_assets.defs._resources import DataLake
 from genai_assets.finetune.base_model import BASE_MODEL_PRESETS, BaseModelConfig
 from genai_assets.finetune.poem_samples import GENERATED_POEMS_PRESETS
+from genai_assets.finetune.poem_samples import GeneratedPoemsConfig as GeneratedPoemsSettings
 from genai_assets.finetune.train import FINETUNE_PRESETS, FinetuneConfig
 from genai_assets.lake import atomic_directory, atomic_write_text
 from genai_assets.plotting import new_figure
 
 GROUP = "finetune"
-DEFAULT_PROMPTS = ["The rose", "Upon the sea at night", "O gentle love"]
 
 
 BaseLMConfig = stage_config(BaseModelConfig)
 FinetunedLMConfig = stage_config(FinetuneConfig)  # its saved sampling defaults are the nested `sampling`
 
 
-class GeneratedPoemsConfig(dg.Config):
-    """Sample poems from the fine-tuned model (and the base, for comparison)."""
-
-    prompts: list[str] = Field(DEFAULT_PROMPTS, description="First words of each poem.")
-    num_samples: int = Field(1, description="Samples per prompt and model.")
-    max_new_tokens: int = Field(60, description="Tokens generated per sample.")
-    temperature: float = Field(0.9, description="Sampling temperature (> 0).")
-    top_k: int = Field(50, description="Top-k filter (0 = off).")
-    top_p: float = Field(0.95, description="Nucleus filter mass in (0, 1].")
-    repetition_penalty: float = Field(1.1, description="Penalty on repeated tokens (1 = none).")
-    no_repeat_ngram_size: int = Field(0, description="Never repeat an n-gram of this size (0 = off).")
-    do_sample: bool = Field(True, description="Sample (True) or greedy decoding (False).")
-    preset: str = Field(
-        "",
-        description="Named decoding preset ('course': temperature 1.0, top-k 50, top-p 0.95, repetition "
-        "penalty 1.2, no repeated 2-grams, 3 samples per prompt); its values replace the fields above. "
-        "Empty = use the fields.",
-    )
-    include_base: bool = Field(True, description="Also generate from base_lm, side by side.")
-    seed: int = Field(1234, description="Seed of the sampling (reproducible table).")
+GeneratedPoemsConfig = stage_config(GeneratedPoemsSettings)
 
 
 @dg.asset(group_name=GROUP, kinds={"huggingface"}, config_schema=BaseLMConfig.config_schema())
@@ -262,28 +242,19 @@ def finetuned_lm_beats_base(lake: DataLake) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset(group_name=GROUP, deps=[finetuned_lm, base_lm], kinds={"pandas"})
-def generated_poems(
-    context: dg.AssetExecutionContext, config: GeneratedPoemsConfig, lake: DataLake
-) -> dg.Output[pd.DataFrame]:
+@dg.asset(
+    group_name=GROUP,
+    deps=[finetuned_lm, base_lm],
+    kinds={"pandas"},
+    config_schema=GeneratedPoemsConfig.config_schema(),
+)
+def generated_poems(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Output[pd.DataFrame]:
     """Sample poems for the configured prompts from the fine-tuned model and the base, side by side."""
     from genai_assets.finetune.base_model import base_model_dir
-    from genai_assets.generation import SamplingConfig, generate_poems, load_generator
-    from genai_assets.generation.presets import sampling_preset
+    from genai_assets.generation import generate_poems, load_generator
 
-    fields = dict(
-        do_sample=config.do_sample,
-        top_k=config.top_k,
-        top_p=config.top_p,
-        temperature=config.temperature,
-        repetition_penalty=config.repetition_penalty,
-        no_repeat_ngram_size=config.no_repeat_ngram_size,
-        num_return_sequences=config.num_samples,
-        max_new_tokens=config.max_new_tokens,
-        seed=config.seed,
-    )
-    # Dagster config cannot tell a default from a typed value, so a preset replaces what it names.
-    sampling = SamplingConfig(**{**fields, **(sampling_preset(config.preset) if config.preset else {})})
+    config = GeneratedPoemsConfig.from_context(context).to_library()
+    sampling = config.sampling()  # the fields, then the named preset's values over them
     models = {"finetuned_lm": lake.model_dir("finetuned_lm")}
     if config.include_base:
         models["base_lm"] = base_model_dir(lake.model_dir("base_lm"))
@@ -309,7 +280,11 @@ def generated_poems(
 
 
 PRESETS = asset_presets(
-    {"base_lm": BASE_MODEL_PRESETS, "finetuned_lm": FINETUNE_PRESETS, "generated_poems": GENERATED_POEMS_PRESETS}
+    {
+        "base_lm": BASE_MODEL_PRESETS,
+        "finetuned_lm": FINETUNE_PRESETS,
+        "generated_poems": GENERATED_POEMS_PRESETS,
+    }
 )
 
 defs = dg.Definitions(

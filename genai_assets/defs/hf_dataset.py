@@ -9,18 +9,16 @@ steps come from the latest ``cleansed_poems`` materialization recorded in this D
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
+from genai_assets.defs._config import stage_config
 from genai_assets.defs._resources import DataLake
+from genai_assets.publish.config import PoemsDatasetCardSettings
 
 DATASET_FOLDER = "poems_hf_dataset"  # under <lake>/datasets/
 STEP_KINDS = ("transform", "filter", "dedup")  # cleansed_poems records "<kind>/<rule>": rows
 
 
-class PoemsHFDatasetConfig(dg.Config):
-    """The dataset repo the card is written for (``hub_upload`` rewrites it if it publishes elsewhere)."""
-
-    repo_id: str = Field("genai-assets/cleansed-poems", description="Hub dataset repo id named in the card.")
+PoemsHFDatasetConfig = stage_config(PoemsDatasetCardSettings)
 
 
 def hf_dataset_dir(lake: DataLake):
@@ -46,10 +44,11 @@ def cleaning_report(instance: dg.DagsterInstance) -> dict | None:
     return report
 
 
-@dg.asset(group_name="publish", kinds={"huggingface", "parquet"})
+@dg.asset(
+    group_name="publish", kinds={"huggingface", "parquet"}, config_schema=PoemsHFDatasetConfig.config_schema()
+)
 def poems_hf_dataset(
     context: dg.AssetExecutionContext,
-    config: PoemsHFDatasetConfig,
     lake: DataLake,
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
@@ -60,6 +59,7 @@ def poems_hf_dataset(
         save_hub_dataset_folder,
     )
 
+    config = PoemsHFDatasetConfig.from_context(context).to_library()
     dataset = poems_dataset_dict(cleansed_poems)
     cleaning = cleaning_report(context.instance)
     if cleaning is None:

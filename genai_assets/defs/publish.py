@@ -16,9 +16,10 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
+from genai_assets.defs._config import stage_config
 from genai_assets.defs._resources import DataLake, HubClient
+from genai_assets.publish.config import HubUploadSettings
 
 # Base model names of genai_assets.finetune.base_model → the Hub id to cite as base_model.
 PACKAGED_BASE_HUB_IDS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
@@ -26,23 +27,7 @@ PACKAGED_BASE_HUB_IDS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 NOT_PUBLISHED = ("metrics.json", "base_info.json")
 
 
-class HubUploadConfig(dg.Config):
-    """Where and how to publish (the token is not config: it comes from $HF_TOKEN)."""
-
-    repo_id: str = Field("genai-assets/poetry-smollm2-135m", description="Target model repo, 'owner/name'.")
-    private: bool = Field(True, description="Create the repo as private.")
-    commit_message: str = Field(
-        "Upload poetry model from the genai_assets pipeline", description="Commit message."
-    )
-    model_asset: str = Field("finetuned_lm", description="Model folder under <lake>/models/ to publish.")
-    dry_run: bool = Field(False, description="Stage only, even when a token is set.")
-    publish_dataset: bool = Field(
-        True, description="Also publish poems_hf_dataset to dataset_repo_id; the model card links it."
-    )
-    dataset_repo_id: str = Field(
-        "genai-assets/cleansed-poems", description="Target dataset repo, 'owner/name'."
-    )
-    n_sample_poems: int = Field(3, description="Generated samples quoted in the model card.")
+HubUploadConfig = stage_config(HubUploadSettings)
 
 
 def _read_json(path: Path) -> dict:
@@ -78,11 +63,12 @@ def training_data_markdown(poems: pd.DataFrame | None) -> str:
 
 
 @dg.asset(
-    group_name="publish", deps=["finetuned_lm", "evaluation", "poems_hf_dataset"], kinds={"huggingface"}
+    group_name="publish",
+    deps=["finetuned_lm", "evaluation", "poems_hf_dataset"],
+    kinds={"huggingface"},
+    config_schema=HubUploadConfig.config_schema(),
 )
-def hub_upload(
-    context: dg.AssetExecutionContext, config: HubUploadConfig, lake: DataLake, hub: HubClient
-) -> dg.MaterializeResult:
+def hub_upload(context: dg.AssetExecutionContext, lake: DataLake, hub: HubClient) -> dg.MaterializeResult:
     """Stage the model with a generated model card, then upload it (or say why not: dry run)."""
     from genai_assets.publish.hub import (
         path_inside,
@@ -92,6 +78,7 @@ def hub_upload(
     )
     from genai_assets.publish.model_card import ModelCardInputs, build_model_card
 
+    config = HubUploadConfig.from_context(context).to_library()
     # Checked before anything is read or written: a bad id must not reach the staging swap.
     validate_repo_id(config.repo_id)
     if config.publish_dataset:

@@ -48,7 +48,9 @@ PUBLIC_BASE_URLS = {"poetrydb": "https://poetrydb.org", "poets_org": "https://po
 
 
 # The HTTP settings are HttpPolicy's fields (defaults and comments included), derived, not copied.
-_HttpPolicyFields = create_model("HttpPolicyFields", __base__=dg.ConfigurableResource, **library_fields(HttpPolicy))
+_HttpPolicyFields = create_model(
+    "HttpPolicyFields", __base__=dg.ConfigurableResource, **library_fields(HttpPolicy)
+)
 
 
 class ScraperSettings(_HttpPolicyFields):

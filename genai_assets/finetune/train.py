@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -182,23 +183,26 @@ def run_fingerprint(config: FinetuneConfig, base_revision: str, tokenizer, train
 
 
 def prepare_checkpoint_dir(checkpoint_root: Path | None, fingerprint: str, resume: bool, log) -> Path | None:
-    """``<root>/loop`` for the loop, cleared unless it belongs to this same run and ``resume`` is on.
+    """``<root>/run-<fingerprint[:16]>`` for the loop: the scratch models' folder policy
+    (``genai_assets.training.checkpoint.prepare_run_checkpoint``); call it holding the asset's lock.
 
-    Call it holding the asset's training lock. The fingerprint is stored inside the checkpoint
-    folder (``genai_assets.training.checkpoint.prepare_checkpoint``), never beside it, so a
-    checkpoint cannot be paired with another run's fingerprint.
+    The fingerprint is stored inside the checkpoint folder, never beside it, so a checkpoint cannot
+    be paired with another run's fingerprint; other runs' folders are deleted.
     """
-    from genai_assets.training.checkpoint import prepare_checkpoint
+    from genai_assets.training.checkpoint import prepare_run_checkpoint
 
     if checkpoint_root is None:
         return None
     checkpoint_root.mkdir(parents=True, exist_ok=True)
-    loop_dir = checkpoint_root / "loop"
-    (checkpoint_root / "fingerprint.json").unlink(missing_ok=True)  # the old stamp beside the folder
-    action = prepare_checkpoint(loop_dir, fingerprint, resume)
-    if action == "discarded":
+    run_dir, action, removed = prepare_run_checkpoint(  # refuses without the lock
+        checkpoint_root, f"run-{fingerprint[:16]}", fingerprint, resume
+    )
+    # Earlier layouts (a fixed loop/ folder, the stamp beside it) can never resume under this one.
+    (checkpoint_root / "fingerprint.json").unlink(missing_ok=True)
+    shutil.rmtree(checkpoint_root / "loop", ignore_errors=True)
+    if action == "discarded" or removed:
         log({"event": "checkpoint discarded", "reason": "resume off" if not resume else "different run"})
-    return loop_dir
+    return run_dir
 
 
 def finetune(

@@ -23,6 +23,11 @@ delete, the other's state). So:
   lives INSIDE the checkpoint folder and is swapped in with the weights, so a checkpoint can never
   carry another run's fingerprint. :func:`prepare_checkpoint` discards a checkpoint whose
   fingerprint differs.
+
+One folder policy for every training asset (scratch models, RNN baselines, fine-tune):
+:func:`prepare_run_checkpoint` — the run trains in ``<asset checkpoints>/run-<settings hash>``,
+other ``run-*`` folders of the asset are deleted under the lock, and the folder resumes only if
+its stored fingerprint matches.
 """
 
 from __future__ import annotations
@@ -109,6 +114,24 @@ def remove_other_runs(base: str | Path, keep: str) -> list[str]:
             shutil.rmtree(stale, ignore_errors=True)
             removed.append(stale.name)
     return removed
+
+
+def prepare_run_checkpoint(
+    asset_root: str | Path, run_name: str, fingerprint: str, resume: bool = True
+) -> tuple[Path, str, list[str]]:
+    """Ready ``<asset_root>/<run_name>`` (``run-<settings hash>``) for a run; call it holding the lock.
+
+    Every other ``run-*`` folder of the asset is deleted (:func:`remove_other_runs`: a checkpoint of
+    other settings can never resume), then :func:`prepare_checkpoint` keeps the folder only if it
+    holds a complete checkpoint with ``fingerprint`` and ``resume`` is on.
+    Returns ``(folder, action, removed folder names)``.
+    """
+    if not run_name.startswith("run-"):
+        raise ValueError(f"Run checkpoint folders are named run-<hash>, got {run_name!r}.")
+    asset_root = Path(asset_root)
+    removed = remove_other_runs(asset_root, keep=run_name)
+    action = prepare_checkpoint(asset_root / run_name, fingerprint, resume)
+    return asset_root / run_name, action, removed
 
 
 def checkpoint_fingerprint(checkpoint_dir: str | Path | None) -> str | None:

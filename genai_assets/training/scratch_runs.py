@@ -93,7 +93,7 @@ def locked_run_checkpoint(checkpoint_dir: Path | None, token_dir: str | Path, lo
     if checkpoint_dir is None:
         yield None
         return
-    from genai_assets.training.checkpoint import prepare_checkpoint, remove_other_runs, training_lock
+    from genai_assets.training.checkpoint import prepare_run_checkpoint, training_lock
 
     checkpoint_dir = Path(checkpoint_dir)
     world = active_world()
@@ -104,9 +104,8 @@ def locked_run_checkpoint(checkpoint_dir: Path | None, token_dir: str | Path, lo
         yield checkpoint_dir
         return
     with training_lock(checkpoint_dir.parent):
-        removed = remove_other_runs(checkpoint_dir.parent, keep=checkpoint_dir.name)
         fingerprint = run_fingerprint(checkpoint_dir.name, token_data_digest(token_dir))
-        action = prepare_checkpoint(checkpoint_dir, fingerprint)
+        _, action, removed = prepare_run_checkpoint(checkpoint_dir.parent, checkpoint_dir.name, fingerprint)
         if removed or action == "discarded":
             log({"event": "checkpoint discarded", "step": 0, "removed": removed, "action": action})
         _barrier_after_rank_zero(world)
