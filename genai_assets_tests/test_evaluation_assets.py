@@ -172,9 +172,9 @@ def test_evaluation_is_reproducible_with_its_seed(evaluated_lake, tmp_path):
 
 def test_human_eval_sheet_and_no_ratings_yet(evaluated_lake):
     root, result = evaluated_lake
-    folder = root / "human_eval"
-    assert {"sheet.csv", "sheet.html", "key.csv"} <= {path.name for path in folder.iterdir()}
     sheet_metadata = result.asset_materializations_for_node("human_eval_sheet")[0].metadata
+    folder = root / "human_eval" / f"sheet-{sheet_metadata['sheet_id'].value}"
+    assert {"sheet.csv", "sheet.html", "key.csv"} <= {path.name for path in folder.iterdir()}
     assert sheet_metadata["compared"].value == "finetuned_lm vs base_lm"
     results_metadata = result.asset_materializations_for_node("human_eval_results")[0].metadata
     assert results_metadata["status"].value == "no ratings yet"
@@ -183,7 +183,8 @@ def test_human_eval_sheet_and_no_ratings_yet(evaluated_lake):
 
 def test_human_eval_results_from_ratings_and_malformed_file(evaluated_lake):
     root, _ = evaluated_lake
-    key = pd.read_csv(root / "human_eval" / "key.csv", dtype=str)
+    (key_path,) = (root / "human_eval").glob("sheet-*/key.csv")
+    key = pd.read_csv(key_path, dtype=str)
     ratings_dir = root / "human_eval" / "ratings"
     # Always prefer the fine-tuned model.
     choices = ["1" if model == "finetuned_lm" else "2" for model in key["poem_1_model"]]

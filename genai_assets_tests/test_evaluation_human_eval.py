@@ -126,7 +126,7 @@ def test_scipy_wilson_interval_equals_the_score_formula():
         ),
         (
             lambda f: f.assign(sheet_id="0123abcd0000"),
-            r"row 1, column sheet_id: '0123abcd0000' is not the current sheet",
+            r"row 1, column sheet_id: '0123abcd0000' is not a known sheet",
         ),
     ],
 )

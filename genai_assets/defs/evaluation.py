@@ -6,9 +6,11 @@ Assets (group ``evaluation``):
   two plots: perplexity, bits/char, BLEU/chrF, diversity, memorisation and form per model
   (``genai_assets.evaluation.runner``) for ``base_lm``, ``finetuned_lm``, ``scratch_transformer`` and
   the best of ``rnn_baselines``. A model whose folder is missing is skipped with a note.
-* ``human_eval_sheet`` → ``<lake>/human_eval/sheet.{csv,html}`` + ``key.csv``: a blind A/B sheet.
+* ``human_eval_sheet`` → ``<lake>/human_eval/sheet-<id>/sheet.{csv,html}`` + ``key.csv``: a blind
+  A/B sheet, one folder per version (never overwritten); ``human_eval/current.json`` names the newest.
 * ``human_eval_results`` → ``<lake>/reports/human_eval.{md,json}`` from the filled-in ratings in
-  ``<lake>/human_eval/ratings/*.csv`` (preference rates with Wilson 95% intervals).
+  ``<lake>/human_eval/ratings/*.csv``, each joined with the key of its own sheet version
+  (preference rates with Wilson 95% intervals).
 
 Heavy libraries are imported inside the asset bodies (``genai_assets.definitions`` stays light).
 """
@@ -119,7 +121,7 @@ def evaluation(
 @dg.asset(group_name="evaluation", deps=["evaluation"], config_schema=HumanEvalSheetConfig.config_schema())
 def human_eval_sheet(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """A blind A/B rating sheet (CSV + self-contained HTML page) and its separate key file."""
-    from genai_assets.evaluation.human_eval import build_sheet, write_sheet
+    from genai_assets.evaluation.human_eval import build_sheet, mark_current_sheet, sheet_folder, write_sheet
 
     config = HumanEvalSheetConfig.from_context(context).to_library()
 
@@ -145,7 +147,10 @@ def human_eval_sheet(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
         )
         context.log.warning(note)
     sheet = build_sheet(samples, model_a, model_b, seed=config.seed, max_items=config.max_items)
-    paths = write_sheet(sheet, lake.folder(HUMAN_EVAL_FOLDER))
+    # A new version folder per distinct sheet: ratings of earlier sheets keep their key.
+    root = lake.folder(HUMAN_EVAL_FOLDER)
+    paths = write_sheet(sheet, sheet_folder(root, sheet.sheet_id))
+    mark_current_sheet(root, sheet.sheet_id)
     lake.folder(HUMAN_EVAL_FOLDER, RATINGS_FOLDER)
     metadata = {
         "sheet_id": sheet.sheet_id,
@@ -165,25 +170,46 @@ def human_eval_sheet(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
 @dg.asset(group_name="evaluation", deps=["human_eval_sheet"])
 def human_eval_results(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """Preference rates (Wilson 95% intervals) from the filled-in ratings; a clear note if none yet."""
-    from genai_assets.evaluation.human_eval import preference_summary, read_ratings
+    from genai_assets.evaluation.human_eval import (
+        current_sheet_id,
+        load_sheet_keys,
+        preference_summary,
+        ratings_files,
+        read_ratings,
+    )
 
     folder = lake.path / HUMAN_EVAL_FOLDER
-    key_path = folder / "key.csv"
-    if not key_path.is_file():
-        raise FileNotFoundError(f"{key_path} is missing: materialize asset human_eval_sheet first.")
-    key = pd.read_csv(key_path, dtype=str)
+    keys = load_sheet_keys(folder)
+    current = current_sheet_id(folder) or (keys["sheet_id"].iloc[-1] if len(keys) else None)
+    if current is None or current not in set(keys["sheet_id"]):
+        raise FileNotFoundError(f"No sheet key under {folder}: materialize asset human_eval_sheet first.")
     ratings_dir = folder / RATINGS_FOLDER
-    files = sorted(ratings_dir.glob("*.csv")) if ratings_dir.is_dir() else []
+    files, ignored = ratings_files(ratings_dir)
+    if ignored:
+        context.log.info(f"Ignored in {ratings_dir} (hidden or not .csv): {ignored}")
     if not files:
         message = (
-            f"No ratings yet: put the filled-in ratings CSV files downloaded from {folder / 'sheet.html'} "
-            f"into {ratings_dir}/ and materialize human_eval_results again."
+            f"No ratings yet: put the filled-in ratings CSV files downloaded from "
+            f"{folder / ('sheet-' + current) / 'sheet.html'} into {ratings_dir}/ and materialize "
+            "human_eval_results again."
         )
         context.log.info(message)
         return dg.MaterializeResult(metadata={"status": "no ratings yet", "note": message, "judgements": 0})
-    ratings = read_ratings(files, key)
+    ratings = read_ratings(files, keys)
+    # Pool every sheet version that compares the same two systems as the current sheet.
+    current_key = keys[keys["sheet_id"] == current]
+    pair = set(current_key["poem_1_model"]) | set(current_key["poem_2_model"])
+    models_of = {
+        sheet_id: set(group["poem_1_model"]) | set(group["poem_2_model"])
+        for sheet_id, group in keys.groupby("sheet_id")
+    }
+    same_pair = {sheet_id for sheet_id, models in models_of.items() if models == pair}
+    key = keys[keys["sheet_id"].isin(same_pair)]
+    other_pairs = int((~ratings["sheet_id"].isin(same_pair)).sum())
+    duplicates = int(ratings.attrs.get("duplicates_dropped", 0))
+    ratings = ratings[ratings["sheet_id"].isin(same_pair)]
     if ratings.empty:
-        message = f"{len(files)} ratings file(s) in {ratings_dir}, but no item has been rated yet."
+        message = f"{len(files)} ratings file(s) in {ratings_dir}, but no item of sheet {current} has been rated yet."
         return dg.MaterializeResult(metadata={"status": "no ratings yet", "note": message, "judgements": 0})
     summary = preference_summary(ratings, key)
     low, high = summary["win_rate_a_ci95"]
@@ -208,6 +234,11 @@ def human_eval_results(context: dg.AssetExecutionContext, lake: DataLake) -> dg.
             "interval": summary["interval"],
             "summary": dg.MetadataValue.md(text),
             "report": dg.MetadataValue.path(str(reports / "human_eval.md")),
+            "current_sheet": current,
+            "sheet_versions": dg.MetadataValue.json(sorted(ratings["sheet_id"].unique().tolist())),
+            "duplicates_dropped": dg.MetadataValue.int(duplicates),
+            "ratings_of_other_pairs": dg.MetadataValue.int(other_pairs),
+            "ignored_files": dg.MetadataValue.json(ignored),
         }
     )
 

@@ -7,7 +7,15 @@ drop the downloaded ``ratings_*.csv`` files into ``<lake>/human_eval/ratings/``.
 
 Ratings CSV (what the page downloads): ``sheet_id, item_id, rater, choice`` with ``choice`` one
 of ``1``, ``2``, ``tie``, or empty (not rated yet; skipped). ``sheet_id`` ties a ratings file to
-the sheet it was made from, so ratings of an older sheet are refused instead of mis-joined.
+the sheet it was made from.
+
+Sheets are versioned: each lives in ``<lake>/human_eval/sheet-<sheet_id>/`` with its own
+``key.csv``, never overwritten, and ``current.json`` names the newest. Re-materializing the sheet
+therefore never orphans ratings already handed out: every rating is joined with the key of its
+own sheet version. Reading ratings is forgiving where it is safe: hidden files (``._x.csv``,
+``.~lock``) are ignored, a UTF-8 BOM is accepted, the same judgement downloaded twice
+(``ratings (1).csv``: same sheet, rater and item) counts once (the newest file wins), and a file
+larger than :data:`MAX_RATINGS_FILE_BYTES` is refused unread.
 
 Preference: model A's win rate over decisive judgements (ties excluded) with a 95% **Wilson
 score interval** (Wilson 1927; good coverage for small n, unlike the normal approximation).
@@ -20,6 +28,7 @@ import hashlib
 import html
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +36,10 @@ import numpy as np
 import pandas as pd
 
 CHOICES = ("1", "2", "tie")
+# A filled-in sheet is a few hundred bytes per item; 1 MiB is thousands of items. Bigger = not ours.
+MAX_RATINGS_FILE_BYTES = 1 << 20
+SHEET_FOLDER_PREFIX = "sheet-"
+CURRENT_SHEET_FILE = "current.json"
 RATING_COLUMNS = ("sheet_id", "item_id", "rater", "choice")
 REFERENCE_MODEL = "reference"  # the real continuation, usable as a "model" in the sheet
 
@@ -118,8 +131,10 @@ def build_sheet(
             {"item_id": item_id, "prompt_id": prompt_id, "poem_1_model": left, "poem_2_model": right}
         )
     sheet = pd.DataFrame(sheet_rows)
-    sheet_id = hashlib.sha256(sheet.to_json(orient="records").encode()).hexdigest()[:12]
     key = pd.DataFrame(key_rows)
+    # Over what raters see AND the key: two sheets share an id (and a folder) only if both are equal.
+    content = sheet.to_json(orient="records") + key.to_json(orient="records")
+    sheet_id = hashlib.sha256(content.encode()).hexdigest()[:12]
     key.insert(0, "sheet_id", sheet_id)
     return HumanEvalSheet(sheet=sheet, key=key, sheet_id=sheet_id)
 
@@ -194,8 +209,18 @@ document.getElementById("download").addEventListener("click", () => {{
 """
 
 
+def sheet_folder(root: Path, sheet_id: str) -> Path:
+    """``<root>/sheet-<sheet_id>``: where one version of the sheet and its key live."""
+    return Path(root) / f"{SHEET_FOLDER_PREFIX}{sheet_id}"
+
+
 def write_sheet(sheet: HumanEvalSheet, folder: Path) -> dict[str, Path]:
-    """Write ``sheet.csv``, ``sheet.html`` and ``key.csv`` into ``folder`` (atomically each)."""
+    """Write ``sheet.csv``, ``sheet.html`` and ``key.csv`` into ``folder`` (atomically each).
+
+    ``folder`` is the sheet's own version folder (:func:`sheet_folder`). An existing ``key.csv``
+    is never replaced: the sheet id hashes the sheet and its key, so the same folder means the same
+    key; a different one there (edited by hand) is an error rather than silently lost.
+    """
     from genai_assets.lake import atomic_path, atomic_write_text
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -204,43 +229,120 @@ def write_sheet(sheet: HumanEvalSheet, folder: Path) -> dict[str, Path]:
         "sheet_html": folder / "sheet.html",
         "key_csv": folder / "key.csv",
     }
+    if paths["key_csv"].is_file():
+        existing = pd.read_csv(paths["key_csv"], dtype=str, keep_default_na=False)
+        if not existing.equals(sheet.key.astype(str)):
+            raise ValueError(
+                f"{paths['key_csv']} differs from sheet {sheet.sheet_id}'s key; refusing to overwrite it."
+            )
+    else:
+        with atomic_path(paths["key_csv"]) as tmp:
+            sheet.key.to_csv(tmp, index=False)
     with atomic_path(paths["sheet_csv"]) as tmp:
         sheet.sheet.assign(sheet_id=sheet.sheet_id, rater="", choice="").to_csv(tmp, index=False)
-    with atomic_path(paths["key_csv"]) as tmp:
-        sheet.key.to_csv(tmp, index=False)
     atomic_write_text(paths["sheet_html"], sheet_html(sheet))
     return paths
 
 
-def read_ratings(files: list[Path], key: pd.DataFrame) -> pd.DataFrame:
-    """Validated ratings (file, rater, item_id, choice) from filled-in CSVs; unrated rows skipped.
+def mark_current_sheet(root: Path, sheet_id: str) -> Path:
+    """Record ``sheet_id`` as the sheet raters are handed now (``<root>/current.json``)."""
+    from genai_assets.lake import atomic_write_text
 
-    Raises ``RatingsFormatError`` naming the file, row (1-based data row, as a spreadsheet shows it
-    minus the header) and column for anything malformed.
+    return atomic_write_text(Path(root) / CURRENT_SHEET_FILE, json.dumps({"sheet_id": sheet_id}) + "\n")
+
+
+def current_sheet_id(root: Path) -> str | None:
+    """The id in ``current.json``; None if no sheet was written yet."""
+    path = Path(root) / CURRENT_SHEET_FILE
+    if not path.is_file():
+        return None
+    return str(json.loads(path.read_text(encoding="utf-8"))["sheet_id"])
+
+
+def load_sheet_keys(root: Path) -> pd.DataFrame:
+    """The keys of every sheet version under ``root`` (and a pre-versioning ``key.csv``), stacked."""
+    root = Path(root)
+    paths = sorted(root.glob(f"{SHEET_FOLDER_PREFIX}*/key.csv"))
+    if (root / "key.csv").is_file():
+        paths.append(root / "key.csv")
+    columns = ["sheet_id", "item_id", "prompt_id", "poem_1_model", "poem_2_model"]
+    frames = [pd.read_csv(path, dtype=str, keep_default_na=False) for path in paths]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True).drop_duplicates(["sheet_id", "item_id"])
+
+
+def ratings_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """``(CSV files to read, names ignored)`` in ``folder``; hidden and non-CSV files are ignored.
+
+    ``._x.csv`` (macOS resource forks), ``.~lock.x.csv#`` and ``~$x.csv`` (office lock files) are
+    not ratings. Files are ordered oldest first (then by name), so a later download wins duplicates.
     """
-    known_items = set(key["item_id"])
-    sheet_ids = set(key["sheet_id"])
+    if not Path(folder).is_dir():
+        return [], []
+    files, ignored = [], []
+    for path in Path(folder).iterdir():
+        hidden = path.name.startswith((".", "~$"))
+        if path.is_file() and not hidden and path.suffix.lower() == ".csv":
+            files.append(path)
+        else:
+            ignored.append(path.name)
+    files.sort(key=lambda path: (path.stat().st_mtime, path.name))
+    return files, sorted(ignored)
+
+
+# "ratings_ann (1)", "ratings_ann-2", "ratings_ann copy": the browser's names for a re-download.
+_DOWNLOAD_SUFFIX = re.compile(r"(\s*\(\d+\)|-\d+|\s+copy(\s+\d+)?)$")
+
+
+def rater_from_file_name(path: Path) -> str:
+    """The rater a file without a rater column stands for: its name without a re-download suffix."""
+    return _DOWNLOAD_SUFFIX.sub("", path.stem)
+
+
+def read_ratings(files: list[Path], key: pd.DataFrame) -> pd.DataFrame:
+    """Validated ratings (file, sheet_id, rater, item_id, choice) from filled-in CSVs; unrated rows skipped.
+
+    ``key`` may hold several sheet versions; each row is checked against its own sheet. The same
+    judgement (sheet, rater, item) in several files counts once: the last file in ``files`` wins
+    (:func:`ratings_files` orders them oldest first); ``attrs["duplicates_dropped"]`` says how many.
+    Raises ``RatingsFormatError`` naming the file, row (1-based data row, as a spreadsheet shows it
+    minus the header) and column for anything malformed, and for a file over
+    :data:`MAX_RATINGS_FILE_BYTES` (not read).
+    """
+    known = {(str(sheet), str(item)) for sheet, item in zip(key["sheet_id"], key["item_id"], strict=True)}
+    sheet_ids = set(key["sheet_id"].astype(str))
     rows = []
     for path in files:
+        size = path.stat().st_size
+        if size > MAX_RATINGS_FILE_BYTES:
+            raise RatingsFormatError(
+                f"{path}: {size:,} bytes, over the {MAX_RATINGS_FILE_BYTES:,}-byte limit for a ratings file; "
+                "not read (is it really a downloaded ratings CSV?)."
+            )
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
                 reader = csv.DictReader(handle)
-                header = reader.fieldnames or []
+                header = [column.strip() for column in reader.fieldnames or []]
+                reader.fieldnames = header
                 missing = [column for column in ("sheet_id", "item_id", "choice") if column not in header]
                 if missing:
                     raise RatingsFormatError(
                         f"{path}: missing column(s) {missing}; expected header {','.join(RATING_COLUMNS)}."
                     )
                 for row_number, record in enumerate(reader, start=1):
-                    rows.extend(_validated_row(path, row_number, record, known_items, sheet_ids))
+                    rows.extend(_validated_row(path, row_number, record, known, sheet_ids))
         except UnicodeDecodeError as error:
             raise RatingsFormatError(f"{path}: not UTF-8 text ({error}).") from error
         except csv.Error as error:
             raise RatingsFormatError(f"{path}: not a readable CSV ({error}).") from error
-    return pd.DataFrame(rows, columns=["file", "rater", "item_id", "choice"])
+    ratings = pd.DataFrame(rows, columns=["file", "sheet_id", "rater", "item_id", "choice"])
+    unique = ratings.drop_duplicates(["sheet_id", "rater", "item_id"], keep="last").reset_index(drop=True)
+    unique.attrs["duplicates_dropped"] = len(ratings) - len(unique)
+    return unique
 
 
-def _validated_row(path: Path, row_number: int, record: dict, known_items: set, sheet_ids: set) -> list[dict]:
+def _validated_row(path: Path, row_number: int, record: dict, known: set, sheet_ids: set) -> list[dict]:
     def value(column: str) -> str:
         return (record.get(column) or "").strip()
 
@@ -248,10 +350,10 @@ def _validated_row(path: Path, row_number: int, record: dict, known_items: set, 
         raise RatingsFormatError(f"{path}, row {row_number}: more fields than the header has columns.")
     if value("sheet_id") not in sheet_ids:
         raise RatingsFormatError(
-            f"{path}, row {row_number}, column sheet_id: {value('sheet_id')!r} is not the current sheet "
-            f"({', '.join(sorted(sheet_ids))}); these ratings belong to an older sheet."
+            f"{path}, row {row_number}, column sheet_id: {value('sheet_id')!r} is not a known sheet "
+            f"({', '.join(sorted(sheet_ids))}); its sheet-<id>/key.csv is missing."
         )
-    if value("item_id") not in known_items:
+    if (value("sheet_id"), value("item_id")) not in known:
         raise RatingsFormatError(
             f"{path}, row {row_number}, column item_id: unknown item {value('item_id')!r}."
         )
@@ -263,8 +365,16 @@ def _validated_row(path: Path, row_number: int, record: dict, known_items: set, 
             f"{path}, row {row_number}, column choice: {value('choice')!r} is not one of {', '.join(CHOICES)} "
             "(or empty for not rated)."
         )
-    rater = value("rater") or path.stem
-    return [{"file": path.name, "rater": rater, "item_id": value("item_id"), "choice": choice}]
+    rater = value("rater") or rater_from_file_name(path)
+    return [
+        {
+            "file": path.name,
+            "sheet_id": value("sheet_id"),
+            "rater": rater,
+            "item_id": value("item_id"),
+            "choice": choice,
+        }
+    ]
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -287,7 +397,9 @@ def preference_summary(ratings: pd.DataFrame, key: pd.DataFrame) -> dict:
     if len(models) != 2:
         raise ValueError(f"The key must compare exactly two models, found {models}.")
     model_a, model_b = models
-    joined = ratings.merge(key, on="item_id", how="left")
+    # Each rating joins the key of its own sheet version (item ids repeat across versions).
+    on = ["sheet_id", "item_id"] if "sheet_id" in ratings and "sheet_id" in key else ["item_id"]
+    joined = ratings.merge(key.drop_duplicates(on), on=on, how="left", suffixes=("", "_key"))
     winners = np.where(
         joined["choice"] == "1",
         joined["poem_1_model"],
