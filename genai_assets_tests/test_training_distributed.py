@@ -221,3 +221,35 @@ def test_scratch_transformer_asset_trains_under_torchrun_via_pipes_and_resumes_a
         model.config.n_layer == 2
         and not (lake_root / "checkpoints" / "scratch_transformer" / "torchrun" / "output").exists()
     )
+
+
+def test_finetuned_lm_asset_fine_tunes_under_torchrun(lake_root):
+    import copy
+
+    from genai_assets.defs import finetune as stage
+    from genai_assets.defs._io_manager import ParquetIOManager
+    from genai_assets.defs._resources import DataLake
+    from genai_assets_tests.test_finetune_support import fixture_poems
+
+    fixture_poems().to_parquet(lake_root / "cleansed_poems.parquet")
+    ops = copy.deepcopy(stage.PRESETS["tiny"])
+    ops["finetuned_lm"]["config"].update(max_steps=4, distributed={"nproc_per_node": 2})
+    names = ("base_lm", "finetune_dataset", "finetuned_lm")
+    result = dg.materialize(
+        [
+            dg.AssetSpec("cleansed_poems"),
+            *(asset for asset in stage.defs.assets if asset.key.path[-1] in names),
+        ],
+        resources={
+            "io_manager": ParquetIOManager(root=str(lake_root)),
+            "lake": DataLake(root=str(lake_root)),
+        },
+        run_config={"ops": {name: ops[name] for name in names if name in ops}},
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("finetuned_lm")[0].metadata
+    assert metadata["world_size"].value == 2 and metadata["backend"].value == "gloo"
+    assert metadata["steps"].value == 4
+    assert metadata["finetuned_test_perplexity"].value < metadata["base_test_perplexity"].value
+    saved = json.loads((lake_root / "models" / "finetuned_lm" / "metrics.json").read_text())
+    assert saved["steps"] == 4 and "bits_per_char" in saved  # rank 0's folder, completed by the asset

@@ -63,22 +63,28 @@ def run_torchrun(
             description=(
                 f"The torchrun training job failed ({error}): a training process exited or was killed, "
                 f"so the whole job stopped (see the '[rank N]' lines and torchrun's failure summary in the "
-                f"step's stderr). {_resume_hint(spec.get('checkpoint_dir'))}"
+                f"step's stderr). {_resume_hint(spec.get('checkpoint_dir') or spec.get('checkpoint_root'))}"
             )
         ) from error
     reported = invocation.get_materialize_result().metadata or {}
     return {key: getattr(value, "value", value) for key, value in reported.items()}
 
 
-def _resume_hint(checkpoint_dir: str | None) -> str:
-    from genai_assets.training.checkpoint import STATE_FILE, has_checkpoint
-
-    if not checkpoint_dir or not has_checkpoint(checkpoint_dir):
-        return "No checkpoint was written yet: the next run starts from scratch."
+def _resume_hint(checkpoint_path: str | None) -> str:
+    """Where the next run resumes: the checkpoint folder itself, or the newest ``run-*`` under a root."""
     import torch
 
-    step = torch.load(Path(checkpoint_dir) / STATE_FILE, weights_only=True)["step"]
-    return f"The next run resumes from the checkpoint of step {step} in {checkpoint_dir}."
+    from genai_assets.training.checkpoint import STATE_FILE, has_checkpoint
+
+    candidates = []
+    if checkpoint_path:
+        root = Path(checkpoint_path)
+        candidates = [root, *sorted(root.glob("run-*"), key=lambda path: path.stat().st_mtime, reverse=True)]
+    for folder in candidates:
+        if has_checkpoint(folder):
+            step = torch.load(folder / STATE_FILE, weights_only=True)["step"]
+            return f"The next run resumes from the checkpoint of step {step} in {folder}."
+    return "No checkpoint was written yet: the next run starts from scratch."
 
 
 def train_language_model_distributed(
@@ -123,3 +129,19 @@ def torchrun_trainer(
         return run
 
     return trainer
+
+
+def finetune_distributed(
+    context: dg.AssetExecutionContext, launch: DistributedConfig, work_dir: Path, **spec_fields
+):
+    """``finetune(...)`` under torchrun: rank 0 writes the model into ``out_dir``; returns (FinetuneResult, metadata).
+
+    ``spec_fields``: ``distributed_worker.finetune_spec``'s arguments except ``result_path``.
+    """
+    from genai_assets.training.distributed_worker import finetune_spec, read_finetune_result
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    result_path = work_dir / "result.json"
+    result_path.unlink(missing_ok=True)  # never read back a previous run's result
+    reported = run_torchrun(context, launch, finetune_spec(result_path=result_path, **spec_fields), work_dir)
+    return read_finetune_result(result_path), reported

@@ -24,7 +24,7 @@ import dagster as dg
 import pandas as pd
 
 from genai_assets.defs._config import asset_presets, stage_config
-from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL
+from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL, DistributedRunConfig
 from genai_assets.defs._metadata import dataframe_markdown, save_figure
 from genai_assets.defs._resources import DataLake
 from genai_assets.finetune.base_model import BASE_MODEL_PRESETS, BaseModelConfig
@@ -38,7 +38,16 @@ GROUP = "finetune"
 
 
 BaseLMConfig = stage_config(BaseModelConfig)
-FinetunedLMConfig = stage_config(FinetuneConfig)  # its saved sampling defaults are the nested `sampling`
+# Its saved sampling defaults are the nested `sampling`; `distributed` launches the run with torchrun.
+FinetunedLMConfig = stage_config(
+    FinetuneConfig,
+    distributed=(
+        DistributedRunConfig | None,
+        None,
+        "Fine-tune with torchrun (DistributedDataParallel) through Dagster Pipes, e.g. {nproc_per_node: 2}; "
+        "batch_size stays the global micro-batch. Unset = train in this process.",
+    ),
+)
 
 
 GeneratedPoemsConfig = stage_config(GeneratedPoemsSettings)
@@ -150,7 +159,8 @@ def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
     from genai_assets.finetune.base_model import base_model_dir, read_base_info
     from genai_assets.finetune.train import finetune
 
-    finetune_config = FinetunedLMConfig.from_context(context).to_library()
+    run_config = FinetunedLMConfig.from_context(context)
+    finetune_config = run_config.to_library()
     base_lm_dir = lake.model_dir("base_lm")
     out_dir = lake.model_dir("finetuned_lm")
 
@@ -158,16 +168,27 @@ def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
         context.log.info(json.dumps(row, default=str))
 
     started = time.perf_counter()
+    base_info = {key: value for key, value in read_base_info(base_lm_dir).items() if key != "cached"}
+    reported = {}
     with atomic_directory(out_dir) as staging:
-        result = finetune(
-            base_model_dir(base_lm_dir),
-            finetune_dataset_dir(lake),  # load_from_disk (finetune_splits)
-            finetune_config,
-            staging,
-            checkpoint_root=lake.checkpoint_dir("finetuned_lm"),
-            base_info={key: value for key, value in read_base_info(base_lm_dir).items() if key != "cached"},
-            log_fn=log,
-        )
+        if run_config.distributed is not None:
+            from genai_assets.defs._distributed import finetune_distributed
+
+            result, reported = finetune_distributed(
+                context, run_config.distributed.to_library(), lake.checkpoint_dir("finetuned_lm_torchrun"),
+                base_dir=base_model_dir(base_lm_dir), dataset=finetune_dataset_dir(lake), config=finetune_config,
+                out_dir=staging, checkpoint_root=lake.checkpoint_dir("finetuned_lm"), base_info=base_info,
+            )  # fmt: skip
+        else:
+            result = finetune(
+                base_model_dir(base_lm_dir),
+                finetune_dataset_dir(lake),  # load_from_disk (finetune_splits)
+                finetune_config,
+                staging,
+                checkpoint_root=lake.checkpoint_dir("finetuned_lm"),
+                base_info=base_info,
+                log_fn=log,
+            )
         # Learning vs forgetting, on the texts the evaluation asset scores plus out-of-domain verse.
         texts = forgetting_texts(
             pd.read_parquet(lake.table_path("cleansed_poems"), columns=["poem_id", "text", "split"])
@@ -208,6 +229,7 @@ def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
                 loss_figure(result.history), lake.reports_dir() / "finetuned_lm_loss.png"
             ),
             "seconds": dg.MetadataValue.float(round(seconds, 1)),
+            **{key: reported[key] for key in ("world_size", "backend") if key in reported},
         }
     )
 

@@ -223,6 +223,7 @@ def finetune(
     import torch
 
     from genai_assets.training.checkpoint import training_lock
+    from genai_assets.training.distributed import is_main_process, on_rank_zero, rank_device
     from genai_assets.training.loop import TrainLoopConfig, train
 
     log = log_fn or (lambda row: None)
@@ -266,7 +267,7 @@ def finetune(
         test_tensors = {name: tensor[: config.perplexity_max_blocks] for name, tensor in test_tensors.items()}
     test_rows = RowBatches(test_tensors, config.batch_size)
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = rank_device()  # under torchrun + nccl: this rank's own GPU
     model.to(device)
     torch.manual_seed(config.seed)
     base_test = heldout_perplexity(model, test_rows)
@@ -328,7 +329,8 @@ def finetune(
     # One run at a time per checkpoint root (fail fast, see training_lock); none without checkpoints.
     lock = training_lock(checkpoint_root, "finetuned_lm") if checkpoint_root else contextlib.nullcontext()
     with lock:
-        loop_dir = prepare_checkpoint_dir(checkpoint_root, fingerprint, config.resume, log)
+        # Under torchrun rank 0 alone prepares the folder (it holds the lock); the others then resume from it.
+        loop_dir = on_rank_zero(lambda: prepare_checkpoint_dir(checkpoint_root, fingerprint, config.resume, log))
         result = train(
             model,
             train_rows,
@@ -370,7 +372,8 @@ def finetune(
         "config": asdict(config),
         "sampling_defaults": sampling.to_dict(),
     }
-    save_finetuned(model, tokenizer, out_dir, sampling, metrics, stops)
+    if is_main_process():  # under torchrun, rank 0 alone writes the model folder
+        save_finetuned(model, tokenizer, out_dir, sampling, metrics, stops)
     return FinetuneResult(
         steps=result.steps,
         resumed_from_step=result.resumed_from_step,

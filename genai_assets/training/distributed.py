@@ -193,3 +193,34 @@ def maybe_inject_fault(rank: int, step: int) -> None:
     if int(fault_rank) == rank and int(fault_step) == step:
         print(f"[rank {rank}] {FAULT_ENV}={spec}: exiting at step {step}", file=sys.stderr, flush=True)
         os._exit(17)
+
+
+def rank_device() -> str:
+    """This process's device: its own GPU (``LOCAL_RANK``) under an nccl group, else cuda/cpu."""
+    import torch
+    import torch.distributed as dist
+
+    if active_world() is not None and dist.get_backend() == "nccl":
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_main_process() -> bool:
+    """True in-process and on rank 0 of a distributed job (the one that writes files)."""
+    world = active_world()
+    return world is None or world[0] == 0
+
+
+def on_rank_zero(fn):
+    """``fn()`` on rank 0 only (e.g. preparing a checkpoint folder); every rank gets its result after it.
+
+    In-process this is just ``fn()``. The result must be picklable (it is broadcast).
+    """
+    world = active_world()
+    if world is None:
+        return fn()
+    import torch.distributed as dist
+
+    holder = [fn() if world[0] == 0 else None]
+    dist.broadcast_object_list(holder, src=0)  # also a barrier: no rank goes on before rank 0 is done
+    return holder[0]

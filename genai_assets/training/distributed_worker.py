@@ -218,6 +218,114 @@ def read_language_model_run(output_dir: str | Path, model):
     )
 
 
+def finetune_spec(
+    *,
+    base_dir: str | Path,
+    dataset: str | Path,
+    config,
+    out_dir: str | Path,
+    checkpoint_root: str | Path | None,
+    base_info: dict,
+    result_path: str | Path,
+    backend: str = "auto",
+) -> dict:
+    """A JSON-able description of one fine-tuning run (``genai_assets.finetune.train.finetune``'s arguments)."""
+    return {
+        "version": SPEC_VERSION,
+        "kind": "finetune",
+        "base_dir": str(base_dir),
+        "dataset": str(dataset),  # the finetune_dataset folder (save_to_disk)
+        "config": asdict(config),
+        "out_dir": str(out_dir),
+        "checkpoint_root": None if checkpoint_root is None else str(checkpoint_root),
+        "base_info": base_info,
+        "result_path": str(result_path),
+        "backend": backend,
+    }
+
+
+def dataclass_from_dict(cls, values: dict):
+    """``cls(**values)`` with nested dataclass fields rebuilt from their dicts (JSON round trip)."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints.get(name)
+        nested = isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict)
+        kwargs[name] = dataclass_from_dict(hint, value) if nested else value
+    return cls(**kwargs)
+
+
+def run_finetune_worker(spec: dict) -> dict | None:
+    """Fine-tune on this rank (``finetune`` trains data-parallel under the process group); rank 0 saves."""
+    import torch.distributed as dist
+
+    from genai_assets.finetune.train import FinetuneConfig, finetune
+    from genai_assets.lake import atomic_write_text
+    from genai_assets.training.distributed import init_distributed
+
+    context = init_distributed(spec.get("backend", "auto"))
+    config = dataclass_from_dict(FinetuneConfig, spec["config"])
+    rank_note = f"[rank {context.rank}/{context.world_size}] "
+    with _open_pipes(context.is_main) as pipes:
+
+        def log_fn(row: dict) -> None:
+            line = rank_note + (
+                _progress_line(row, config.max_steps, "")
+                if "train_loss" in row
+                else json.dumps(row, default=str)
+            )
+            if pipes is not None:
+                pipes.log.info(line)
+            else:
+                print(line, file=sys.stderr, flush=True)
+
+        result = finetune(
+            spec["base_dir"],
+            spec["dataset"],
+            config,
+            spec["out_dir"],
+            checkpoint_root=None if spec["checkpoint_root"] is None else Path(spec["checkpoint_root"]),
+            base_info=spec["base_info"],
+            log_fn=log_fn if context.is_main else None,
+        )
+        payload = None
+        if context.is_main:
+            payload = {**asdict(result), "world_size": context.world_size, "backend": context.backend}
+            atomic_write_text(spec["result_path"], json.dumps(payload, default=str))
+            if pipes is not None:
+                pipes.report_asset_materialization(
+                    metadata={
+                        "world_size": context.world_size,
+                        "backend": context.backend,
+                        "steps": result.steps,
+                        "resumed_from_step": result.resumed_from_step,
+                        "train_tokens_per_second": round(result.tokens_per_second, 1),
+                    }
+                )
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    return payload
+
+
+def read_finetune_result(result_path: str | Path):
+    """The ``FinetuneResult`` rank 0 wrote (the model folder itself is already in ``out_dir``)."""
+    from genai_assets.finetune.train import FinetuneResult
+
+    result_path = Path(result_path)
+    if not result_path.is_file():
+        raise FileNotFoundError(f"The distributed fine-tuning wrote no {result_path}: rank 0 did not finish.")
+    payload = json.loads(result_path.read_text(encoding="utf-8"))
+    payload.pop("world_size"), payload.pop("backend")
+    return FinetuneResult(**payload)
+
+
+WORKERS = {"language_model": run_language_model_worker, "finetune": run_finetune_worker}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="One rank of a torchrun training job (see module docstring)."
@@ -225,12 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help="JSON file written by the launching asset.")
     args = parser.parse_args(argv)
     spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
-    if spec.get("version") != SPEC_VERSION or spec.get("kind") != "language_model":
+    if spec.get("version") != SPEC_VERSION or spec.get("kind") not in WORKERS:
         raise SystemExit(
             f"{args.spec}: unsupported spec (version {spec.get('version')!r}, kind {spec.get('kind')!r}); "
-            f"this worker runs version {SPEC_VERSION} 'language_model' specs."
+            f"this worker runs version {SPEC_VERSION} specs of kind {sorted(WORKERS)}."
         )
-    run_language_model_worker(spec)
+    WORKERS[spec["kind"]](spec)
     return 0
 
 
