@@ -19,8 +19,8 @@ from genai_assets.defs import _presets, preset_jobs
 from genai_assets.defs._config import StageConfig, _LibraryCheckedShape, stage_config
 from genai_assets.defs._presets import PRESET_NAMES, preset_run_config
 
-# Assets whose config is not (yet) derived from a library dataclass; keep this list short.
-NOT_DERIVED = {"generated_poems", "hub_upload", "poems_hf_dataset"}
+# Assets whose config is not derived from a library dataclass (none left; keep it that way).
+NOT_DERIVED: set[str] = set()
 
 # Packages whose configs are new this round and reviewed by their owners' tests (teaching).
 OWN_COMMENTS_CHECKED_ELSEWHERE = ("genai_assets.teaching",)
@@ -66,7 +66,7 @@ def test_every_configured_asset_derives_its_config_from_the_library(defs):
         "corpus_eda",
     } <= set(derived)
     assert {"scratch_transformer", "next_line_transformer", "rnn_baselines", "evaluation"} <= set(derived)
-    assert {"human_eval_sheet", "raw_poems", "base_lm", "finetuned_lm"} <= set(derived)
+    assert {"human_eval_sheet", "raw_poems", "base_lm", "finetuned_lm", "generated_poems"} <= set(derived)
 
 
 def test_every_library_field_is_in_the_launchpad_with_its_comment(defs):
@@ -149,6 +149,8 @@ BAD_VALUES = [
     ("finetuned_lm", {"sampling": {"top_p": 1.5}}, "top_p must be in (0, 1]"),
     ("raw_poems", {"poetrydb_max_poems": -1}, "max_authors and max_poems must be >= 0"),
     ("raw_poems", {"collapse_min_ratio": math.nan}, "collapse_min_ratio must be a finite number"),
+    ("generated_poems", {"prompts": []}, "prompts must hold at least one prompt"),
+    ("generated_poems", {"preset": "corse"}, "Unknown sampling preset 'corse'"),
 ]
 
 
