@@ -77,3 +77,24 @@ def test_young_leftovers_are_not_touched(tmp_path):
     live.mkdir()
     assert clean_stale_leftovers(tmp_path) == []
     assert live.is_dir()
+
+
+def test_a_run_start_recovers_the_lake_through_the_resource(tmp_path):
+    """Through Dagster: the DataLake resource's setup recovers the model folder before the asset reads it."""
+    import dagster as dg
+
+    from genai_assets.defs._resources import DataLake
+
+    _crash_state(tmp_path / "models")
+
+    @dg.asset
+    def reads_the_model(lake: DataLake) -> dg.MaterializeResult:
+        config = lake.path / "models" / "finetuned_lm" / "config.json"  # read without model_dir()
+        return dg.MaterializeResult(metadata={"config": config.read_text()})
+
+    result = dg.materialize([reads_the_model], resources={"lake": DataLake(root=str(tmp_path))})
+    assert (
+        result.asset_materializations_for_node("reads_the_model")[0].metadata["config"].value
+        == '{"good": true}'
+    )
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["finetuned_lm"]
