@@ -129,10 +129,15 @@ def poems_dataset_card(dataset, repo_id: str = DEFAULT_DATASET_REPO_ID, cleaning
     from huggingface_hub import DatasetCard, DatasetCardData
 
     sources = dataset["train"].features["source"].names
-    counts = {split: Counter(part["source"]) for split, part in dataset.items()}
+
+    def column(part, name: str) -> list:  # one Arrow column (row selection applied): fast
+        return part.select_columns([name]).with_format("arrow")[:][name].to_pylist()
+
+    counts = {split: Counter(column(part, "source")) for split, part in dataset.items()}
     licenses: Counter = Counter()
     for part in dataset.values():
-        licenses.update(zip(part["license"], (sources[index] for index in part["source"]), strict=True))
+        labels = (sources[index] for index in column(part, "source"))
+        licenses.update(zip(column(part, "license"), labels, strict=True))
     n_rows = sum(len(part) for part in dataset.values())
     present = [index for index, _ in enumerate(sources) if any(counts[split][index] for split in counts)]
     card_data = DatasetCardData(
