@@ -54,19 +54,12 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sampling_from_args(args: argparse.Namespace, saved_defaults: dict | None = None):
     """``SamplingConfig`` from the flags over the model's saved defaults (raises ValueError on bad values)."""
+    from dataclasses import fields
+
     from genai_assets.generation import SamplingConfig
 
-    explicit = dict(
-        do_sample=args.do_sample,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        temperature=args.temperature,
-        repetition_penalty=args.repetition_penalty,
-        no_repeat_ngram_size=args.no_repeat_ngram_size,
-        num_return_sequences=args.num_return_sequences,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-    )
+    # Every flag is named after its SamplingConfig field; a flag left out is None (defaults apply).
+    explicit = {field.name: getattr(args, field.name, None) for field in fields(SamplingConfig)}
     return SamplingConfig.from_defaults(saved_defaults, **merge_sampling_values(args.preset, explicit))
 
 

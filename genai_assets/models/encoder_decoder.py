@@ -22,7 +22,7 @@ Shape letters: B batch, S source length, T target length, C channels (d_model), 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -30,7 +30,7 @@ from torch import nn
 
 from genai_assets.models.layers import ACTIVATIONS, DecoderLayer, EncoderLayer, KVCache, positional_encoding
 from genai_assets.models.loss import IGNORE_INDEX, token_cross_entropy
-from genai_assets.models.sampling import GeneratesTokens, generate_tokens
+from genai_assets.models.sampling import GeneratesTokens
 
 
 @dataclass
@@ -201,45 +201,31 @@ class EncoderDecoderTransformer(GeneratesTokens, nn.Module):
         loss = None if targets is None else token_cross_entropy(logits, targets)
         return logits, loss
 
-    @torch.no_grad()
+    def start_generation(self, idx: torch.Tensor, use_cache: bool) -> tuple[Callable, torch.Tensor]:
+        """Encode the source ``idx`` (B, S) once; decoding extends the start token (B, 1).
+
+        With ``use_cache`` the decoder feeds one token per step, reusing its self-attention
+        keys/values and the cross-attention keys/values of the memory.
+        """
+        memory, memory_padding_mask = self.encode(idx)
+        cache = [(KVCache(), KVCache(static=True)) for _ in self.decoder_layers] if use_cache else None
+
+        def next_logits(decoded: torch.Tensor) -> torch.Tensor:
+            step_input = decoded[:, -1:] if use_cache else decoded
+            return self.decode(step_input, memory, memory_padding_mask, cache)[:, -1, :]  # (B, V)
+
+        return next_logits, torch.full_like(idx[:, :1], self.config.bos_id)
+
     def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        *,
-        use_cache: bool = True,
-        eos_token_id: int | Sequence[int] | None = -1,
-        **options,
+        self, idx: torch.Tensor, max_new_tokens: int, *sampling, eos_token_id=-1, **options
     ) -> torch.Tensor:
         """Decode a target for each source row of ``idx`` (B, S) → generated ids (B, n), n <= max_new_tokens.
 
-        The encoder runs once. With ``use_cache`` the decoder feeds one token per step, reusing its
-        self-attention keys/values and the cross-attention keys/values of the memory. Stops when
-        every row has produced ``eos_token_id`` (default: the config's ``eos_id``; None = never);
-        finished rows are padded with it. At most ``max_target_len - 1`` tokens are generated.
-        ``options`` (repetition controls over the decoded target, start token included, ``generator``,
-        ``on_token``) are :func:`~genai_assets.models.sampling.generate_tokens`'.
+        Stops when every row has produced ``eos_token_id`` (default: the config's ``eos_id``; None =
+        never); finished rows are padded with it. At most ``max_target_len - 1`` tokens are
+        generated. ``sampling`` (temperature, top_k, top_p) and ``options`` are
+        :meth:`GeneratesTokens.generate`'s; repetition controls see the decoded target.
         """
         eos = self.config.eos_id if eos_token_id == -1 else eos_token_id
-        cache = [(KVCache(), KVCache(static=True)) for _ in self.decoder_layers] if use_cache else None
-        with self.evaluating():
-            memory, memory_padding_mask = self.encode(idx)
-
-            def next_logits(decoded: torch.Tensor) -> torch.Tensor:
-                step_input = decoded[:, -1:] if use_cache else decoded
-                return self.decode(step_input, memory, memory_padding_mask, cache)[:, -1, :]  # (B, V)
-
-            decoded = generate_tokens(
-                next_logits,
-                torch.full_like(idx[:, :1], self.config.bos_id),  # (B, 1): the start token
-                min(max_new_tokens, self.config.max_target_len - 1),
-                temperature,
-                top_k,
-                top_p,
-                eos_token_id=eos,
-                **options,
-            )
-        return decoded[:, 1:]
+        limit = min(max_new_tokens, self.config.max_target_len - 1)
+        return super().generate(idx, limit, *sampling, eos_token_id=eos, **options)[:, 1:]

@@ -166,8 +166,9 @@ def generate_tokens(
 class GeneratesTokens:
     """Mixin giving a scratch ``nn.Module`` its ``generate``: the model only says how to get logits.
 
-    A model implements :meth:`next_token_logits`; ``generate`` puts it in eval mode for the call
-    and runs :func:`generate_tokens` (``**options``: ``eos_token_id``, ``generator``,
+    A model implements :meth:`next_token_logits` (or :meth:`start_generation`, when what it extends
+    is not ``idx``, as for an encoder-decoder); ``generate`` puts it in eval mode for the call and
+    runs :func:`generate_tokens` (``**options``: ``eos_token_id``, ``generator``,
     ``repetition_penalty``, ``no_repeat_ngram_size``, ``on_token``).
     """
 
@@ -189,8 +190,12 @@ class GeneratesTokens:
     ) -> torch.Tensor:
         """Append up to ``max_new_tokens`` tokens to ``idx`` (B, T) → (B, T + new). ``temperature=0`` is greedy."""
         with self.evaluating():
-            next_logits = self.next_token_logits(use_cache)
-            return generate_tokens(next_logits, idx, max_new_tokens, temperature, top_k, top_p, **options)
+            next_logits, start = self.start_generation(idx, use_cache)
+            return generate_tokens(next_logits, start, max_new_tokens, temperature, top_k, top_p, **options)
+
+    def start_generation(self, idx: torch.Tensor, use_cache: bool) -> tuple[Callable, torch.Tensor]:
+        """``(next_logits, sequence to extend)``: a decoder-only model extends ``idx`` itself."""
+        return self.next_token_logits(use_cache), idx
 
     @contextlib.contextmanager
     def evaluating(self) -> Iterator[None]:
