@@ -32,6 +32,12 @@ class EchoingHfApi:
 
     def create_repo(self, repo_id, **kwargs):
         header = f"Bearer {self.token}\r\n"
+        # As an HTTP client's debug logging would, and a library logging the failure with its traceback.
+        logging.getLogger("huggingface_hub.fake").warning("request headers: %r", {"authorization": header})
+        try:
+            raise ConnectionError(f"during request with {header!r}")
+        except ConnectionError:
+            logging.getLogger("httpx").exception("request failed")
         raise ConnectionError(
             f"401 Unauthorized for https://hub.example/api/repos/create?token={quote(self.token, safe='')} "
             f"headers={{'authorization': {header.encode()!r}}} raw={header} repr={self.token!r} "
@@ -79,6 +85,7 @@ def test_token_with_crlf_leaves_no_trace_anywhere(publish_lake, monkeypatch, tmp
     exception_text = "".join(traceback.format_exception(raised.value)) + repr(raised.value)
     captured = capsys.readouterr()
     logs = captured.out + captured.err + caplog.text
+    assert "request headers" in logs and "request failed" in logs  # the client's logs were captured
     for trace in _traces(TOKEN):
         assert trace not in events, trace
         assert trace not in exception_text, trace

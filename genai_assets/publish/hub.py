@@ -9,10 +9,13 @@ error message that might echo it is redacted before it is raised.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import shutil
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +62,10 @@ def hub_endpoint(environ: dict[str, str] | None = None) -> str | None:
         return None
     parts = urlsplit(value)
     loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
-    if value in ALLOWED_ENDPOINTS or (parts.scheme == "https" and parts.hostname) or (
-        parts.scheme == "http" and loopback
+    if (
+        value in ALLOWED_ENDPOINTS
+        or (parts.scheme == "https" and parts.hostname)
+        or (parts.scheme == "http" and loopback)
     ):
         return value
     raise ValueError(
@@ -180,6 +185,49 @@ class UploadReport:
     files: list[str]
 
 
+class _RedactingFilter(logging.Filter):
+    """Rewrites every record passing a handler so that no rendering of the secret is emitted."""
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            # A logged traceback is text too: fold it into the message, redacted, if it holds the secret.
+            trace = "".join(traceback.format_exception(*record.exc_info))
+            if redact(trace, self.secret) != trace:
+                message = f"{message}\n{trace}"
+                record.exc_info, record.exc_text = None, None
+        record.msg, record.args = redact(message, self.secret), None
+        return True
+
+
+@contextlib.contextmanager
+def redacted_logging(secret: str | None):
+    """While the block runs, every log handler in the process redacts ``secret`` from what it emits.
+
+    Handler filters see records from every logger that propagates to them, including third-party
+    libraries' (httpx, huggingface_hub) debug logs of request headers.
+    """
+    if not secret:
+        yield
+        return
+    redacting = _RedactingFilter(secret)
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    handlers = {id(handler): handler for logger in loggers for handler in logger.handlers}
+    for handler in handlers.values():
+        handler.addFilter(redacting)
+    try:
+        yield
+    finally:
+        for handler in handlers.values():
+            handler.removeFilter(redacting)
+
+
 def upload_folder(
     make_api: Callable[[], Any],
     folder: Path,
@@ -199,11 +247,12 @@ def upload_folder(
     files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
     failure = None
     try:
-        api = make_api()
-        repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-        commit = api.upload_folder(
-            repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=commit_message
-        )
+        with redacted_logging(token):  # a client that logs its request headers logs them redacted
+            api = make_api()
+            repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+            commit = api.upload_folder(
+                repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=commit_message
+            )
     except Exception as error:  # noqa: BLE001 - any client error may echo the Authorization header
         failure = redact(f"{type(error).__name__}: {error}", token)
     if failure is not None:
