@@ -18,13 +18,14 @@ LIBRARY_PACKAGES = (
     "publish",
     "generation",
     "teaching",
+    "reporting",
 )
 
 PROBE = """
 import importlib, json, pkgutil, sys
 import genai_assets
 packages = {packages}
-modules = ["genai_assets.lake", "genai_assets.plotting", "genai_assets.schema", "genai_assets.eda"]
+modules = ["genai_assets." + name for name in ("lake", "plotting", "schema", "eda", "cli_input", "config_checks")]
 for name in packages:
     try:
         package = importlib.import_module("genai_assets." + name)
