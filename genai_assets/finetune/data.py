@@ -42,6 +42,7 @@ import numpy as np
 
 from genai_assets.models.loss import IGNORE_INDEX  # also what transformers' LM loss ignores
 from genai_assets.text.tokenization import PAD_TOKEN, POEM_START
+
 COLLATIONS = ("packing", "padding")
 
 
