@@ -40,9 +40,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, Subset, random_split
 
+from genai_assets.cleaning.split import SPLITS
 from genai_assets.models.loss import IGNORE_INDEX
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 META_FILE = "meta.json"
 
 

@@ -43,8 +43,8 @@ from typing import Any
 import torch
 
 from genai_assets.lake import atomic_directory, atomic_write_text
+from genai_assets.models.loading import WEIGHTS_FILE
 
-WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "trainer_state.pt"
 FINGERPRINT_FILE = "fingerprint.json"
 # Folders this process holds the training lock of (checked before deleting other runs' folders).
@@ -114,6 +114,22 @@ def remove_other_runs(base: str | Path, keep: str) -> list[str]:
             shutil.rmtree(stale, ignore_errors=True)
             removed.append(stale.name)
     return removed
+
+
+def discard_run_checkpoint(checkpoint_dir: str | Path) -> bool:
+    """Delete a finished run's checkpoint folder, unless another run of the asset holds the lock now.
+
+    Called after success, when the run has released its lock: a second run with the same settings
+    may already have taken the lock and resumed from this folder, so it is left to that run.
+    Returns True if the folder was deleted.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    try:
+        with training_lock(checkpoint_dir.parent):
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    except TrainingLockedError:
+        return False
+    return True
 
 
 def prepare_run_checkpoint(
