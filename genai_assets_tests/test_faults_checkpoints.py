@@ -15,6 +15,7 @@ from genai_assets.training.checkpoint import (
     FINGERPRINT_FILE,
     TrainingLockedError,
     checkpoint_fingerprint,
+    discard_run_checkpoint,
     has_checkpoint,
     prepare_checkpoint,
     remove_other_runs,
@@ -185,3 +186,14 @@ def test_finetune_fingerprint_lives_inside_the_loop_folder(tmp_path):
     ]
     # One folder policy: only the current run's folder is left (the scratch models' run-* rule).
     assert [path.name for path in root.iterdir() if path.is_dir()] == ["run-b"]
+
+
+def test_a_finished_run_leaves_the_folder_to_a_run_that_took_the_lock(tmp_path, other_process_holds):
+    base = tmp_path / "checkpoints" / "scratch_transformer"
+    folder = base / "run-aaaaaaaaaaaa"
+    _save(folder, step=5)
+    holder = other_process_holds(base)  # a second run with the same settings resumed from it
+    assert discard_run_checkpoint(folder) is False and has_checkpoint(folder)
+    holder.stdin.close()
+    holder.wait(timeout=30)
+    assert discard_run_checkpoint(folder) is True and not folder.exists()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -142,8 +141,10 @@ def generation_defaults(meta: dict, config: LanguageModelRunConfig) -> dict:
 
 
 def _finish(config: ScratchRunConfig, checkpoints: Path) -> None:
+    from genai_assets.training.checkpoint import discard_run_checkpoint
+
     if not config.keep_checkpoint:
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        discard_run_checkpoint(checkpoints)  # left alone if another run of the asset holds the lock
 
 
 def train_scratch_transformer(
