@@ -132,22 +132,6 @@ def discard_run_checkpoint(checkpoint_dir: str | Path) -> bool:
     return True
 
 
-def discard_run_checkpoint(checkpoint_dir: str | Path) -> bool:
-    """Delete a finished run's checkpoint folder, unless another run of the asset holds the lock now.
-
-    Called after success, when the run has released its lock: a second run with the same settings
-    may already have taken the lock and resumed from this folder, so it is left to that run.
-    Returns True if the folder was deleted.
-    """
-    checkpoint_dir = Path(checkpoint_dir)
-    try:
-        with training_lock(checkpoint_dir.parent):
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    except TrainingLockedError:
-        return False
-    return True
-
-
 def prepare_run_checkpoint(
     asset_root: str | Path, run_name: str, fingerprint: str, resume: bool = True
 ) -> tuple[Path, str, list[str]]:
