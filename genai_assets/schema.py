@@ -55,22 +55,7 @@ RAW_POEM_COLUMNS: tuple[str, ...] = (
 #: Raw columns carried unchanged into ``cleansed_poems`` (everything but ``text``).
 IDENTITY_COLUMNS: tuple[str, ...] = tuple(column for column in RAW_POEM_COLUMNS if column != "text")
 
-CLEANSED_POEM_COLUMNS: tuple[str, ...] = (
-    "poem_id",
-    "source",
-    "url",
-    "title",
-    "author",
-    "text",
-    "tags",
-    "form",
-    "license",
-    "fetched_at",
-    "content_hash",
-    "n_lines",
-    "n_words",
-    "split",
-)
+CLEANSED_POEM_COLUMNS: tuple[str, ...] = (*RAW_POEM_COLUMNS, "n_lines", "n_words", "split")
 """Columns of ``cleansed_poems.parquet``: the raw columns (``text`` cleaned) plus counts and split."""
 
 #: Columns that must hold a non-empty string in every row.

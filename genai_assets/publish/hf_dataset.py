@@ -19,27 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from genai_assets.lake import atomic_directory
+from genai_assets.schema import CLEANSED_POEM_COLUMNS
 from genai_assets.sources.sites import ALL_SITES
 
 DEFAULT_DATASET_REPO_ID = "genai-assets/cleansed-poems"
 #: pipeline split name → published split name (the ``datasets``/Hub convention).
 HUB_SPLITS = {"train": "train", "val": "validation", "test": "test"}
 #: published columns, in order (``split`` becomes the DatasetDict key instead of a column).
-POEM_COLUMNS = (
-    "poem_id",
-    "source",
-    "url",
-    "title",
-    "author",
-    "text",
-    "tags",
-    "form",
-    "license",
-    "fetched_at",
-    "content_hash",
-    "n_lines",
-    "n_words",
-)
+POEM_COLUMNS = tuple(column for column in CLEANSED_POEM_COLUMNS if column != "split")
 #: what each cleaning step does (``genai_assets.cleaning.pipeline``), for the card.
 STEP_NOTES = {
     "transform": "text repaired in place (rows kept)",
