@@ -152,3 +152,15 @@ def test_scratch_weights_unchanged_by_guard(tmp_path):
     stored_values(folder)
     after = load_file(str(folder / "model.safetensors"))
     assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+def test_crafted_base_model_config_is_refused_before_fine_tuning(tmp_path):
+    from genai_assets.finetune.train import load_base_for_finetuning
+    from genai_assets_tests.test_publish_hub import save_tiny_gpt2
+
+    folder = save_tiny_gpt2(tmp_path / "base")
+    _edit_config(folder, n_embd=2**20, n_head=1)
+    rss_before = _max_rss_mib()
+    with pytest.raises(ModelSizeError, match="refusing to allocate"):
+        load_base_for_finetuning(folder)
+    assert _max_rss_mib() - rss_before < 512

@@ -152,6 +152,10 @@ def load_base_for_finetuning(base_dir: str | Path, seed: int = 0):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if Path(base_dir).is_dir() and any(Path(base_dir).glob("*.safetensors")):
+        from genai_assets.models.size_guard import check_transformers_folder
+
+        check_transformers_folder(base_dir)  # a crafted config.json is refused before any allocation
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     prepare_tokenizer(tokenizer)
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
