@@ -1,0 +1,136 @@
+"""``walkthrough.html``: one self-contained page — the narration audio, the transcript, and a code
+panel that follows the narration (each cue change shows its slide, highlights the narrated lines
+and scrolls them into view).
+
+Audio and plots are embedded as data URIs, so the file works when mailed or opened offline.
+The page exposes ``window.walkthrough`` (cues, ``showAt(seconds)``) for the browser test.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from genai_assets.teaching.slides import plot_path
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 0; display: grid; grid-template-columns: 38% 62%;
+       grid-template-rows: auto 1fr; height: 100vh; }
+header { grid-column: 1 / 3; background: #202e40; color: #fff; padding: 10px 18px; }
+header h1 { font-size: 20px; margin: 0 0 6px 0; }
+header audio { width: 100%; }
+#transcript { overflow-y: auto; padding: 10px 18px; border-right: 1px solid #ddd; line-height: 1.5; }
+#transcript h2 { font-size: 15px; margin: 16px 0 4px 0; color: #202e40; }
+#transcript span.cue { cursor: pointer; }
+#transcript span.cue.current { background: #fff1a8; }
+#code { overflow-y: auto; padding: 10px 18px; }
+.slide { display: none; }
+.slide.active { display: block; }
+.slide .symbol { font-family: monospace; color: #555; margin-bottom: 6px; }
+.slide pre { margin: 0; font-size: 13px; line-height: 1.35; }
+.slide .line { display: block; }
+.slide .line.focus { background: #fff1a8; }
+.slide .line.narrated { outline: 2px solid #e0a800; }
+.slide .lineno { color: #999; display: inline-block; width: 3.5em; user-select: none; }
+.slide img { max-width: 100%; }
+"""
+
+_SCRIPT = """
+const cues = JSON.parse(document.getElementById('cue-data').textContent);
+const audio = document.getElementById('narration');
+let activeCue = -1;
+function cueAt(seconds) {
+  let found = 0;
+  for (let i = 0; i < cues.length; i++) { if (cues[i].start <= seconds) found = i; else break; }
+  return found;
+}
+function showAt(seconds) {
+  const index = cueAt(seconds);
+  if (index === activeCue) return index;
+  activeCue = index;
+  const cue = cues[index];
+  document.querySelectorAll('#transcript .cue.current').forEach(e => e.classList.remove('current'));
+  const spoken = document.getElementById('cue-' + index);
+  if (spoken) { spoken.classList.add('current'); spoken.scrollIntoView({block: 'nearest'}); }
+  document.querySelectorAll('.slide.active').forEach(e => e.classList.remove('active'));
+  const slide = document.getElementById('slide-' + cue.segment);
+  slide.classList.add('active');
+  document.body.dataset.activeSegment = String(cue.segment);
+  document.body.dataset.activeCue = String(index);
+  const focus = slide.querySelector('.line.focus');
+  if (focus) focus.scrollIntoView({block: 'center'});
+  return index;
+}
+audio.addEventListener('timeupdate', () => showAt(audio.currentTime));
+audio.addEventListener('seeked', () => showAt(audio.currentTime));
+document.querySelectorAll('#transcript .cue').forEach(e => e.addEventListener('click', () => {
+  audio.currentTime = cues[Number(e.dataset.index)].start + 0.01; audio.play();
+}));
+window.walkthrough = {cues: cues, showAt: showAt};
+showAt(0);
+"""
+
+
+def _code_html(target: dict) -> str:
+    """The symbol's lines as Pygments HTML, one ``span.line`` per source line (focus lines marked)."""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    highlighted = highlight(target["source"], PythonLexer(), HtmlFormatter(nowrap=True, style="friendly"))
+    focus = set(target["focus_lines"])
+    rows = []
+    for offset, line in enumerate(highlighted.rstrip("\n").split("\n")):
+        number = target["start"] + offset
+        classes = "line focus" if number in focus else "line"
+        rows.append(
+            f'<span class="{classes}" data-line="{number}"><span class="lineno">{number}</span>{line}</span>'
+        )
+    return "<pre>" + "".join(rows) + "</pre>"
+
+
+def render_page(manifest: dict, cues: list[dict], audio_path: str | Path, lake_root: str | Path) -> str:
+    """The whole page as one HTML string (``cues``: ``{index, segment, start, end, text, section}``)."""
+    from pygments.formatters import HtmlFormatter
+
+    audio_path = Path(audio_path)
+    mime = "audio/ogg" if audio_path.suffix == ".ogg" else "audio/mpeg"
+    audio_uri = f"data:{mime};base64," + base64.b64encode(audio_path.read_bytes()).decode()
+    slides, transcript = [], []
+    segment_index = 0
+    for section_index, section in enumerate(manifest["sections"]):
+        transcript.append(f"<h2>{section_index + 1}. {html.escape(section['title'])}</h2><p>")
+        for segment in section["segments"]:
+            target = segment["target"]
+            if target["kind"] == "code":
+                label = f"{target['symbol']} (lines {target['start']}–{target['end']})"
+                body = _code_html(target)
+            else:
+                png = plot_path(target, lake_root).read_bytes()
+                label = f"{target['path']} (from asset {target['asset']})"
+                body = f'<img alt="{html.escape(target["path"])}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+            slides.append(
+                f'<div class="slide" id="slide-{segment_index}"><div class="symbol">{html.escape(label)}</div>{body}</div>'
+            )
+            segment_index += 1
+        for cue in cues:
+            if cue["section"] == section_index:
+                transcript.append(
+                    f'<span class="cue" id="cue-{cue["index"]}" data-index="{cue["index"]}">{html.escape(cue["text"])}</span> '
+                )
+        transcript.append("</p>")
+    cue_json = json.dumps(cues).replace("</", "<\\/")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(manifest["title"])}</title>
+<style>{_STYLE}{HtmlFormatter(style="friendly").get_style_defs(".slide pre")}</style></head>
+<body>
+<header><h1>{html.escape(manifest["title"])}</h1>
+<audio id="narration" controls preload="auto" src="{audio_uri}"></audio></header>
+<section id="transcript">{"".join(transcript)}</section>
+<section id="code">{"".join(slides)}</section>
+<script type="application/json" id="cue-data">{cue_json}</script>
+<script>{_SCRIPT}</script>
+</body></html>
+"""

@@ -1,0 +1,191 @@
+"""The teaching walkthrough assets on a two-section script: script → voiceover → page and video,
+the blocking stale-symbol check on a renamed copy of the tree, missing plots named by asset, and the
+page driven in headless Chromium (duration in range, a cue change moves the code highlight)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from genai_assets.definitions import build_definitions
+from genai_assets.teaching.script import REPO_ROOT
+
+SCRIPT = """# Two-section walkthrough
+
+## Sampling
+@code genai_assets/models/sampling.py::filter_top_k | torch.topk
+Top k keeps only the best tokens. The rest get no chance at all.
+
+@plot evaluation reports/test_plot.png
+This chart compares the models.
+
+## Attention
+@code genai_assets/models/layers.py::scaled_dot_product_attention | torch.softmax
+Each query looks at every key. The softmax turns scores into weights.
+"""
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def write_plot(path: Path) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (320, 200), (40, 120, 200)).save(path)
+
+
+def materialize(lake_root: Path, names: list[str], ops: dict, raise_on_error: bool = True):
+    job = build_definitions(lake_root=str(lake_root)).resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        asset_selection=[dg.AssetKey(name) for name in names],
+        run_config={"ops": {name: {"config": ops.get(name, {})} for name in names}},
+        raise_on_error=raise_on_error,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+
+def metadata_of(result, name: str) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == name]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def check_results(result) -> dict:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+SHORT_VOICE = {"min_minutes": 0.05, "max_minutes": 1.0, "sentence_pause_s": 0.2}
+
+
+@pytest.fixture(scope="module")
+def teaching_lake(tmp_path_factory):
+    """One tiny lake with the script, voiceover, page and video materialized (shared: speech costs CPU)."""
+    root = tmp_path_factory.mktemp("teaching") / "lake"
+    narration = root.parent / "narration.md"
+    narration.write_text(SCRIPT)
+    write_plot(root / "reports" / "test_plot.png")
+    names = ["walkthrough_script", "voiceover", "walkthrough_page", "walkthrough_video"]
+    ops = {
+        "walkthrough_script": {"narration_path": str(narration), "min_words": 10},
+        "voiceover": SHORT_VOICE,
+    }
+    result = materialize(root, names, ops)
+    return root, narration, result
+
+
+def test_walkthrough_assets_materialize(teaching_lake):
+    from genai_assets.teaching.slides import probe_duration
+
+    root, _, result = teaching_lake
+    assert result.success
+    script = metadata_of(result, "walkthrough_script")
+    assert (script["sections"], script["slides"], script["sentences"], script["stale_symbols"]) == (
+        2,
+        3,
+        5,
+        0,
+    )
+    checks = check_results(result)
+    assert checks["narration_symbols_exist"].passed
+    assert checks["voiceover_duration_in_range"].passed
+
+    voice = metadata_of(result, "voiceover")
+    assert voice["cues"] == 5 and voice["sentences_synthesized"] == 5
+    assert 5 < voice["duration_s"] < 30
+    cues = json.loads((root / "teaching" / "cues.json").read_text())
+    assert [c["segment"] for c in cues["cues"]] == [0, 0, 1, 2, 2]
+    vtt = (root / "teaching" / "walkthrough.vtt").read_text()
+    assert vtt.startswith("WEBVTT") and "Top k keeps only the best tokens." in vtt
+    assert (root / "teaching" / "walkthrough.srt").read_text().startswith("1\n00:00:00,000 --> ")
+
+    video = metadata_of(result, "walkthrough_video")
+    assert video["slides"] == 3
+    assert video["duration_s"] == pytest.approx(voice["duration_s"], abs=0.6)
+    mp4 = root / "teaching" / "walkthrough.mp4"
+    assert probe_duration(mp4) == pytest.approx(voice["duration_s"], abs=0.6)
+    header = mp4.read_bytes()[:64]
+    assert b"ftyp" in header
+    assert sorted(p.name for p in (root / "teaching" / "slides").glob("*.png")) == [
+        "slide_000.png", "slide_001.png", "slide_002.png",
+    ]  # fmt: skip
+
+    page = (root / "reports" / "walkthrough.html").read_text()
+    assert "data:audio/ogg;base64," in page and "filter_top_k" in page and "The softmax turns" in page
+
+
+def test_stale_symbol_fails_the_blocking_check_and_stops_the_voiceover(tmp_path, teaching_lake):
+    _, narration, _ = teaching_lake
+    copy = tmp_path / "src"
+    shutil.copytree(
+        REPO_ROOT / "genai_assets", copy / "genai_assets", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    layers = copy / "genai_assets/models/layers.py"
+    layers.write_text(layers.read_text().replace("def scaled_dot_product_attention(", "def attention("))
+    ops = {
+        "walkthrough_script": {"narration_path": str(narration), "source_root": str(copy), "min_words": 10},
+        "voiceover": SHORT_VOICE,
+    }
+    result = materialize(tmp_path / "lake", ["walkthrough_script", "voiceover"], ops, raise_on_error=False)
+    check = check_results(result)["narration_symbols_exist"]
+    assert not check.passed
+    assert "genai_assets/models/layers.py::scaled_dot_product_attention no longer exists" in check.description
+    # Blocking: the voiceover never ran.
+    assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == [
+        "walkthrough_script"
+    ]
+
+
+def test_missing_plot_names_the_asset_to_materialize(tmp_path, teaching_lake):
+    root, _, _ = teaching_lake
+    lake = tmp_path / "lake"
+    shutil.copytree(root / "teaching", lake / "teaching")  # script + voiceover, but no plot in reports/
+    with pytest.raises(Exception, match="materialize the asset 'evaluation' first"):
+        materialize(lake, ["walkthrough_page"], {})
+
+
+def test_empty_script_is_refused(tmp_path):
+    narration = tmp_path / "narration.md"
+    narration.write_text("# Title\n\n## Only a heading\n")
+    with pytest.raises(Exception, match="section 'Only a heading' is empty"):
+        materialize(
+            tmp_path / "lake",
+            ["walkthrough_script"],
+            {"walkthrough_script": {"narration_path": str(narration)}},
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.ui
+def test_page_plays_in_chromium_and_follows_the_cues(teaching_lake):
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    from playwright.sync_api import sync_playwright
+
+    root, _, _ = teaching_lake
+    cues = json.loads((root / "teaching" / "cues.json").read_text())
+    page_url = (root / "reports" / "walkthrough.html").as_uri()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(page_url)
+            page.wait_for_function(
+                "() => { const a = document.getElementById('narration'); return a.readyState >= 1 && isFinite(a.duration); }",
+                timeout=30_000,
+            )
+            duration = page.evaluate("document.getElementById('narration').duration")
+            assert duration == pytest.approx(cues["duration_s"], abs=0.3)
+            assert page.evaluate("document.body.dataset.activeSegment") == "0"
+            assert page.locator("#slide-0 .line.focus").count() == 1
+            assert page.locator("#slide-0").is_visible() and not page.locator("#slide-2").is_visible()
+            # Seek to the last cue: the transcript and the code panel must move with it.
+            last = cues["cues"][-1]
+            page.evaluate(f"document.getElementById('narration').currentTime = {last['start'] + 0.05}")
+            page.wait_for_function("() => document.body.dataset.activeSegment === '2'", timeout=10_000)
+            assert page.locator("#slide-2").is_visible() and not page.locator("#slide-0").is_visible()
+            focus = page.locator("#slide-2 .line.focus")
+            assert focus.count() == 1 and "softmax" in focus.inner_text()
+            assert page.locator(f"#cue-{last['index']}.current").count() == 1
+        finally:
+            browser.close()
