@@ -77,8 +77,21 @@ LINE_BREAK, STANZA_BREAK = 1, 2
 
 
 def _tokens(node: Node) -> Iterator[str | int]:
-    """Text pieces and break strengths of a container, in document order."""
-    for child in node.iter(include_text=True):
+    """Text pieces and break strengths of a container, in document order.
+
+    Walked with an explicit stack, not recursion: a hostile page nesting thousands of elements
+    must not raise RecursionError (or crawl through a deep chain of generators).
+    """
+    children = [node.iter(include_text=True)]
+    closers: list[int | None] = [None]  # the break to emit when each open element ends
+    while children:
+        child = next(children[-1], None)
+        if child is None:
+            children.pop()
+            closer = closers.pop()
+            if closer is not None:
+                yield closer
+            continue
         tag = child.tag
         if tag == "-text":
             yield WHITESPACE.sub(" ", child.text_content or "")
@@ -86,13 +99,12 @@ def _tokens(node: Node) -> Iterator[str | int]:
             yield "<br>"
         elif tag in SKIP_TAGS:
             continue
-        elif tag in STANZA_TAGS or tag in LINE_TAGS:
-            strength = STANZA_BREAK if tag in STANZA_TAGS else LINE_BREAK
-            yield strength
-            yield from _tokens(child)
-            yield strength
         else:
-            yield from _tokens(child)
+            strength = STANZA_BREAK if tag in STANZA_TAGS else LINE_BREAK if tag in LINE_TAGS else None
+            if strength is not None:
+                yield strength
+            children.append(child.iter(include_text=True))
+            closers.append(strength)
 
 
 def html_poem_text(node: Node) -> str:
