@@ -235,40 +235,49 @@ def plot_line_lengths(stats: CorpusStats):
     return figure
 
 
-def plot_heaps(stats: CorpusStats):
-    """Vocabulary growth on log-log axes with the fitted Heaps curve."""
+def _loglog_with_fit(
+    x, y, fitted, marker: tuple[str, float], fit_label: str, title: str, xlabel: str, ylabel: str
+):
+    """Corpus points on log-log axes, with the fitted curve (when there is one) over them."""
     figure = new_figure(6, 4)
     axis = figure.subplots()
-    axis.loglog(stats.heaps["tokens"], stats.heaps["vocabulary"], "o", markersize=3, label="corpus")
-    tokens = stats.heaps["tokens"].to_numpy(dtype=float)
-    axis.loglog(
-        tokens,
-        stats.heaps_k * tokens**stats.heaps_beta,
-        "-",
-        label=f"V = {stats.heaps_k:.2f} N^{stats.heaps_beta:.3f}",
-    )
-    axis.set(title="Vocabulary growth (Heaps)", xlabel="running words N", ylabel="distinct words V")
+    axis.loglog(x, y, marker[0], markersize=marker[1], label="corpus")
+    if fitted is not None:
+        axis.loglog(x, fitted, "-", label=fit_label)
+    axis.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axis.legend()
     return figure
+
+
+def plot_heaps(stats: CorpusStats):
+    """Vocabulary growth on log-log axes with the fitted Heaps curve."""
+    tokens = stats.heaps["tokens"].to_numpy(dtype=float)
+    return _loglog_with_fit(
+        tokens,
+        stats.heaps["vocabulary"],
+        stats.heaps_k * tokens**stats.heaps_beta,
+        ("o", 3),
+        f"V = {stats.heaps_k:.2f} N^{stats.heaps_beta:.3f}",
+        "Vocabulary growth (Heaps)",
+        "running words N",
+        "distinct words V",
+    )
 
 
 def plot_zipf(stats: CorpusStats):
     """Rank/frequency on log-log axes with the fitted Zipf slope."""
-    figure = new_figure(6, 4)
-    axis = figure.subplots()
     ranks = stats.zipf["rank"].to_numpy(dtype=float)
-    axis.loglog(ranks, stats.zipf["count"], ".", markersize=2, label="corpus")
-    if len(ranks):
-        top = float(stats.zipf["count"].iloc[0])
-        axis.loglog(
-            ranks,
-            top * ranks ** (-stats.zipf_exponent),
-            "-",
-            label=f"count ∝ rank^-{stats.zipf_exponent:.2f}",
-        )
-    axis.set(title="Zipf plot", xlabel="rank", ylabel="count")
-    axis.legend()
-    return figure
+    top = float(stats.zipf["count"].iloc[0]) if len(ranks) else 0.0
+    return _loglog_with_fit(
+        ranks,
+        stats.zipf["count"],
+        top * ranks ** (-stats.zipf_exponent) if len(ranks) else None,
+        (".", 2),
+        f"count ∝ rank^-{stats.zipf_exponent:.2f}",
+        "Zipf plot",
+        "rank",
+        "count",
+    )
 
 
 def plot_sources(stats: CorpusStats):
