@@ -240,10 +240,14 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
     drop(id_duplicates, "duplicate_poem_id", "dedup", id_originals, np.ones(len(id_duplicates)))
     order = order[alive[order]]
 
+    def drop_duplicates(rule: str, duplicate_of: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        """Drop each visited row whose match (index into ``order``, -1 = none) came first; the survivors' order."""
+        hits = np.flatnonzero(duplicate_of >= 0)
+        drop(order[hits], rule, "dedup", order[duplicate_of[hits]], similarity[hits])
+        return order[alive[order]]
+
     exact = exact_duplicate_of([texts[position] for position in order])
-    hits = np.flatnonzero(exact >= 0)
-    drop(order[hits], "exact_duplicate", "dedup", order[exact[hits]], np.ones(len(hits)))
-    order = order[alive[order]]
+    order = drop_duplicates("exact_duplicate", exact, np.ones(len(exact)))
 
     if config.near_dedup:
         near, similarity = near_duplicate_of(
@@ -254,9 +258,7 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
             seed=config.seed,
             false_negative_weight=config.lsh_false_negative_weight,
         )
-        hits = np.flatnonzero(near >= 0)
-        drop(order[hits], "near_duplicate", "dedup", order[near[hits]], similarity[hits])
-        order = order[alive[order]]
+        order = drop_duplicates("near_duplicate", near, similarity)
 
     if config.containment_dedup:
         contained, shared = contained_duplicate_of(
@@ -264,8 +266,7 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
             min_line_words=config.containment_min_line_words,
             min_shared_ratio=config.containment_ratio,
         )
-        hits = np.flatnonzero(contained >= 0)
-        drop(order[hits], "contained_duplicate", "dedup", order[contained[hits]], shared[hits])
+        order = drop_duplicates("contained_duplicate", contained, shared)
 
     if not alive.any():
         emptied_by = next(step.rule for step in reversed(steps) if step.rows_removed)
