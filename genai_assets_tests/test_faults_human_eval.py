@@ -128,6 +128,10 @@ def test_a_new_sheet_never_orphans_returned_ratings(lake_with_samples):
     second_id = second.asset_materializations_for_node("human_eval_sheet")[0].metadata["sheet_id"].value
     assert second_id != first_id
     assert pd.read_csv(root / "human_eval" / f"sheet-{first_id}" / "key.csv", dtype=str).equals(first_key)
+    again = _run(root, [human_eval_sheet], {"seed": 2, "max_items": 4})  # same sheet: same folder, no error
+    assert (
+        again.asset_materializations_for_node("human_eval_sheet")[0].metadata["sheet_id"].value == second_id
+    )
     second_key = pd.read_csv(root / "human_eval" / f"sheet-{second_id}" / "key.csv", dtype=str)
     _write(ratings_dir / "ratings_bob.csv", _always_finetuned(second_key, "bob"))
     (ratings_dir / "._ratings_bob.csv").write_bytes(b"\x00\x05\x16\x07")
