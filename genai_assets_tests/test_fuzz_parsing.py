@@ -226,19 +226,25 @@ TAGS = [
 CLASSES = ["poem__title", "poem__body", "poem__author", "poem__credit", "poem__tags", "field--name-body", ""]
 
 
-def _element(children: list[str], tag: str, css_class: str, href: str) -> str:
+def _element(children: list[str], tag: str, css_class: str, href: str, rel_next: bool) -> str:
     attributes = (f' class="{css_class}"' if css_class else "") + (f' href="{href}"' if tag == "a" else "")
+    attributes += ' rel="next"' if rel_next and tag == "a" else ""
     return f"<{tag}{attributes}>{''.join(children)}</{tag}>"
 
 
-HREF = st.sampled_from(["/poem/a-poem", "/poem/x#frag", "https://elsewhere.test/poem/x", "/poet/someone", "javascript:x", "", "?page=2", "/poem/"])  # fmt: skip
+HREF = st.sampled_from(["/poem/a-poem", "/poem/x#frag", "https://elsewhere.test/poem/x", "/poet/someone", "javascript:x", "", "?page=2", "/poem/", "http://[oops/poem/x", "//[::1/poem/y", "http://a:99999/poem/z"])  # fmt: skip
 HTML_TREE = st.recursive(
     st.one_of(
         st.text(max_size=15),
         st.sampled_from(["&nbsp;", "&amp;", "<br>", "<br/>", "\u00a0", "public domain", "<!-- c -->"]),
     ),  # fmt: skip
     lambda children: st.builds(
-        _element, st.lists(children, max_size=4), st.sampled_from(TAGS), st.sampled_from(CLASSES), HREF
+        _element,
+        st.lists(children, max_size=4),
+        st.sampled_from(TAGS),
+        st.sampled_from(CLASSES),
+        HREF,
+        st.booleans(),
     ),
     max_leaves=25,
 )

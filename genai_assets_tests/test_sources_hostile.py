@@ -226,3 +226,10 @@ def test_any_exception_from_one_page_is_skipped_and_counted(server):
     assert results == {"/a": "A", "/b": None, "/c": "C"}
     assert client.stats.skip_reasons == {"page_error:KeyError": 1}
     assert "parser bug on page b" in client.stats.as_metadata()["skip_examples"]["page_error:KeyError"]
+
+
+def test_malformed_urls_and_redirects_are_counted_not_raised(server):
+    server.route("/bad-redirect", Reply(status=302, headers={"Location": "http://[oops/x"}))
+    with client_for(server) as client:
+        assert fetch_error(client, "http://[oops/poem").reason == "bad_url"
+        assert fetch_error(client, "/bad-redirect").reason == "bad_redirect"

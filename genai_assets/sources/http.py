@@ -270,7 +270,10 @@ class PoliteClient:
             for _ in range(self.policy.max_redirects):  # e.g. http → https, or a trailing-slash fix
                 if page.status not in REDIRECT_STATUSES:
                     break
-                target = urljoin(page.url, page.headers.get("location", ""))
+                try:
+                    target = urljoin(page.url, page.headers.get("location", ""))
+                except ValueError:
+                    break  # a malformed Location: read as "no robots.txt" below
                 if not self.is_same_site(target):
                     break  # we never fetch from another host: read as "no robots.txt" below
                 page = self._request_with_retries(target)
@@ -300,7 +303,10 @@ class PoliteClient:
 
     def get(self, path_or_url: str) -> Page:
         """GET one URL on this site: robots, rate limit, retries, same-host redirects, size cap."""
-        url = self.url_for(path_or_url)
+        try:
+            url = self.url_for(path_or_url)
+        except ValueError as error:  # e.g. "http://[oops": urljoin refuses it
+            raise FetchError(str(path_or_url)[:200], "bad_url", str(error)) from error
         for _ in range(self.policy.max_redirects + 1):
             if not self.is_same_site(url):
                 raise FetchError(url, "off_site_url", f"not on {self.origin[0]}://{self.origin[1]}")
@@ -310,7 +316,10 @@ class PoliteClient:
             if page.status not in REDIRECT_STATUSES:
                 self.stats.add(pages_fetched=1)
                 return page
-            target = urljoin(url, page.headers.get("location", ""))
+            try:
+                target = urljoin(url, page.headers.get("location", ""))
+            except ValueError as error:
+                raise FetchError(url, "bad_redirect", str(error)) from error
             if not self.is_same_site(target):
                 raise FetchError(url, "off_host_redirect", f"redirect to {target} refused")
             url = target

@@ -158,16 +158,25 @@ def parse_listing(
     tree = HTMLParser(html)
     links: list[str] = []
     for anchor in tree.css(selectors.listing_poem_link):
-        href = anchor.attributes.get("href")
-        if not href:
+        url = _absolute(client, anchor.attributes.get("href"))
+        if url is None:
             continue
-        url = client.url_for(href).split("#")[0]
+        url = url.split("#")[0]
         if client.is_same_site(url) and POEM_PATH.match(urlsplit(url).path) and url not in links:
             links.append(url)
     next_node = tree.css_first(selectors.listing_next_page)
-    next_href = next_node.attributes.get("href") if next_node is not None else None
-    next_url = client.url_for(next_href) if next_href else None
+    next_url = _absolute(client, next_node.attributes.get("href") if next_node is not None else None)
     return links, next_url if next_url and next_url != page_url else None
+
+
+def _absolute(client: PoliteClient, href: str | None) -> str | None:
+    """Absolute URL of a link, or None if there is none or it is malformed (``http://[oops``)."""
+    if not href:
+        return None
+    try:
+        return client.url_for(href)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
