@@ -10,6 +10,18 @@ from typing import Any
 from genai_assets.config_checks import non_finite_problems
 
 
+def filter_problems(temperature: float, top_k: int, top_p: float) -> list[str]:
+    """Range checks of the sampling filters, shared by every config that has them."""
+    problems = []
+    if not temperature > 0:
+        problems.append(f"temperature must be > 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        problems.append(f"top_p must be in (0, 1], got {top_p}")
+    if top_k < 0:
+        problems.append(f"top_k must be >= 0 (0 disables it), got {top_k}")
+    return problems
+
+
 @dataclass
 class SamplingConfig:
     """Decoding settings (transformers ``generate`` names). Defaults: the fine-tuned model's."""
@@ -26,12 +38,7 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         problems = non_finite_problems(self)  # inf would pass the range checks below
-        if not self.temperature > 0:
-            problems.append(f"temperature must be > 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            problems.append(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
+        problems += filter_problems(self.temperature, self.top_k, self.top_p)
         if not self.repetition_penalty > 0:
             problems.append(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
         if self.no_repeat_ngram_size < 0:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from genai_assets.config_checks import non_finite_problems, raise_problems
+from genai_assets.generation.settings import filter_problems
 
 DEFAULT_PROMPTS = ["", "The moon", "Shall I compare thee", "O gentle love,"]
 RNN_BASELINE_KINDS = ("rnn", "lstm", "gru")
@@ -99,13 +100,7 @@ class LanguageModelRunConfig(ScratchRunConfig):
             problems.append("sample_prompts must hold at least one prompt ('' = from scratch)")
         if self.sample_max_new_tokens < 1:
             problems.append(f"sample_max_new_tokens must be >= 1, got {self.sample_max_new_tokens}")
-        if not self.temperature > 0:
-            problems.append(f"temperature must be > 0, got {self.temperature}")
-        if self.top_k < 0:
-            problems.append(f"top_k must be >= 0, got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
-        return problems
+        return problems + filter_problems(self.temperature, self.top_k, self.top_p)
 
 
 @dataclass
