@@ -233,3 +233,43 @@ def test_malformed_urls_and_redirects_are_counted_not_raised(server):
     with client_for(server) as client:
         assert fetch_error(client, "http://[oops/poem").reason == "bad_url"
         assert fetch_error(client, "/bad-redirect").reason == "bad_redirect"
+
+
+def test_slow_drip_of_the_headers_is_cut_at_the_deadline_too():
+    """A server dripping its *status line and headers*: httpx waits for them before any body
+    loop runs, so only a deadline applied to every socket read can end it."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def drip() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 10_000:
+                if stop.is_set():
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client hung up: what we want
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    policy = HttpPolicy(**{**FAST, "respect_robots": False, "timeout_s": 2.0, "request_deadline_s": 1.0})
+    try:
+        with PoliteClient(url, policy) as client:
+            started = time.monotonic()
+            error = fetch_error(client, "/")
+            elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        listener.close()
+    assert error.reason == "deadline_exceeded"
+    assert elapsed < 5.0, f"{elapsed:.1f} s"  # measured under load: about 1 s
