@@ -26,6 +26,7 @@ from genai_assets.defs._resources import DataLake
 from genai_assets.lake import atomic_write_text
 from genai_assets.teaching.script import ScriptConfig
 from genai_assets.teaching.slides import VideoConfig
+from genai_assets.teaching.theory import TheoryConfig
 from genai_assets.teaching.voice import VoiceConfig
 
 # Assets whose plots the narration may show (``@plot <asset> <path>``): the video and the page
@@ -42,6 +43,7 @@ PLOT_ASSETS = (
 WalkthroughScriptConfig = stage_config(ScriptConfig)
 VoiceoverConfig = stage_config(VoiceConfig)
 WalkthroughVideoConfig = stage_config(VideoConfig)
+TheoryNotesConfig = stage_config(TheoryConfig)
 
 
 def _teaching_dir(lake: DataLake) -> Path:
@@ -305,7 +307,33 @@ def walkthrough_page(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
     )
 
 
+@dg.asset(
+    group_name="teaching",
+    kinds={"pytorch"},
+    deps=["scratch_transformer", "rnn_baselines", "cooccurrence_embeddings", "finetuned_lm"],
+    config_schema=TheoryNotesConfig.config_schema(),
+)
+def theory_notes(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
+    """The course's theory questions answered with figures from our trained models (reports/theory.md)."""
+    from genai_assets.teaching.theory import TheoryInputs, write_theory_notes
+
+    config: TheoryConfig = TheoryNotesConfig.from_context(context).to_library()
+    started = time.perf_counter()
+    result = write_theory_notes(TheoryInputs.from_lake(lake.path), config, lake.reports_dir())
+    context.log.info(
+        f"Theory notes with {len(result.figures)} figures in {time.perf_counter() - started:.1f} s"
+    )
+    metadata: dict[str, object] = {
+        "report": dg.MetadataValue.path(str(lake.reports_dir() / "theory.md")),
+        "html": dg.MetadataValue.path(str(lake.reports_dir() / "theory.html")),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    metadata |= {name: round(value, 6) for name, value in result.numbers.items()}
+    metadata |= {f"plot_{name}": image_markdown(path) for name, path in result.figures.items()}
+    return dg.MaterializeResult(metadata=metadata)
+
+
 defs = dg.Definitions(
-    assets=[walkthrough_script, voiceover, walkthrough_video, walkthrough_page],
+    assets=[walkthrough_script, voiceover, walkthrough_video, walkthrough_page, theory_notes],
     asset_checks=[narration_symbols_exist, voiceover_duration_in_range],
 )

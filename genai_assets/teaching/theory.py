@@ -1,0 +1,596 @@
+"""The course's theory questions, answered with figures computed from the project's own models.
+
+:func:`write_theory_notes` writes ``theory.md`` (+ ``theory.html``) and its PNGs. Every number in
+the text is computed here, from the models in the lake, never typed in: attention maps of the
+scratch transformer on a real poem line, the positional-encoding tables, a worked attention
+example run through :func:`genai_assets.models.layers.scaled_dot_product_attention`, the hand-
+written RNN/LSTM/GRU cells and their parity with torch, measured BPTT gradient norms of the trained
+recurrent baselines, count-based vs GloVe embeddings, and contextual vs static embeddings from the
+fine-tuned model's hidden states.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genai_assets.lake import atomic_write_text
+from genai_assets.plotting import new_figure, write_figure
+
+
+class MissingUpstreamError(FileNotFoundError):
+    """A model or file the notes need is not in the lake; the message names the asset to materialize."""
+
+
+@dataclass
+class TheoryConfig:
+    """What the theory notes probe. Defaults suit the demo corpus (Shakespeare is in it)."""
+
+    poem_line: str = "Shall I compare thee to a summer's day?"  # sonnet 18: attention maps are drawn on it
+    max_heads_plotted: int = 16  # cap on layer × head panels in the attention figure
+    positions: int = 64  # rows of the positional-encoding heatmaps
+    bptt_steps: int = 40  # sequence length of the gradient-through-time probe
+    grad_clip: float = 1.0  # max total gradient norm in the clipping comparison
+    probe_words: tuple[str, ...] = ("love", "night", "sea", "death", "heart")  # neighbour tables
+    two_sense_word: str = "rose"  # a word with two senses in the corpus (flower / past of "rise")
+    sense_sentences: tuple[str, ...] = (
+        # A causal LM sees only the left context, so the words that decide the sense come first.
+        "In the garden bloomed a red rose",  # sense A (the flower)
+        "She gave her love a white rose",  # sense A
+        "Over the quiet hill the sun rose",  # sense B (past of "rise")
+    )
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.poem_line.strip():
+            problems.append("poem_line is empty")
+        if self.bptt_steps < 2:
+            problems.append(f"bptt_steps must be >= 2, got {self.bptt_steps}")
+        if self.grad_clip <= 0:
+            problems.append(f"grad_clip must be > 0, got {self.grad_clip}")
+        if len(self.sense_sentences) != 3:
+            problems.append("sense_sentences must be 3 sentences: two of one sense, then one of the other")
+        elif any(self.two_sense_word not in s.lower().split() for s in self.sense_sentences):
+            problems.append(f"every sense sentence must contain the word {self.two_sense_word!r}")
+        if problems:
+            raise ValueError("Invalid TheoryConfig: " + "; ".join(problems) + ".")
+
+
+@dataclass
+class TheoryInputs:
+    """Where the upstream artifacts are (lake paths); each is checked with the asset that writes it."""
+
+    scratch_dir: Path  # scratch_transformer
+    rnn_dirs: dict[str, Path]  # rnn_baselines: {"rnn": ..., "lstm": ..., "gru": ...}
+    embeddings_dir: Path  # cooccurrence_embeddings
+    finetuned_dir: Path  # finetuned_lm
+
+    @classmethod
+    def from_lake(cls, lake_root: str | Path) -> TheoryInputs:
+        models = Path(lake_root) / "models"
+        return cls(
+            models / "scratch_transformer",
+            {kind: models / f"rnn_{kind}" for kind in ("rnn", "lstm", "gru")},
+            Path(lake_root) / "embeddings",
+            models / "finetuned_lm",
+        )
+
+    def check(self) -> None:
+        wanted = [(self.scratch_dir / "config.json", "scratch_transformer")]
+        wanted += [(folder / "config.json", "rnn_baselines") for folder in self.rnn_dirs.values()]
+        wanted += [
+            (self.embeddings_dir / name, "cooccurrence_embeddings")
+            for name in ("vocab.tsv", "svd_vectors.npy")
+        ]
+        wanted += [(self.finetuned_dir / "config.json", "finetuned_lm")]
+        missing = [f"{path} (materialize '{asset}')" for path, asset in wanted if not path.is_file()]
+        if missing:
+            raise MissingUpstreamError("The theory notes need files the lake lacks: " + "; ".join(missing))
+
+
+@dataclass
+class TheoryResult:
+    markdown: str
+    figures: dict[str, Path] = field(default_factory=dict)
+    numbers: dict[str, float] = field(default_factory=dict)
+
+
+def _fmt(matrix) -> str:
+    rows = matrix.tolist()
+    return "\n".join("  [" + ", ".join(f"{value:7.3f}" for value in row) + "]" for row in rows)
+
+
+# --- attention ------------------------------------------------------------------------------------
+
+
+def attention_maps(model, idx):
+    """Per layer, the causal self-attention weights (nh, T, T) of ``model`` (a scratch GPT) on ``idx`` (1, T)."""
+    import torch
+
+    from genai_assets.models.layers import causal_mask
+
+    captured = []
+
+    def hook(module, args, kwargs):
+        x = args[0]  # the (normalised) input of the attention sub-layer, (1, T, C)
+        query, key, _ = module.in_proj(x).split(module.d_model, dim=2)
+        query, key = module._split_heads(query), module._split_heads(key)  # (1, nh, T, hs)
+        scores = query @ key.transpose(-2, -1) / math.sqrt(module.head_size)
+        scores = scores.masked_fill(~causal_mask(x.size(1), x.size(1)), float("-inf"))
+        captured.append(torch.softmax(scores, dim=-1)[0])
+
+    handles = [
+        layer.self_attention.register_forward_pre_hook(hook, with_kwargs=True) for layer in model.layers
+    ]
+    try:
+        with torch.no_grad():
+            model(idx)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+def attention_figure(maps, tokens: list[str], max_panels: int):
+    panels = [(layer, head) for layer in range(len(maps)) for head in range(maps[layer].size(0))][:max_panels]
+    columns = min(4, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = new_figure(3.2 * columns, 3.0 * rows + 0.4)
+    for number, (layer, head) in enumerate(panels, start=1):
+        axis = figure.add_subplot(rows, columns, number)
+        axis.imshow(maps[layer][head].numpy(), cmap="viridis", vmin=0, vmax=1)
+        axis.set_title(f"layer {layer} head {head}", fontsize=9)
+        axis.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=6)
+        axis.set_yticks(range(len(tokens)), tokens, fontsize=6)
+    figure.suptitle("scratch_transformer self-attention (rows: queries, columns: keys)")
+    figure.tight_layout()
+    return figure
+
+
+def worked_attention_example() -> tuple[str, float]:
+    """Eq. (1) step by step on 3 tokens with d_k = 2, checked against the project's function."""
+    import torch
+
+    from genai_assets.models.layers import scaled_dot_product_attention
+
+    query = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    key = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
+    value = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]])
+    scores = query @ key.T
+    scaled = scores / math.sqrt(query.size(-1))
+    weights = torch.softmax(scaled, dim=-1)
+    by_hand = weights @ value
+    ours = scaled_dot_product_attention(query[None, None], key[None, None], value[None, None])[0, 0]
+    gap = float((ours - by_hand).abs().max())
+    text = "\n".join(
+        [
+            "```text",
+            f"Q =\n{_fmt(query)}\nK =\n{_fmt(key)}\nV =\n{_fmt(value)}",
+            f"1. scores = Q Kᵀ =\n{_fmt(scores)}",
+            f"2. ÷ √d_k (d_k = 2, √2 = {math.sqrt(2):.4f}) =\n{_fmt(scaled)}",
+            f"3. softmax per row (each row sums to 1) =\n{_fmt(weights)}",
+            f"4. weighted sum of V rows = softmax(...) V =\n{_fmt(by_hand)}",
+            f"genai_assets.models.layers.scaled_dot_product_attention gives\n{_fmt(ours)}",
+            f"largest difference: {gap:.2e}",
+            "```",
+        ]
+    )
+    return text, gap
+
+
+# --- positional encodings -------------------------------------------------------------------------
+
+
+def positional_figures(model, positions: int, figures_dir: Path) -> tuple[dict[str, Path], dict[str, float]]:
+    import torch
+
+    from genai_assets.models.layers import SinusoidalPositionalEncoding
+
+    width = model.config.n_embd
+    positions = min(positions, model.config.block_size)
+    sinusoid = SinusoidalPositionalEncoding(width, positions).table  # (T, C)
+    figure = new_figure(9, 4)
+    axis = figure.add_subplot(1, 1, 1)
+    image = axis.imshow(sinusoid.numpy(), aspect="auto", cmap="RdBu", vmin=-1, vmax=1)
+    axis.set_xlabel("dimension (even: sin, odd: cos)")
+    axis.set_ylabel("position")
+    axis.set_title(f"Sinusoidal positional encoding, d_model = {width}")
+    figure.colorbar(image)
+    paths = {"positional_encoding": write_figure(figure, figures_dir / "positional_encoding.png")}
+
+    def offset_similarity(table):
+        unit = torch.nn.functional.normalize(table, dim=-1)
+        return unit @ unit.T  # (T, T) cosine between positions
+
+    sin_similarity = offset_similarity(sinusoid)
+    numbers: dict[str, float] = {}
+    learned = getattr(model.position_encoding, "embedding", None)
+    figure = new_figure(9, 4)
+    axis = figure.add_subplot(1, 2, 1)
+    axis.imshow(sin_similarity.numpy(), cmap="viridis")
+    axis.set_title("sinusoidal: cos(PE_i, PE_j)", fontsize=9)
+    if learned is not None:
+        learned_table = learned.weight.detach()[:positions]
+        learned_similarity = offset_similarity(learned_table)
+        axis = figure.add_subplot(1, 2, 2)
+        axis.imshow(learned_similarity.numpy(), cmap="viridis")
+        axis.set_title("learned (scratch_transformer): cos(P_i, P_j)", fontsize=9)
+        # Is similarity a function of the offset only? Spread of each diagonal, averaged (0 = yes).
+        numbers["learned_diagonal_spread"] = _diagonal_spread(learned_similarity)
+        numbers["learned_neighbour_cosine"] = float(learned_similarity.diagonal(1).mean())
+    numbers["sinusoidal_diagonal_spread"] = _diagonal_spread(sin_similarity)
+    numbers["sinusoidal_neighbour_cosine"] = float(sin_similarity.diagonal(1).mean())
+    figure.tight_layout()
+    paths["positional_similarity"] = write_figure(figure, figures_dir / "positional_similarity.png")
+    # The relative-offset property: PE(p + k) = R_k PE(p) with R_k a fixed block rotation, checked.
+    offset = 5
+    inverse_wavelength = torch.exp(
+        torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width)
+    )
+    angle = offset * inverse_wavelength
+    sin_p, cos_p = sinusoid[: positions - offset, 0::2], sinusoid[: positions - offset, 1::2]
+    rotated_sin = sin_p * torch.cos(angle) + cos_p * torch.sin(angle)
+    numbers["rotation_error"] = float((rotated_sin - sinusoid[offset:, 0::2]).abs().max())
+    return paths, numbers
+
+
+def _diagonal_spread(similarity) -> float:
+    size = similarity.size(0)
+    spreads = [
+        float(similarity.diagonal(k).std()) for k in range(1, size - 1) if similarity.diagonal(k).numel() > 1
+    ]
+    return sum(spreads) / len(spreads)
+
+
+# --- sigmoid, tanh, recurrent cells, BPTT ---------------------------------------------------------
+
+
+def activation_figure():
+    import torch
+
+    x = torch.linspace(-6, 6, 241)
+    figure = new_figure(8, 3.4)
+    for number, (name, function) in enumerate([("sigmoid σ(x)", torch.sigmoid), ("tanh(x)", torch.tanh)], 1):
+        axis = figure.add_subplot(1, 2, number)
+        values = x.clone().requires_grad_(True)
+        output = function(values)
+        output.sum().backward()
+        axis.plot(x.numpy(), output.detach().numpy(), label=name)
+        axis.plot(x.numpy(), values.grad.numpy(), "--", label="derivative")
+        axis.axhline(0, color="#999", linewidth=0.6)
+        axis.legend(fontsize=8)
+        axis.set_title(name)
+    figure.tight_layout()
+    return figure
+
+
+def cell_parity(seed: int) -> dict[str, float]:
+    """Largest |hand-written − torch| over outputs of each cell on random data with copied weights."""
+    import torch
+
+    from genai_assets.teaching.cells import CellWeights, run_cell
+
+    torch.manual_seed(seed)
+    gaps = {}
+    for kind, layer_class in {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.items():
+        layer = layer_class(input_size=6, hidden_size=8, batch_first=True)
+        inputs = torch.randn(2, 7, 6)
+        with torch.no_grad():
+            expected, _ = layer(inputs)
+            ours, _ = run_cell(kind, inputs, CellWeights.from_module(layer), 8)
+        gaps[kind] = float((ours - expected).abs().max())
+    return gaps
+
+
+def bptt_probes(rnn_models: dict, token_ids, steps: int, clip: float):
+    """Gradient-through-time norms of layer 0 of each trained recurrent model, on embedded poem tokens."""
+    import torch
+
+    from genai_assets.teaching.cells import gradient_through_time
+
+    probes = {}
+    for kind, model in rnn_models.items():
+        ids = torch.as_tensor(token_ids[:steps], dtype=torch.long)[None]  # (1, T)
+        with torch.no_grad():
+            inputs = model.token_embedding(ids)  # (1, T, E)
+        recurrent = model.recurrent
+        layer = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+        first = layer(recurrent.input_size, recurrent.hidden_size, batch_first=True)
+        if kind == "rnn":
+            first = torch.nn.RNN(
+                recurrent.input_size,
+                recurrent.hidden_size,
+                nonlinearity=recurrent.nonlinearity,
+                batch_first=True,
+            )
+        first.load_state_dict(
+            {name: value for name, value in recurrent.state_dict().items() if name.endswith("_l0")}
+        )
+        probes[kind] = gradient_through_time(first, kind, inputs, clip=clip)
+    return probes
+
+
+def bptt_figure(probes):
+    figure = new_figure(8, 3.6)
+    axis = figure.add_subplot(1, 2, 1)
+    for kind, probe in probes.items():
+        relative = [max(n / probe.norms[0], 1e-30) for n in probe.norms]
+        axis.semilogy(range(len(relative)), relative, label=kind.upper())
+    axis.set_xlabel("k (steps back from the loss)")
+    axis.set_ylabel("‖∂L/∂h_{T-k}‖ / ‖∂L/∂h_T‖")
+    axis.legend(fontsize=8)
+    axis.set_title("gradient through time (trained weights)", fontsize=9)
+    axis = figure.add_subplot(1, 2, 2)
+    for kind, probe in probes.items():
+        axis.semilogy(
+            range(len(probe.clipped_norms)), [max(n, 1e-30) for n in probe.clipped_norms], label=kind.upper()
+        )
+    axis.set_title(f"after clipping the total norm to {next(iter(probes.values())).clip}", fontsize=9)
+    axis.set_xlabel("k")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+# --- embeddings -----------------------------------------------------------------------------------
+
+
+def static_neighbours(embeddings_dir: Path, words, k: int = 6) -> list[tuple[str, str, str]]:
+    """(word, our PPMI/SVD neighbours, GloVe neighbours) for the probe words both vocabularies know."""
+    import numpy as np
+    import pandas as pd
+
+    from genai_assets.text.glove import load_glove, nearest
+
+    vocab = pd.read_csv(embeddings_dir / "vocab.tsv", sep="\t", keep_default_na=False, quoting=3)
+    words_in_order = vocab["word"].astype(str).tolist()
+    ours = np.load(embeddings_dir / "svd_vectors.npy").astype(np.float64)
+    ours /= np.maximum(np.linalg.norm(ours, axis=1, keepdims=True), 1e-12)
+    our_rows = {word: row for row, word in enumerate(words_in_order)}
+    glove = load_glove()
+    glove_unit = None
+    rows = []
+    for word in words:
+        if word not in our_rows:
+            continue
+        mine = ", ".join(words_in_order[i] for i in nearest(ours, our_rows[word], k))
+        [glove_row] = glove.rows([word])
+        if glove_row < 0:
+            rows.append((word, mine, "(not in GloVe)"))
+            continue
+        if glove_unit is None:
+            vectors = np.asarray(glove.vectors, dtype=np.float32)
+            glove_unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        theirs = ", ".join(glove.words[i] for i in nearest(glove_unit, int(glove_row), k))
+        rows.append((word, mine, theirs))
+    return rows
+
+
+def contextual_similarities(model, tokenizer, word: str, sentences) -> tuple[float, float]:
+    """Cosine of the last hidden state of ``word`` between sentence 0 and 1 (same sense) and 0 and 2."""
+    import torch
+
+    vectors = []
+    for sentence in sentences:
+        encoded = tokenizer(sentence, return_tensors="pt")
+        pieces = sentence.split()
+        position = [piece.lower().strip(".,;:!?") for piece in pieces].index(word)
+        prefix = " ".join(pieces[:position])
+        # The word's tokens: those the tokenizer adds when the prefix is extended by the word.
+        start = len(tokenizer(prefix)["input_ids"]) if prefix else 0
+        end = len(tokenizer(" ".join(pieces[: position + 1]))["input_ids"])
+        with torch.no_grad():
+            hidden = model(**encoded, output_hidden_states=True).hidden_states[-1][0]  # (T, C)
+        vectors.append(hidden[start:end].mean(dim=0))
+    cosine = torch.nn.functional.cosine_similarity
+    return float(cosine(vectors[0], vectors[1], dim=0)), float(cosine(vectors[0], vectors[2], dim=0))
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+EMBEDDING_DIFFERENCES = """| | count-based (our co-occurrence → PPMI → SVD) | neural (GloVe 6B) |
+|---|---|---|
+| trained on | our poem lines only | 6 billion tokens of Wikipedia + newswire |
+| how | count word pairs in a window, reweight by PPMI, factorise once (SVD) | fit vectors so dot products predict log co-occurrence (weighted least squares) |
+| cost | seconds on a CPU, deterministic, no hyperparameter search | days of corpus processing; we only download the result |
+| rare words | noisy: a few counts decide the vector | stable if frequent on the web, but no vector for unseen words |
+| domain | knows poetic senses (thee, thou, o'er) | knows modern, encyclopaedic senses |
+| use when | the domain is narrow, the corpus is yours, or you must explain every number | you need general semantics, analogies, or a strong start for a small model |"""
+
+
+def _markdown_table(header: list[str], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: str | Path) -> TheoryResult:
+    """Compute every figure and number, write ``theory.md`` and ``theory.html`` under ``reports_dir``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from genai_assets.models.loading import load_scratch_model
+
+    inputs.check()
+    torch.manual_seed(config.seed)
+    reports_dir = Path(reports_dir)
+    figures_dir = reports_dir / "theory"
+    figures: dict[str, Path] = {}
+    numbers: dict[str, float] = {}
+    parts = ["# Theory notes, answered with our own models", ""]
+
+    # 1. Attention maps on a real poem line.
+    gpt, gpt_tokenizer = load_scratch_model(inputs.scratch_dir)
+    ids = gpt_tokenizer(config.poem_line)["input_ids"][: gpt.config.block_size]
+    tokens = [gpt_tokenizer.decode([token]) for token in ids]
+    maps = attention_maps(gpt, torch.tensor([ids]))
+    figures["attention_heads"] = write_figure(
+        attention_figure(maps, tokens, config.max_heads_plotted), figures_dir / "attention_heads.png"
+    )
+    entropies = [float(-(m.clamp_min(1e-12).log() * m).sum(-1)[:, -1].mean()) for m in maps]
+    parts += [
+        "## 1. Self-attention of the scratch transformer on a poem line",
+        f"Line: *{config.poem_line}* — {len(ids)} tokens: `{' | '.join(tokens)}`.",
+        "",
+        "![attention](theory/attention_heads.png)",
+        "",
+        "Each panel is one head: row *i* is how much token *i* reads each earlier token (the causal mask "
+        "blanks the upper triangle). Mean entropy of the last token's attention per layer: "
+        + ", ".join(f"layer {i}: {e:.2f} nats" for i, e in enumerate(entropies))
+        + f" (uniform over {len(ids)} tokens would be {math.log(len(ids)):.2f}). Lower entropy = a sharper, "
+        "more selective head.",
+        "",
+    ]
+
+    # 2. A worked scaled dot-product attention example.
+    worked, gap = worked_attention_example()
+    numbers["worked_example_gap"] = gap
+    parts += ["## 2. Scaled dot-product attention, step by step", "", worked, ""]
+
+    # 3. Positional encodings.
+    paths, position_numbers = positional_figures(gpt, config.positions, figures_dir)
+    figures |= paths
+    numbers |= position_numbers
+    learned_line = (
+        f"Our scratch model uses **learned** positions: neighbouring positions have mean cosine "
+        f"{position_numbers['learned_neighbour_cosine']:.2f} and the similarity is far less a function of the "
+        f"offset alone (mean spread along the diagonals {position_numbers['learned_diagonal_spread']:.3f} vs "
+        f"{position_numbers['sinusoidal_diagonal_spread']:.3f} for sinusoids): nothing forces translation "
+        "invariance on learned vectors, and positions rarely seen in training stay close to their random start."
+        if "learned_neighbour_cosine" in position_numbers
+        else "Our scratch model uses sinusoidal positions, so the two tables coincide."
+    )
+    parts += [
+        "## 3. Positional encoding: what can you observe?",
+        "![positional encoding](theory/positional_encoding.png)",
+        "",
+        "* Each pair of columns (sin, cos) is one frequency; the wavelength grows geometrically from 2π on the "
+        "left to 10000·2π on the right, so the left columns change every position and the right ones barely move: "
+        "together they write the position like the hands of a clock with many speeds.",
+        "* Values stay in [-1, 1] at every position, whatever the sequence length.",
+        "* A fixed offset *k* is a linear map: each (sin, cos) pair of position *p + k* is the pair of *p* rotated "
+        f"by the angle *k·ω_i*. Checked on the table for k = 5: largest error {position_numbers['rotation_error']:.1e}. "
+        "Attention can therefore learn relative offsets with a linear projection.",
+        "* Cosine similarity between two positions depends only on their offset (the diagonals below are constant).",
+        "",
+        "![position similarity](theory/positional_similarity.png)",
+        "",
+        learned_line,
+        "",
+    ]
+
+    # 4. Sigmoid, tanh and the recurrent cells.
+    figures["activations"] = write_figure(activation_figure(), figures_dir / "activations.png")
+    gaps = cell_parity(config.seed)
+    numbers |= {f"{kind}_cell_parity_gap": value for kind, value in gaps.items()}
+    parts += [
+        "## 4. Sigmoid, tanh and the RNN, LSTM and GRU cells",
+        "![activations](theory/activations.png)",
+        "",
+        "* **sigmoid** σ(x) = 1/(1+e^-x): range (0, 1), σ(0) = 0.5, σ'(x) = σ(x)(1-σ(x)) ≤ 1/4 — a soft switch, "
+        "used for gates. Its derivative is at most 1/4, so a chain of sigmoids shrinks gradients.",
+        "* **tanh**: range (-1, 1), zero-centred, tanh'(0) = 1, saturates for |x| > 3 (derivative → 0).",
+        "",
+        "Written out by hand in `genai_assets/teaching/cells.py` (weights in torch's layout, so they copy across):",
+        "",
+        "* RNN: h_t = tanh(W_xh x_t + b_xh + W_hh h_{t-1} + b_hh)",
+        "* LSTM: i, f, o = σ(W x_t + U h_{t-1} + b) per gate; g = tanh(...); c_t = f ⊙ c_{t-1} + i ⊙ g; h_t = o ⊙ tanh(c_t)",
+        "* GRU: r, z = σ(...); n = tanh(W_n x_t + b_in + r ⊙ (U_n h_{t-1} + b_hn)); h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}",
+        "",
+        "Parity with `nn.RNN` / `nn.LSTM` / `nn.GRU` (copied weights, 7 steps; largest |difference|): "
+        + ", ".join(f"{kind.upper()} {value:.1e}" for kind, value in gaps.items())
+        + ". The tests (`genai_assets_tests/test_teaching_cells.py`) assert it.",
+        "",
+    ]
+
+    # 5. BPTT with the trained recurrent baselines.
+    rnn_models = {kind: load_scratch_model(folder)[0] for kind, folder in inputs.rnn_dirs.items()}
+    stream = gpt_tokenizer(" ".join([config.poem_line] * 8))["input_ids"]
+    probes = bptt_probes(rnn_models, stream, config.bptt_steps, config.grad_clip)
+    figures["bptt"] = write_figure(bptt_figure(probes), figures_dir / "bptt_gradients.png")
+    rows = []
+    for kind, probe in probes.items():
+        last = len(probe.norms) - 1
+        marks = [k for k in (1, 5, 10, 20, last) if k <= last]
+        ratios = [probe.norms[k] / probe.norms[0] if probe.norms[0] else 0.0 for k in marks]
+        numbers[f"{kind}_grad_ratio_k{marks[-1]}"] = ratios[-1]
+        rows.append((kind.upper(), *[f"{r:.2e}" for r in ratios]))
+    parts += [
+        "## 5. Back-propagation through time, measured",
+        "For a loss on the last step only, how large is ∂L/∂h_{T-k} as *k* grows? Layer 0 of each trained "
+        "baseline (`rnn_baselines`), fed the embedded tokens of a poem line, unrolled with the hand-written cells:",
+        "",
+        _markdown_table(["cell", *[f"k={k}" for k in marks]], rows),
+        "",
+        "![bptt](theory/bptt_gradients.png)",
+        "",
+        "The plain RNN multiplies one Jacobian diag(1 - h²)·W_hh per step, so its gradient shrinks (or, with large "
+        "weights, grows) geometrically; the LSTM's cell path multiplies by the forget gate only, and the GRU's by "
+        "z, so information from far back still reaches the loss. Clipping (right panel) rescales the whole "
+        f"gradient vector to norm {config.grad_clip}: it bounds *exploding* gradients, but it cannot restore a "
+        "vanished one — the curves keep their shape, only their scale changes.",
+        "",
+    ]
+
+    # 6. Count-based vs neural embeddings; static vs contextual.
+    neighbours = static_neighbours(inputs.embeddings_dir, config.probe_words)
+    finetuned_tokenizer = AutoTokenizer.from_pretrained(inputs.finetuned_dir)
+    finetuned = AutoModelForCausalLM.from_pretrained(inputs.finetuned_dir, dtype=torch.float32).eval()
+    same, different = contextual_similarities(
+        finetuned, finetuned_tokenizer, config.two_sense_word, config.sense_sentences
+    )
+    numbers |= {"contextual_same_sense": same, "contextual_other_sense": different}
+    sentences = config.sense_sentences
+    parts += [
+        "## 6. Count-based vs neural, static vs contextual embeddings",
+        EMBEDDING_DIFFERENCES,
+        "",
+        "Nearest neighbours measured in the lake (`cooccurrence_embeddings`) and in GloVe:",
+        "",
+        _markdown_table(["word", "ours (PPMI/SVD on poems)", "GloVe 6B"], neighbours)
+        if neighbours
+        else "(none of the probe words is in our vocabulary)",
+        "",
+        f"**Contextual vs static.** A static table gives *{config.two_sense_word}* one vector, so its two senses "
+        f"are identical (cosine 1.00). The fine-tuned model's last hidden state depends on the sentence "
+        f"(its left part: the model is causal): "
+        f"cosine between “{sentences[0]}” and “{sentences[1]}” (same sense) = **{same:.3f}**, between "
+        f"“{sentences[0]}” and “{sentences[2]}” (other sense) = **{different:.3f}**."
+        + (
+            " The same sense is closer, as it should be."
+            if same > different
+            else " Here the other sense is as close or closer: this model does not separate the senses of this "
+            "word (small model, or the word is rare in its fine-tuning data)."
+        ),
+        "",
+    ]
+    markdown = "\n".join(parts)
+    atomic_write_text(reports_dir / "theory.md", markdown)
+    atomic_write_text(reports_dir / "theory.html", markdown_to_html(markdown, reports_dir))
+    return TheoryResult(markdown, figures, numbers)
+
+
+def markdown_to_html(markdown: str, base_dir: Path) -> str:
+    """Self-contained HTML: markdown-it (tables on), images inlined as data URIs."""
+    import base64
+    import re
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark").enable("table").render(markdown)
+
+    def inline(match: re.Match) -> str:
+        path = base_dir / match.group(1)
+        if not path.is_file():
+            return match.group(0)
+        return f'src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"'
+
+    body = re.sub(r'src="([^"]+\.png)"', inline, body)
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;line-height:1.5}"
+        "img{max-width:100%}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
+        "pre{background:#f6f6f6;padding:8px;overflow-x:auto}"
+    )
+    return f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Theory notes</title><style>{style}</style></head><body>{body}</body></html>\n'

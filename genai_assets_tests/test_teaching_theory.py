@@ -1,0 +1,112 @@
+"""theory_notes on a tiny lake: tiny scratch GPT, tiny RNN/LSTM/GRU, hand-made embeddings, tiny GPT-2."""
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from genai_assets.definitions import build_definitions
+from genai_assets.teaching.theory import TheoryConfig, worked_attention_example
+
+POEMS = [
+    "Shall I compare thee to a summer's day?\nThou art more lovely and more temperate",
+    "The red rose opened in the garden\nThe sun rose above the quiet hill",
+    "My love is like the night and the sea\nAnd death shall have no dominion",
+] * 4
+
+
+def build_tiny_lake(root):
+    from genai_assets.finetune.base_model import build_tiny_gpt2
+    from genai_assets.models.loading import save_scratch_model
+    from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
+    from genai_assets.models.transformer import GPT, GPTConfig
+    from genai_assets.text.tokenization import TokenizerTrainingConfig, train_bpe_tokenizer
+
+    tokenizer = train_bpe_tokenizer(POEMS, TokenizerTrainingConfig(vocab_size=300, min_frequency=1))
+    tokenizer_dir = root / "models" / "poem_tokenizer"
+    tokenizer.save_pretrained(tokenizer_dir)
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig.from_preset("tiny", vocab_size=len(tokenizer)))
+    save_scratch_model(root / "models" / "scratch_transformer", gpt, tokenizer_dir, {}, "tiny")
+    for kind in ("rnn", "lstm", "gru"):
+        model = RNNLanguageModel(RNNConfig(kind=kind, vocab_size=len(tokenizer), n_embd=16, hidden_size=24))
+        save_scratch_model(root / "models" / f"rnn_{kind}", model, tokenizer_dir, {}, "tiny")
+    words = ["love", "night", "sea", "death", "heart", "day", "rose", "sun"]
+    embeddings = root / "embeddings"
+    embeddings.mkdir(parents=True)
+    pd.DataFrame({"word": words, "count": range(len(words), 0, -1)}).to_csv(
+        embeddings / "vocab.tsv", sep="\t", index=False
+    )
+    np.save(
+        embeddings / "svd_vectors.npy",
+        np.random.default_rng(0).normal(size=(len(words), 4)).astype(np.float32),
+    )
+    model, gpt2_tokenizer = build_tiny_gpt2()
+    model.save_pretrained(root / "models" / "finetuned_lm")
+    gpt2_tokenizer.save_pretrained(root / "models" / "finetuned_lm")
+
+
+def materialize_theory(root, raise_on_error=True):
+    job = build_definitions(lake_root=str(root)).resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        asset_selection=[dg.AssetKey("theory_notes")],
+        run_config={"ops": {"theory_notes": {"config": {"bptt_steps": 12}}}},
+        raise_on_error=raise_on_error,
+    )
+
+
+def test_worked_attention_example_matches_the_project_function():
+    text, gap = worked_attention_example()
+    assert gap < 1e-6
+    assert "1.414" in text or "1.4142" in text  # √d_k printed
+    assert "softmax per row" in text
+
+
+def test_theory_notes_on_a_tiny_lake(lake_root):
+    build_tiny_lake(lake_root)
+    result = materialize_theory(lake_root)
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert metadata["worked_example_gap"] < 1e-6
+    assert metadata["rotation_error"] < 1e-4  # PE(p + k) is a rotation of PE(p)
+    assert metadata["sinusoidal_diagonal_spread"] < 1e-4 < metadata["learned_diagonal_spread"]
+    for kind in ("rnn", "lstm", "gru"):
+        assert metadata[f"{kind}_cell_parity_gap"] < 1e-5
+    assert -1.0 <= metadata["contextual_same_sense"] <= 1.0
+    reports = lake_root / "reports"
+    markdown = (reports / "theory.md").read_text()
+    for heading in (
+        "Self-attention",
+        "step by step",
+        "Positional encoding",
+        "Sigmoid",
+        "Back-propagation",
+        "Contextual",
+    ):
+        assert heading in markdown
+    for name in (
+        "attention_heads",
+        "positional_encoding",
+        "positional_similarity",
+        "activations",
+        "bptt_gradients",
+    ):
+        assert (reports / "theory" / f"{name}.png").stat().st_size > 1000
+    assert "| love |" in markdown  # the neighbour table from the lake's embeddings
+    html = (reports / "theory.html").read_text()
+    assert "<table>" in html and "data:image/png;base64," in html
+
+
+def test_missing_upstream_names_the_asset(lake_root):
+    with pytest.raises(Exception, match="materialize 'scratch_transformer'"):
+        materialize_theory(lake_root)
+
+
+def test_bad_theory_config_is_refused():
+    with pytest.raises(ValueError, match="must contain the word 'rose'"):
+        TheoryConfig(sense_sentences=("a rose", "a rose", "a tulip"))
+    assert json.dumps(TheoryConfig().probe_words)
