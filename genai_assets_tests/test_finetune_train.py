@@ -60,13 +60,8 @@ def test_saved_folder_reloads_with_auto_classes_and_pipeline(finetuned):
 
     out, result = finetuned
     names = {path.name for path in out.iterdir()}
-    assert {
-        "config.json",
-        "model.safetensors",
-        "generation_config.json",
-        "README.md",
-        "metrics.json",
-    } <= names
+    saved = {"config.json", "model.safetensors", "generation_config.json", "README.md", "metrics.json"}
+    assert saved <= names
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["finetuned_test_perplexity"] == pytest.approx(result.finetuned_test["perplexity"])
     assert metrics["base_test_perplexity"] > metrics["finetuned_test_perplexity"]
