@@ -27,20 +27,23 @@ import pandas as pd
 from genai_assets.package_data import package_files
 from genai_assets.text.cooccurrence import unit_rows
 
-DEFAULT_ANALOGIES: tuple[tuple[str, str, str, str], ...] = (
-    # (a, b, c, expected d): a is to b as c is to d, i.e. d ≈ b - a + c
-    ("man", "king", "woman", "queen"),
-    ("man", "woman", "king", "queen"),
-    ("man", "woman", "father", "mother"),
-    ("man", "woman", "brother", "sister"),
-    ("man", "woman", "son", "daughter"),
-    ("he", "she", "his", "her"),
-    ("boy", "girl", "lord", "lady"),
-    ("day", "night", "sun", "moon"),
-    ("day", "sun", "night", "moon"),
-    ("good", "better", "bad", "worse"),
-    ("go", "went", "come", "came"),
-    ("see", "saw", "give", "gave"),
+#: (a, b, c, expected d), one per line: a is to b as c is to d, i.e. d ≈ b - a + c.
+DEFAULT_ANALOGIES: tuple[tuple[str, str, str, str], ...] = tuple(
+    tuple(line.split())
+    for line in """
+    man king woman queen
+    man woman king queen
+    man woman father mother
+    man woman brother sister
+    man woman son daughter
+    he she his her
+    boy girl lord lady
+    day night sun moon
+    day sun night moon
+    good better bad worse
+    go went come came
+    see saw give gave
+""".strip().splitlines()
 )
 
 
