@@ -101,8 +101,13 @@ def test_greedy_ignores_the_seed(model_folder, tmp_path, capsys):
             str(path),
         ]
         assert run(args, capsys)[0] == 0
-        texts.append(json.loads(path.read_text())["text"])
+        record = json.loads(path.read_text())
+        texts.append(record["text"])
     assert texts[0] == texts[1]
+    # Greedy decoding uses no temperature/top-k/top-p/seed: the record does not claim them.
+    params = record["params"]
+    assert params["do_sample"] is False
+    assert [params[key] for key in ("temperature", "top_k", "top_p", "seed")] == [None] * 4
 
 
 def test_cli_matches_plain_model_generate(model_folder):

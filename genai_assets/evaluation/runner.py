@@ -311,7 +311,7 @@ def generate_continuations(generator, prompts: list[str], sampling, batch_size: 
     tokenizer, model = generator.tokenizer, generator.model
     stops = stop_token_ids(tokenizer)
     torch.manual_seed(sampling.seed)
-    params = json.dumps(sampling.to_dict(), sort_keys=True)
+    params = json.dumps(sampling.applied(), sort_keys=True)
     results = []
 
     def finish(prompt: str, new_ids: list[int]) -> None:

@@ -64,7 +64,7 @@ def generate_poems(
                     "Shorten the prompt."
                 )
             max_new = min(max_new, context - len(prompt_ids))
-        params = {**sampling.to_dict(), "max_new_tokens": max_new}
+        params = {**sampling.applied(), "max_new_tokens": max_new}  # what was really used
         for sample_index in range(sampling.num_return_sequences):
             if stream is not None:
                 stream(("\n" if results else "") + f"--- sample {sample_index + 1} ---\n{prompt}")

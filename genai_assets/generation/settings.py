@@ -53,6 +53,14 @@ class SamplingConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def applied(self) -> dict:
+        """The settings that take effect, for records: greedy decoding has no temperature, top-k,
+        top-p or seed, so those are None rather than values that were never used."""
+        values = self.to_dict()
+        if not self.do_sample:
+            values.update(temperature=None, top_k=None, top_p=None, seed=None)
+        return values
+
     def generate_kwargs(self) -> dict:
         """Keyword arguments for ``model.generate`` (one sequence; sampling knobs only when sampling)."""
         kwargs: dict[str, Any] = {
