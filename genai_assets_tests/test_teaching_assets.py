@@ -189,3 +189,14 @@ def test_page_plays_in_chromium_and_follows_the_cues(teaching_lake):
             assert page.locator(f"#cue-{last['index']}.current").count() == 1
         finally:
             browser.close()
+
+
+def test_long_symbols_are_windowed_to_show_their_focus_lines():
+    from genai_assets.teaching.slides import MAX_CODE_LINES, code_window
+
+    source = "\n".join(f"line {number}" for number in range(10, 110))  # file lines 10..109
+    lines, first = code_window(source, 10, [30, 60])
+    assert len(lines) == MAX_CODE_LINES and first <= 30 and first + MAX_CODE_LINES > 60
+    assert lines[0] == f"line {first}"
+    short, start = code_window("a\nb", 5, [6])
+    assert (short, start) == (["a", "b"], 5)

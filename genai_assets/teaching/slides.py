@@ -49,7 +49,11 @@ def code_window(source: str, start: int, focus_lines: list[int]) -> tuple[list[s
     if len(lines) <= MAX_CODE_LINES:
         return lines, start
     anchor = (focus_lines[0] - start) if focus_lines else 0
-    first = max(0, min(anchor - MAX_CODE_LINES // 3, len(lines) - MAX_CODE_LINES))
+    last = (focus_lines[-1] - start) if focus_lines else 0
+    first = anchor - MAX_CODE_LINES // 3
+    if last - first >= MAX_CODE_LINES - 2:  # slide down so the last focus line shows too, if they fit
+        first = max(anchor - 2, last - MAX_CODE_LINES + 3)
+    first = max(0, min(first, len(lines) - MAX_CODE_LINES))
     return lines[first : first + MAX_CODE_LINES], start + first
 
 
