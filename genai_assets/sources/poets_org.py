@@ -166,7 +166,9 @@ def parse_listing(
             links.append(url)
     next_node = tree.css_first(selectors.listing_next_page)
     next_url = _absolute(client, next_node.attributes.get("href") if next_node is not None else None)
-    return links, next_url if next_url and next_url != page_url else None
+    if next_url is None or next_url == page_url or not client.is_same_site(next_url):
+        next_url = None  # pagination never leads off the site
+    return links, next_url
 
 
 def _absolute(client: PoliteClient, href: str | None) -> str | None:
