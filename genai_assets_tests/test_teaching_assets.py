@@ -200,3 +200,13 @@ def test_long_symbols_are_windowed_to_show_their_focus_lines():
     assert lines[0] == f"line {first}"
     short, start = code_window("a\nb", 5, [6])
     assert (short, start) == (["a", "b"], 5)
+
+
+def test_duration_check_fails_outside_the_range(tmp_path, teaching_lake):
+    root, _, _ = teaching_lake
+    lake = tmp_path / "lake"
+    shutil.copytree(root / "teaching", lake / "teaching")  # the sentence cache comes along: no synthesis
+    result = materialize(lake, ["voiceover"], {"voiceover": {**SHORT_VOICE, "min_minutes": 0.5}})
+    assert metadata_of(result, "voiceover")["sentences_cached"] == 5
+    check = check_results(result)["voiceover_duration_in_range"]
+    assert not check.passed and "(allowed 0.5–1.0 min)" in check.description
