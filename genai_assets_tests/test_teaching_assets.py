@@ -210,3 +210,20 @@ def test_duration_check_fails_outside_the_range(tmp_path, teaching_lake):
     assert metadata_of(result, "voiceover")["sentences_cached"] == 5
     check = check_results(result)["voiceover_duration_in_range"]
     assert not check.passed and "(allowed 0.5–1.0 min)" in check.description
+
+
+def test_code_version_follows_the_narrated_source(tmp_path):
+    from genai_assets.defs.teaching import script_code_version
+
+    narration = tmp_path / "narration.md"
+    narration.write_text(SCRIPT)
+    copy = tmp_path / "src"
+    shutil.copytree(REPO_ROOT / "genai_assets" / "models", copy / "genai_assets" / "models")
+    before = script_code_version(narration, copy)
+    assert before == script_code_version(narration, copy)
+    unrelated = copy / "genai_assets/models/rnn.py"  # not narrated by SCRIPT
+    unrelated.write_text(unrelated.read_text() + "\n# edit\n")
+    assert script_code_version(narration, copy) == before
+    sampling = copy / "genai_assets/models/sampling.py"
+    sampling.write_text(sampling.read_text() + "\n# edit\n")
+    assert script_code_version(narration, copy) != before

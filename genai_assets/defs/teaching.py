@@ -46,6 +46,27 @@ WalkthroughVideoConfig = stage_config(VideoConfig)
 TheoryNotesConfig = stage_config(TheoryConfig)
 
 
+def script_code_version(narration_path: Path | None = None, root: Path | None = None) -> str:
+    """Hash of the narration and of every source file it narrates.
+
+    Used as ``walkthrough_script``'s code version, so Dagster marks the walkthrough stale (and
+    ``make demo`` or an automation re-renders it) when the narrated code changes, not only the script.
+    """
+    import hashlib
+    import re
+
+    from genai_assets.teaching.script import NARRATION_PATH, REPO_ROOT
+
+    narration_path, root = narration_path or NARRATION_PATH, root or REPO_ROOT
+    digest = hashlib.sha256()
+    narration = narration_path.read_text(encoding="utf-8") if narration_path.is_file() else ""
+    digest.update(narration.encode())
+    for path in sorted(set(re.findall(r"^@code\s+(\S+?\.py)::", narration, flags=re.M))):
+        file = root / path
+        digest.update(path.encode() + (file.read_bytes() if file.is_file() else b"<missing>"))
+    return digest.hexdigest()[:16]
+
+
 def _teaching_dir(lake: DataLake) -> Path:
     return lake.folder("teaching")
 
@@ -78,7 +99,12 @@ def _segment_targets(manifest: dict) -> list[dict]:
     return [segment["target"] for section in manifest["sections"] for segment in section["segments"]]
 
 
-@dg.asset(group_name="teaching", kinds={"python"}, config_schema=WalkthroughScriptConfig.config_schema())
+@dg.asset(
+    group_name="teaching",
+    kinds={"python"},
+    code_version=script_code_version(),
+    config_schema=WalkthroughScriptConfig.config_schema(),
+)
 def walkthrough_script(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """The narration, parsed and resolved against the live source (stale symbols listed, not raised)."""
     from genai_assets.teaching.script import NarrationFormatError, load_script, script_manifest
