@@ -29,7 +29,7 @@ header audio { width: 100%; }
 .slide { display: none; }
 .slide.active { display: block; }
 .slide .symbol { font-family: monospace; color: #555; margin-bottom: 6px; }
-.slide pre { margin: 0; font-size: 13px; line-height: 1.35; }
+.slide pre { margin: 0; font-size: 13px; line-height: 1.35; overflow-x: auto; }
 .slide .line { display: block; }
 .slide .line.focus { background: #fff1a8; }
 .slide .line.narrated { outline: 2px solid #e0a800; }
