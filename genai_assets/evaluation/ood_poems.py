@@ -8,7 +8,7 @@ a fine-tune that learns the corpus's style should not get worse at verse in gene
 Each entry carries its attribution and license. ``check_overlap`` (used by the tests and by
 ``benchmarks/sweep_finetune.py``) verifies that no word 8-gram of these poems occurs in a
 training text; poems that did overlap the full Gutenberg Poetry Corpus were dropped when this
-set was built (see docs/finetune.md).
+set was built (see docs/evaluation.md).
 """
 
 from __future__ import annotations

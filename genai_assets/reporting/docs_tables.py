@@ -62,19 +62,20 @@ class Renderer:
     name: str
     render: Callable[[LakeFiles], str]
     needs: tuple[str, ...]  # lake-relative paths (globs allowed) that must exist
-    asset: str  # what to materialize when they don't
+    asset: str  # what to materialize when they don't ...
+    hint: str = ""  # ... or, for inputs no asset writes, what to run instead
 
 
 RENDERERS: dict[str, Renderer] = {}
 
 
-def renderer(name: str, needs: Iterable[str], asset: str):
-    """Register ``function`` as the renderer of block ``name``."""
+def renderer(name: str, needs: Iterable[str], asset: str = "", hint: str = ""):
+    """Register ``function`` as the renderer of block ``name`` (``asset`` or ``hint`` says how to get its inputs)."""
 
     def register(function: Callable[[LakeFiles], str]) -> Callable[[LakeFiles], str]:
         if name in RENDERERS:
             raise ValueError(f"Renderer {name!r} is registered twice.")
-        RENDERERS[name] = Renderer(name, function, tuple(needs), asset)
+        RENDERERS[name] = Renderer(name, function, tuple(needs), asset, hint)
         return function
 
     return register
@@ -104,9 +105,8 @@ def regenerate_text(text: str, files: LakeFiles, origin: str = "<text>") -> tupl
         block = RENDERERS[match.group("name")]
         missing = [need for need in block.needs if not files.exists(need)]
         if missing:
-            result.missing.append(
-                f"{block.name}: {', '.join(missing)} not in {files.root} — materialize `{block.asset}`"
-            )
+            how = block.hint or f"materialize `{block.asset}`"
+            result.missing.append(f"{block.name}: {', '.join(missing)} not in {files.root} — {how}")
             return match.group(0)
         body = block.render(files).rstrip("\n") + "\n"
         result.regenerated.append(block.name)
@@ -176,7 +176,11 @@ def corpus_counts(files: LakeFiles) -> str:
     )
 
 
-@renderer("demo_timings", needs=(RUN_TIMINGS,), asset="(any; then run `genai-assets report-docs`)")
+@renderer(
+    "demo_timings",
+    needs=(RUN_TIMINGS,),
+    hint="run `make demo` (report-docs reads step times from the Dagster instance in $DAGSTER_HOME)",
+)
 def demo_timings(files: LakeFiles) -> str:
     timings = files.json(RUN_TIMINGS)
     rows = [[f"`{row['asset']}`", _seconds(row["seconds"])] for row in timings["assets"]]
@@ -372,7 +376,7 @@ def sweep_table(rows: list[dict]) -> str:
     )
 
 
-@renderer("finetune_sweep", needs=(FINETUNE_SWEEP,), asset="(none: run benchmarks/sweep_finetune.py)")
+@renderer("finetune_sweep", needs=(FINETUNE_SWEEP,), hint="run `benchmarks/sweep_finetune.py`")
 def finetune_sweep(files: LakeFiles) -> str:
     return sweep_table(files.json(FINETUNE_SWEEP))
 
@@ -398,6 +402,6 @@ def scratch_gru_table(rows: list[dict]) -> str:
     )
 
 
-@renderer("scratch_vs_gru", needs=(SCRATCH_VS_GRU,), asset="(none: run benchmarks/scratch_vs_gru.py)")
+@renderer("scratch_vs_gru", needs=(SCRATCH_VS_GRU,), hint="run `benchmarks/scratch_vs_gru.py`")
 def scratch_vs_gru(files: LakeFiles) -> str:
     return scratch_gru_table(files.json(SCRATCH_VS_GRU))
