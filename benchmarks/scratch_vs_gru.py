@@ -28,6 +28,9 @@ RUNS: dict[str, tuple[str, dict]] = {
     "gpt_4x128_100": ("gpt", {"max_steps": 100}),
     "gpt_4x128_b8_200": ("gpt", {"max_steps": 200, "batch_size": 8}),
     "gpt_2x128_100": ("gpt", {"max_steps": 100, "n_layer": 2}),
+    "gpt_4x128_b4_400": ("gpt", {"max_steps": 400, "batch_size": 4}),
+    "gru_b4_400": ("gru", {"max_steps": 400, "batch_size": 4}),
+    "gpt_4x128_b2_800": ("gpt", {"max_steps": 800, "batch_size": 2}),
     "gru_300": ("gru", {"max_steps": 300}),
     "gpt_4x128_300": ("gpt", {"max_steps": 300}),
 }

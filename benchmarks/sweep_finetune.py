@@ -44,6 +44,7 @@ RECIPES: dict[str, dict] = {
     "full_lr5e-4_s40": {"learning_rate": 5e-4, "max_steps": 40},
     "full_lr1e-4_s60": {"learning_rate": 1e-4, "max_steps": 60},
     "full_lr3e-5_s60": {"learning_rate": 3e-5, "max_steps": 60},
+    "full_lr2e-4_s60": {"learning_rate": 2e-4, "max_steps": 60},
     "full_lr1e-4_s30_b256": {"learning_rate": 1e-4, "max_steps": 30, "block_size": 256},
     "lora_r16_lr1e-3_s80": {
         "lora": True,

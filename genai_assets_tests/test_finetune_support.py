@@ -72,6 +72,8 @@ def tiny_finetune_config(**overrides):
     from genai_assets.finetune.train import FinetuneConfig
 
     values = dict(
+        lora=False,  # all weights unless a test asks for LoRA (the cpu default is LoRA on all linears)
+        lora_target_modules=[],
         block_size=32,
         batch_size=4,
         epochs=10,
