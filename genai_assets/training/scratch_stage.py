@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 import torch
@@ -44,6 +44,9 @@ from genai_assets.training.scratch_runs import (
     run_language_model,
     run_next_line,
 )
+
+if TYPE_CHECKING:
+    from genai_assets.training.loop import TrainLoopConfig
 
 
 class LakeFolders(Protocol):
@@ -147,6 +150,60 @@ def _finish(config: ScratchRunConfig, checkpoints: Path) -> None:
         discard_run_checkpoint(checkpoints)  # left alone if another run of the asset holds the lock
 
 
+def _seeded_model(
+    model_class: Callable[[object], torch.nn.Module],
+    model_config: object,
+    seed: int,
+    device: str | torch.device,
+) -> torch.nn.Module:
+    """``model_class(model_config)`` built right after seeding torch: its initial weights depend only on ``seed``."""
+    torch.manual_seed(seed)
+    return model_class(model_config).to(device)
+
+
+def _train_language_model(
+    model: torch.nn.Module,
+    token_dir: Path,
+    loop: TrainLoopConfig,
+    config: LanguageModelRunConfig,
+    checkpoints: Path,
+    log: Callable[[str], None],
+    name: str,
+) -> LanguageModelRun:
+    """Next-token training in this process (GPT or RNN) with the config's torch thread count."""
+    with torch_threads(config.num_threads):
+        return run_language_model(
+            model, token_dir, loop, config.block_size, config.batch_size, sampling_for(config), checkpoints,
+            progress_logger(log, loop.max_steps, name),
+        )  # fmt: skip
+
+
+def _save_with_card(
+    lake: LakeFolders,
+    name: str,
+    model: torch.nn.Module,
+    meta: dict,
+    generation: dict,
+    description: str,
+    model_config: dict,
+    run: LanguageModelRun | NextLineRun,
+) -> Path:
+    """Save ``models/<name>`` (weights on CPU, tokenizer, generation defaults, card, metrics.json)."""
+    folder = lake.model_dir(name)
+    card = model_card(name, description, model_config, run.metrics())
+    save_scratch_model(
+        folder, model.cpu(), meta["tokenizer_dir"], generation, card, {"metrics.json": run.metrics()}
+    )
+    return folder
+
+
+def _loss_plot(lake: LakeFolders, name: str, label: str, history: list[dict]) -> Path:
+    """``reports/<name>_loss.png``: the run's loss curve."""
+    return write_figure(
+        loss_curve_figure({label: history}, f"{name} loss"), lake.reports_dir() / f"{name}_loss.png"
+    )
+
+
 def train_scratch_transformer(
     config: ScratchTransformerConfig,
     lake: LakeFolders,
@@ -177,8 +234,7 @@ def train_scratch_transformer(
         use_sdpa=config.use_sdpa,
     )
     loop = config.loop_config()
-    torch.manual_seed(config.seed)
-    model = GPT(gpt_config).to(device)
+    model = _seeded_model(GPT, gpt_config, config.seed, device)
     log(f"GPT with {model.num_parameters():,} parameters on {device}")
     fingerprint = run_fingerprint(gpt_config.to_dict(), asdict(loop), config.batch_size, meta["splits"])
     checkpoints = checkpoint_folder(lake.checkpoint_dir(name), fingerprint)
@@ -189,26 +245,13 @@ def train_scratch_transformer(
             seed=config.seed, device=config.device,
         )  # fmt: skip
     else:
-        with torch_threads(config.num_threads):
-            run = run_language_model(
-                model, token_dir, loop, config.block_size, config.batch_size, sampling_for(config), checkpoints,
-                progress_logger(log, loop.max_steps, name),
-            )  # fmt: skip
-    folder = lake.model_dir(name)
-    card = model_card(
-        name,
+        run = _train_language_model(model, token_dir, loop, config, checkpoints, log, name)
+    folder = _save_with_card(
+        lake, name, model, meta, generation_defaults(meta, config),
         "A decoder-only Transformer (GPT) trained from scratch on public-domain poems.",
-        gpt_config.to_dict(),
-        run.metrics(),
-    )
-    save_scratch_model(
-        folder, model.cpu(), meta["tokenizer_dir"], generation_defaults(meta, config), card,
-        {"metrics.json": run.metrics()},
+        gpt_config.to_dict(), run,
     )  # fmt: skip
-    plot = write_figure(
-        loss_curve_figure({"transformer": run.train.history}, f"{name} loss"),
-        lake.reports_dir() / f"{name}_loss.png",
-    )
+    plot = _loss_plot(lake, name, "transformer", run.train.history)
     _finish(config, checkpoints)
     return TrainedModel(run=run, folder=folder, plot_path=plot)
 
@@ -237,8 +280,7 @@ def train_next_line_transformer(
         norm_first=config.norm_first,
     )
     loop = config.loop_config()
-    torch.manual_seed(config.seed)
-    model = EncoderDecoderTransformer(model_config).to(device)
+    model = _seeded_model(EncoderDecoderTransformer, model_config, config.seed, device)
     fingerprint = run_fingerprint(model_config.to_dict(), asdict(loop), config.batch_size, meta["splits"])
     checkpoints = checkpoint_folder(lake.checkpoint_dir(name), fingerprint)
     with torch_threads(config.num_threads):
@@ -246,14 +288,6 @@ def train_next_line_transformer(
             model, token_dir, loop, config.batch_size, config.n_examples, checkpoints,
             progress_logger(log, loop.max_steps, name),
         )  # fmt: skip
-    folder = lake.model_dir(name)
-    card = model_card(
-        name,
-        "An encoder–decoder Transformer that writes the next line of a poem given the current line "
-        "(generate() returns only the new line's tokens).",
-        model_config.to_dict(),
-        run.metrics(),
-    )
     defaults = {
         "bos_token_id": model_config.bos_id,
         "eos_token_id": model_config.eos_id,
@@ -261,13 +295,13 @@ def train_next_line_transformer(
         "do_sample": False,
         "max_new_tokens": config.max_line_tokens,
     }
-    save_scratch_model(
-        folder, model.cpu(), meta["tokenizer_dir"], defaults, card, {"metrics.json": run.metrics()}
-    )
-    plot = write_figure(
-        loss_curve_figure({"encoder-decoder": run.train.history}, f"{name} loss"),
-        lake.reports_dir() / f"{name}_loss.png",
-    )
+    folder = _save_with_card(
+        lake, name, model, meta, defaults,
+        "An encoder–decoder Transformer that writes the next line of a poem given the current line "
+        "(generate() returns only the new line's tokens).",
+        model_config.to_dict(), run,
+    )  # fmt: skip
+    plot = _loss_plot(lake, name, "encoder-decoder", run.train.history)
     _finish(config, checkpoints)
     return TrainedModel(run=run, folder=folder, plot_path=plot)
 
@@ -294,28 +328,17 @@ def train_rnn_baselines(
             n_layer=config.n_layer,
             dropout=config.dropout,
         )
-        torch.manual_seed(config.seed)
-        model = RNNLanguageModel(rnn_config).to(device)
+        model = _seeded_model(RNNLanguageModel, rnn_config, config.seed, device)
         name = f"rnn_{kind}"
         fingerprint = run_fingerprint(
             rnn_config.to_dict(), asdict(loop), config.batch_size, config.block_size, meta["splits"]
         )
         checkpoints = checkpoint_folder(lake.checkpoint_dir("rnn_baselines") / kind, fingerprint)
-        with torch_threads(config.num_threads):
-            run = run_language_model(
-                model, token_dir, loop, config.block_size, config.batch_size, sampling_for(config), checkpoints,
-                progress_logger(log, loop.max_steps, name),
-            )  # fmt: skip
-        folder = lake.model_dir(name)
-        card = model_card(
-            name,
+        run = _train_language_model(model, token_dir, loop, config, checkpoints, log, name)
+        folder = _save_with_card(
+            lake, name, model, meta, generation_defaults(meta, config),
             f"A {kind.upper()} language model, baseline for the scratch transformer.",
-            rnn_config.to_dict(),
-            run.metrics(),
-        )
-        save_scratch_model(
-            folder, model.cpu(), meta["tokenizer_dir"], generation_defaults(meta, config), card,
-            {"metrics.json": run.metrics()},
+            rnn_config.to_dict(), run,
         )  # fmt: skip
         _finish(config, checkpoints)
         histories[kind.upper()] = run.train.history
