@@ -21,7 +21,7 @@ one function and turn its result into metadata. torch is imported inside the bod
 
 import dagster as dg
 
-from genai_assets.defs._config import asset_presets, stage_config
+from genai_assets.defs._config import StageConfig, asset_presets, stage_config
 from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL, DistributedRunConfig
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown
 from genai_assets.defs._resources import DataLake
@@ -52,14 +52,35 @@ def _samples_markdown(samples: list[dict]) -> str:
     return "\n\n".join(blocks)
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=["token_arrays"],
-    kinds={"pytorch", "safetensors"},
-    pool=TRAINING_POOL,
-    op_tags=TRAINING_OP_TAGS,
-    config_schema=ScratchTransformerRunConfig.config_schema(),
-)
+def _training_asset(deps: list[str], run_config: type[StageConfig]):
+    """The decorator of a scratch training asset: in the ``training`` pool with the GPU tags."""
+    return dg.asset(
+        group_name=GROUP,
+        deps=deps,
+        kinds={"pytorch", "safetensors"},
+        pool=TRAINING_POOL,
+        op_tags=TRAINING_OP_TAGS,
+        config_schema=run_config.config_schema(),
+    )
+
+
+def _trained_metadata(trained, **specific) -> dict:
+    """What every trained scratch model reports (folder, val loss, size, speed, loss plot), its own keys, notes."""
+    run = trained.run
+    return {
+        "path": dg.MetadataValue.path(str(trained.folder)),
+        "val_loss": round(run.val_loss, 4),
+        "val_perplexity": round(run.val_perplexity, 2),
+        "parameters": run.n_parameters,
+        "tokens_per_second": round(run.train.tokens_per_second, 1),
+        "train_seconds": round(run.train_seconds, 1),
+        "loss_curves": image_markdown(trained.plot_path),
+        **specific,
+        "notes": "; ".join(run.notes) or "none",
+    }
+
+
+@_training_asset(["token_arrays"], ScratchTransformerRunConfig)
 def scratch_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """A decoder-only Transformer LM (GPT) trained from scratch on the poems' token arrays."""
     from genai_assets.defs._distributed import torchrun_trainer
@@ -75,32 +96,20 @@ def scratch_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> dg
     run = trained.run
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(trained.folder)),
-            "val_loss": round(run.val_loss, 4),
-            "val_perplexity": round(run.val_perplexity, 2),
-            "val_bits_per_char": round(run.val_bpc, 4),
-            "tokens_per_second": round(run.train.tokens_per_second, 1),
-            "tokens_seen": run.tokens_seen,
-            "parameters": run.n_parameters,
-            "steps": run.train.steps,
-            "resumed_from_step": run.train.resumed_from_step,
-            "train_seconds": round(run.train_seconds, 1),
-            "loss_curves": image_markdown(trained.plot_path),
-            "samples": dg.MetadataValue.md(_samples_markdown(run.samples)),
-            "notes": "; ".join(run.notes) or "none",
+            **_trained_metadata(
+                trained,
+                val_bits_per_char=round(run.val_bpc, 4),
+                tokens_seen=run.tokens_seen,
+                steps=run.train.steps,
+                resumed_from_step=run.train.resumed_from_step,
+                samples=dg.MetadataValue.md(_samples_markdown(run.samples)),
+            ),
             **{key: reported[key] for key in ("world_size", "backend", "worker_device") if key in reported},
         }
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=["token_arrays"],
-    kinds={"pytorch", "safetensors"},
-    pool=TRAINING_POOL,
-    op_tags=TRAINING_OP_TAGS,
-    config_schema=NextLineTransformerRunConfig.config_schema(),
-)
+@_training_asset(["token_arrays"], NextLineTransformerRunConfig)
 def next_line_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """The encoder–decoder Transformer (§3 of the paper) trained to write a poem's next line."""
     import pandas as pd
@@ -111,30 +120,16 @@ def next_line_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> 
     trained = train_next_line_transformer(config, lake, log=context.log.info)
     run = trained.run
     return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(trained.folder)),
-            "val_loss": round(run.val_loss, 4),
-            "val_perplexity": round(run.val_perplexity, 2),
-            "train_pairs": run.n_train_pairs,
-            "val_pairs": run.n_val_pairs,
-            "parameters": run.n_parameters,
-            "tokens_per_second": round(run.train.tokens_per_second, 1),
-            "train_seconds": round(run.train_seconds, 1),
-            "loss_curves": image_markdown(trained.plot_path),
-            "examples": dataframe_markdown(pd.DataFrame(run.examples), max_rows=config.n_examples),
-            "notes": "; ".join(run.notes) or "none",
-        }
+        metadata=_trained_metadata(
+            trained,
+            train_pairs=run.n_train_pairs,
+            val_pairs=run.n_val_pairs,
+            examples=dataframe_markdown(pd.DataFrame(run.examples), max_rows=config.n_examples),
+        )
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=["token_arrays", "scratch_transformer"],
-    kinds={"pytorch", "safetensors"},
-    pool=TRAINING_POOL,
-    op_tags=TRAINING_OP_TAGS,
-    config_schema=RNNBaselinesRunConfig.config_schema(),
-)
+@_training_asset(["token_arrays", "scratch_transformer"], RNNBaselinesRunConfig)
 def rnn_baselines(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """RNN, LSTM and GRU language models on the same data and token budget, compared with the transformer."""
     from genai_assets.training.scratch_stage import train_rnn_baselines
