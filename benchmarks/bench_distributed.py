@@ -45,35 +45,23 @@ def build_token_arrays(root: Path, n_lines: int = 60000) -> tuple[Path, dict]:
 
 
 def write_spec(run_dir: Path, token_dir: Path, meta: dict, steps: int) -> str:
-    from genai_assets.models.transformer import GPTConfig
-    from genai_assets.training.distributed_worker import language_model_spec
+    from genai_assets.training.distributed_worker import write_scratch_gpt_spec
     from genai_assets.training.loop import TrainLoopConfig
     from genai_assets.training.scratch_runs import Sampling
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spec = language_model_spec(
-        model_type="genai_scratch_gpt",
-        model_config=GPTConfig(
-            vocab_size=int(meta["vocab_size"]), block_size=BLOCK, n_layer=LAYERS, n_head=HEADS, n_embd=WIDTH
-        ).to_dict(),
-        loop_config=TrainLoopConfig(
-            max_steps=steps,
-            learning_rate=1e-3,
-            warmup_steps=2,
-            eval_every=0,
-            eval_batches=1,
-            checkpoint_every=0,
-        ),
-        token_dir=token_dir,
-        block_size=BLOCK,
+    loop = TrainLoopConfig(
+        max_steps=steps, learning_rate=1e-3, warmup_steps=2, eval_every=0, eval_batches=1, checkpoint_every=0
+    )
+    gpt = {"block_size": BLOCK, "n_layer": LAYERS, "n_head": HEADS, "n_embd": WIDTH}
+    path = write_scratch_gpt_spec(
+        run_dir,
+        token_dir,
+        meta,
+        gpt,
+        loop,
         batch_size=BATCH,
         sampling=Sampling(prompts=[""], max_new_tokens=1),
-        checkpoint_dir=None,
-        output_dir=run_dir / "output",
-        seed=0,
     )
-    path = run_dir / "spec.json"
-    path.write_text(json.dumps(spec))
     return str(path)
 
 

@@ -8,23 +8,13 @@ import torch
 
 from genai_assets.definitions import build_definitions
 from genai_assets.defs._presets import preset_run_config
-
-LINES = [
-    "The moon is up and the sea is still",
-    "And every wave lies down to sleep",
-    "O gentle love, the night is long",
-    "Shall I compare thee to the summer rose",
-    "The wind goes over the hill and the mill",
-    "My heart is heavy as the evening bell",
-    "Sing to me softly of the river and the reed",
-    "Where the old stars wander in the deep",
-]
+from genai_assets_tests.helpers import POEM_LINES
 
 
 def make_poems(n_poems: int) -> list[str]:
     poems = []
     for index in range(n_poems):
-        lines = [LINES[(index + offset * 3) % len(LINES)] for offset in range(4)]
+        lines = [POEM_LINES[(index + offset * 3) % len(POEM_LINES)] for offset in range(4)]
         poems.append("\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]))
     return poems
 

@@ -20,9 +20,10 @@ from genai_assets.training.distributed import (
     torchrun_command,
     worker_environment,
 )
-from genai_assets.training.distributed_worker import RESULT_FILE, language_model_spec
+from genai_assets.training.distributed_worker import RESULT_FILE, write_scratch_gpt_spec
 from genai_assets.training.loop import TrainLoopConfig
 from genai_assets.training.scratch_runs import Sampling
+from genai_assets_tests.helpers import POEM_LINES
 
 STEPS, CHECKPOINT_EVERY, FAULT_STEP = 12, 4, 6
 
@@ -34,14 +35,7 @@ def write_tiny_token_arrays(root):
     from genai_assets.text.token_arrays import encode_splits, write_token_arrays
     from genai_assets.text.tokenization import TokenizerTrainingConfig, train_bpe_tokenizer
 
-    lines = [
-        "The moon is up and the sea is still",
-        "And every wave lies down to sleep",
-        "O gentle love, the night is long",
-        "Shall I compare thee to the summer rose",
-        "The wind goes over the hill and the mill",
-        "My heart is heavy as the evening bell",
-    ]
+    lines = POEM_LINES[:6]
     texts = ["\n".join(lines[(i + k) % len(lines)] for k in range(4)) for i in range(40)]
     splits = ["val" if i % 10 == 0 else "test" if i % 10 == 1 else "train" for i in range(len(texts))]
     table = pd.DataFrame({"poem_id": [f"p{i}" for i in range(len(texts))], "text": texts, "split": splits})
@@ -55,32 +49,18 @@ def write_tiny_token_arrays(root):
 
 
 def write_spec(run_dir, token_dir, meta) -> str:
-    from genai_assets.models.transformer import GPTConfig
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spec = language_model_spec(
-        model_type="genai_scratch_gpt",
-        model_config=GPTConfig(
-            vocab_size=int(meta["vocab_size"]), block_size=32, n_layer=2, n_head=2, n_embd=64, dropout=0.0
-        ).to_dict(),
-        loop_config=TrainLoopConfig(
-            max_steps=STEPS,
-            learning_rate=3e-3,
-            warmup_steps=2,
-            eval_every=6,
-            eval_batches=2,
-            checkpoint_every=CHECKPOINT_EVERY,
-        ),  # fmt: skip
-        token_dir=token_dir,
-        block_size=32,
+    loop = TrainLoopConfig(
+        max_steps=STEPS, learning_rate=3e-3, warmup_steps=2, eval_every=6, eval_batches=2,
+        checkpoint_every=CHECKPOINT_EVERY,
+    )  # fmt: skip
+    path = write_scratch_gpt_spec(
+        run_dir, token_dir, meta, {"block_size": 32, "n_layer": 2, "n_head": 2, "n_embd": 64, "dropout": 0.0},
+        loop,
         batch_size=4,  # the global micro-batch: 4 rows on one rank, or 2 + 2 on two
         sampling=Sampling(prompts=[""], max_new_tokens=4),
         checkpoint_dir=run_dir / "checkpoints" / "run-test",
-        output_dir=run_dir / "output",
         seed=1,
-    )
-    path = run_dir / "spec.json"
-    path.write_text(json.dumps(spec))
+    )  # fmt: skip
     return str(path)
 
 

@@ -71,6 +71,47 @@ def language_model_spec(
     }
 
 
+def write_scratch_gpt_spec(
+    run_dir: Path,
+    token_dir: Path,
+    meta: dict,
+    gpt: dict,
+    loop_config,
+    *,
+    batch_size: int,
+    sampling,
+    checkpoint_dir: Path | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write ``<run_dir>/spec.json`` for a from-scratch GPT on ``token_dir``; its output goes to ``<run_dir>/output``.
+
+    For callers that launch torchrun themselves (tests, benchmarks). ``meta``: the token arrays'
+    ``meta.json`` (gives the vocabulary size); ``gpt``: the other ``GPTConfig`` fields (its
+    ``block_size`` is also the training window).
+    """
+    from genai_assets.lake import atomic_write_text
+    from genai_assets.models.loading import GPT_MODEL_TYPE
+    from genai_assets.models.transformer import GPTConfig
+
+    model_config = GPTConfig(vocab_size=int(meta["vocab_size"]), **gpt)
+    spec = language_model_spec(
+        model_type=GPT_MODEL_TYPE,
+        model_config=model_config.to_dict(),
+        loop_config=loop_config,
+        token_dir=token_dir,
+        block_size=model_config.block_size,
+        batch_size=batch_size,
+        sampling=sampling,
+        checkpoint_dir=checkpoint_dir,
+        output_dir=run_dir / "output",
+        seed=seed,
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "spec.json"
+    atomic_write_text(path, json.dumps(spec))
+    return path
+
+
 def _progress_line(row: dict, total_steps: int, rank_note: str) -> str:
     if "sample" in row:
         return f"{rank_note}sample at step {row['step']}:\n{row['sample']}"
