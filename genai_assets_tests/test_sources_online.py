@@ -33,17 +33,21 @@ def shape(text: str) -> tuple[int, int]:
     return sum(len(stanza.split("\n")) for stanza in stanzas), len(stanzas)
 
 
+def scrape_every_poem(server, serve, scrape, expected: dict):
+    """Serve a site's fixtures, scrape it; every poem must come back with its author, lines and stanzas."""
+    serve(server)
+    with PoliteClient(server.url, FAST) as client:
+        result = scrape(client)
+    got = {record["title"]: (record["author"], *shape(record["text"])) for record in result.records}
+    assert got == {title: (author, lines, stanzas) for title, (author, lines, stanzas) in expected.items()}
+    return result
+
+
 # -- PoetryDB -----------------------------------------------------------------------------------
 
 
 def test_poetrydb_parses_every_poem_exactly(server):
-    serve_poetrydb(server)
-    with PoliteClient(server.url, FAST) as client:
-        result = scrape_poetrydb(client)
-    got = {record["title"]: (record["author"], *shape(record["text"])) for record in result.records}
-    assert got == {
-        title: (author, lines, stanzas) for title, (author, lines, stanzas) in POETRYDB_POEMS.items()
-    }
+    result = scrape_every_poem(server, serve_poetrydb, scrape_poetrydb, POETRYDB_POEMS)
     assert result.details["authors_listed"] == 3 and result.details["authors_failed"] == 1
     assert result.details["malformed_entries"] == 1
     assert result.stats.skip_reasons == {"author_not_found": 1}
@@ -91,13 +95,7 @@ def test_lines_to_text_stanza_breaks():
 
 
 def test_poets_org_public_domain_only(server):
-    serve_poets_org(server)
-    with PoliteClient(server.url, FAST) as client:
-        result = scrape_poets_org(client)
-    got = {record["title"]: (record["author"], *shape(record["text"])) for record in result.records}
-    assert got == {
-        title: (author, lines, stanzas) for title, (author, lines, stanzas) in POETS_ORG_POEMS.items()
-    }
+    result = scrape_every_poem(server, serve_poets_org, scrape_poets_org, POETS_ORG_POEMS)
     assert result.details["listing_pages"] == 2 and result.details["poem_links"] == POETS_ORG_LINKS
     assert result.details["copyrighted_skipped"] == 1
     assert result.stats.skip_reasons == {"malformed_page": 1}  # the broken page: skipped and counted
