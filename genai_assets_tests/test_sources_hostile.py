@@ -69,32 +69,35 @@ def fetch_error(client: PoliteClient, path: str) -> FetchError:
     return raised.value
 
 
+def bomb_error_and_peak(server, bomb: bytes, headers: dict) -> tuple[FetchError, int]:
+    """Serve ``bomb`` at /bomb to a client capped at 1 MiB: the error it raises and the peak bytes allocated."""
+    server.route("/bomb", Reply(body=bomb, headers=headers))
+    errors: list[FetchError] = []
+    with client_for(server, max_bytes=MIB) as client:
+        peak = peak_bytes_while(lambda: errors.append(fetch_error(client, "/bomb")))
+    return errors[0], peak
+
+
 # -- decompression bombs --------------------------------------------------------------------
 
 
 def test_stacked_gzip_bomb_is_refused_with_bounded_memory(server):
     bomb = stacked_bomb(256)
     assert len(bomb) < 4096  # a few KiB on the wire ...
-    server.route(
-        "/bomb", Reply(body=bomb, headers={"Content-Type": "text/html", "Content-Encoding": "gzip, gzip"})
+    error, peak = bomb_error_and_peak(
+        server, bomb, {"Content-Type": "text/html", "Content-Encoding": "gzip, gzip"}
     )
-    errors: list[FetchError] = []
-    with client_for(server, max_bytes=MIB) as client:
-        peak = peak_bytes_while(lambda: errors.append(fetch_error(client, "/bomb")))
-    assert errors[0].reason == "unsupported_encoding" and "stacked" in errors[0].detail
+    assert error.reason == "unsupported_encoding" and "stacked" in error.detail
     assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB"  # ... 256 MiB if it had been decoded
 
 
 def test_single_gzip_bomb_stops_at_the_decoded_cap_not_after(server):
     bomb = gzip_zeros(64)  # 64 MiB decoded from ~64 KiB: one wire chunk inflates past any cap
     assert len(bomb) < 128 * 1024
-    server.route(
-        "/bomb", Reply(body=bomb, headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"})
+    error, peak = bomb_error_and_peak(
+        server, bomb, {"Content-Type": "text/plain", "Content-Encoding": "gzip"}
     )
-    errors: list[FetchError] = []
-    with client_for(server, max_bytes=MIB) as client:
-        peak = peak_bytes_while(lambda: errors.append(fetch_error(client, "/bomb")))
-    assert errors[0].reason == "too_large" and "decoded body passed 1048576" in errors[0].detail
+    assert error.reason == "too_large" and "decoded body passed 1048576" in error.detail
     assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB"
 
 
