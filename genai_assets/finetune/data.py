@@ -97,21 +97,24 @@ def tokenize_poem(tokenizer, title: str | None, text: str) -> list[int]:
     return [*ids, tokenizer.eos_token_id]
 
 
-def tokenize_poems(poems, tokenizer):
-    """Table ``split, poem_id, input_ids`` (list of int32) from cleansed poems, in table order."""
-    import pandas as pd
-
+def _check_poems_table(poems) -> None:
+    """A clear error unless ``poems`` has cleansed_poems' columns and at least one row."""
     required = {"poem_id", "title", "text", "split"}
     missing = required - set(poems.columns)
     if missing:
         raise ValueError(f"Poems table lacks columns {sorted(missing)}.")
     if len(poems) == 0:
         raise ValueError("No poems to tokenize: the cleansed_poems table is empty.")
+
+
+def tokenize_poems(poems, tokenizer):
+    """Table ``split, poem_id, input_ids`` (list of int32) from cleansed poems, in table order."""
+    import pandas as pd
+
+    _check_poems_table(poems)
     titles = [title if isinstance(title, str) else None for title in poems["title"]]
-    texts = [format_poem_for_lm(title, text) for title, text in zip(titles, poems["text"], strict=True)]
-    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    rows = [np.asarray([*ids, eos], dtype=np.int32) for ids in encoded]
+    encoded = _tokenize_batch({"title": titles, "text": list(poems["text"])}, tokenizer)["input_ids"]
+    rows = [np.asarray(ids, dtype=np.int32) for ids in encoded]
     return pd.DataFrame(
         {"split": poems["split"].astype(str).to_numpy(), "poem_id": poems["poem_id"], "input_ids": rows}
     )
@@ -245,12 +248,7 @@ def build_finetune_dataset(poems, tokenizer, num_proc: int | None = None):
     """
     from datasets import Dataset, DatasetDict, Features, Value
 
-    required = {"poem_id", "title", "text", "split"}
-    missing = required - set(poems.columns)
-    if missing:
-        raise ValueError(f"Poems table lacks columns {sorted(missing)}.")
-    if len(poems) == 0:
-        raise ValueError("No poems to tokenize: the cleansed_poems table is empty.")
+    _check_poems_table(poems)
     unknown = set(poems["split"].astype(str)) - set(FINETUNE_SPLITS)
     if unknown:
         raise ValueError(f"Unknown split names {sorted(unknown)}; expected {FINETUNE_SPLITS}.")
