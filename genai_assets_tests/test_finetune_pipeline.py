@@ -6,28 +6,24 @@ import torch
 
 from genai_assets.finetune.data import build_finetune_dataset
 from genai_assets.finetune.train import finetune
-from genai_assets_tests.test_finetune_support import fixture_poems, gpt2_tokenizer, tiny_finetune_config
+from genai_assets_tests.test_finetune_support import (
+    fixture_poems,
+    gpt2_tokenizer,
+    tiny_finetune_config,
+    tiny_llama_config,
+)
 
 
 def test_finetuned_llama_folder_opens_in_the_pipeline(tmp_path):
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, pipeline
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM, pipeline
 
     from genai_assets.finetune.data import prepare_tokenizer
 
     base = tmp_path / "base"
     tokenizer = gpt2_tokenizer()
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+    config = tiny_llama_config(
+        len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, num_hidden_layers=1
     )
     LlamaForCausalLM(config).save_pretrained(base)
     tokenizer.save_pretrained(base)

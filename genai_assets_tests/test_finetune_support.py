@@ -103,6 +103,25 @@ def bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, [chr(code) for code in codes], strict=True))
 
 
+def tiny_llama_config(vocab_size: int, bos_token_id: int, eos_token_id: int, **overrides):
+    """A 2-layer, 32-d Llama (4 query heads sharing 2 key/value heads, tied embeddings) for the tests."""
+    from transformers import LlamaConfig
+
+    values = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=True,
+        bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id,
+    )
+    return LlamaConfig(**{**values, **overrides})
+
+
 def write_tiny_llama_gguf(path: Path, seed: int = 0):
     """Write a 2-layer llama GGUF (float32, GPT-2-style BPE tokenizer); return the HF model it encodes.
 
@@ -110,25 +129,13 @@ def write_tiny_llama_gguf(path: Path, seed: int = 0):
     """
     import gguf
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     tokens = ["<unk>", "<s>", "</s>", *bytes_to_unicode().values(), "Ġt", "he", "Ġthe"]
     merges = ["Ġ t", "h e", "Ġt he"]
-    n_heads, n_kv_heads, hidden, n_layers = 4, 2, 32, 2
-    config = LlamaConfig(
-        vocab_size=len(tokens),
-        hidden_size=hidden,
-        intermediate_size=64,
-        num_hidden_layers=n_layers,
-        num_attention_heads=n_heads,
-        num_key_value_heads=n_kv_heads,
-        max_position_embeddings=64,
-        rms_norm_eps=1e-5,
-        rope_theta=10000.0,
-        tie_word_embeddings=True,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
+    config = tiny_llama_config(len(tokens), 1, 2, rms_norm_eps=1e-5, rope_theta=10000.0)
+    n_heads, n_kv_heads = config.num_attention_heads, config.num_key_value_heads
+    hidden, n_layers = config.hidden_size, config.num_hidden_layers
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).eval()
     weights = {name: tensor.detach().numpy() for name, tensor in model.state_dict().items()}
