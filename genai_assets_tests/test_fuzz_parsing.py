@@ -7,7 +7,7 @@
 * poets.org: any HTML → a parsed poem or a ``malformed_page`` skip; listing links stay on site.
 
 Example counts are modest so the file runs in well under a minute on a loaded 2-core machine;
-``HYPOTHESIS_PROFILE=deep`` (see below) runs 20x more.
+``HYPOTHESIS_PROFILE=deep`` (profiles in ``conftest.py``) runs 20x more.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from __future__ import annotations
 import codecs
 import encodings.aliases
 import json
-import os
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genai_assets.cleaning.rules import TRANSFORMS, clean_text, contains_forbidden
@@ -27,14 +26,6 @@ from genai_assets.schema import join_stanzas
 from genai_assets.sources.http import FetchError, HttpPolicy, PoliteClient, SiteUnavailableError, decode_body
 from genai_assets.sources.poetrydb import PoetryDBOptions, parse_poem, scrape_poetrydb
 from genai_assets.sources.poets_org import PoetsOrgSelectors, html_poem_text, parse_listing, parse_poem_page
-
-settings.register_profile(
-    "default", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "deep", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # -- cleaning rules ----------------------------------------------------------------------------
 
