@@ -197,11 +197,35 @@ def _save_with_card(
     return folder
 
 
-def _loss_plot(lake: LakeFolders, name: str, label: str, history: list[dict]) -> Path:
-    """``reports/<name>_loss.png``: the run's loss curve."""
-    return write_figure(
-        loss_curve_figure({label: history}, f"{name} loss"), lake.reports_dir() / f"{name}_loss.png"
+def _run_checkpoints(root: Path, model_config: dict, loop: TrainLoopConfig, *sizes) -> Path:
+    """The run's checkpoint folder under ``root``, named by the fingerprint of model, loop and ``sizes``."""
+    return checkpoint_folder(root, run_fingerprint(model_config, asdict(loop), *sizes))
+
+
+def _save_plot_finish(
+    config: ScratchRunConfig,
+    lake: LakeFolders,
+    name: str,
+    label: str,
+    model: torch.nn.Module,
+    model_config: dict,
+    run: LanguageModelRun | NextLineRun,
+    checkpoints: Path,
+    *,
+    meta: dict,
+    generation: dict,
+    description: str,
+) -> TrainedModel:
+    """Save ``models/<name>``, plot ``reports/<name>_loss.png``, then discard the checkpoint.
+
+    The checkpoint goes last, so a failure before it still leaves the run resumable.
+    """
+    folder = _save_with_card(lake, name, model, meta, generation, description, model_config, run)
+    plot = write_figure(
+        loss_curve_figure({label: run.train.history}, f"{name} loss"), lake.reports_dir() / f"{name}_loss.png"
     )
+    _finish(config, checkpoints)
+    return TrainedModel(run=run, folder=folder, plot_path=plot)
 
 
 def train_scratch_transformer(
@@ -236,8 +260,9 @@ def train_scratch_transformer(
     loop = config.loop_config()
     model = _seeded_model(GPT, gpt_config, config.seed, device)
     log(f"GPT with {model.num_parameters():,} parameters on {device}")
-    fingerprint = run_fingerprint(gpt_config.to_dict(), asdict(loop), config.batch_size, meta["splits"])
-    checkpoints = checkpoint_folder(lake.checkpoint_dir(name), fingerprint)
+    checkpoints = _run_checkpoints(
+        lake.checkpoint_dir(name), gpt_config.to_dict(), loop, config.batch_size, meta["splits"]
+    )
     if trainer is not None:
         run = trainer(
             model, token_dir=token_dir, loop_config=loop, block_size=config.block_size,
@@ -246,14 +271,11 @@ def train_scratch_transformer(
         )  # fmt: skip
     else:
         run = _train_language_model(model, token_dir, loop, config, checkpoints, log, name)
-    folder = _save_with_card(
-        lake, name, model, meta, generation_defaults(meta, config),
-        "A decoder-only Transformer (GPT) trained from scratch on public-domain poems.",
-        gpt_config.to_dict(), run,
+    return _save_plot_finish(
+        config, lake, name, "transformer", model, gpt_config.to_dict(), run, checkpoints,
+        meta=meta, generation=generation_defaults(meta, config),
+        description="A decoder-only Transformer (GPT) trained from scratch on public-domain poems.",
     )  # fmt: skip
-    plot = _loss_plot(lake, name, "transformer", run.train.history)
-    _finish(config, checkpoints)
-    return TrainedModel(run=run, folder=folder, plot_path=plot)
 
 
 def train_next_line_transformer(
@@ -281,8 +303,9 @@ def train_next_line_transformer(
     )
     loop = config.loop_config()
     model = _seeded_model(EncoderDecoderTransformer, model_config, config.seed, device)
-    fingerprint = run_fingerprint(model_config.to_dict(), asdict(loop), config.batch_size, meta["splits"])
-    checkpoints = checkpoint_folder(lake.checkpoint_dir(name), fingerprint)
+    checkpoints = _run_checkpoints(
+        lake.checkpoint_dir(name), model_config.to_dict(), loop, config.batch_size, meta["splits"]
+    )
     with torch_threads(config.num_threads):
         run = run_next_line(
             model, token_dir, loop, config.batch_size, config.n_examples, checkpoints,
@@ -295,15 +318,12 @@ def train_next_line_transformer(
         "do_sample": False,
         "max_new_tokens": config.max_line_tokens,
     }
-    folder = _save_with_card(
-        lake, name, model, meta, defaults,
-        "An encoder–decoder Transformer that writes the next line of a poem given the current line "
-        "(generate() returns only the new line's tokens).",
-        model_config.to_dict(), run,
+    return _save_plot_finish(
+        config, lake, name, "encoder-decoder", model, model_config.to_dict(), run, checkpoints,
+        meta=meta, generation=defaults,
+        description="An encoder–decoder Transformer that writes the next line of a poem given the current "
+        "line (generate() returns only the new line's tokens).",
     )  # fmt: skip
-    plot = _loss_plot(lake, name, "encoder-decoder", run.train.history)
-    _finish(config, checkpoints)
-    return TrainedModel(run=run, folder=folder, plot_path=plot)
 
 
 def train_rnn_baselines(
@@ -330,10 +350,10 @@ def train_rnn_baselines(
         )
         model = _seeded_model(RNNLanguageModel, rnn_config, config.seed, device)
         name = f"rnn_{kind}"
-        fingerprint = run_fingerprint(
-            rnn_config.to_dict(), asdict(loop), config.batch_size, config.block_size, meta["splits"]
-        )
-        checkpoints = checkpoint_folder(lake.checkpoint_dir("rnn_baselines") / kind, fingerprint)
+        checkpoints = _run_checkpoints(
+            lake.checkpoint_dir("rnn_baselines") / kind,
+            rnn_config.to_dict(), loop, config.batch_size, config.block_size, meta["splits"],
+        )  # fmt: skip
         run = _train_language_model(model, token_dir, loop, config, checkpoints, log, name)
         folder = _save_with_card(
             lake, name, model, meta, generation_defaults(meta, config),
