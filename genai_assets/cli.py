@@ -204,7 +204,7 @@ def collect_run_timings(lake_root) -> int:
     instance = dg.DagsterInstance.get()
     graph = defs.resolve_asset_graph()
     rows = []
-    for key in graph.toposort_asset_keys():
+    for key in graph.toposorted_asset_keys:
         node = graph.get(key)
         if not node.is_materializable:
             continue
