@@ -162,7 +162,9 @@ def run_materialize(args: argparse.Namespace) -> int:
 
 def in_process_notice(instance) -> str:
     """Say plainly that this command executes runs itself, bypassing the instance's run queue."""
-    where = f"the instance in {instance.root_directory}" if not instance.is_ephemeral else "a temporary instance"
+    where = (
+        f"the instance in {instance.root_directory}" if not instance.is_ephemeral else "a temporary instance"
+    )
     return (
         f"Note: runs execute here, in this process, one after another, and are recorded on {where}. "
         "They do not wait in the instance's run queue (its max_concurrent_runs does not apply). "

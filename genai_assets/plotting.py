@@ -34,4 +34,3 @@ def write_figure(figure: Figure, path: str | Path) -> Path:
     """Write ``figure`` as PNG to ``path`` (atomically) and return the path."""
     atomic_write_bytes(path, figure_png_bytes(figure))
     return Path(path)
-

@@ -203,7 +203,9 @@ def test_library_run_writes_the_folder_without_dagster(tmp_path):
     poems = cleansed_poems_frame(sonnet_texts())
     config = CooccurrenceConfig(vocab_size=300, min_count=2, embedding_dim=8, plot_words=["love", "time"])
     messages: list[str] = []
-    run = run_cooccurrence_embeddings(poems, config, tmp_path / "emb", tmp_path / "plot.png", log=messages.append)
+    run = run_cooccurrence_embeddings(
+        poems, config, tmp_path / "emb", tmp_path / "plot.png", log=messages.append
+    )
     assert sorted(path.name for path in run.folder.iterdir()) == [
         "cooccurrence_counts.npz", "meta.json", "ppmi.npz", "svd_vectors.npy", "vocab.tsv",
     ]  # fmt: skip

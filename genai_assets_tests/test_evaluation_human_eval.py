@@ -111,7 +111,9 @@ def test_scipy_wilson_interval_equals_the_score_formula():
 
     for trials in (1, 2, 7, 30, 250):
         for successes in sorted({0, 1, trials // 3, trials // 2, trials - 1, trials}):
-            assert wilson_interval(successes, trials) == pytest.approx(by_formula(successes, trials), abs=1e-12)
+            assert wilson_interval(successes, trials) == pytest.approx(
+                by_formula(successes, trials), abs=1e-12
+            )
     assert all(math.isnan(value) for value in wilson_interval(0, 0))
 
 

@@ -117,7 +117,9 @@ def test_hf_dataset_matches_the_table_and_packs_like_pack_blocks(tmp_path, monke
     for split in FINETUNE_SPLITS:
         expected = table[table["split"] == split]
         assert saved[split]["poem_id"][:] == list(expected["poem_id"])  # split and order kept
-        assert [list(ids) for ids in saved[split]["input_ids"]] == [list(ids) for ids in expected["input_ids"]]
+        assert [list(ids) for ids in saved[split]["input_ids"]] == [
+            list(ids) for ids in expected["input_ids"]
+        ]
     files = sorted(path.name for path in (tmp_path / "saved" / "train").iterdir())
     assert files == ["data-00000-of-00001.arrow", "dataset_info.json", "state.json"]
     sequences = list(table.loc[table["split"] == "train", "input_ids"])

@@ -1,6 +1,5 @@
 """The shared foundation: atomic writes, the Parquet IO manager, Definitions loading."""
 
-
 import dagster as dg
 import pandas as pd
 import pytest

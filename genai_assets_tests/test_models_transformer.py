@@ -242,8 +242,12 @@ def test_repetition_penalty_and_no_repeat_ngrams_match_transformers_processors()
     banned = torch.isinf(ban_repeated_ngrams(logits, previous, 2))[0].nonzero().flatten().tolist()
     assert banned == [3]
     # Greedy decoding applies both too: sample_next_token is where the one loop calls them.
-    greedy = sample_next_token(logits, 0, previous_ids=previous, repetition_penalty=1.3, no_repeat_ngram_size=2)
-    reference = NoRepeatNGramLogitsProcessor(2)(previous, RepetitionPenaltyLogitsProcessor(1.3)(previous, logits))
+    greedy = sample_next_token(
+        logits, 0, previous_ids=previous, repetition_penalty=1.3, no_repeat_ngram_size=2
+    )
+    reference = NoRepeatNGramLogitsProcessor(2)(
+        previous, RepetitionPenaltyLogitsProcessor(1.3)(previous, logits)
+    )
     assert greedy.flatten().tolist() == reference.argmax(-1).tolist()
 
 

@@ -52,7 +52,9 @@ class EvaluationSettings:
         problems = non_finite_problems(self)
         unknown = sorted(set(self.models) - set(EVALUATED_MODELS))
         if unknown or not self.models:
-            problems.append(f"models must be a non-empty subset of {list(EVALUATED_MODELS)}, got {self.models}")
+            problems.append(
+                f"models must be a non-empty subset of {list(EVALUATED_MODELS)}, got {self.models}"
+            )
         for name in ("max_perplexity_poems", "max_chars_per_poem"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0 (0 = no cap)")

@@ -355,7 +355,9 @@ def finetune(
     lock = training_lock(checkpoint_root, "finetuned_lm") if checkpoint_root else contextlib.nullcontext()
     with lock:
         # Under torchrun rank 0 alone prepares the folder (it holds the lock); the others then resume from it.
-        loop_dir = on_rank_zero(lambda: prepare_checkpoint_dir(checkpoint_root, fingerprint, config.resume, log))
+        loop_dir = on_rank_zero(
+            lambda: prepare_checkpoint_dir(checkpoint_root, fingerprint, config.resume, log)
+        )
         result = train(
             model,
             train_rows,

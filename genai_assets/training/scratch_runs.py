@@ -454,12 +454,14 @@ def model_card(name: str, description: str, config: dict, metrics: dict) -> str:
             "`genai_assets.models.loading.load_scratch_model(folder)`; the tokenizer loads with `AutoTokenizer`."
         ),
         configuration=config,
-        training_results={f"{key} (validation split)" if key.startswith("val_") else key: value
-                          for key, value in figures.items()},  # fmt: skip
+        training_results={
+            f"{key} (validation split)" if key.startswith("val_") else key: value
+            for key, value in figures.items()
+        },  # fmt: skip
         sample_poems=samples,
         library_name=None,
         limitations=SCRATCH_LIMITATIONS,
-        usage="`genai-assets generate --model <this folder> --prompt \"The rose\"`, or in Python "
+        usage='`genai-assets generate --model <this folder> --prompt "The rose"`, or in Python '
         "`genai_assets.generation.load_generator(folder)` then `generate_poems(...)`.",
     )
     return str(build_model_card(inputs))
