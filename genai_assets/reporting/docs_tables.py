@@ -183,15 +183,26 @@ def corpus_counts(files: LakeFiles) -> str:
 )
 def demo_timings(files: LakeFiles) -> str:
     timings = files.json(RUN_TIMINGS)
-    rows = [[f"`{row['asset']}`", _seconds(row["seconds"])] for row in timings["assets"]]
-    total = sum(row["seconds"] for row in timings["assets"])
-    return "\n".join(
-        [
-            _table(["asset (step time, latest materialization)", "time"], ["---", "---:"], rows),
-            "",
-            f"Sum of the step times: {_seconds(total)} (read from the Dagster instance on {timings['collected_at']}).",
-        ]
-    )
+    assets = timings["assets"]
+    rows = [[f"`{row['asset']}`", row.get("group") or "–", _seconds(row["seconds"])] for row in assets]
+    total = sum(row["seconds"] for row in assets)
+    per_group: dict[str, float] = {}
+    for row in assets:
+        group = row.get("group") or "–"
+        per_group[group] = per_group.get(group, 0.0) + row["seconds"]
+    groups = ", ".join(f"{group} {_seconds(seconds)}" for group, seconds in per_group.items())
+    lines = [
+        _table(["asset (step time, latest materialization)", "group", "time"], ["---", "---", "---:"], rows),
+        "",
+        f"Sum of the step times: {_seconds(total)}; per group: {groups}.",
+    ]
+    if "runs_wall_seconds" in timings:
+        lines.append(
+            f"Wall time of the {timings['runs']} runs behind these materializations, first start to last "
+            f"end: {_seconds(timings['runs_wall_seconds'])}."
+        )
+    lines.append(f"(Read from the Dagster instance on {timings['collected_at']}.)")
+    return "\n".join(lines)
 
 
 EVAL_COLUMNS = [
