@@ -1,7 +1,7 @@
 """Learning vs forgetting of a fine-tune: bits/char of base and fine-tuned model, in and out of domain.
 
-In-domain: the test split's poems, chosen and cut exactly as the ``evaluation`` asset does
-(``perplexity_texts``), so the figures match its table. Out-of-domain: the 20th-century poems of
+In-domain: the test split's poems, chosen and cut as the ``evaluation`` asset does with its
+default settings (``perplexity_texts``), so the figures match its table when it runs on defaults. Out-of-domain: the 20th-century poems of
 ``ood_poems`` (in no training source). A fine-tune that learns the corpus lowers the first; one
 that forgets how to model verse in general raises the second.
 """
