@@ -153,21 +153,13 @@ def library_fields(library_class: type) -> dict[str, tuple[Any, Any]]:
     fields: dict[str, Any] = {}
     for item in dataclasses.fields(library_class):
         annotation = _config_annotation(hints[item.name])
-        description = item.metadata.get("description") or comments.get(item.name)
-        if item.default is not dataclasses.MISSING and not dataclasses.is_dataclass(item.default):
+        description = comments.get(item.name)
+        if item.default_factory is not dataclasses.MISSING:
+            factory = functools.partial(_converted, item.default_factory, annotation)
+            fields[item.name] = (annotation, Field(default_factory=factory, description=description))
+        elif item.default is not dataclasses.MISSING:
             default = list(item.default) if isinstance(item.default, tuple) else item.default
             fields[item.name] = (annotation, Field(default, description=description))
-        elif item.default is not dataclasses.MISSING or item.default_factory is not dataclasses.MISSING:
-            factory = item.default_factory
-            if item.default is not dataclasses.MISSING:
-                factory = functools.partial(dataclasses.replace, item.default)
-            fields[item.name] = (
-                annotation,
-                Field(
-                    default_factory=functools.partial(_converted, factory, annotation),
-                    description=description,
-                ),
-            )
         else:
             fields[item.name] = (annotation, Field(..., description=description))
     return fields
@@ -206,6 +198,7 @@ def _own_field_comments(library_class: type) -> dict[str, str]:
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
             comments_by_line[token.start[0]] = token.string.lstrip("#").strip()
+    lines = source.splitlines()
     [class_node] = ast.parse(source).body
     result: dict[str, str] = {}
     for statement in class_node.body:
@@ -218,7 +211,7 @@ def _own_field_comments(library_class: type) -> dict[str, str]:
             if line in comments_by_line
         ]
         above, line = [], statement.lineno - 1
-        while line in comments_by_line and source.splitlines()[line - 1].strip().startswith("#"):
+        while line in comments_by_line and lines[line - 1].strip().startswith("#"):
             above.insert(0, comments_by_line[line])
             line -= 1
         if inside or above:
