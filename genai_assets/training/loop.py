@@ -184,6 +184,15 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _seeded_rng_states(seed: int) -> dict:
+    """The RNG states :func:`_seed_everything` would set, leaving this process's own states as they are."""
+    outer = _rng_states()
+    _seed_everything(seed)
+    seeded = _rng_states()
+    _set_rng_states(outer)
+    return seeded
+
+
 def _fork_devices() -> list[int]:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
@@ -214,10 +223,7 @@ class _TrainStream:
         self.iterator: Iterator[Any] | None = None
         self.data_rng: dict | None = None
         if world is not None:
-            outer = _rng_states()
-            _seed_everything(data_seed)
-            self.data_rng = _rng_states()
-            _set_rng_states(outer)
+            self.data_rng = _seeded_rng_states(data_seed)
 
     @contextlib.contextmanager
     def _data_rng(self):
@@ -522,11 +528,7 @@ def _rank_rng_state(state: dict, rank: int, world_size: int) -> dict:
     saved = state.get("rng_by_rank") or [state["rng"]]
     if rank < len(saved):
         return saved[rank]
-    outer = _rng_states()
-    _seed_everything(int(state["config"]["seed"]) + rank + 7919 * int(state["step"]))
-    fresh = _rng_states()
-    _set_rng_states(outer)
-    return fresh
+    return _seeded_rng_states(int(state["config"]["seed"]) + rank + 7919 * int(state["step"]))
 
 
 @torch.no_grad()
