@@ -159,7 +159,7 @@ def raw_poems(context: dg.AssetExecutionContext, scraper: ScraperSettings, lake:
     result = scrape_site(site, config, scraper)  # a whole-site failure raises: the old file stays
     frame = raw_poems_frame(result.records)
     snapshot_path = lake.table_path("raw_poems", site)
-    previous = inspect_previous_snapshot(snapshot_path, lake.folder("raw_poems", "_corrupt"))
+    previous = inspect_previous_snapshot(snapshot_path, lake.path / "raw_poems" / "_corrupt")  # made on use
     previous_rows = previous.rows
     if previous.quarantined_to is not None:
         context.log.warning(
