@@ -99,6 +99,19 @@ def _segment_targets(manifest: dict) -> list[dict]:
     return [segment["target"] for section in manifest["sections"] for segment in section["segments"]]
 
 
+def _spoken_manifest(lake: DataLake) -> tuple[dict, Path, dict]:
+    """The usable script, the teaching folder and the voiceover's cues; refused when a shown plot is missing."""
+    from genai_assets.teaching.slides import MissingPlotError, missing_plots
+
+    manifest = _usable_manifest(lake)
+    folder = _teaching_dir(lake)
+    spoken = _read_json(folder / "cues.json", "voiceover")
+    problems = missing_plots(_segment_targets(manifest), lake.path)
+    if problems:
+        raise MissingPlotError(" ".join(problems))
+    return manifest, folder, spoken
+
+
 @dg.asset(
     group_name="teaching",
     kinds={"python"},
@@ -257,21 +270,10 @@ def _slide_specs(manifest: dict):
 )
 def walkthrough_video(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """An MP4 of code slides (narrated lines highlighted) and lake plots, with the voiceover and subtitles."""
-    from genai_assets.teaching.slides import (
-        MissingPlotError,
-        encode_video,
-        missing_plots,
-        probe_duration,
-        render_slide,
-    )
+    from genai_assets.teaching.slides import encode_video, probe_duration, render_slide
 
     config: VideoConfig = WalkthroughVideoConfig.from_context(context).to_library()
-    manifest = _usable_manifest(lake)
-    folder = _teaching_dir(lake)
-    spoken = _read_json(folder / "cues.json", "voiceover")
-    problems = missing_plots(_segment_targets(manifest), lake.path)
-    if problems:
-        raise MissingPlotError(" ".join(problems))
+    manifest, folder, spoken = _spoken_manifest(lake)
     specs = _slide_specs(manifest)
     if len(specs) != len(spoken["slide_times"]):
         raise ValueError(
@@ -312,14 +314,8 @@ def walkthrough_video(context: dg.AssetExecutionContext, lake: DataLake) -> dg.M
 def walkthrough_page(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """``reports/walkthrough.html``: audio, transcript and a code panel that follows the narration."""
     from genai_assets.teaching.player import render_page
-    from genai_assets.teaching.slides import MissingPlotError, missing_plots
 
-    manifest = _usable_manifest(lake)
-    folder = _teaching_dir(lake)
-    spoken = _read_json(folder / "cues.json", "voiceover")
-    problems = missing_plots(_segment_targets(manifest), lake.path)
-    if problems:
-        raise MissingPlotError(" ".join(problems))
+    manifest, folder, spoken = _spoken_manifest(lake)
     page = render_page(manifest, spoken["cues"], folder / spoken["audio"], lake.path)
     path = atomic_write_text(lake.reports_dir() / "walkthrough.html", page)
     context.log.info(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained)")

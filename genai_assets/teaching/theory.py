@@ -297,14 +297,8 @@ def bptt_probes(rnn_models: dict, token_ids, steps: int, clip: float):
             inputs = model.token_embedding(ids)  # (1, T, E)
         recurrent = model.recurrent
         layer = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
-        first = layer(recurrent.input_size, recurrent.hidden_size, batch_first=True)
-        if kind == "rnn":
-            first = torch.nn.RNN(
-                recurrent.input_size,
-                recurrent.hidden_size,
-                nonlinearity=recurrent.nonlinearity,
-                batch_first=True,
-            )
+        extra = {"nonlinearity": recurrent.nonlinearity} if kind == "rnn" else {}
+        first = layer(recurrent.input_size, recurrent.hidden_size, batch_first=True, **extra)
         first.load_state_dict(
             {name: value for name, value in recurrent.state_dict().items() if name.endswith("_l0")}
         )
@@ -342,12 +336,12 @@ def static_neighbours(embeddings_dir: Path, words, k: int = 6) -> list[tuple[str
     import numpy as np
     import pandas as pd
 
+    from genai_assets.text.cooccurrence import unit_rows
     from genai_assets.text.glove import load_glove, nearest
 
     vocab = pd.read_csv(embeddings_dir / "vocab.tsv", sep="\t", keep_default_na=False, quoting=3)
     words_in_order = vocab["word"].astype(str).tolist()
-    ours = np.load(embeddings_dir / "svd_vectors.npy").astype(np.float64)
-    ours /= np.maximum(np.linalg.norm(ours, axis=1, keepdims=True), 1e-12)
+    ours = unit_rows(np.load(embeddings_dir / "svd_vectors.npy").astype(np.float64))
     our_rows = {word: row for row, word in enumerate(words_in_order)}
     glove = load_glove()
     glove_unit = None
@@ -361,8 +355,7 @@ def static_neighbours(embeddings_dir: Path, words, k: int = 6) -> list[tuple[str
             rows.append((word, mine, "(not in GloVe)"))
             continue
         if glove_unit is None:
-            vectors = np.asarray(glove.vectors, dtype=np.float32)
-            glove_unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            glove_unit = unit_rows(np.asarray(glove.vectors, dtype=np.float32))
         theirs = ", ".join(glove.words[i] for i in nearest(glove_unit, int(glove_row), k))
         rows.append((word, mine, theirs))
     return rows
