@@ -66,6 +66,26 @@ def csv_row(values: Iterable[object]) -> list[object]:
     return [csv_cell(value) for value in values]
 
 
+def csv_frame(frame):
+    """A copy of a pandas DataFrame with every cell through :func:`csv_cell` (for ``to_csv``)."""
+    return frame.map(csv_cell)
+
+
+def csv_frame_text(frame) -> str:
+    """A pandas DataFrame as RFC 4180 CSV text, every cell through :func:`csv_cell`.
+
+    ``\\r\\n`` line ends on purpose: the csv module quotes a field holding a character of the line
+    terminator, so with pandas' default ``\\n`` a bare carriage return in a cell goes out unquoted
+    and a reader splits the row there.
+    """
+    return csv_frame(frame).to_csv(index=False, lineterminator="\r\n")
+
+
+def csv_frame_original(frame):
+    """The inverse of :func:`csv_frame` on a frame read back as text (``dtype=str``)."""
+    return frame.map(lambda cell: csv_cell_original(cell) if isinstance(cell, str) else cell)
+
+
 # --- Markdown ----------------------------------------------------------------------------------------
 
 _BACKTICK_RUN = re.compile(r"`+")
@@ -74,6 +94,10 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n|\u2028|\u2029|\x0b|\x0c|\x85")
 _MD_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]|~!])")
 # At the start of a line these open a block (heading, quote, list, setext underline, ordered list).
 _MD_BLOCK_START = re.compile(r"^(\s*(?:\d+)?)([#>+=.)-])")
+
+
+class MarkdownText(str):
+    """Text that is already Markdown (made by the helpers below): table cells pass it through as is."""
 
 
 def _longest_backtick_run(text: str) -> int:
@@ -92,16 +116,27 @@ def md_fence(content: str, info: str = "") -> str:
     return f"{fence}{language}\n{body}{fence}\n"
 
 
-def md_code_span(text: str) -> str:
-    """``text`` as inline code: delimiters longer than any backtick run inside, line breaks folded."""
-    flat = _LINE_BREAK.sub(" ", text)
+def md_code_span(value: object, table_cell: bool = False) -> MarkdownText:
+    """``value`` as inline code: delimiters longer than any backtick run inside, line breaks folded.
+
+    ``table_cell``: ``|`` becomes ``\\|`` (GFM splits cells before it parses code spans, and turns
+    ``\\|`` back into ``|`` inside them). Raw HTML cannot occur: code span content is literal.
+    """
+    flat = _LINE_BREAK.sub(" ", str(value))
+    if table_cell:
+        flat = flat.replace("|", "\\|")
     ticks = "`" * (_longest_backtick_run(flat) + 1)
     # CommonMark strips one space from each side when both are present, so padding is invisible.
     padded = f" {flat} " if flat.startswith(("`", " ")) or flat.endswith(("`", " ")) else flat
-    return f"{ticks}{padded}{ticks}"
+    return MarkdownText(f"{ticks}{padded}{ticks}")
 
 
-def md_inline(value: object, line_separator: str = " ") -> str:
+def md_bold(value: object) -> MarkdownText:
+    """``value`` as literal bold text."""
+    return MarkdownText(f"**{md_inline(value)}**")
+
+
+def md_inline(value: object, line_separator: str = " ") -> MarkdownText:
     """``value`` as literal Markdown text on one line (a paragraph, list item or heading).
 
     HTML specials become entities (so no tag, comment or entity survives), Markdown punctuation
@@ -112,14 +147,21 @@ def md_inline(value: object, line_separator: str = " ") -> str:
     text = html.escape(text, quote=False)
     text = _MD_INLINE_SPECIAL.sub(r"\\\1", text)
     text = _LINE_BREAK.sub(line_separator, text)
-    return _MD_BLOCK_START.sub(lambda match: match.group(1) + "\\" + match.group(2), text, count=1)
+    text = _MD_BLOCK_START.sub(lambda match: match.group(1) + "\\" + match.group(2), text, count=1)
+    return MarkdownText(text)
 
 
 def md_table_cell(value: object, line_separator: str = " / ") -> str:
     """``value`` as one GitHub-flavoured table cell: ``|`` escaped, HTML escaped, line breaks folded.
 
-    Poem lines joined by " / " is how verse is quoted inline, hence the default separator.
+    Poem lines joined by " / " is how verse is quoted inline, hence the default separator. A
+    :class:`MarkdownText` made by :func:`md_code_span` (``table_cell=True``), :func:`md_inline` or
+    :func:`md_bold` is already escaped and passes through.
     """
+    if isinstance(value, MarkdownText):
+        if _LINE_BREAK.search(value):
+            raise ValueError(f"a table cell cannot hold a line break: {value!r}")
+        return value.strip() or " "
     return md_inline(value, line_separator=line_separator).strip() or " "
 
 
