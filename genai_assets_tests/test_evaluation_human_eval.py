@@ -142,7 +142,11 @@ def test_malformed_ratings_name_the_file_row_and_column(tmp_path, mutate, messag
 
 
 @pytest.mark.slow
-def test_html_page_downloads_ratings_the_reader_accepts(tmp_path):
+@pytest.mark.parametrize(
+    ("rater", "file_name"),
+    [('Jo, "the" rater', "ratings_Jo___the__rater.csv"), ("=HYPERLINK(1)", "ratings__HYPERLINK_1_.csv")],
+)
+def test_html_page_downloads_ratings_the_reader_accepts(tmp_path, rater, file_name):
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (make test installs it as root)")
@@ -157,15 +161,97 @@ def test_html_page_downloads_ratings_the_reader_accepts(tmp_path):
             page.goto(page_path.as_uri())
             page.check('input[name="q01"][value="2"]')
             page.check('input[name="q03"][value="tie"]')
-            page.fill("#rater", 'Jo, "the" rater')
+            page.fill("#rater", rater)
             with page.expect_download() as download_info:
                 page.click("#download")
             download = download_info.value
-            assert download.suggested_filename == "ratings_Jo___the__rater.csv"
+            assert download.suggested_filename == file_name
             saved = tmp_path / download.suggested_filename
             download.save_as(saved)
         finally:
             browser.close()
     ratings = read_ratings([saved], sheet.key)
     assert ratings[["item_id", "choice"]].values.tolist() == [["q01", "2"], ["q03", "tie"]]
-    assert ratings["rater"].unique().tolist() == ['Jo, "the" rater']
+    assert ratings["rater"].unique().tolist() == [rater]
+    # The page's own CSV escapes a formula-like name (OWASP), and the reader undoes it.
+    assert ("'=HYPERLINK(1)" in saved.read_text()) == rater.startswith("=")
+
+
+# Text a scraped prompt or a generated poem could hold: formulas, HTML, Markdown, CSV syntax.
+HOSTILE_TEXTS = [
+    '=HYPERLINK("http://evil","click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3\nsecond line",
+    "@SUM(A1:A9)",
+    "\t=1",
+    "'=already quoted",
+    "</pre><img src=x onerror=alert(1)><script>alert(2)</script>",
+    'a "quoted", comma\r\nline',
+]
+
+
+def _hostile_samples() -> pd.DataFrame:
+    rows = []
+    for prompt_id, text in enumerate(HOSTILE_TEXTS):
+        for model in ("finetuned_lm", "base_lm"):
+            rows.append({"prompt_id": prompt_id, "prompt": text, "model": model, "text": f"{text} ({model})"})
+    return pd.DataFrame(rows)
+
+
+def test_sheet_csv_cells_are_no_formulas_and_read_back_exactly(tmp_path):
+    import csv
+
+    from genai_assets.escaping import csv_cell_original
+
+    sheet = build_sheet(_hostile_samples(), "finetuned_lm", "base_lm", seed=1, max_items=len(HOSTILE_TEXTS))
+    paths = write_sheet(sheet, tmp_path)
+    with paths["sheet_csv"].open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    assert header == ["item_id", "prompt", "poem_1", "poem_2", "sheet_id", "rater", "choice"]
+    assert len(rows) == len(HOSTILE_TEXTS)  # no cell broke its row
+    for cells, expected in zip(rows, sheet.sheet.itertuples(index=False), strict=True):
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+        assert [csv_cell_original(cell) for cell in cells[:4]] == list(expected)
+    # Writing again reads the escaped key back as the same key (no "differs" refusal).
+    write_sheet(sheet, tmp_path)
+
+
+def test_sheet_html_shows_hostile_text_as_text(tmp_path):
+    from html.parser import HTMLParser
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.tags, self.pre = [], []
+            self._in_pre = False
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self._in_pre = tag == "pre"
+            if self._in_pre:
+                self.pre.append("")
+
+        def handle_endtag(self, tag):
+            self._in_pre = False if tag == "pre" else self._in_pre
+
+        def handle_data(self, data):
+            if self._in_pre:
+                self.pre[-1] += data
+
+    def parse(frame):
+        sheet = build_sheet(frame, "finetuned_lm", "base_lm", seed=1, max_items=len(HOSTILE_TEXTS))
+        collector = Collect()
+        collector.feed(write_sheet(sheet, tmp_path / sheet.sheet_id)["sheet_html"].read_text())
+        return sheet, collector
+
+    sheet, hostile = parse(_hostile_samples())
+    _, clean = parse(_hostile_samples().assign(prompt="p", text=lambda frame: "t " + frame["model"]))
+    assert hostile.tags == clean.tags  # same elements as a clean sheet: no <img>, no extra <script>
+    expected = [value for row in sheet.sheet.itertuples(index=False) for value in row[1:]]
+    assert hostile.pre == [value.replace("\r\n", "\n") for value in expected]  # read_text: universal newlines
+
+
+def test_a_rater_name_the_page_escaped_reads_back_as_typed(tmp_path):
+    sheet = build_sheet(_samples(), "finetuned_lm", "base_lm", seed=3)
+    path = _write_ratings(tmp_path / "ratings_x.csv", sheet, ["1"], rater="'=cmd|' /C calc'!A0")
+    assert read_ratings([path], sheet.key)["rater"].tolist() == ["=cmd|' /C calc'!A0"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import json
 import math
 import re
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from genai_assets.escaping import csv_cell_original, csv_frame_original, csv_frame_text, html_text
 
 CHOICES = ("1", "2", "tie")
 # A filled-in sheet is a few hundred bytes per item; 1 MiB is thousands of items. Bigger = not ours.
@@ -146,12 +147,12 @@ def sheet_html(sheet: HumanEvalSheet, title: str = "Which poem continues the pro
     """
     items = []
     for row in sheet.sheet.itertuples(index=False):
-        item = html.escape(row.item_id)
+        item = html_text(row.item_id)
         items.append(
             f"""<fieldset id="{item}"><legend>{item}</legend>
-<p class="label">Prompt</p><pre class="prompt">{html.escape(row.prompt)}</pre>
-<div class="pair"><div><p class="label">Poem 1</p><pre>{html.escape(row.poem_1)}</pre></div>
-<div><p class="label">Poem 2</p><pre>{html.escape(row.poem_2)}</pre></div></div>
+<p class="label">Prompt</p><pre class="prompt">{html_text(row.prompt)}</pre>
+<div class="pair"><div><p class="label">Poem 1</p><pre>{html_text(row.poem_1)}</pre></div>
+<div><p class="label">Poem 2</p><pre>{html_text(row.poem_2)}</pre></div></div>
 <label><input type="radio" name="{item}" value="1"> Poem 1 is better</label>
 <label><input type="radio" name="{item}" value="2"> Poem 2 is better</label>
 <label><input type="radio" name="{item}" value="tie"> About the same</label>
@@ -162,7 +163,7 @@ def sheet_html(sheet: HumanEvalSheet, title: str = "Which poem continues the pro
     sheet_id = json.dumps(sheet.sheet_id)
     body = "\n".join(items)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
 <style>
 body {{ font-family: Georgia, serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
 fieldset {{ margin: 1.5rem 0; border: 1px solid #bbb; border-radius: 6px; }}
@@ -171,11 +172,11 @@ pre {{ white-space: pre-wrap; font-family: inherit; background: #f7f5ef; padding
 .prompt {{ background: #eef; }} .label {{ font-weight: bold; margin: .4rem 0 0; }}
 label {{ margin-right: 1.2rem; }} #status {{ margin-left: 1rem; }}
 </style></head><body>
-<h1>{html.escape(title)}</h1>
+<h1>{html_text(title)}</h1>
 <p>For each prompt, read both continuations and pick the better poem (fluency, imagery, fit
 with the prompt). The poems are shown in random order; you are not told which system wrote which.
 When done, enter your name and press <em>Download ratings</em>; send the CSV file back.</p>
-<p>Sheet <code>{html.escape(sheet.sheet_id)}</code>, {len(sheet.sheet)} items.</p>
+<p>Sheet <code>{html_text(sheet.sheet_id)}</code>, {len(sheet.sheet)} items.</p>
 {body}
 <p><label>Your name or initials <input id="rater" type="text"></label>
 <button type="button" id="download">Download ratings (CSV)</button><span id="status"></span></p>
@@ -183,7 +184,9 @@ When done, enter your name and press <em>Download ratings</em>; send the CSV fil
 const SHEET_ID = {sheet_id};
 const ITEM_IDS = {item_ids};
 function csvField(value) {{
-  const text = String(value);
+  // OWASP CSV injection: a cell starting =, +, -, @, tab or CR gets a leading ' (csv_cell in Python).
+  const raw = String(value);
+  const text = /^'*[=+\\-@\\t\\r]/.test(raw) ? "'" + raw : raw;
   return /[",\\r\\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
 }}
 document.getElementById("download").addEventListener("click", () => {{
@@ -221,7 +224,7 @@ def write_sheet(sheet: HumanEvalSheet, folder: Path) -> dict[str, Path]:
     is never replaced: the sheet id hashes the sheet and its key, so the same folder means the same
     key; a different one there (edited by hand) is an error rather than silently lost.
     """
-    from genai_assets.lake import atomic_path, atomic_write_text
+    from genai_assets.lake import atomic_write_text
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -230,16 +233,17 @@ def write_sheet(sheet: HumanEvalSheet, folder: Path) -> dict[str, Path]:
         "key_csv": folder / "key.csv",
     }
     if paths["key_csv"].is_file():
-        existing = pd.read_csv(paths["key_csv"], dtype=str, keep_default_na=False)
+        existing = csv_frame_original(pd.read_csv(paths["key_csv"], dtype=str, keep_default_na=False))
         if not existing.equals(sheet.key.astype(str)):
             raise ValueError(
                 f"{paths['key_csv']} differs from sheet {sheet.sheet_id}'s key; refusing to overwrite it."
             )
     else:
-        with atomic_path(paths["key_csv"]) as tmp:
-            sheet.key.to_csv(tmp, index=False)
-    with atomic_path(paths["sheet_csv"]) as tmp:
-        sheet.sheet.assign(sheet_id=sheet.sheet_id, rater="", choice="").to_csv(tmp, index=False)
+        atomic_write_text(paths["key_csv"], csv_frame_text(sheet.key))
+    # Prompts and poems are scraped/generated text: csv_frame_text keeps every cell from being a formula.
+    atomic_write_text(
+        paths["sheet_csv"], csv_frame_text(sheet.sheet.assign(sheet_id=sheet.sheet_id, rater="", choice=""))
+    )
     atomic_write_text(paths["sheet_html"], sheet_html(sheet))
     return paths
 
@@ -266,7 +270,7 @@ def load_sheet_keys(root: Path) -> pd.DataFrame:
     if (root / "key.csv").is_file():
         paths.append(root / "key.csv")
     columns = ["sheet_id", "item_id", "prompt_id", "poem_1_model", "poem_2_model"]
-    frames = [pd.read_csv(path, dtype=str, keep_default_na=False) for path in paths]
+    frames = [csv_frame_original(pd.read_csv(path, dtype=str, keep_default_na=False)) for path in paths]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True).drop_duplicates(["sheet_id", "item_id"])
@@ -365,7 +369,7 @@ def _validated_row(path: Path, row_number: int, record: dict, known: set, sheet_
             f"{path}, row {row_number}, column choice: {value('choice')!r} is not one of {', '.join(CHOICES)} "
             "(or empty for not rated)."
         )
-    rater = value("rater") or rater_from_file_name(path)
+    rater = csv_cell_original(value("rater")) or rater_from_file_name(path)
     return [
         {
             "file": path.name,
