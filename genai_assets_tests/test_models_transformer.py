@@ -1,13 +1,16 @@
 """The from-scratch Transformer against PyTorch's reference layers, masks, caches and sampling filters."""
 
 import math
+import typing
 
 import pytest
 import torch
 from torch import nn
 
 from genai_assets.models.encoder_decoder import EncoderDecoderConfig, EncoderDecoderTransformer
+from genai_assets.models.gpt_config import Activation
 from genai_assets.models.layers import (
+    ACTIVATIONS,
     DecoderLayer,
     EncoderLayer,
     MultiHeadAttention,
@@ -16,6 +19,7 @@ from genai_assets.models.layers import (
 )
 from genai_assets.models.sampling import filter_top_k, filter_top_p, sample_next_token
 from genai_assets.models.transformer import GPT, GPTConfig
+from genai_assets.training.scratch_config import SCRATCH_PRESETS, ScratchTransformerConfig
 
 D_MODEL, N_HEADS, D_FF = 32, 4, 64
 
@@ -130,6 +134,22 @@ def test_gpt_config_validation():
         GPTConfig(n_embd=30, n_head=4)
     with pytest.raises(ValueError, match="positional_encoding"):
         GPTConfig(positional_encoding="rotary")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        GPTConfig(activation="swish")
+
+
+def test_the_config_names_exactly_the_activations_the_layers_build():
+    assert set(typing.get_args(Activation)) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cpu", "gpu"])
+def test_the_pipeline_builds_the_same_gpt_as_the_model_preset(preset):
+    """One size table: the scratch_transformer preset's model is GPTConfig.from_preset's."""
+    run = ScratchTransformerConfig(**SCRATCH_PRESETS["scratch_transformer"][preset])
+    assert run.gpt_config(vocab_size=50) == GPTConfig.from_preset(preset, vocab_size=50)
+    # and the scratch stage checks the model's fields with the model's own rule and message
+    with pytest.raises(ValueError, match="n_embd=30 must be divisible by n_head=4"):
+        ScratchTransformerConfig(n_embd=30, n_head=4)
 
 
 @pytest.mark.parametrize("positional", ["learned", "sinusoidal"])

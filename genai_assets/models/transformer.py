@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from genai_assets.models.gpt_config import GPT_PRESETS, GPTConfig
 from genai_assets.models.layers import (
-    ACTIVATIONS,
     DecoderLayer,
     KVCache,
     MultiHeadAttention,
@@ -42,62 +41,6 @@ from genai_assets.models.loss import token_cross_entropy
 from genai_assets.models.sampling import GeneratesTokens
 
 __all__ = ["GPT", "GPTConfig", "GPT_PRESETS", "MultiHeadAttention"]
-
-
-@dataclass
-class GPTConfig:
-    """Hyperparameters of :class:`GPT`. Defaults are the ``cpu`` demo size."""
-
-    vocab_size: int = 4096  # number of token ids (from the tokenizer)
-    block_size: int = 128  # longest context in tokens; learned positions exist for 0..block_size-1
-    n_layer: int = 4  # number of decoder layers (N in the paper)
-    n_head: int = 4  # attention heads per layer (h); n_embd must be divisible by it
-    n_embd: int = 128  # width of the residual stream (d_model = C)
-    ffn_multiplier: int = 4  # feed-forward hidden width = ffn_multiplier * n_embd (d_ff = 4·d_model, §3.3)
-    dropout: float = 0.0  # on embeddings, attention weights and residual branches (0: short runs, < 1 epoch)
-    bias: bool = True  # biases in linear layers and LayerNorms (GPT-2: True)
-    norm_first: bool = True  # pre-norm (GPT-2) or post-norm (the paper)
-    positional_encoding: str = "learned"  # "learned" (GPT-2) or "sinusoidal" (§3.5)
-    activation: str = "gelu"  # feed-forward non-linearity: "gelu", "gelu_tanh" (GPT-2) or "relu" (paper)
-    tie_weights: bool = True  # output head shares the token embedding matrix (§3.4)
-    use_sdpa: bool = True  # fused F.scaled_dot_product_attention; False = the explicit teaching path
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "ffn_multiplier"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_head >= 1 and self.n_embd % self.n_head:
-            problems.append(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.positional_encoding not in ("learned", "sinusoidal"):
-            problems.append(
-                f"positional_encoding must be 'learned' or 'sinusoidal', got {self.positional_encoding!r}"
-            )
-        if self.positional_encoding == "sinusoidal" and self.n_embd % 2:
-            problems.append("sinusoidal positional encodings need an even n_embd")
-        if self.activation not in ACTIVATIONS:
-            problems.append(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if problems:
-            raise ValueError("Invalid GPTConfig: " + "; ".join(problems) + ".")
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> GPTConfig:
-        """``tiny`` (tests, seconds), ``cpu`` (the demo, minutes on 2 cores), ``gpu`` (a real run)."""
-        if name not in GPT_PRESETS:
-            raise ValueError(f"Unknown GPT preset {name!r}; choose one of {', '.join(GPT_PRESETS)}.")
-        return cls(**{**GPT_PRESETS[name], **overrides})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-GPT_PRESETS: dict[str, dict] = {
-    "tiny": dict(block_size=32, n_layer=2, n_head=2, n_embd=64, dropout=0.0),
-    "cpu": dict(block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0),
-    "gpu": dict(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
-}
 
 
 class GPT(GeneratesTokens, nn.Module):

@@ -9,10 +9,10 @@ This module imports no torch, so ``genai_assets.definitions`` can import it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from genai_assets.config_checks import non_finite_problems, raise_problems
 from genai_assets.generation.settings import filter_problems
+from genai_assets.models.gpt_config import GPT_PRESETS, GPTArchitecture, GPTConfig
 
 DEFAULT_PROMPTS = ["", "The moon", "Shall I compare thee", "O gentle love,"]
 RNN_BASELINE_KINDS = ("rnn", "lstm", "gru")
@@ -104,34 +104,24 @@ class LanguageModelRunConfig(ScratchRunConfig):
 
 
 @dataclass
-class ScratchTransformerConfig(LanguageModelRunConfig):
-    """The decoder-only GPT and its training run (defaults = the cpu demo profile)."""
+class ScratchTransformerConfig(GPTArchitecture, LanguageModelRunConfig):
+    """The decoder-only GPT and its training run (defaults = the cpu demo profile).
+
+    The model's fields and their checks are :class:`~genai_assets.models.gpt_config.GPTArchitecture`'s
+    (declared once, there); the context length is the run's ``block_size`` and the vocabulary the
+    tokenizer's, both filled in by :meth:`gpt_config`.
+    """
 
     max_steps: int = 300
     learning_rate: float = 4e-3
     eval_batches: int = 0  # validation batches per pass; 0 = the whole val split
 
-    n_layer: int = 4  # decoder layers
-    n_head: int = 4  # attention heads per layer
-    n_embd: int = 128  # model width (d_model)
-    dropout: float = (
-        0.0  # dropout on embeddings, attention and residual branches (0: the demo sees < 1 epoch)
-    )
-    norm_first: bool = True  # pre-norm (GPT-2) if true, post-norm (the paper) if false
-    positional_encoding: Literal["learned", "sinusoidal"] = (
-        "learned"  # 'learned' (GPT-2) or 'sinusoidal' (the paper)
-    )
-    use_sdpa: bool = True  # fused attention kernel; false = the explicit teaching version
-
     def problems(self) -> list[str]:
-        problems = super().problems() + _model_problems(self, ("n_layer", "n_head", "n_embd"))
-        if self.n_head >= 1 and self.n_embd % self.n_head:
-            problems.append(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if self.positional_encoding not in ("learned", "sinusoidal"):
-            problems.append(
-                f"positional_encoding must be 'learned' or 'sinusoidal', got {self.positional_encoding!r}"
-            )
-        return problems
+        return super().problems() + self.architecture_problems()
+
+    def gpt_config(self, vocab_size: int) -> GPTConfig:
+        """The model's config: these layers, the run's ``block_size`` and the tokenizer's vocabulary."""
+        return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, **self.architecture())
 
 
 @dataclass
@@ -204,16 +194,15 @@ def _model_problems(config, positive: tuple[str, ...]) -> list[str]:
 # Named presets: overrides of the defaults above per asset (cpu = the defaults).
 SCRATCH_PRESETS: dict[str, dict[str, dict]] = {
     "scratch_transformer": {
+        # the model's sizes (block_size included) are GPT_PRESETS'; the run's settings are added here
         "tiny": {
-            "max_steps": 6, "batch_size": 4, "block_size": 32, "n_layer": 2, "n_head": 2, "n_embd": 64,
-            "dropout": 0.0, "warmup_steps": 2, "eval_every": 3, "eval_batches": 2, "checkpoint_every": 3,
-            "sample_max_new_tokens": 12, "sample_prompts": ["", "The moon"],
+            **GPT_PRESETS["tiny"], "max_steps": 6, "batch_size": 4, "warmup_steps": 2, "eval_every": 3,
+            "eval_batches": 2, "checkpoint_every": 3, "sample_max_new_tokens": 12, "sample_prompts": ["", "The moon"],
         },
-        "cpu": {},
+        "cpu": {**GPT_PRESETS["cpu"]},
         "gpu": {
-            "max_steps": 5000, "batch_size": 64, "block_size": 256, "n_layer": 6, "n_head": 6, "n_embd": 384,
-            "dropout": 0.2, "learning_rate": 1e-3, "warmup_steps": 200, "eval_every": 250, "eval_batches": 50,
-            "checkpoint_every": 500,
+            **GPT_PRESETS["gpu"], "max_steps": 5000, "batch_size": 64, "learning_rate": 1e-3, "warmup_steps": 200,
+            "eval_every": 250, "eval_batches": 50, "checkpoint_every": 500,
         },
     },
     "next_line_transformer": {

@@ -241,22 +241,12 @@ def train_scratch_transformer(
     seed=, device=)``, it must leave the trained weights in ``model`` and return the run (the
     Dagster asset passes a torchrun launcher, ``genai_assets.defs._distributed.torchrun_trainer``).
     """
-    from genai_assets.models.transformer import GPT, GPTConfig
+    from genai_assets.models.transformer import GPT
 
     name = "scratch_transformer"
     token_dir, meta = token_arrays_meta(lake)
     device = resolve_device(config.device)
-    gpt_config = GPTConfig(
-        vocab_size=int(meta["vocab_size"]),
-        block_size=config.block_size,
-        n_layer=config.n_layer,
-        n_head=config.n_head,
-        n_embd=config.n_embd,
-        dropout=config.dropout,
-        norm_first=config.norm_first,
-        positional_encoding=config.positional_encoding,
-        use_sdpa=config.use_sdpa,
-    )
+    gpt_config = config.gpt_config(vocab_size=int(meta["vocab_size"]))
     loop = config.loop_config()
     model = _seeded_model(GPT, gpt_config, config.seed, device)
     log(f"GPT with {model.num_parameters():,} parameters on {device}")

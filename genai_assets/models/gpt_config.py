@@ -1,0 +1,98 @@
+"""The GPT's hyperparameters and named presets, declared once (no torch: the stage configs build on them).
+
+:class:`GPTArchitecture` holds what shapes the layers; :class:`GPTConfig` adds the two sizes the
+data decides (vocabulary, context length) and is what :class:`~genai_assets.models.transformer.GPT`
+takes. The scratch stage's config (``training.scratch_config.ScratchTransformerConfig``) inherits
+:class:`GPTArchitecture`, so its fields, comments and checks are these, and :data:`GPT_PRESETS` is
+the one size table that tests (``GPTConfig.from_preset``) and the pipeline presets both read.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+PositionalEncoding = Literal["learned", "sinusoidal"]
+Activation = Literal["gelu", "gelu_tanh", "relu"]  # the keys of models.layers.ACTIVATIONS (tested)
+
+
+@dataclass
+class GPTArchitecture:
+    """The layers of a GPT, apart from the sizes set by the data. Defaults are the ``cpu`` demo size."""
+
+    n_layer: int = 4  # number of decoder layers (N in the paper)
+    n_head: int = 4  # attention heads per layer (h); n_embd must be divisible by it
+    n_embd: int = 128  # width of the residual stream (d_model = C)
+    ffn_multiplier: int = 4  # feed-forward hidden width = ffn_multiplier * n_embd (d_ff = 4·d_model, §3.3)
+    dropout: float = 0.0  # on embeddings, attention weights and residual branches (0: short runs, < 1 epoch)
+    bias: bool = True  # biases in linear layers and LayerNorms (GPT-2: True)
+    norm_first: bool = True  # pre-norm (GPT-2) if true, post-norm (the paper) if false
+    positional_encoding: PositionalEncoding = "learned"  # 'learned' (GPT-2) or 'sinusoidal' (§3.5)
+    activation: Activation = "gelu"  # feed-forward non-linearity: 'gelu', 'gelu_tanh' (GPT-2) or 'relu'
+    tie_weights: bool = True  # output head shares the token embedding matrix (§3.4)
+    use_sdpa: bool = True  # fused F.scaled_dot_product_attention; false = the explicit teaching path
+
+    def architecture_problems(self) -> list[str]:
+        """Every invalid layer setting, named (a different name from ``problems`` so that a run
+        config inheriting this class keeps its own ``problems`` and adds these)."""
+        problems = [
+            f"{name} must be >= 1, got {getattr(self, name)}"
+            for name in ("n_layer", "n_head", "n_embd", "ffn_multiplier")
+            if getattr(self, name) < 1
+        ]
+        if self.n_head >= 1 and self.n_embd % self.n_head:
+            problems.append(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.positional_encoding not in typing.get_args(PositionalEncoding):
+            problems.append(
+                f"positional_encoding must be 'learned' or 'sinusoidal', got {self.positional_encoding!r}"
+            )
+        elif self.positional_encoding == "sinusoidal" and self.n_embd % 2:
+            problems.append("sinusoidal positional encodings need an even n_embd")
+        if self.activation not in typing.get_args(Activation):
+            problems.append(
+                f"activation must be one of {list(typing.get_args(Activation))}, got {self.activation!r}"
+            )
+        return problems
+
+    def architecture(self) -> dict:
+        """Just these fields (from a subclass: without its other settings)."""
+        return {item.name: getattr(self, item.name) for item in fields(GPTArchitecture)}
+
+
+@dataclass
+class GPTConfig(GPTArchitecture):
+    """Hyperparameters of :class:`~genai_assets.models.transformer.GPT`. Defaults are the ``cpu`` demo size."""
+
+    vocab_size: int = 4096  # number of token ids (from the tokenizer)
+    block_size: int = 128  # longest context in tokens; learned positions exist for 0..block_size-1
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be >= 1, got {getattr(self, name)}"
+            for name in ("vocab_size", "block_size")
+            if getattr(self, name) < 1
+        ]
+        problems += self.architecture_problems()
+        if problems:
+            raise ValueError("Invalid GPTConfig: " + "; ".join(problems) + ".")
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> GPTConfig:
+        """``tiny`` (tests, seconds), ``cpu`` (the demo, minutes on 2 cores), ``gpu`` (a real run)."""
+        if name not in GPT_PRESETS:
+            raise ValueError(f"Unknown GPT preset {name!r}; choose one of {', '.join(GPT_PRESETS)}.")
+        return cls(**{**GPT_PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Overrides of the defaults above (cpu = the defaults); the scratch_transformer presets start from these.
+GPT_PRESETS: dict[str, dict] = {
+    "tiny": dict(block_size=32, n_layer=2, n_head=2, n_embd=64, dropout=0.0),
+    "cpu": {},
+    "gpu": dict(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
+}
