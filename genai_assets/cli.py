@@ -102,6 +102,7 @@ def run_materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from genai_assets.definitions import defs
+    from genai_assets.defs._config import check_run_config
     from genai_assets.defs._presets import preset_run_config
 
     run_config = merge_run_config(preset_run_config(args.preset), extra_config)
@@ -122,8 +123,13 @@ def run_materialize(args: argparse.Namespace) -> int:
     partitioned = sorted((key for key in selected if graph.get(key).is_partitioned), key=str)
     unpartitioned = sorted((key for key in selected if not graph.get(key).is_partitioned), key=str)
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_implicit_global_asset_job_def()
+    try:  # the library's value checks of every asset's config, before any step runs
+        check_run_config(job, run_config)
+    except (ValueError, dg.DagsterInvalidConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     plan: list[tuple[list, str | None]] = [(partitioned, site) for site in args.sites] if partitioned else []
     if unpartitioned:
         plan.append((unpartitioned, None))

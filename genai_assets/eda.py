@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -26,11 +27,11 @@ from genai_assets.plotting import new_figure
 class EdaConfig:
     """Sizes of the corpus report (defaults = the cpu demo profile)."""
 
-    top_k: int = 20  # rows of the top-words tables
-    heaps_points: int = 40  # points sampled on the vocabulary growth curve
-    zipf_fit_ranks: int = 1000  # ranks used to fit the Zipf exponent
-    n_samples: int = 3  # sample poems shown in the report
-    seed: int = 1337  # seeds the choice of sample poems
+    top_k: Annotated[int, "rows of the top-words tables"] = 20
+    heaps_points: Annotated[int, "points sampled on the vocabulary growth curve"] = 40
+    zipf_fit_ranks: Annotated[int, "ranks used to fit the Zipf exponent"] = 1000
+    n_samples: Annotated[int, "sample poems shown in the report"] = 3
+    seed: Annotated[int, "seeds the choice of sample poems"] = 1337
 
     def __post_init__(self) -> None:
         for name in ("top_k", "heaps_points", "zipf_fit_ranks"):

@@ -1,29 +1,32 @@
 """Every stage's config and every preset, validated by the library dataclass AND by Dagster.
 
-The Dagster configs are derived from the library dataclasses (``genai_assets.defs._config``), so a
-value the library refuses is refused by ``dagster.validate_run_config`` — what the Launchpad,
-``dagster asset materialize`` and ``genai-assets materialize`` run before any step starts — with
-the field named. A typo in any preset (the ``gpu`` one is never run by the tests) fails here.
+The Dagster configs are derived from the library dataclasses (``genai_assets.defs._config``): Dagster's
+own validation refuses unknown keys, wrong types and enum values; a value the library refuses is
+refused when the step builds its typed config, and by ``check_run_config`` (what ``genai-assets
+materialize`` runs before launching), with the field named. A typo in any preset (the ``gpu`` one
+is never run by the tests) fails here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+from typing import Annotated
 
 import dagster as dg
 import pytest
 
 from genai_assets.definitions import build_definitions
-from genai_assets.defs import _presets, preset_jobs
-from genai_assets.defs._config import StageConfig, _LibraryCheckedShape, stage_config
+from genai_assets.defs import _config, _presets, preset_jobs
+from genai_assets.defs._config import StageConfig, check_run_config, derived_config_class, stage_config
 from genai_assets.defs._presets import PRESET_NAMES, preset_run_config
 
 # Assets whose config is not derived from a library dataclass (none left; keep it that way).
 NOT_DERIVED: set[str] = set()
 
 # Packages whose configs are new this round and reviewed by their owners' tests (teaching).
-OWN_COMMENTS_CHECKED_ELSEWHERE = ("genai_assets.teaching",)
+OWN_DESCRIPTIONS_CHECKED_ELSEWHERE = ("genai_assets.teaching",)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +49,13 @@ def configured_assets(defs) -> dict[str, object]:
 
 
 def derived_classes(defs) -> dict[str, type[StageConfig]]:
-    return {
-        name: config_type._config_class
-        for name, config_type in configured_assets(defs).items()
-        if isinstance(config_type, _LibraryCheckedShape)
-    }
+    graph = defs.resolve_asset_graph()
+    found = {}
+    for name in configured_assets(defs):
+        derived = derived_config_class(graph.get(dg.AssetKey(name)).assets_def.op.config_schema)
+        if derived is not None:
+            found[name] = derived
+    return found
 
 
 def test_every_configured_asset_derives_its_config_from_the_library(defs):
@@ -69,14 +74,14 @@ def test_every_configured_asset_derives_its_config_from_the_library(defs):
     assert {"human_eval_sheet", "raw_poems", "base_lm", "finetuned_lm", "generated_poems"} <= set(derived)
 
 
-def test_every_library_field_is_in_the_launchpad_with_its_comment(defs):
+def test_every_library_field_is_in_the_launchpad_with_its_description(defs):
     for asset_name, config_class in derived_classes(defs).items():
         library = config_class.library_class
         fields = configured_assets(defs)[asset_name].fields
         for item in dataclasses.fields(library):
             assert item.name in fields, f"{asset_name}: {item.name} missing from the Dagster schema"
-            if not library.__module__.startswith(OWN_COMMENTS_CHECKED_ELSEWHERE):
-                assert fields[item.name].description, f"{library.__name__}.{item.name} has no comment"
+            if not library.__module__.startswith(OWN_DESCRIPTIONS_CHECKED_ELSEWHERE):
+                assert fields[item.name].description, f"{library.__name__}.{item.name} has no description"
         # the defaults are the library's (cpu profile), and they validate
         assert config_class().to_library() == library()
 
@@ -86,20 +91,40 @@ def test_a_field_added_to_the_dataclass_appears_without_touching_defs():
     class Settings:
         """Doc."""
 
-        rate: float = 0.5  # how fast
-        names: tuple[str, ...] = ("a",)  # which ones
+        rate: Annotated[float, "how fast"] = 0.5
+        names: Annotated[tuple[str, ...], "which ones"] = ("a",)
 
     @dataclasses.dataclass
     class MoreSettings(Settings):
-        extra: int = 3  # a new knob
+        rate: float = 0.25  # a new default keeps the base's description
+        extra: Annotated[int, "a new knob"] = 3
 
     derived = stage_config(MoreSettings)
-    shape = derived.config_schema().config_type
+    shape = derived.config_schema().as_field().config_type
     assert set(shape.fields) == {"rate", "names", "extra"}
     assert (
         shape.fields["extra"].description == "a new knob" and shape.fields["rate"].description == "how fast"
     )
+    assert shape.fields["rate"].default_value == 0.25
     assert derived(extra=5).to_library() == MoreSettings(extra=5)
+    assert derived.__name__ == "DagsterMoreSettings"  # never the library class's name
+
+
+def test_the_launchpad_shows_a_field_with_its_declared_description_and_default(defs):
+    """What the Launchpad renders for scratch_transformer.n_layer comes from GPTArchitecture's declaration."""
+    from genai_assets.models.gpt_config import GPTArchitecture
+
+    field = configured_assets(defs)["scratch_transformer"].fields["n_layer"]
+    assert field.description == "number of decoder layers (N in the paper)"
+    assert field.default_value == GPTArchitecture.n_layer == 4
+    assert not field.is_required
+    evaluation = configured_assets(defs)["evaluation"].fields
+    assert all(each.description for each in evaluation.values())
+
+
+def test_the_derivation_reads_no_source_and_imports_nothing_private():
+    source = inspect.getsource(_config)
+    assert "dagster._" not in source and "tokenize" not in source and "dg.Shape" not in source
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
@@ -155,13 +180,15 @@ BAD_VALUES = [
 
 
 @pytest.mark.parametrize(("asset_name", "values", "message"), BAD_VALUES)
-def test_bad_values_are_refused_by_dagster_validation_with_the_field_named(defs, asset_name, values, message):
+def test_bad_values_are_refused_before_launch_and_at_step_start_with_the_field_named(
+    defs, asset_name, values, message
+):
     job = defs.resolve_implicit_global_asset_job_def()
-    with pytest.raises(dg.DagsterInvalidConfigError) as error:
-        dg.validate_run_config(job, {"ops": {asset_name: {"config": values}}})
-    assert message in str(error.value)
+    with pytest.raises(ValueError) as error:  # genai-assets materialize, before launching
+        check_run_config(job, {"ops": {asset_name: {"config": values}}})
+    assert message in str(error.value) and f"{asset_name}:" in str(error.value)
     config_class = derived_classes(defs)[asset_name]
-    with pytest.raises(ValueError, match=message.split(" must")[0]):  # the library says the same
+    with pytest.raises(ValueError, match=message.split(" must")[0]):  # what the step start runs
         config_class(**values)
 
 
@@ -199,3 +226,15 @@ def _presets_with(presets: dict, preset: str, asset_name: str, values: dict) -> 
     changed = {name: dict(fragments) for name, fragments in presets.items()}
     changed[preset][asset_name] = {"config": values}
     return changed
+
+
+def test_materialize_refuses_a_bad_value_before_launching_anything(capsys, monkeypatch, tmp_path):
+    """``genai-assets materialize`` runs the library's checks of every asset's config first: exit 2, field named."""
+    from genai_assets.cli import main
+
+    monkeypatch.setenv("GENAI_DATA_LAKE", str(tmp_path / "lake"))
+    bad = '{"ops": {"scratch_transformer": {"config": {"learning_rate": -1.0}}}}'
+    status = main(["materialize", "--select", "scratch_transformer", "--config-json", bad])
+    error = capsys.readouterr().err
+    assert status == 2 and "scratch_transformer: " in error and "learning_rate must be > 0" in error
+    assert not (tmp_path / "lake" / "models").exists()  # nothing ran

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -42,23 +43,31 @@ from genai_assets.sources.sites import ALL_SITES
 class CleaningConfig:
     """Thresholds of the cleansing pipeline (defaults = the cpu demo profile)."""
 
-    min_lines: int = 2  # fewer non-blank lines → dropped as too short
-    min_words: int = 6  # fewer words → dropped as too short
-    max_lines: int = 2500  # more lines → dropped as too long (Lucrece has ~1,860)
-    max_words: int = 25000  # more words → dropped as too long
-    min_ascii_letter_ratio: float = 0.95  # share of letters that are a-z/A-Z, below → non-English
-    min_stopword_ratio: float = 0.1  # share of words that are English stopwords, below → non-English
-    near_duplicate_threshold: float = 0.7  # estimated Jaccard of word shingles at/above → near duplicate
-    shingle_size: int = 3  # words per shingle for MinHash
-    num_perm: int = 64  # MinHash permutations (more = more precise, slower)
-    lsh_false_negative_weight: float = 0.7  # LSH band layout: weight of missed pairs vs false candidates
-    near_dedup: bool = True  # run the MinHash near-duplicate step at all
-    containment_ratio: float = 0.5  # share of a poem's distinctive lines already kept → contained duplicate
-    containment_min_line_words: int = 4  # words a line needs to count as distinctive
-    containment_dedup: bool = True  # run the line-containment step at all
-    train_ratio: float = 0.9  # share of poems in train
-    val_ratio: float = 0.05  # share in val; test gets the rest
-    seed: int = 1337  # seeds the split hash and the MinHash permutations
+    min_lines: Annotated[int, "fewer non-blank lines → dropped as too short"] = 2
+    min_words: Annotated[int, "fewer words → dropped as too short"] = 6
+    max_lines: Annotated[int, "more lines → dropped as too long (Lucrece has ~1,860)"] = 2500
+    max_words: Annotated[int, "more words → dropped as too long"] = 25000
+    min_ascii_letter_ratio: Annotated[float, "share of letters that are a-z/A-Z, below → non-English"] = 0.95
+    min_stopword_ratio: Annotated[float, "share of words that are English stopwords, below → non-English"] = (
+        0.1
+    )
+    near_duplicate_threshold: Annotated[
+        float, "estimated Jaccard of word shingles at/above → near duplicate"
+    ] = 0.7
+    shingle_size: Annotated[int, "words per shingle for MinHash"] = 3
+    num_perm: Annotated[int, "MinHash permutations (more = more precise, slower)"] = 64
+    lsh_false_negative_weight: Annotated[
+        float, "LSH band layout: weight of missed pairs vs false candidates"
+    ] = 0.7
+    near_dedup: Annotated[bool, "run the MinHash near-duplicate step at all"] = True
+    containment_ratio: Annotated[
+        float, "share of a poem's distinctive lines already kept → contained duplicate"
+    ] = 0.5
+    containment_min_line_words: Annotated[int, "words a line needs to count as distinctive"] = 4
+    containment_dedup: Annotated[bool, "run the line-containment step at all"] = True
+    train_ratio: Annotated[float, "share of poems in train"] = 0.9
+    val_ratio: Annotated[float, "share in val; test gets the rest"] = 0.05
+    seed: Annotated[int, "seeds the split hash and the MinHash permutations"] = 1337
 
     def __post_init__(self) -> None:
         problems = []

@@ -1,37 +1,31 @@
 """Dagster run config derived from the library's config dataclasses (one definition per stage).
 
-Every stage's settings are a plain ``@dataclass`` in its library package, with a comment per field
-and validation in ``__post_init__``. :func:`stage_config` turns such a dataclass into a
-``dg.Config`` subclass: same field names, types, defaults, and the field comments as Launchpad
-descriptions. A field added to the dataclass therefore appears in the Launchpad without touching
-``defs/``.
+Every stage's settings are a plain ``@dataclass`` in its library package, validated in
+``__post_init__``, whose fields carry their description as data: ``name: Annotated[int, "what it
+is"] = default``. :func:`stage_config` turns such a dataclass into a ``dg.Config`` subclass named
+``Dagster<LibraryClass>`` (so a reader, a traceback or the Launchpad never confuses the two): same
+field names, types and defaults, and those descriptions as the Launchpad's. A field added to the
+dataclass therefore appears in the Launchpad without touching ``defs/``.
 
-Why the asset declares ``config_schema=Derived.config_schema()`` instead of a ``config: Derived``
-parameter: Dagster validates run config against a schema of *types* only (a NaN learning rate is a
-valid ``Float``), and pydantic validators run only when the step starts. The schema returned here
-wraps the config shape in a :class:`dagster.Shape` whose ``post_process`` builds the library
-dataclass, so ``dagster.validate_run_config`` — what the Launchpad's launch, ``dagster asset
-materialize`` and ``genai-assets materialize`` go through before any step runs — rejects every
-value the library rejects, with the library's message (which names the field). The asset body then
-calls ``Derived.from_context(context)`` to get the typed config back.
+Only Dagster's public pythonic-config API is used: the asset's ``config_schema`` is the derived
+class's own (``Config.to_config_schema``), and ``Derived.from_context(context)`` builds the typed
+config, whose pydantic validator runs the library's checks. Dagster validates run config against
+that schema before the run (types, unknown keys, enum values); value checks (ranges, NaN, a field
+that depends on another) run when the step starts, before the asset does any work, and fail it
+with the library's message naming the field. ``genai-assets materialize`` runs the same checks for
+every selected asset before launching (:func:`check_run_config`).
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
-import inspect
-import io
-import textwrap
-import tokenize
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import dagster as dg
-from dagster._config.errors import PostProcessingError
 from pydantic import Field, ValidationError, create_model, model_validator
 
 
@@ -56,43 +50,14 @@ class StageConfig(dg.Config):
         return self
 
     @classmethod
-    def config_schema(cls) -> dg.Field:
-        """The asset's ``config_schema``: this class's shape, post-processed by the library dataclass."""
-        inferred = cls.to_config_schema().as_field()
-        shape = inferred.config_type
-        checked = _LibraryCheckedShape(shape.fields, shape.description, cls)
-        return dg.Field(checked, description=inferred.description, is_required=False)
+    def config_schema(cls):
+        """The asset's ``config_schema``: this class's own schema (fields, defaults, descriptions)."""
+        return cls.to_config_schema()
 
     @classmethod
     def from_context(cls, context: dg.AssetExecutionContext):
-        """The typed config of this run (defaults already filled in by Dagster)."""
+        """The typed config of this run (defaults already filled in by Dagster; checked by the library)."""
         return cls(**(context.op_config or {}))
-
-
-class _LibraryCheckedShape(dg.Shape):
-    """A strict shape whose post-processing constructs the stage's config (see module docstring)."""
-
-    def __new__(cls, fields, description, config_class: type[StageConfig]):
-        # Shape.__new__ memoizes plain Shape instances by key, which would drop this subclass.
-        instance = object.__new__(cls)
-        instance._initialized = False
-        return instance
-
-    def __init__(self, fields, description, config_class: type[StageConfig]):
-        # The library class in the description also gives this type its own key in the snapshot.
-        library_name = config_class.library_class.__qualname__
-        super().__init__(
-            fields=fields, description=f"{description or ''} (checked by {library_name})".strip()
-        )
-        self._config_class = config_class
-
-    def post_process(self, value):
-        # Fields with a default factory (lists, nested configs) may be absent: pydantic fills them in.
-        try:
-            self._config_class(**value)
-        except ValidationError as error:
-            raise PostProcessingError(describe_validation_error(error)) from error
-        return value
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -133,14 +98,44 @@ def stage_config(library_class: type, **asset_only_fields: tuple[type, Any, str]
             raise ValueError(f"Asset-only field {name!r} clashes with {library_class.__name__}.{name}.")
         fields[name] = (annotation, Field(default, description=description))
     derived = create_model(
-        library_class.__name__,
+        f"Dagster{library_class.__name__}",
         __base__=StageConfig,
         __doc__=_first_line(library_class.__doc__),
         **fields,
     )
     derived.library_class = library_class
     derived.asset_only_fields = frozenset(asset_only_fields)
+    _DERIVED_BY_SCHEMA_KEY[_schema_key(derived.to_config_schema())] = derived
     return derived
+
+
+_DERIVED_BY_SCHEMA_KEY: dict[str, type[StageConfig]] = {}
+
+
+def derived_config_class(config_schema) -> type[StageConfig] | None:
+    """The derived class whose schema an asset declares (None: not one of ours)."""
+    return None if config_schema is None else _DERIVED_BY_SCHEMA_KEY.get(_schema_key(config_schema))
+
+
+def check_run_config(job: dg.JobDefinition, run_config: Mapping[str, Any]) -> None:
+    """Everything the step starts would check, before launching: Dagster's schema validation, then
+    each configured asset's typed config built by the library (one ``ValueError`` naming the field)."""
+    resolved = dg.validate_run_config(job, run_config)
+    problems = []
+    for node_name, node_config in resolved.get("ops", {}).items():
+        derived = derived_config_class(job.graph.node_named(node_name).definition.config_schema)
+        if derived is None:
+            continue
+        try:
+            derived(**((node_config or {}).get("config") or {}))
+        except ValidationError as error:
+            problems.append(f"{node_name}: {describe_validation_error(error)}")
+    if problems:
+        raise ValueError("Invalid run config: " + " | ".join(problems))
+
+
+def _schema_key(config_schema) -> str:
+    return config_schema.as_field().config_type.key
 
 
 def library_fields(library_class: type) -> dict[str, tuple[Any, Any]]:
@@ -148,12 +143,12 @@ def library_fields(library_class: type) -> dict[str, tuple[Any, Any]]:
     and resources such as the scraper's, whose HTTP settings are ``HttpPolicy``'s fields)."""
     if not dataclasses.is_dataclass(library_class):
         raise TypeError(f"{library_class!r} is not a dataclass.")
-    hints = typing.get_type_hints(library_class)
-    comments = field_comments(library_class)
+    hints = typing.get_type_hints(library_class)  # without Annotated's extras: the plain types
+    descriptions = field_descriptions(library_class)
     fields: dict[str, Any] = {}
     for item in dataclasses.fields(library_class):
         annotation = _config_annotation(hints[item.name])
-        description = comments.get(item.name)
+        description = descriptions.get(item.name)
         if item.default_factory is not dataclasses.MISSING:
             factory = functools.partial(_converted, item.default_factory, annotation)
             fields[item.name] = (annotation, Field(default_factory=factory, description=description))
@@ -176,46 +171,23 @@ def asset_presets(presets_by_asset: Mapping[str, Mapping[str, Mapping[str, Any]]
     return result
 
 
-def field_comments(library_class: type) -> dict[str, str]:
-    """``{field: comment}`` from the ``# ...`` comments on (or right above) each field's line.
+def field_descriptions(library_class: type) -> dict[str, str]:
+    """``{field: description}`` from each field's ``Annotated[type, "description"]`` declaration.
 
-    Base dataclasses are read too; a subclass that redeclares a field (to change its default)
-    may give it a new comment, else the base's comment is kept.
+    Base dataclasses are read too; a subclass that redeclares a field (to change its default) may
+    give it a new description, else the base's is kept.
     """
     result: dict[str, str] = {}
     for klass in reversed(library_class.__mro__):
-        if dataclasses.is_dataclass(klass) and klass is not object:
-            result.update(_own_field_comments(klass))
-    return result
-
-
-def _own_field_comments(library_class: type) -> dict[str, str]:
-    try:
-        source = textwrap.dedent(inspect.getsource(library_class))
-    except (OSError, TypeError):
-        return {}
-    comments_by_line: dict[int, str] = {}
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            comments_by_line[token.start[0]] = token.string.lstrip("#").strip()
-    lines = source.splitlines()
-    [class_node] = ast.parse(source).body
-    result: dict[str, str] = {}
-    for statement in class_node.body:
-        if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
+        if not dataclasses.is_dataclass(klass):
             continue
-        # a comment anywhere in the statement (a formatter may wrap a long line), else the block above
-        inside = [
-            comments_by_line[line]
-            for line in range(statement.lineno, statement.end_lineno + 1)
-            if line in comments_by_line
-        ]
-        above, line = [], statement.lineno - 1
-        while line in comments_by_line and lines[line - 1].strip().startswith("#"):
-            above.insert(0, comments_by_line[line])
-            line -= 1
-        if inside or above:
-            result[statement.target.id] = " ".join(inside or above)
+        hints = typing.get_type_hints(klass, include_extras=True)
+        for name in vars(klass).get("__annotations__", {}):
+            described = [
+                extra for extra in getattr(hints.get(name), "__metadata__", ()) if isinstance(extra, str)
+            ]
+            if described:
+                result[name] = " ".join(described)
     return result
 
 

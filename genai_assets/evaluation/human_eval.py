@@ -30,6 +30,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -57,10 +58,12 @@ FALLBACK_ORDER = ("finetuned_lm", "base_lm", "scratch_transformer", "rnn_baselin
 class HumanEvalSheetConfig:
     """Which two systems the blind A/B sheet compares, and how many prompts it holds."""
 
-    model_a: str = "finetuned_lm"  # first system ('reference' = the real poem's lines)
-    model_b: str = "base_lm"  # second system; if either is missing, the first two available are used
-    max_items: int = 16  # prompts on the sheet
-    seed: int = 2024  # seed of the item choice, item order and left/right sides
+    model_a: Annotated[str, "first system ('reference' = the real poem's lines)"] = "finetuned_lm"
+    model_b: Annotated[str, "second system; if either is missing, the first two available are used"] = (
+        "base_lm"
+    )
+    max_items: Annotated[int, "prompts on the sheet"] = 16
+    seed: Annotated[int, "seed of the item choice, item order and left/right sides"] = 2024
 
     def __post_init__(self) -> None:
         problems = []

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -35,18 +36,19 @@ EVALUATED_MODELS = ("base_lm", "finetuned_lm", "scratch_transformer", "rnn_basel
 class EvaluationSettings:
     """What to measure and how much of it; defaults are the cpu demo profile."""
 
-    # model assets to compare; a model whose folder is missing is skipped with a note
-    models: list[str] = field(default_factory=lambda: list(EVALUATED_MODELS))
-    max_perplexity_poems: int = 64  # test poems scored for perplexity / bits per char (0 = all)
-    max_chars_per_poem: int = 1200  # longer poems are cut at a line break (CPU time)
-    n_prompts: int = 16  # test poems used as prompts for generation
-    prompt_lines: int = 2  # first lines of a poem given as the prompt
-    continuation_lines: int = 4  # real lines after the prompt that BLEU/chrF compare with
-    max_new_tokens: int = 48  # generated tokens per prompt
-    temperature: float = 0.8  # sampling settings, identical for every model
-    top_k: int = 50  # top-k filter (0 = off)
-    top_p: float = 0.95  # nucleus sampling mass in (0, 1]
-    seed: int = 1234  # seeds the prompt choice and every model's sampling
+    models: Annotated[
+        list[str], "model assets to compare; a model whose folder is missing is skipped with a note"
+    ] = field(default_factory=lambda: list(EVALUATED_MODELS))
+    max_perplexity_poems: Annotated[int, "test poems scored for perplexity / bits per char (0 = all)"] = 64
+    max_chars_per_poem: Annotated[int, "longer poems are cut at a line break (CPU time)"] = 1200
+    n_prompts: Annotated[int, "test poems used as prompts for generation"] = 16
+    prompt_lines: Annotated[int, "first lines of a poem given as the prompt"] = 2
+    continuation_lines: Annotated[int, "real lines after the prompt that BLEU/chrF compare with"] = 4
+    max_new_tokens: Annotated[int, "generated tokens per prompt"] = 48
+    temperature: Annotated[float, "sampling settings, identical for every model"] = 0.8
+    top_k: Annotated[int, "top-k filter (0 = off)"] = 50
+    top_p: Annotated[float, "nucleus sampling mass in (0, 1]"] = 0.95
+    seed: Annotated[int, "seeds the prompt choice and every model's sampling"] = 1234
 
     def __post_init__(self) -> None:
         problems = non_finite_problems(self)

@@ -28,7 +28,7 @@ import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 PACKAGED_SMOLLM2 = "smollm2-135m"
 TINY_GPT2 = "tiny-gpt2-random"
@@ -51,9 +51,10 @@ class BaseModelUnavailableError(RuntimeError):
 class BaseModelConfig:
     """Which pre-trained causal LM the ``base_lm`` stage resolves (and ``finetuned_lm`` fine-tunes)."""
 
-    # 'smollm2-135m' (packaged, offline default), 'tiny-gpt2-random' (tests), a local model folder,
-    # or a Hub id such as 'openai-community/gpt2' (needs the Hub or a local HF cache)
-    base_model: str = "smollm2-135m"
+    base_model: Annotated[
+        str,
+        "'smollm2-135m' (packaged, offline default), 'tiny-gpt2-random' (tests), a local model folder, or a Hub id such as 'openai-community/gpt2' (needs the Hub or a local HF cache)",
+    ] = "smollm2-135m"
 
     def __post_init__(self) -> None:
         if not self.base_model.strip():

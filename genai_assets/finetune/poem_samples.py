@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from genai_assets.config_checks import non_finite_problems, raise_problems
 from genai_assets.generation import SamplingConfig
@@ -14,20 +15,23 @@ DEFAULT_PROMPTS = ["The rose", "Upon the sea at night", "O gentle love"]
 class GeneratedPoemsConfig:
     """Sample poems from the fine-tuned model (and the base, for comparison)."""
 
-    prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))  # first words of each poem
-    num_samples: int = 1  # samples per prompt and model
-    max_new_tokens: int = 60  # tokens generated per sample
-    temperature: float = 0.9  # sampling temperature (> 0)
-    top_k: int = 50  # top-k filter (0 = off)
-    top_p: float = 0.95  # nucleus filter mass in (0, 1]
-    repetition_penalty: float = 1.1  # penalty on repeated tokens (1 = none)
-    no_repeat_ngram_size: int = 0  # never repeat an n-gram of this size (0 = off)
-    do_sample: bool = True  # sample (True) or greedy decoding (False)
-    # Named decoding preset ('course': temperature 1.0, top-k 50, top-p 0.95, repetition penalty 1.2,
-    # no repeated 2-grams, 3 samples per prompt); its values replace the fields above. Empty = use the fields.
-    preset: str = ""
-    include_base: bool = True  # also generate from base_lm, side by side
-    seed: int = 1234  # seed of the sampling (reproducible table)
+    prompts: Annotated[list[str], "first words of each poem"] = field(
+        default_factory=lambda: list(DEFAULT_PROMPTS)
+    )
+    num_samples: Annotated[int, "samples per prompt and model"] = 1
+    max_new_tokens: Annotated[int, "tokens generated per sample"] = 60
+    temperature: Annotated[float, "sampling temperature (> 0)"] = 0.9
+    top_k: Annotated[int, "top-k filter (0 = off)"] = 50
+    top_p: Annotated[float, "nucleus filter mass in (0, 1]"] = 0.95
+    repetition_penalty: Annotated[float, "penalty on repeated tokens (1 = none)"] = 1.1
+    no_repeat_ngram_size: Annotated[int, "never repeat an n-gram of this size (0 = off)"] = 0
+    do_sample: Annotated[bool, "sample (True) or greedy decoding (False)"] = True
+    preset: Annotated[
+        str,
+        "Named decoding preset ('course': temperature 1.0, top-k 50, top-p 0.95, repetition penalty 1.2, no repeated 2-grams, 3 samples per prompt); its values replace the fields above. Empty = use the fields.",
+    ] = ""
+    include_base: Annotated[bool, "also generate from base_lm, side by side"] = True
+    seed: Annotated[int, "seed of the sampling (reproducible table)"] = 1234
 
     def __post_init__(self) -> None:
         problems = non_finite_problems(self)

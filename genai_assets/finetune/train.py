@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
@@ -69,35 +70,41 @@ def lora_targets(modules: list[str]) -> str | list[str] | None:
 class FinetuneConfig:
     """Hyperparameters of one fine-tuning run. Defaults: the CPU demo on SmolLM2-135M."""
 
-    collation: str = "packing"  # "packing" (full blocks) or "padding" (one poem per row, the seed's)
-    block_size: int = 128  # tokens per row
-    batch_size: int = 4  # rows per micro-batch
-    epochs: int = 1  # passes over the train split ...
+    collation: Annotated[str, '"packing" (full blocks) or "padding" (one poem per row, the seed\'s)'] = (
+        "packing"
+    )
+    block_size: Annotated[int, "tokens per row"] = 128
+    batch_size: Annotated[int, "rows per micro-batch"] = 4
+    epochs: Annotated[int, "passes over the train split ..."] = 1
     # The cpu recipe (LoRA r16 on every linear layer, lr 1e-3, 80 steps) was chosen by measurement:
     # benchmarks/sweep_finetune.py, table in docs/finetune.md. The seed's full-weight lr 5e-4 made the
     # model forget (out-of-domain verse +1.8 % bits/char) while learning less (-5.3 % in domain).
-    max_steps: int = 80  # ... capped at this many optimizer steps; 0 = no cap
-    learning_rate: float = 1e-3  # AdamW peak learning rate (seed: 5e-4 for all weights)
-    adam_eps: float = 1e-8  # AdamW epsilon (seed: 1e-8)
-    weight_decay: float = 0.01  # AdamW weight decay on weight matrices
-    warmup_steps: int = 5  # linear warm-up steps (seed: 100), capped at the run's length
-    grad_accum_steps: int = 1  # micro-batches per optimizer step
-    grad_clip: float = 1.0  # max global gradient norm; 0 disables
-    eval_every: int = 0  # steps between validation passes; 0 = once per epoch (and at the end)
-    eval_batches: int = 8  # validation batches per pass; 0 = the whole val split
-    sample_every: int = 20  # steps between sample poems in the log; 0 = never
-    sample_max_new_tokens: int = 40  # length of those samples
-    checkpoint_every: int = 20  # steps between resumable checkpoints; 0 = at the end only
-    resume: bool = True  # continue from a compatible checkpoint if one exists
-    lora: bool = True  # train LoRA adapters (peft) instead of all weights; merged before saving
-    lora_r: int = 16  # adapter rank
-    lora_alpha: int = 32  # adapter scaling numerator (scale = alpha / r)
-    lora_dropout: float = 0.05  # dropout on the adapter input
-    # ["all-linear"] = every linear layer but the output head (any architecture); [] = peft's default
-    lora_target_modules: list[str] = field(default_factory=lambda: [ALL_LINEAR])
-    perplexity_max_blocks: int = 16  # test blocks scored for held-out perplexity; 0 = all
-    seed: int = 42  # seeds the training order, dropout and the logged samples
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # decoding defaults saved with the model
+    max_steps: Annotated[int, "... capped at this many optimizer steps; 0 = no cap"] = 80
+    learning_rate: Annotated[float, "AdamW peak learning rate (seed: 5e-4 for all weights)"] = 1e-3
+    adam_eps: Annotated[float, "AdamW epsilon (seed: 1e-8)"] = 1e-8
+    weight_decay: Annotated[float, "AdamW weight decay on weight matrices"] = 0.01
+    warmup_steps: Annotated[int, "linear warm-up steps (seed: 100), capped at the run's length"] = 5
+    grad_accum_steps: Annotated[int, "micro-batches per optimizer step"] = 1
+    grad_clip: Annotated[float, "max global gradient norm; 0 disables"] = 1.0
+    eval_every: Annotated[int, "steps between validation passes; 0 = once per epoch (and at the end)"] = 0
+    eval_batches: Annotated[int, "validation batches per pass; 0 = the whole val split"] = 8
+    sample_every: Annotated[int, "steps between sample poems in the log; 0 = never"] = 20
+    sample_max_new_tokens: Annotated[int, "length of those samples"] = 40
+    checkpoint_every: Annotated[int, "steps between resumable checkpoints; 0 = at the end only"] = 20
+    resume: Annotated[bool, "continue from a compatible checkpoint if one exists"] = True
+    lora: Annotated[bool, "train LoRA adapters (peft) instead of all weights; merged before saving"] = True
+    lora_r: Annotated[int, "adapter rank"] = 16
+    lora_alpha: Annotated[int, "adapter scaling numerator (scale = alpha / r)"] = 32
+    lora_dropout: Annotated[float, "dropout on the adapter input"] = 0.05
+    lora_target_modules: Annotated[
+        list[str],
+        '["all-linear"] = every linear layer but the output head (any architecture); [] = peft\'s default',
+    ] = field(default_factory=lambda: [ALL_LINEAR])
+    perplexity_max_blocks: Annotated[int, "test blocks scored for held-out perplexity; 0 = all"] = 16
+    seed: Annotated[int, "seeds the training order, dropout and the logged samples"] = 42
+    sampling: Annotated[SamplingConfig, "decoding defaults saved with the model"] = field(
+        default_factory=SamplingConfig
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.sampling, dict):  # configs from JSON give a mapping

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from genai_assets.config_checks import non_finite_problems
 
@@ -26,15 +26,19 @@ def filter_problems(temperature: float, top_k: int, top_p: float) -> list[str]:
 class SamplingConfig:
     """Decoding settings (transformers ``generate`` names). Defaults: the fine-tuned model's."""
 
-    do_sample: bool = True  # sample (True) or greedy decoding (False)
-    top_k: int = 50  # keep the k most likely tokens; 0 = no top-k filter
-    top_p: float = 0.95  # nucleus: keep the most likely tokens holding this probability mass (0, 1]
-    temperature: float = 0.9  # > 0; below 1 sharpens, above 1 flattens the distribution
-    repetition_penalty: float = 1.1  # > 0; 1.0 = none; > 1 discourages tokens already present
-    no_repeat_ngram_size: int = 0  # forbid repeating any n-gram of this size; 0 = off
-    num_return_sequences: int = 1  # samples per prompt
-    max_new_tokens: int = 80  # tokens generated after the prompt (fewer if end-of-poem comes first)
-    seed: int | None = None  # seeds torch once before the first sample: reproducible output
+    do_sample: Annotated[bool, "sample (True) or greedy decoding (False)"] = True
+    top_k: Annotated[int, "keep the k most likely tokens; 0 = no top-k filter"] = 50
+    top_p: Annotated[float, "nucleus: keep the most likely tokens holding this probability mass (0, 1]"] = (
+        0.95
+    )
+    temperature: Annotated[float, "> 0; below 1 sharpens, above 1 flattens the distribution"] = 0.9
+    repetition_penalty: Annotated[float, "> 0; 1.0 = none; > 1 discourages tokens already present"] = 1.1
+    no_repeat_ngram_size: Annotated[int, "forbid repeating any n-gram of this size; 0 = off"] = 0
+    num_return_sequences: Annotated[int, "samples per prompt"] = 1
+    max_new_tokens: Annotated[int, "tokens generated after the prompt (fewer if end-of-poem comes first)"] = (
+        80
+    )
+    seed: Annotated[int | None, "seeds torch once before the first sample: reproducible output"] = None
 
     def __post_init__(self) -> None:
         problems = non_finite_problems(self)  # inf would pass the range checks below

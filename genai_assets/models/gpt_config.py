@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from typing import Annotated, Literal
 
 PositionalEncoding = Literal["learned", "sinusoidal"]
 Activation = Literal["gelu", "gelu_tanh", "relu"]  # the keys of models.layers.ACTIVATIONS (tested)
@@ -21,17 +21,25 @@ Activation = Literal["gelu", "gelu_tanh", "relu"]  # the keys of models.layers.A
 class GPTArchitecture:
     """The layers of a GPT, apart from the sizes set by the data. Defaults are the ``cpu`` demo size."""
 
-    n_layer: int = 4  # number of decoder layers (N in the paper)
-    n_head: int = 4  # attention heads per layer (h); n_embd must be divisible by it
-    n_embd: int = 128  # width of the residual stream (d_model = C)
-    ffn_multiplier: int = 4  # feed-forward hidden width = ffn_multiplier * n_embd (d_ff = 4·d_model, §3.3)
-    dropout: float = 0.0  # on embeddings, attention weights and residual branches (0: short runs, < 1 epoch)
-    bias: bool = True  # biases in linear layers and LayerNorms (GPT-2: True)
-    norm_first: bool = True  # pre-norm (GPT-2) if true, post-norm (the paper) if false
-    positional_encoding: PositionalEncoding = "learned"  # 'learned' (GPT-2) or 'sinusoidal' (§3.5)
-    activation: Activation = "gelu"  # feed-forward non-linearity: 'gelu', 'gelu_tanh' (GPT-2) or 'relu'
-    tie_weights: bool = True  # output head shares the token embedding matrix (§3.4)
-    use_sdpa: bool = True  # fused F.scaled_dot_product_attention; false = the explicit teaching path
+    n_layer: Annotated[int, "number of decoder layers (N in the paper)"] = 4
+    n_head: Annotated[int, "attention heads per layer (h); n_embd must be divisible by it"] = 4
+    n_embd: Annotated[int, "width of the residual stream (d_model = C)"] = 128
+    ffn_multiplier: Annotated[
+        int, "feed-forward hidden width = ffn_multiplier * n_embd (d_ff = 4·d_model, §3.3)"
+    ] = 4
+    dropout: Annotated[
+        float, "on embeddings, attention weights and residual branches (0: short runs, < 1 epoch)"
+    ] = 0.0
+    bias: Annotated[bool, "biases in linear layers and LayerNorms (GPT-2: True)"] = True
+    norm_first: Annotated[bool, "pre-norm (GPT-2) if true, post-norm (the paper) if false"] = True
+    positional_encoding: Annotated[PositionalEncoding, "'learned' (GPT-2) or 'sinusoidal' (§3.5)"] = "learned"
+    activation: Annotated[Activation, "feed-forward non-linearity: 'gelu', 'gelu_tanh' (GPT-2) or 'relu'"] = (
+        "gelu"
+    )
+    tie_weights: Annotated[bool, "output head shares the token embedding matrix (§3.4)"] = True
+    use_sdpa: Annotated[bool, "fused F.scaled_dot_product_attention; false = the explicit teaching path"] = (
+        True
+    )
 
     def architecture_problems(self) -> list[str]:
         """Every invalid layer setting, named (a different name from ``problems`` so that a run
@@ -66,8 +74,8 @@ class GPTArchitecture:
 class GPTConfig(GPTArchitecture):
     """Hyperparameters of :class:`~genai_assets.models.transformer.GPT`. Defaults are the ``cpu`` demo size."""
 
-    vocab_size: int = 4096  # number of token ids (from the tokenizer)
-    block_size: int = 128  # longest context in tokens; learned positions exist for 0..block_size-1
+    vocab_size: Annotated[int, "number of token ids (from the tokenizer)"] = 4096
+    block_size: Annotated[int, "longest context in tokens; learned positions exist for 0..block_size-1"] = 128
 
     def __post_init__(self) -> None:
         problems = [

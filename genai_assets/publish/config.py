@@ -6,20 +6,23 @@ The Hub token is never config: it comes from ``$HF_TOKEN`` only (see ``genai_ass
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 
 @dataclass
 class HubUploadSettings:
     """Where and how to publish (the token is not config: it comes from $HF_TOKEN)."""
 
-    repo_id: str = "genai-assets/poetry-smollm2-135m"  # target model repo, 'owner/name'
-    private: bool = True  # create the repo as private
-    commit_message: str = "Upload poetry model from the genai_assets pipeline"  # commit message
-    model_asset: str = "finetuned_lm"  # model folder under <lake>/models/ to publish
-    dry_run: bool = False  # stage only, even when a token is set
-    publish_dataset: bool = True  # also publish poems_hf_dataset to dataset_repo_id; the model card links it
-    dataset_repo_id: str = "genai-assets/cleansed-poems"  # target dataset repo, 'owner/name'
-    n_sample_poems: int = 3  # generated samples quoted in the model card
+    repo_id: Annotated[str, "target model repo, 'owner/name'"] = "genai-assets/poetry-smollm2-135m"
+    private: Annotated[bool, "create the repo as private"] = True
+    commit_message: Annotated[str, "commit message"] = "Upload poetry model from the genai_assets pipeline"
+    model_asset: Annotated[str, "model folder under <lake>/models/ to publish"] = "finetuned_lm"
+    dry_run: Annotated[bool, "stage only, even when a token is set"] = False
+    publish_dataset: Annotated[
+        bool, "also publish poems_hf_dataset to dataset_repo_id; the model card links it"
+    ] = True
+    dataset_repo_id: Annotated[str, "target dataset repo, 'owner/name'"] = "genai-assets/cleansed-poems"
+    n_sample_poems: Annotated[int, "generated samples quoted in the model card"] = 3
 
     def __post_init__(self) -> None:
         # repo_id, dataset_repo_id and model_asset are checked by the asset before anything is
@@ -34,7 +37,7 @@ class HubUploadSettings:
 class PoemsDatasetCardSettings:
     """The dataset repo the card is written for (``hub_upload`` rewrites it if it publishes elsewhere)."""
 
-    repo_id: str = "genai-assets/cleansed-poems"  # Hub dataset repo id named in the card
+    repo_id: Annotated[str, "Hub dataset repo id named in the card"] = "genai-assets/cleansed-poems"
 
     def __post_init__(self) -> None:
         from genai_assets.publish.hub import validate_repo_id

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -71,19 +71,19 @@ R = TypeVar("R")
 class HttpPolicy:
     """Politeness and robustness settings of one client (see module docstring)."""
 
-    user_agent: str = DEFAULT_USER_AGENT  # must name us and give a contact URL
-    min_interval_s: float = 1.0  # minimum seconds between request starts (rate limit)
-    timeout_s: float = 20.0  # connect/read timeout per socket operation
-    request_deadline_s: float = 60.0  # whole request (headers + body), however slowly it drips
-    max_retries: int = 4  # extra attempts after the first one, on retryable failures
-    backoff_base_s: float = 1.0  # wait before retry k is backoff_base_s * 2**k (plus jitter)
-    backoff_max_s: float = 60.0  # ceiling for the exponential backoff
-    max_wait_s: float = 120.0  # ceiling for any single wait, including a server's Retry-After
-    max_bytes: int = 2_000_000  # abandon a response body larger than this
-    max_concurrency: int = 4  # parallel requests in fetch_many
-    max_redirects: int = 5  # same-host redirects followed per request
-    respect_robots: bool = True  # obey robots.txt (turn off only for your own servers)
-    max_crawl_delay_s: float = 30.0  # ceiling on a robots.txt Crawl-delay (recorded when applied)
+    user_agent: Annotated[str, "must name us and give a contact URL"] = DEFAULT_USER_AGENT
+    min_interval_s: Annotated[float, "minimum seconds between request starts (rate limit)"] = 1.0
+    timeout_s: Annotated[float, "connect/read timeout per socket operation"] = 20.0
+    request_deadline_s: Annotated[float, "whole request (headers + body), however slowly it drips"] = 60.0
+    max_retries: Annotated[int, "extra attempts after the first one, on retryable failures"] = 4
+    backoff_base_s: Annotated[float, "wait before retry k is backoff_base_s * 2**k (plus jitter)"] = 1.0
+    backoff_max_s: Annotated[float, "ceiling for the exponential backoff"] = 60.0
+    max_wait_s: Annotated[float, "ceiling for any single wait, including a server's Retry-After"] = 120.0
+    max_bytes: Annotated[int, "abandon a response body larger than this"] = 2_000_000
+    max_concurrency: Annotated[int, "parallel requests in fetch_many"] = 4
+    max_redirects: Annotated[int, "same-host redirects followed per request"] = 5
+    respect_robots: Annotated[bool, "obey robots.txt (turn off only for your own servers)"] = True
+    max_crawl_delay_s: Annotated[float, "ceiling on a robots.txt Crawl-delay (recorded when applied)"] = 30.0
 
     def __post_init__(self) -> None:
         non_finite = non_finite_problems(self)  # NaN passes every "< 0" check below

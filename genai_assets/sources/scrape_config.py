@@ -9,6 +9,7 @@ too). Defaults come from those dataclasses, so a default is written once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from genai_assets.config_checks import non_finite_problems, raise_problems
 from genai_assets.sources.gutenberg import ExcerptRule
@@ -20,25 +21,42 @@ from genai_assets.sources.poets_org import PoetsOrgOptions
 class RawScrapeConfig:
     """What each site partition collects (defaults = the cpu demo profile)."""
 
-    # Gutenberg excerpts kept (seeded uniform sample, file order); 0 = all ~512k
-    gutenberg_max_excerpts: int = 20_000
-    gutenberg_seed: int = 1337  # seed of the Gutenberg excerpt sample
-    excerpt_min_lines: int = ExcerptRule.min_lines  # Gutenberg excerpt: fewest lines (cut at a sentence end)
-    excerpt_max_lines: int = ExcerptRule.max_lines  # Gutenberg excerpt: most lines (cut here regardless)
-    poetrydb_authors: list[str] = field(
+    gutenberg_max_excerpts: Annotated[
+        int, "Gutenberg excerpts kept (seeded uniform sample, file order); 0 = all ~512k"
+    ] = 20_000
+    gutenberg_seed: Annotated[int, "seed of the Gutenberg excerpt sample"] = 1337
+    excerpt_min_lines: Annotated[int, "Gutenberg excerpt: fewest lines (cut at a sentence end)"] = (
+        ExcerptRule.min_lines
+    )
+    excerpt_max_lines: Annotated[int, "Gutenberg excerpt: most lines (cut here regardless)"] = (
+        ExcerptRule.max_lines
+    )
+    poetrydb_authors: Annotated[list[str], "PoetryDB authors to fetch; empty = every author"] = field(
         default_factory=list
-    )  # PoetryDB authors to fetch; empty = every author
-    poetrydb_max_authors: int = PoetryDBOptions.max_authors  # PoetryDB: at most this many authors; 0 = no cap
-    poetrydb_max_poems: int = PoetryDBOptions.max_poems  # PoetryDB: stop after this many poems; 0 = no cap
-    poets_org_listing_path: str = PoetsOrgOptions.listing_path  # poets.org: first listing page
-    poets_org_max_listing_pages: int = PoetsOrgOptions.max_listing_pages  # poets.org: listing pages followed
-    poets_org_max_poems: int = PoetsOrgOptions.max_poems  # poets.org: stop after this many poems; 0 = no cap
-    # poets.org: keep only poems whose credit notice says public domain
-    public_domain_only: bool = PoetsOrgOptions.public_domain_only
-    # online sites: reject a scrape with fewer rows than this x the last good snapshot
-    collapse_min_ratio: float = 0.5
-    allow_shrink: bool = False  # accept a collapsed online scrape on purpose (e.g. after lowering a cap)
-    preview_rows: int = 8  # rows in the metadata preview table
+    )
+    poetrydb_max_authors: Annotated[int, "PoetryDB: at most this many authors; 0 = no cap"] = (
+        PoetryDBOptions.max_authors
+    )
+    poetrydb_max_poems: Annotated[int, "PoetryDB: stop after this many poems; 0 = no cap"] = (
+        PoetryDBOptions.max_poems
+    )
+    poets_org_listing_path: Annotated[str, "poets.org: first listing page"] = PoetsOrgOptions.listing_path
+    poets_org_max_listing_pages: Annotated[int, "poets.org: listing pages followed"] = (
+        PoetsOrgOptions.max_listing_pages
+    )
+    poets_org_max_poems: Annotated[int, "poets.org: stop after this many poems; 0 = no cap"] = (
+        PoetsOrgOptions.max_poems
+    )
+    public_domain_only: Annotated[
+        bool, "poets.org: keep only poems whose credit notice says public domain"
+    ] = PoetsOrgOptions.public_domain_only
+    collapse_min_ratio: Annotated[
+        float, "online sites: reject a scrape with fewer rows than this x the last good snapshot"
+    ] = 0.5
+    allow_shrink: Annotated[
+        bool, "accept a collapsed online scrape on purpose (e.g. after lowering a cap)"
+    ] = False
+    preview_rows: Annotated[int, "rows in the metadata preview table"] = 8
 
     def __post_init__(self) -> None:
         problems = non_finite_problems(self)

@@ -16,6 +16,7 @@ import subprocess
 import wave
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
@@ -32,14 +33,14 @@ class VoiceUnavailableError(RuntimeError):
 class VoiceConfig:
     """How the narration is spoken and encoded. Defaults: the bundled voice, Opus at 32 kbit/s."""
 
-    voice: str = DEFAULT_VOICE_PACKAGE  # a voice package name, or a path to a Piper .onnx voice
-    length_scale: float = 1.0  # Piper's speed knob: > 1 speaks slower, < 1 faster
-    sentence_pause_s: float = 0.35  # silence after each sentence
-    slide_pause_s: float = 0.6  # extra silence when the slide changes
-    section_pause_s: float = 1.0  # extra silence between sections
-    audio_format: str = "opus"  # "opus" (Ogg Opus) or "mp3"
-    bitrate_kbps: int = 32  # speech is intelligible at 24-32 kbit/s in Opus
-    min_minutes: float = 9.0  # the duration check's range (the course asks for about ten minutes)
+    voice: Annotated[str, "a voice package name, or a path to a Piper .onnx voice"] = DEFAULT_VOICE_PACKAGE
+    length_scale: Annotated[float, "Piper's speed knob: > 1 speaks slower, < 1 faster"] = 1.0
+    sentence_pause_s: Annotated[float, "silence after each sentence"] = 0.35
+    slide_pause_s: Annotated[float, "extra silence when the slide changes"] = 0.6
+    section_pause_s: Annotated[float, "extra silence between sections"] = 1.0
+    audio_format: Annotated[str, '"opus" (Ogg Opus) or "mp3"'] = "opus"
+    bitrate_kbps: Annotated[int, "speech is intelligible at 24-32 kbit/s in Opus"] = 32
+    min_minutes: Annotated[float, "the duration check's range (the course asks for about ten minutes)"] = 9.0
     max_minutes: float = 11.0
 
     def __post_init__(self) -> None:

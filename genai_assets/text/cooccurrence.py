@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import numpy as np
 from scipy import sparse
@@ -53,17 +54,19 @@ DEFAULT_PLOT_WORDS = [
 class CooccurrenceConfig:
     """Co-occurrence embeddings (defaults = the cpu demo profile)."""
 
-    window_size: int = 5  # context words counted on each side of a word
-    vocab_size: int = 10000  # keep at most this many most frequent words
-    min_count: int = 5  # ... each occurring at least this often
-    max_sentences: int = 0  # use the first N corpus lines (0 = all)
-    ppmi_alpha: float = 0.75  # context-distribution smoothing exponent (1.0 = plain PPMI)
-    embedding_dim: int = 50  # TruncatedSVD components used for similarities
-    svd_power: float = 0.5  # vectors = U · Σ^p
-    seed: int = 0  # TruncatedSVD / PCA random state
-    plot_words: list[str] = field(default_factory=lambda: list(DEFAULT_PLOT_WORDS))  # words in the PCA plot
-    neighbours: int = 10  # k of the top-k neighbour overlap with GloVe
-    spearman_words: int = 1000  # most frequent shared words whose pairwise cosines are correlated
+    window_size: Annotated[int, "context words counted on each side of a word"] = 5
+    vocab_size: Annotated[int, "keep at most this many most frequent words"] = 10000
+    min_count: Annotated[int, "... each occurring at least this often"] = 5
+    max_sentences: Annotated[int, "use the first N corpus lines (0 = all)"] = 0
+    ppmi_alpha: Annotated[float, "context-distribution smoothing exponent (1.0 = plain PPMI)"] = 0.75
+    embedding_dim: Annotated[int, "TruncatedSVD components used for similarities"] = 50
+    svd_power: Annotated[float, "vectors = U · Σ^p"] = 0.5
+    seed: Annotated[int, "TruncatedSVD / PCA random state"] = 0
+    plot_words: Annotated[list[str], "words in the PCA plot"] = field(
+        default_factory=lambda: list(DEFAULT_PLOT_WORDS)
+    )
+    neighbours: Annotated[int, "k of the top-k neighbour overlap with GloVe"] = 10
+    spearman_words: Annotated[int, "most frequent shared words whose pairwise cosines are correlated"] = 1000
 
     def __post_init__(self):
         if self.neighbours < 1:

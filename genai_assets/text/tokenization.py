@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 
@@ -50,11 +50,11 @@ WORDLEVEL_SUBFOLDER = "wordlevel"
 class TokenizerTrainingConfig:
     """How the poem tokenizers are trained (defaults = the cpu demo profile)."""
 
-    vocab_size: int = 4096  # BPE vocabulary incl. 256 byte symbols and 3 special tokens
-    min_frequency: int = 2  # a merge must occur at least this often in the training text
-    wordlevel_vocab_size: int = 8192  # word-level baseline: keep this many most frequent words
-    wordlevel_min_frequency: int = 2  # ... that occur at least this often; the rest become [UNK]
-    n_example_words: int = 6  # rare val words whose segmentations are shown in the asset metadata
+    vocab_size: Annotated[int, "BPE vocabulary incl. 256 byte symbols and 3 special tokens"] = 4096
+    min_frequency: Annotated[int, "a merge must occur at least this often in the training text"] = 2
+    wordlevel_vocab_size: Annotated[int, "word-level baseline: keep this many most frequent words"] = 8192
+    wordlevel_min_frequency: Annotated[int, "... that occur at least this often; the rest become [UNK]"] = 2
+    n_example_words: Annotated[int, "rare val words whose segmentations are shown in the asset metadata"] = 6
 
     def __post_init__(self):
         if self.n_example_words < 0:
@@ -88,7 +88,7 @@ TOKENIZER_PRESETS: dict[str, dict] = {
 class TokenArraysConfig:
     """Settings of the ``token_arrays`` stage (nothing to tune in the encoding itself yet)."""
 
-    histogram_bins: int = 60  # bins of the poem-length histogram in the asset metadata
+    histogram_bins: Annotated[int, "bins of the poem-length histogram in the asset metadata"] = 60
 
     def __post_init__(self) -> None:
         if self.histogram_bins < 1:

@@ -26,7 +26,7 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 BACKENDS = ("auto", "gloo", "nccl")
 WORKER_MODULE = "genai_assets.training.distributed_worker"
@@ -39,12 +39,16 @@ FAULT_ENV = "GENAI_ASSETS_FAULT_EXIT"
 class DistributedConfig:
     """How to launch a data-parallel run with ``torchrun``."""
 
-    nproc_per_node: int = 2  # training processes per machine (one per GPU on GPU machines)
-    nnodes: int = 1  # machines; > 1 needs rdzv_endpoint reachable from every machine
-    rdzv_endpoint: str = ""  # "host:port" of the rendezvous (c10d); "" = a free local port (one node)
-    rdzv_id: str = "genai-assets"  # names the job at the rendezvous; the same on every node
-    backend: str = "auto"  # "auto" (nccl on CUDA, else gloo), "gloo" or "nccl"
-    threads_per_process: int = 1  # OMP/torch threads per process on CPU (2 processes x 1 thread on 2 cores)
+    nproc_per_node: Annotated[int, "training processes per machine (one per GPU on GPU machines)"] = 2
+    nnodes: Annotated[int, "machines; > 1 needs rdzv_endpoint reachable from every machine"] = 1
+    rdzv_endpoint: Annotated[
+        str, '"host:port" of the rendezvous (c10d); "" = a free local port (one node)'
+    ] = ""
+    rdzv_id: Annotated[str, "names the job at the rendezvous; the same on every node"] = "genai-assets"
+    backend: Annotated[str, '"auto" (nccl on CUDA, else gloo), "gloo" or "nccl"'] = "auto"
+    threads_per_process: Annotated[
+        int, "OMP/torch threads per process on CPU (2 processes x 1 thread on 2 cores)"
+    ] = 1
 
     def __post_init__(self) -> None:
         problems = []

@@ -9,6 +9,7 @@ This module imports no torch, so ``genai_assets.definitions`` can import it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from genai_assets.config_checks import non_finite_problems, raise_problems
 from genai_assets.generation.settings import filter_problems
@@ -22,22 +23,27 @@ RNN_BASELINE_KINDS = ("rnn", "lstm", "gru")
 class ScratchRunConfig:
     """Settings shared by every scratch training run (defaults = the cpu demo profile)."""
 
-    max_steps: int = 600  # optimizer steps
-    batch_size: int = 16  # sequences per micro-batch
-    learning_rate: float = 2e-3  # AdamW peak learning rate
-    weight_decay: float = 0.1  # AdamW weight decay (weight matrices only)
-    warmup_steps: int = 30  # linear warm-up steps (capped at max_steps), then linear decay to 0
-    grad_accum_steps: int = 1  # micro-batches per optimizer step
-    grad_clip: float = 1.0  # max global gradient norm (the cure for exploding RNN gradients); 0 = off
-    eval_every: int = 100  # steps between validation passes (one at the end too)
-    eval_batches: int = 20  # validation batches per periodic pass (the final one uses all); 0 = all
-    sample_every: int = 0  # steps between logged samples; 0 = never
-    checkpoint_every: int = 100  # steps between resumable checkpoints; 0 = end only
-    seed: int = 1337  # seed of initialisation, batch sampling and dropout
-    device: str = "auto"  # 'auto' (cuda if available, else cpu), 'cpu' or 'cuda[:n]'
-    keep_checkpoint: bool = False  # keep the final checkpoint after success
-    # torch CPU threads (0 = torch's default, one per core); 1 is faster on a busy machine
-    num_threads: int = 0
+    max_steps: Annotated[int, "optimizer steps"] = 600
+    batch_size: Annotated[int, "sequences per micro-batch"] = 16
+    learning_rate: Annotated[float, "AdamW peak learning rate"] = 2e-3
+    weight_decay: Annotated[float, "AdamW weight decay (weight matrices only)"] = 0.1
+    warmup_steps: Annotated[int, "linear warm-up steps (capped at max_steps), then linear decay to 0"] = 30
+    grad_accum_steps: Annotated[int, "micro-batches per optimizer step"] = 1
+    grad_clip: Annotated[
+        float, "max global gradient norm (the cure for exploding RNN gradients); 0 = off"
+    ] = 1.0
+    eval_every: Annotated[int, "steps between validation passes (one at the end too)"] = 100
+    eval_batches: Annotated[int, "validation batches per periodic pass (the final one uses all); 0 = all"] = (
+        20
+    )
+    sample_every: Annotated[int, "steps between logged samples; 0 = never"] = 0
+    checkpoint_every: Annotated[int, "steps between resumable checkpoints; 0 = end only"] = 100
+    seed: Annotated[int, "seed of initialisation, batch sampling and dropout"] = 1337
+    device: Annotated[str, "'auto' (cuda if available, else cpu), 'cpu' or 'cuda[:n]'"] = "auto"
+    keep_checkpoint: Annotated[bool, "keep the final checkpoint after success"] = False
+    num_threads: Annotated[
+        int, "torch CPU threads (0 = torch's default, one per core); 1 is faster on a busy machine"
+    ] = 0
 
     def __post_init__(self) -> None:
         raise_problems(self, self.problems())
@@ -85,12 +91,14 @@ class ScratchRunConfig:
 class LanguageModelRunConfig(ScratchRunConfig):
     """A run of a next-token language model (GPT or RNN): context window and sampling settings."""
 
-    block_size: int = 128  # training window in tokens (GPT: also its context length)
-    sample_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))  # '' = from scratch
-    sample_max_new_tokens: int = 96  # new tokens per sample
-    temperature: float = 0.8  # sampling temperature (also the saved generation default)
-    top_k: int = 50  # top-k filter for sampling; 0 = off
-    top_p: float = 0.95  # nucleus (top-p) filter for sampling; 1 = off
+    block_size: Annotated[int, "training window in tokens (GPT: also its context length)"] = 128
+    sample_prompts: Annotated[list[str], "'' = from scratch"] = field(
+        default_factory=lambda: list(DEFAULT_PROMPTS)
+    )
+    sample_max_new_tokens: Annotated[int, "new tokens per sample"] = 96
+    temperature: Annotated[float, "sampling temperature (also the saved generation default)"] = 0.8
+    top_k: Annotated[int, "top-k filter for sampling; 0 = off"] = 50
+    top_p: Annotated[float, "nucleus (top-p) filter for sampling; 1 = off"] = 0.95
 
     def problems(self) -> list[str]:
         problems = super().problems()
@@ -114,7 +122,7 @@ class ScratchTransformerConfig(GPTArchitecture, LanguageModelRunConfig):
 
     max_steps: int = 300
     learning_rate: float = 4e-3
-    eval_batches: int = 0  # validation batches per pass; 0 = the whole val split
+    eval_batches: Annotated[int, "validation batches per pass; 0 = the whole val split"] = 0
 
     def problems(self) -> list[str]:
         return super().problems() + self.architecture_problems()
@@ -129,16 +137,16 @@ class NextLineTransformerConfig(ScratchRunConfig):
     """The encoder–decoder next-line model and its training run."""
 
     max_steps: int = 300
-    batch_size: int = 32  # line pairs per micro-batch
+    batch_size: Annotated[int, "line pairs per micro-batch"] = 32
     learning_rate: float = 3e-3
-    n_encoder_layers: int = 2  # encoder layers
-    n_decoder_layers: int = 2  # decoder layers
-    n_head: int = 4  # attention heads
-    d_model: int = 128  # model width
-    dropout: float = 0.0  # dropout (P_drop; 0: the demo sees a fraction of an epoch)
-    norm_first: bool = True  # pre-norm if true, the paper's post-norm if false
-    max_line_tokens: int = 32  # longest source/target line in tokens (longer ones are cut)
-    n_examples: int = 8  # validation lines shown with their generated next line
+    n_encoder_layers: Annotated[int, "encoder layers"] = 2
+    n_decoder_layers: Annotated[int, "decoder layers"] = 2
+    n_head: Annotated[int, "attention heads"] = 4
+    d_model: Annotated[int, "model width"] = 128
+    dropout: Annotated[float, "dropout (P_drop; 0: the demo sees a fraction of an epoch)"] = 0.0
+    norm_first: Annotated[bool, "pre-norm if true, the paper's post-norm if false"] = True
+    max_line_tokens: Annotated[int, "longest source/target line in tokens (longer ones are cut)"] = 32
+    n_examples: Annotated[int, "validation lines shown with their generated next line"] = 8
 
     def problems(self) -> list[str]:
         names = ("n_encoder_layers", "n_decoder_layers", "n_head", "d_model", "max_line_tokens")
@@ -159,18 +167,18 @@ class RNNBaselinesConfig(LanguageModelRunConfig):
     next to the transformer's full-val evaluation at the same number of tokens (and at its end).
     """
 
-    max_steps: int = 100  # optimizer steps per model
+    max_steps: Annotated[int, "optimizer steps per model"] = 100
     eval_every: int = 50
-    eval_batches: int = 0  # validation batches per pass; 0 = the whole val split
-    learning_rate: float = 1e-2  # AdamW peak learning rate (recurrent nets take a larger one)
+    eval_batches: Annotated[int, "validation batches per pass; 0 = the whole val split"] = 0
+    learning_rate: Annotated[float, "AdamW peak learning rate (recurrent nets take a larger one)"] = 1e-2
 
-    kinds: list[str] = field(
+    kinds: Annotated[list[str], "which recurrent cells to train"] = field(
         default_factory=lambda: list(RNN_BASELINE_KINDS)
-    )  # which recurrent cells to train
-    n_embd: int = 128  # embedding width (tied with the output head)
-    hidden_size: int = 256  # recurrent state width
-    n_layer: int = 1  # stacked recurrent layers
-    dropout: float = 0.0  # dropout on embeddings, between layers and before the head
+    )
+    n_embd: Annotated[int, "embedding width (tied with the output head)"] = 128
+    hidden_size: Annotated[int, "recurrent state width"] = 256
+    n_layer: Annotated[int, "stacked recurrent layers"] = 1
+    dropout: Annotated[float, "dropout on embeddings, between layers and before the head"] = 0.0
 
     def problems(self) -> list[str]:
         problems = super().problems() + _model_problems(self, ("n_embd", "hidden_size", "n_layer"))
