@@ -25,6 +25,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 NARRATION_PATH = Path(__file__).with_name("narration.md")
 # The repository root: the folder holding the ``genai_assets`` package.
@@ -35,9 +36,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class ScriptConfig:
     """Which narration to read and which source tree its symbols are resolved against."""
 
-    narration_path: str = ""  # a narration Markdown file; "" = the bundled teaching/narration.md
-    source_root: str = ""  # folder holding genai_assets/; "" = the code that is running
-    min_words: int = 50  # fewer spoken words than this is refused as an empty script
+    narration_path: Annotated[str, 'a narration Markdown file; "" = the bundled teaching/narration.md'] = ""
+    source_root: Annotated[str, 'folder holding genai_assets/; "" = the code that is running'] = ""
+    min_words: Annotated[int, "fewer spoken words than this is refused as an empty script"] = 50
 
     def __post_init__(self) -> None:
         if self.min_words < 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from genai_assets.lake import atomic_path
 from genai_assets.teaching.voice import run_ffmpeg
@@ -25,7 +26,7 @@ MONO_FONT = "DejaVu Sans Mono"
 class VideoConfig:
     """How the walkthrough video is encoded (slides are 1280×720 stills)."""
 
-    fps: int = 2  # output frame rate: stills need few frames; slide changes land on 1/fps steps
+    fps: Annotated[int, "output frame rate: stills need few frames; slide changes land on 1/fps steps"] = 2
 
     def __post_init__(self) -> None:
         if not 1 <= self.fps <= 30:

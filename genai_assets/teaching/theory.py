@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 from genai_assets.lake import atomic_write_text
 from genai_assets.plotting import new_figure, write_figure
@@ -27,15 +28,19 @@ class MissingUpstreamError(FileNotFoundError):
 class TheoryConfig:
     """What the theory notes probe. Defaults suit the demo corpus (Shakespeare is in it)."""
 
-    poem_line: str = "Shall I compare thee to a summer's day?"  # sonnet 18: attention maps are drawn on it
-    max_heads_plotted: int = 16  # cap on layer × head panels in the attention figure
-    positions: int = 64  # rows of the positional-encoding heatmaps
-    bptt_steps: int = 40  # sequence length of the gradient-through-time probe
-    grad_clip: float = 1.0  # max total gradient norm in the clipping comparison
-    probe_words: tuple[str, ...] = ("love", "night", "sea", "death", "heart")  # neighbour tables
-    two_sense_word: str = "rose"  # a word with two senses in the corpus (flower / past of "rise")
-    sense_sentences: tuple[str, ...] = (
-        # A causal LM sees only the left context, so the words that decide the sense come first.
+    poem_line: Annotated[str, "sonnet 18: attention maps are drawn on it"] = (
+        "Shall I compare thee to a summer's day?"
+    )
+    max_heads_plotted: Annotated[int, "cap on layer × head panels in the attention figure"] = 16
+    positions: Annotated[int, "rows of the positional-encoding heatmaps"] = 64
+    bptt_steps: Annotated[int, "sequence length of the gradient-through-time probe"] = 40
+    grad_clip: Annotated[float, "max total gradient norm in the clipping comparison"] = 1.0
+    probe_words: Annotated[tuple[str, ...], "neighbour tables"] = ("love", "night", "sea", "death", "heart")
+    two_sense_word: Annotated[str, 'a word with two senses in the corpus (flower / past of "rise")'] = "rose"
+    sense_sentences: Annotated[
+        tuple[str, ...],
+        'A causal LM sees only the left context, so the words that decide the sense come first. sense A (the flower) sense A sense B (past of "rise")',
+    ] = (
         "In the garden bloomed a red rose",  # sense A (the flower)
         "She gave her love a white rose",  # sense A
         "Over the quiet hill the sun rose",  # sense B (past of "rise")
