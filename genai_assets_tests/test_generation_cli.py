@@ -215,16 +215,22 @@ def test_scratch_models_decode_through_their_kv_cache_with_repetition_controls(t
     repetition controls really apply (before, every token re-fed the whole sequence and the
     controls were recorded in params but ignored)."""
     from genai_assets.generation import encode_prompt
+    from genai_assets.models.gpt_decoding import GPTDecoder
     from genai_assets.models.transformer import GPT
 
     folder, tokenizer = save_scratch_gpt(tmp_path)
-    forward = GPT.forward
+    step, forward = GPTDecoder.__call__, GPT.forward
     calls: list[tuple[list[int], bool]] = []
 
-    def recording_forward(self, idx, targets=None, *, cache=None):
+    def recording_step(self, tokens):  # the cached path: tokens after those in the decoder's cache
+        calls.append((tokens[0].tolist(), True))
+        return step(self, tokens)
+
+    def recording_forward(self, idx, targets=None, *, cache=None):  # an uncached forward would show here
         calls.append((idx[0].tolist(), cache is not None))
         return forward(self, idx, targets, cache=cache)
 
+    monkeypatch.setattr(GPTDecoder, "__call__", recording_step)
     monkeypatch.setattr(GPT, "forward", recording_forward)
     prompt_ids = encode_prompt(tokenizer, "The rose")
     fed_tokens = {}

@@ -116,6 +116,48 @@ def sample_next_token(
     return torch.multinomial(probabilities, num_samples=1, generator=generator)
 
 
+class RepetitionControls:
+    """Repetition penalty and no-repeat n-grams kept up to date one token at a time (the fast path).
+
+    Gives the same logits as :func:`apply_repetition_penalty` and :func:`ban_repeated_ngrams` on
+    the whole sequence (tested), without their per-step cost: the set of tokens seen so far is a
+    (B, V) mask updated by one scatter per new token, and the n-gram ban compares the last n-1
+    tokens with every earlier window in a few tensor operations (no Python loop over the
+    sequence, no copy to the host, so no device sync on a GPU).
+    """
+
+    def __init__(self, prompt: torch.Tensor, vocab_size: int, penalty: float, ngram_size: int):
+        if not penalty > 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {penalty}.")
+        self.penalty, self.ngram_size = penalty, ngram_size
+        self.seen = None
+        if penalty != 1.0:
+            self.seen = torch.zeros(prompt.size(0), vocab_size, dtype=torch.bool, device=prompt.device)
+            self.seen.scatter_(1, prompt, True)  # (B, V)
+
+    def observe(self, token: torch.Tensor) -> None:
+        """Record the new column ``token`` (B, 1)."""
+        if self.seen is not None:
+            self.seen.scatter_(1, token, True)
+
+    def apply(self, logits: torch.Tensor, sequence: torch.Tensor) -> torch.Tensor:
+        """``logits`` (B, V) for the token after ``sequence`` (B, T), both controls applied."""
+        if self.seen is not None:
+            penalised = torch.where(logits < 0, logits * self.penalty, logits / self.penalty)
+            logits = torch.where(self.seen, penalised, logits)
+        size = self.ngram_size
+        if size > 0 and sequence.size(1) >= size:  # else no complete n-gram yet
+            windows = sequence.unfold(1, size, 1)  # (B, W, n): every n-gram so far
+            prefix = sequence[:, sequence.size(1) - size + 1 :]  # (B, n-1): the n-gram being completed
+            matches = (windows[:, :, :-1] == prefix[:, None, :]).all(dim=-1)  # (B, W)
+            # A window that does not match points at a spare column V, dropped after the scatter.
+            candidates = torch.where(matches, windows[:, :, -1], logits.size(-1))  # (B, W)
+            banned = torch.zeros(logits.size(0), logits.size(-1) + 1, dtype=torch.bool, device=logits.device)
+            banned.scatter_(1, candidates, True)
+            logits = logits.masked_fill(banned[:, :-1], float("-inf"))
+        return logits
+
+
 def generate_tokens(
     next_logits: Callable[[torch.Tensor], torch.Tensor],
     idx: torch.Tensor,
@@ -137,30 +179,40 @@ def generate_tokens(
     or several, e.g. eos and the start-of-poem marker): stop once every row has produced one;
     rows that finished early are padded with the first. ``on_token`` sees each new (B, 1) column
     as it is chosen (streaming).
+
+    At batch 1 the model's arithmetic per token is tiny, so this loop's own overhead matters: the
+    sequence lives in one buffer allocated up front (no ``torch.cat`` per token), the repetition
+    controls are updated incrementally (:class:`RepetitionControls`), and the loop runs under
+    ``torch.inference_mode`` (less autograd bookkeeping per operation than ``no_grad``).
     """
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}.")
     stops = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
-    stop_ids = torch.tensor(stops, dtype=idx.dtype, device=idx.device)
-    finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
-    for _ in range(max_new_tokens):
-        next_token = sample_next_token(
-            next_logits(idx),
-            temperature,
-            top_k,
-            top_p,
-            generator,
-            previous_ids=idx,
-            repetition_penalty=repetition_penalty,
-            no_repeat_ngram_size=no_repeat_ngram_size,
-        )  # (B, 1)
-        if stops:
-            next_token = next_token.masked_fill(finished[:, None], stops[0])
-            finished |= torch.isin(next_token[:, 0], stop_ids)
-        idx = torch.cat([idx, next_token], dim=1)
-        if on_token is not None:
-            on_token(next_token)
-        if stops and bool(finished.all()):
-            break
-    return idx
+    batch, length = idx.shape
+    with torch.inference_mode():
+        buffer = idx.new_empty(batch, length + max_new_tokens)  # (B, T + new): filled as we go
+        buffer[:, :length] = idx
+        stop_ids = torch.tensor(stops, dtype=idx.dtype, device=idx.device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=idx.device)
+        controls = None
+        for _ in range(max_new_tokens):
+            sequence = buffer[:, :length]  # (B, T) view, no copy
+            logits = next_logits(sequence)  # (B, V)
+            if controls is None:  # the vocabulary size is known once the model answered
+                controls = RepetitionControls(idx, logits.size(-1), repetition_penalty, no_repeat_ngram_size)
+            logits = controls.apply(logits, sequence)
+            next_token = sample_next_token(logits, temperature, top_k, top_p, generator)  # (B, 1)
+            if stops:
+                next_token = next_token.masked_fill(finished[:, None], stops[0])
+                finished |= torch.isin(next_token[:, 0], stop_ids)
+            buffer[:, length : length + 1] = next_token
+            length += 1
+            controls.observe(next_token)
+            if on_token is not None:
+                on_token(next_token)
+            if stops and bool(finished.all()):
+                break
+    return buffer[:, :length].clone()  # a normal tensor again (inference tensors refuse autograd)
 
 
 class GeneratesTokens:

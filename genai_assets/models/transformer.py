@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from genai_assets.models.gpt_config import GPT_PRESETS, GPTConfig
+from genai_assets.models.gpt_decoding import cached_next_logits
 from genai_assets.models.layers import (
     DecoderLayer,
     KVCache,
@@ -140,25 +141,19 @@ class GPT(GeneratesTokens, nn.Module):
 
         With ``use_cache`` each step feeds only the newest token and reuses the cached keys/values
         (O(T) per step instead of O(T²)). The uncached path re-runs the last ``block_size`` tokens
-        every step (nanoGPT). The two give identical logits while the sequence fits in
+        every step (nanoGPT). The cached path runs through :class:`~genai_assets.models.gpt_decoding.GPTDecoder`
+        (this model's weights as plain tensor operations, KV buffers allocated once), which computes
+        what ``forward(idx, cache=...)`` does. The two give identical logits while the sequence fits in
         ``block_size`` (tested); past it, the cached path rebuilds its cache from the last
         ``block_size // 2`` tokens whenever it fills up, so it then conditions on between half and
         a whole block instead of always a whole block.
         """
+        if use_cache:
+            return cached_next_logits(self)  # same logits, a fraction of the per-token overhead
         block = self.config.block_size
-        cache: list[KVCache] | None = None
 
         def next_logits(sequence: torch.Tensor) -> torch.Tensor:
-            nonlocal cache
-            if not use_cache:
-                logits, _ = self(sequence[:, -block:])  # (B, T', V)
-            elif cache is None or len(cache[0]) >= block:
-                first_fill = cache is None
-                cache = self.new_cache()  # (re)fill: the prompt, or the recent half block when full
-                window = sequence[:, -block:] if first_fill else sequence[:, -(block // 2) :]
-                logits, _ = self(window, cache=cache)
-            else:
-                logits, _ = self(sequence[:, -1:], cache=cache)  # (B, 1, V): only the newest token
+            logits, _ = self(sequence[:, -block:])  # (B, T', V)
             return logits[:, -1, :]
 
         return next_logits

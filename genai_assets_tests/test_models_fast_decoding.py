@@ -1,0 +1,101 @@
+"""The fast decoding path: GPTDecoder = GPT.forward with a KVCache, incremental repetition controls =
+the whole-sequence reference functions (themselves tested against transformers' processors)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genai_assets.models.gpt_decoding import GPTDecoder, attention_weights
+from genai_assets.models.sampling import (
+    RepetitionControls,
+    apply_repetition_penalty,
+    ban_repeated_ngrams,
+    generate_tokens,
+    sample_next_token,
+)
+from genai_assets.models.transformer import GPT, GPTConfig
+
+
+def tiny_gpt(**overrides) -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig.from_preset("tiny", vocab_size=50, **overrides)).eval()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"norm_first": False, "positional_encoding": "sinusoidal", "activation": "relu", "bias": False}],
+)
+def test_decoder_matches_forward_with_kv_cache(overrides):
+    model = tiny_gpt(**overrides)
+    prompt = torch.randint(0, 50, (2, 6), generator=torch.Generator().manual_seed(1))
+    following = torch.randint(0, 50, (2, 5), generator=torch.Generator().manual_seed(2))
+    decoder = GPTDecoder(model, batch=2)
+    cache = model.new_cache()
+    with torch.no_grad():
+        torch.testing.assert_close(decoder(prompt), model(prompt, cache=cache)[0][:, -1])
+        for step in range(following.size(1)):
+            token = following[:, step : step + 1]
+            torch.testing.assert_close(decoder(token), model(token, cache=cache)[0][:, -1])
+    assert len(decoder) == 11 == len(cache[0])
+
+
+def test_cached_generation_past_the_block_matches_the_module_cache():
+    """Greedy tokens through the refill (block 32, 60 new tokens) equal the module path's."""
+    from genai_assets.models.layers import KVCache
+
+    model = tiny_gpt()
+    prompt = torch.randint(0, 50, (1, 10), generator=torch.Generator().manual_seed(3))
+    block = model.config.block_size
+    cache: list[KVCache] | None = None
+
+    def module_next_logits(sequence):  # the previous implementation, kept here as the reference
+        nonlocal cache
+        if cache is None or len(cache[0]) >= block:
+            window = sequence[:, -block:] if cache is None else sequence[:, -(block // 2) :]
+            cache = model.new_cache()
+            return model(window, cache=cache)[0][:, -1]
+        return model(sequence[:, -1:], cache=cache)[0][:, -1]
+
+    with torch.no_grad():
+        reference = generate_tokens(module_next_logits, prompt, 60, temperature=0)
+    assert torch.equal(model.generate(prompt, 60, temperature=0), reference)
+
+
+def test_incremental_repetition_controls_equal_the_whole_sequence_functions():
+    torch.manual_seed(0)
+    sequence = torch.tensor([[1, 2, 3, 1, 2], [4, 4, 4, 4, 4], [0, 5, 0, 5, 0]])
+    for penalty, size in ((1.3, 2), (0.7, 1), (2.0, 3), (1.0, 6), (1.2, 0)):
+        controls = RepetitionControls(sequence[:, :2], 12, penalty, size)
+        for column in range(2, sequence.size(1)):
+            controls.observe(sequence[:, column : column + 1])
+        logits = torch.randn(3, 12) * 3
+        expected = ban_repeated_ngrams(apply_repetition_penalty(logits, sequence, penalty), sequence, size)
+        assert torch.equal(controls.apply(logits, sequence), expected)
+
+
+def test_sampled_generation_equals_the_step_by_step_reference():
+    """Course settings, batch 2, seeded: the loop draws exactly what the reference functions give."""
+    model = tiny_gpt()
+    prompt = torch.randint(0, 50, (2, 4), generator=torch.Generator().manual_seed(4))
+    settings = dict(temperature=1.0, top_k=20, top_p=0.95)
+    controls = dict(repetition_penalty=1.2, no_repeat_ngram_size=2)
+    fast = model.generate(prompt, 25, generator=torch.Generator().manual_seed(5), **settings, **controls)
+    generator, sequence = torch.Generator().manual_seed(5), prompt
+    with torch.no_grad():
+        for _ in range(25):
+            logits = model(sequence[:, -model.config.block_size :])[0][:, -1]
+            token = sample_next_token(
+                logits, **settings, generator=generator, previous_ids=sequence, **controls
+            )
+            sequence = torch.cat([sequence, token], dim=1)
+    assert torch.equal(fast, sequence)
+    assert fast.requires_grad is False and not fast.is_inference()  # usable anywhere afterwards
+
+
+def test_attention_weights_are_causal_distributions():
+    model = tiny_gpt()
+    weights = attention_weights(model, torch.randint(0, 50, (1, 7)))
+    assert weights.shape == (2, 2, 7, 7)  # (L, nh, T, T)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 2, 7))
+    assert torch.all(weights.triu(diagonal=1) == 0)
