@@ -91,9 +91,11 @@ def csv_frame_original(frame):
 _BACKTICK_RUN = re.compile(r"`+")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n|\u2028|\u2029|\x0b|\x0c|\x85")
 # Punctuation with an inline meaning (emphasis, code, links, images, strikethrough, escapes, cells).
-_MD_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]|~!])")
-# At the start of a line these open a block (heading, quote, list, setext underline, ordered list).
-_MD_BLOCK_START = re.compile(r"^(\s*(?:\d+)?)([#>+=.)-])")
+# An underscore inside a word never opens emphasis (CommonMark §6.2), so "learning_rate" stays as is.
+_MD_INLINE_SPECIAL = re.compile(r"([\\`*\[\]|~!]|(?<!\w)_|_(?!\w))")
+# At the start of a line these open a block: heading, quote, bullet, setext underline / thematic break.
+_MD_BLOCK_MARKER = re.compile(r"(#{1,6}|[+*-])(\s|$)|>|(=+|-+)\s*$")
+_MD_ORDERED_MARKER = re.compile(r"(\d{1,9})([.)])(\s|$)")  # "1. " / "1) " open an ordered list
 
 
 class MarkdownText(str):
@@ -147,8 +149,19 @@ def md_inline(value: object, line_separator: str = " ") -> MarkdownText:
     text = html.escape(text, quote=False)
     text = _MD_INLINE_SPECIAL.sub(r"\\\1", text)
     text = _LINE_BREAK.sub(line_separator, text)
-    text = _MD_BLOCK_START.sub(lambda match: match.group(1) + "\\" + match.group(2), text, count=1)
-    return MarkdownText(text)
+    return MarkdownText(_escape_block_start(text))
+
+
+def _escape_block_start(text: str) -> str:
+    """``text`` with a leading block marker backslash-escaped, so it stays paragraph text."""
+    body = text.lstrip()
+    indent = text[: len(text) - len(body)]
+    ordered = _MD_ORDERED_MARKER.match(body)
+    if ordered:
+        return indent + ordered.group(1) + "\\" + body[len(ordered.group(1)) :]
+    if _MD_BLOCK_MARKER.match(body):
+        return indent + "\\" + body
+    return text
 
 
 def md_table_cell(value: object, line_separator: str = " / ") -> str:

@@ -183,3 +183,20 @@ def test_upload_sends_the_staged_folder_and_never_leaks_the_token(publish_lake, 
 def test_missing_model_folder_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="materialize the model asset first"):
         _materialize(tmp_path / "empty_lake", RecordingHubClient())
+
+
+def test_scraped_license_and_generated_sample_cannot_add_markup_to_the_card(publish_lake, monkeypatch):
+    from genai_assets_tests.test_publish_model_card import _rendered
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    poems = pd.read_parquet(publish_lake / "cleansed_poems.parquet")
+    poems["license"] = "PD | <img src=x onerror=alert(1)>"
+    poems.to_parquet(publish_lake / "cleansed_poems.parquet")
+    sample = "the sea below\n```\n# Fake heading\n<script>alert(1)</script>"
+    samples = pd.read_parquet(publish_lake / "reports" / "evaluation_samples.parquet").assign(text=sample)
+    samples.to_parquet(publish_lake / "reports" / "evaluation_samples.parquet")
+    _materialize(publish_lake, RecordingHubClient(), {"repo_id": "me/poems-tiny"})
+    card_text = (publish_lake / "hub_staging" / "poems-tiny" / "README.md").read_text().split("---\n", 2)[2]
+    page = _rendered(card_text)
+    assert not {"img", "script"} & set(page.tags) and "Fake heading" not in page.headings
+    assert any(sample in block for block in page.code)

@@ -189,3 +189,17 @@ def test_asset_writes_the_folder_with_the_recorded_cleaning_steps(tmp_path):
     )
     loaded = load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
     assert loaded["validation"]["poem_id"][:] == ["p3"]
+
+
+def test_a_hostile_scraped_license_stays_in_its_table_cell():
+    from genai_assets_tests.test_publish_model_card import _rendered
+
+    hostile = "CC | BY <img src=x onerror=alert(1)><script>alert(2)</script>\n## Fake"
+    poems = cleansed_poems_table()
+    poems.loc[poems["source"] == "poets_org", "license"] = hostile
+    card = poems_dataset_card(poems_dataset_dict(poems), "someone/poems", CLEANING)
+    page = _rendered(card.text)
+    assert not {"img", "script"} & set(page.tags) and "Fake" not in page.headings
+    flat = hostile.replace("\n", " / ")
+    assert page.cells[page.cells.index(flat) :][:3] == [flat, "poets_org", "2"]  # license, source, poems
+    assert "total" in page.cells and "near_duplicate" in page.code  # our own bold/code cells still render

@@ -64,3 +64,65 @@ def test_a_card_without_a_hub_id_must_say_how_to_use_it():
         ModelCardInputs(repo_id=None, model_name="x", base_model=None)
     card = build_model_card(ModelCardInputs(repo_id=None, model_name="x", base_model=None, usage="Load it."))
     assert card.data.model_name == "x" and card.text.rstrip().endswith("Load it.")
+
+
+def _rendered(card_text: str):
+    """Headings, tags, attributes and table cells of the card as the Hub would render it (raw HTML on)."""
+    from html.parser import HTMLParser
+
+    from markdown_it import MarkdownIt
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.tags, self.attributes, self.headings, self.cells, self.code = [], [], [], [], []
+            self._open = None
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self.attributes += attrs
+            if tag in ("h1", "h2", "h3", "td", "code"):
+                self._open = (tag, [])
+
+        def handle_endtag(self, tag):
+            if self._open and self._open[0] == tag:
+                target = {"td": self.cells, "code": self.code}.get(tag, self.headings)
+                target.append("".join(self._open[1]))
+                self._open = None
+
+        def handle_data(self, data):
+            if self._open:
+                self._open[1].append(data)
+
+    collector = Collect()
+    collector.feed(MarkdownIt("commonmark", {"html": True}).enable("table").render(card_text))
+    return collector
+
+
+HOSTILE_SAMPLE = "The rose\n```\n# Fake heading\n<img src=x onerror=alert(1)>\n````"
+
+
+def test_hostile_samples_and_config_stay_inside_their_fences_and_cells(tmp_path):
+    clean = ModelCardInputs(repo_id="me/poems", model_name="Poems", base_model=None, usage="Load it.")
+    hostile = ModelCardInputs(
+        repo_id="me/poems",
+        model_name="Poems <script>alert(1)</script>",
+        base_model=None,
+        base_model_label="label`with`ticks",
+        usage="Load it.",
+        hyperparameters={"poem_line": "a | b <img src=x onerror=alert(1)>\n| c | d |"},
+        training_results={"note": "x\n# Fake result heading"},
+        sample_poems=[{"prompt": "```\n## Injected", "text": HOSTILE_SAMPLE}],
+        configuration={"poem_line": "```\n# Fake config heading"},
+    )
+    card_text = load(str(build_model_card(hostile)), tmp_path).text
+    page, baseline = _rendered(card_text), _rendered(str(build_model_card(clean)).split("---\n", 2)[2])
+    assert page.headings[0] == "Poems <script>alert(1)</script>"  # shown as text, not run
+    # The same sections as a clean card (plus Configuration): no fake heading got out of a fence.
+    expected = baseline.headings[1:2] + ["Configuration"] + baseline.headings[2:]
+    assert page.headings[1:] == expected and "Sample poems" in expected
+    assert not {"img", "script"} & set(page.tags)
+    assert page.cells == ["poem_line", "a | b <img src=x onerror=alert(1)> / | c | d |"]
+    assert HOSTILE_SAMPLE + "\n" in page.code and "```\n## Injected\n" in page.code
+    assert any("# Fake config heading" in block for block in page.code)
+    assert "label`with`ticks" in page.code

@@ -19,6 +19,7 @@ import pandas as pd
 
 from genai_assets.defs._config import stage_config
 from genai_assets.defs._resources import DataLake, HubClient
+from genai_assets.escaping import md_inline, md_table_from_frame
 from genai_assets.publish.config import HubUploadSettings
 
 # Base model names of genai_assets.finetune.base_model → the Hub id to cite as base_model.
@@ -47,9 +48,11 @@ def training_data_markdown(poems: pd.DataFrame | None) -> str:
     if poems is None or poems.empty:
         return "_The cleansed corpus was not found when the card was written._"
     counts = poems.groupby(["source", "split"]).size().unstack(fill_value=0)
-    table = counts.reset_index().to_markdown(index=False)
-    licenses = (
-        ", ".join(sorted(poems["license"].dropna().astype(str).unique())) if "license" in poems else "unknown"
+    table = md_table_from_frame(counts.reset_index())
+    licenses = (  # scraped text: escaped so a license cannot add Markdown or HTML to the card
+        md_inline(", ".join(sorted(poems["license"].dropna().astype(str).unique())))
+        if "license" in poems
+        else "unknown"
     )
     return (
         f"{len(poems)} poems ({int(poems['n_words'].sum()) if 'n_words' in poems else '?'} words) from the sources "

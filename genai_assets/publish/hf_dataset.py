@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from genai_assets.escaping import md_bold, md_code_span, md_inline, md_table
 from genai_assets.lake import atomic_directory
 from genai_assets.schema import CLEANSED_POEM_COLUMNS
 from genai_assets.sources.sites import ALL_SITES
@@ -99,9 +100,8 @@ def size_category(n_rows: int) -> str:
 
 
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    """Every cell escaped (licenses and source names are scraped text): see ``genai_assets.escaping``."""
+    return md_table(header, rows).rstrip("\n")
 
 
 def poems_dataset_card(dataset, repo_id: str = DEFAULT_DATASET_REPO_ID, cleaning: dict | None = None):
@@ -143,16 +143,23 @@ def poems_dataset_card(dataset, repo_id: str = DEFAULT_DATASET_REPO_ID, cleaning
         ],
     )
     split_rows = [[sources[index], *(counts[split][index] for split in dataset)] for index in present]
-    split_rows.append(["**total**", *(len(part) for part in dataset.values())])
+    split_rows.append([md_bold("total"), *(len(part) for part in dataset.values())])
     license_rows = [[license, source, count] for (license, source), count in sorted(licenses.items())]
-    feature_rows = [[name, f"`{feature}`"] for name, feature in dataset["train"].features.items()]
+    feature_rows = [
+        [name, md_code_span(feature, table_cell=True)] for name, feature in dataset["train"].features.items()
+    ]
     if cleaning:
         step_rows = [
-            [step["kind"], f"`{step['rule']}`", step["rows"], STEP_NOTES.get(step["kind"], "")]
+            [
+                step["kind"],
+                md_code_span(step["rule"], table_cell=True),
+                step["rows"],
+                STEP_NOTES.get(step["kind"], ""),
+            ]
             for step in cleaning.get("steps", [])
         ]
         cleaning_text = (
-            f"{cleaning.get('rows_in', '?')} raw poems in, {cleaning.get('rows_out', '?')} out "
+            f"{md_inline(cleaning.get('rows_in', '?'))} raw poems in, {md_inline(cleaning.get('rows_out', '?'))} out "
             "(asset `cleansed_poems`, `genai_assets.cleaning.pipeline`), step by step:\n\n"
             + _markdown_table(["kind", "step", "rows", "effect"], step_rows)
         )

@@ -15,6 +15,9 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from genai_assets.escaping import md_code_span, md_fence, md_inline, md_table
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
@@ -89,12 +92,8 @@ def _format_value(value: Any) -> str:
 def evaluation_table_markdown(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_No evaluation has been run yet._"
-    header = "| " + " | ".join(EVALUATION_COLUMNS.values()) + " |"
-    rule = "|" + "---|" * len(EVALUATION_COLUMNS)
-    lines = [header, rule]
-    for row in rows:
-        lines.append("| " + " | ".join(_format_value(row.get(key)) for key in EVALUATION_COLUMNS) + " |")
-    return "\n".join(lines)
+    cells = ([_format_value(row.get(key)) for key in EVALUATION_COLUMNS] for row in rows)
+    return md_table(list(EVALUATION_COLUMNS.values()), cells).rstrip("\n")
 
 
 def _card_data(inputs: ModelCardInputs):
@@ -135,20 +134,23 @@ def build_model_card(inputs: ModelCardInputs) -> ModelCard:
     from huggingface_hub import ModelCard
 
     card_data = _card_data(inputs)
-    hyperparameters = "\n".join(
-        f"| {name} | {_format_value(value)} |" for name, value in inputs.hyperparameters.items()
-    )
+    # Every value below can come from run config, scraped data or generated text: escaped for Markdown.
+    hyperparameters = md_table(
+        ["hyperparameter", "value"],
+        [(name, _format_value(value)) for name, value in inputs.hyperparameters.items()] or [("–", "–")],
+    ).rstrip("\n")
     results = "\n".join(
-        f"- **{name}**: {_format_value(value)}" for name, value in inputs.training_results.items()
+        f"- **{md_inline(name)}**: {md_inline(_format_value(value))}"
+        for name, value in inputs.training_results.items()
     )
     samples = "\n\n".join(
-        f"**Prompt:**\n\n```text\n{sample['prompt']}\n```\n\n**Continuation:**\n\n```text\n{sample['text']}\n```"
+        f"**Prompt:**\n\n{md_fence(sample['prompt'], 'text')}\n**Continuation:**\n\n{md_fence(sample['text'], 'text')}"
         for sample in inputs.sample_poems
     )
     if inputs.base_model:
-        base = f"[`{inputs.base_model}`](https://huggingface.co/{inputs.base_model})"
+        base = f"[{md_code_span(inputs.base_model)}](https://huggingface.co/{quote(inputs.base_model, safe='/')})"
     else:
-        base = f"`{inputs.base_model_label or 'unknown'}` (not on the Hub)"
+        base = f"{md_code_span(inputs.base_model_label or 'unknown')} (not on the Hub)"
     description = inputs.description or (
         "A small causal language model that writes short poems in English. It is the base model\n"
         f"{base} fine-tuned on public-domain poetry by the `genai_assets` Dagster pipeline, which also\n"
@@ -156,18 +158,18 @@ def build_model_card(inputs: ModelCardInputs) -> ModelCard:
         "same held-out poems."
     )
     configuration = (
-        f"\n## Configuration\n\n```json\n{json.dumps(inputs.configuration, indent=2)}\n```\n"
+        f"\n## Configuration\n\n{md_fence(json.dumps(inputs.configuration, indent=2), 'json')}"
         if inputs.configuration
         else ""
     )
-    usage = inputs.usage or (
-        "```python\nfrom transformers import pipeline\n\n"
-        f'generator = pipeline("text-generation", model="{inputs.repo_id}")\n'
-        'print(generator("The moon above the silent sea\\n", max_new_tokens=48, do_sample=True)[0]["generated_text"])\n'
-        "```"
-    )
+    usage = inputs.usage or md_fence(
+        "from transformers import pipeline\n\n"
+        f'generator = pipeline("text-generation", model={json.dumps(inputs.repo_id)})\n'
+        'print(generator("The moon above the silent sea\\n", max_new_tokens=48, do_sample=True)[0]["generated_text"])\n',
+        "python",
+    ).rstrip("\n")
     body = f"""
-# {inputs.model_name}
+# {md_inline(inputs.model_name)}
 
 ## What it is
 
@@ -179,9 +181,7 @@ def build_model_card(inputs: ModelCardInputs) -> ModelCard:
 
 ## Training procedure
 
-| hyperparameter | value |
-|---|---|
-{hyperparameters or "| – | – |"}
+{hyperparameters}
 
 {results}
 
