@@ -284,3 +284,20 @@ def test_unknown_preset_is_refused_by_name():
     assert merge_sampling_values(None, {"top_k": 3, "top_p": None}) == {"top_k": 3}
     with pytest.raises(SystemExit):
         main(["generate", "--model", "m", "--prompt", "p", "--preset", "nope"])
+
+
+def test_one_sampling_settings_type_with_one_off_convention():
+    """generation, the decoding module and the scratch runs all use models.sampling_settings.SamplingConfig,
+    whose "off" (top-k 0, top-p 1) decodes exactly as the filters switched off."""
+    from genai_assets.models import sampling
+    from genai_assets.models.sampling_settings import SamplingConfig as Declared
+
+    assert SamplingConfig is Declared and sampling.SamplingConfig is Declared
+    logits = torch.randn(3, 40)
+    off = SamplingConfig(top_k=0, top_p=1.0, temperature=0.7, repetition_penalty=1.0).decoding_kwargs()
+    assert off["top_k"] == 0 and off["top_p"] == 1.0
+    assert torch.equal(sampling.filter_top_k(logits, off["top_k"]), logits)
+    assert torch.equal(sampling.filter_top_p(logits, off["top_p"]), logits)
+    assert SamplingConfig(do_sample=False).decoding_kwargs()["temperature"] == 0.0  # greedy
+    with pytest.raises(ValueError, match="top_k must be >= 0"):
+        SamplingConfig(top_k=-1)

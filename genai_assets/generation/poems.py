@@ -144,12 +144,8 @@ def generate_scratch_ids(
     output = model.generate(
         ids,
         max_new,
-        temperature=sampling.temperature if sampling.do_sample else 0.0,  # 0 = greedy
-        top_k=sampling.top_k or None,
-        top_p=sampling.top_p,
+        **sampling.decoding_kwargs(),
         eos_token_id=stops or None,
-        repetition_penalty=sampling.repetition_penalty,
-        no_repeat_ngram_size=sampling.no_repeat_ngram_size,
         on_token=on_token,
     )  # (1, T + new), stop token included
     return _cut_at_stop(output[0, ids.shape[1] :].tolist(), stops)

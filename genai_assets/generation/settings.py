@@ -1,90 +1,15 @@
-"""Decoding settings shared by every model this project generates from (transformers ``generate`` names)."""
+"""Decoding settings shared by every model this project generates from: :class:`SamplingConfig`
+(declared in :mod:`genai_assets.models.sampling_settings`, re-exported here) and the defaults a model
+folder saved."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
 
-from genai_assets.config_checks import non_finite_problems
+from genai_assets.models.sampling_settings import SamplingConfig
 
-
-def filter_problems(temperature: float, top_k: int, top_p: float) -> list[str]:
-    """Range checks of the sampling filters, shared by every config that has them."""
-    problems = []
-    if not temperature > 0:
-        problems.append(f"temperature must be > 0, got {temperature}")
-    if not 0 < top_p <= 1:
-        problems.append(f"top_p must be in (0, 1], got {top_p}")
-    if top_k < 0:
-        problems.append(f"top_k must be >= 0 (0 disables it), got {top_k}")
-    return problems
-
-
-@dataclass
-class SamplingConfig:
-    """Decoding settings (transformers ``generate`` names). Defaults: the fine-tuned model's."""
-
-    do_sample: Annotated[bool, "sample (True) or greedy decoding (False)"] = True
-    top_k: Annotated[int, "keep the k most likely tokens; 0 = no top-k filter"] = 50
-    top_p: Annotated[float, "nucleus: keep the most likely tokens holding this probability mass (0, 1]"] = (
-        0.95
-    )
-    temperature: Annotated[float, "> 0; below 1 sharpens, above 1 flattens the distribution"] = 0.9
-    repetition_penalty: Annotated[float, "> 0; 1.0 = none; > 1 discourages tokens already present"] = 1.1
-    no_repeat_ngram_size: Annotated[int, "forbid repeating any n-gram of this size; 0 = off"] = 0
-    num_return_sequences: Annotated[int, "samples per prompt"] = 1
-    max_new_tokens: Annotated[int, "tokens generated after the prompt (fewer if end-of-poem comes first)"] = (
-        80
-    )
-    seed: Annotated[int | None, "seeds torch once before the first sample: reproducible output"] = None
-
-    def __post_init__(self) -> None:
-        problems = non_finite_problems(self)  # inf would pass the range checks below
-        problems += filter_problems(self.temperature, self.top_k, self.top_p)
-        if not self.repetition_penalty > 0:
-            problems.append(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if self.no_repeat_ngram_size < 0:
-            problems.append(f"no_repeat_ngram_size must be >= 0, got {self.no_repeat_ngram_size}")
-        if self.num_return_sequences < 1:
-            problems.append(f"num_return_sequences must be >= 1, got {self.num_return_sequences}")
-        if self.max_new_tokens < 1:
-            problems.append(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if problems:
-            raise ValueError("Invalid sampling settings: " + "; ".join(problems) + ".")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def applied(self) -> dict:
-        """The settings that take effect, for records: greedy decoding has no temperature, top-k,
-        top-p or seed, so those are None rather than values that were never used."""
-        values = self.to_dict()
-        if not self.do_sample:
-            values.update(temperature=None, top_k=None, top_p=None, seed=None)
-        return values
-
-    def generate_kwargs(self) -> dict:
-        """Keyword arguments for ``model.generate`` (one sequence; sampling knobs only when sampling)."""
-        kwargs: dict[str, Any] = {
-            "do_sample": self.do_sample,
-            "max_new_tokens": self.max_new_tokens,
-            "repetition_penalty": self.repetition_penalty,
-            "no_repeat_ngram_size": self.no_repeat_ngram_size,
-        }
-        if self.do_sample:
-            kwargs.update(top_k=self.top_k, top_p=self.top_p, temperature=self.temperature)
-        return kwargs
-
-    @classmethod
-    def from_defaults(cls, defaults: dict | None = None, **overrides) -> SamplingConfig:
-        """``defaults`` (e.g. a saved ``generation_config.json``; unknown keys ignored), then ``overrides``
-        (None values ignored), then the class defaults."""
-        names = {field.name for field in fields(cls)} - {"seed", "num_return_sequences"}
-        values = {key: value for key, value in (defaults or {}).items() if key in names and value is not None}
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        return cls(**values)
+__all__ = ["SamplingConfig", "saved_sampling_defaults"]
 
 
 def saved_sampling_defaults(folder: Path) -> dict:

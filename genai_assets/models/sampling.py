@@ -25,6 +25,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+# The settings these functions take, declared once (in a torch-free module: configs read at import use it).
+from genai_assets.models.sampling_settings import SamplingConfig as SamplingConfig
+
 
 def apply_repetition_penalty(
     logits: torch.Tensor, previous_ids: torch.Tensor, penalty: float

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from genai_assets.config_checks import non_finite_problems, raise_problems
-from genai_assets.generation.settings import filter_problems
 from genai_assets.models.gpt_config import GPT_PRESETS, GPTArchitecture, GPTConfig
+from genai_assets.models.sampling_settings import filter_problems
 
 DEFAULT_PROMPTS = ["", "The moon", "Shall I compare thee", "O gentle love,"]
 RNN_BASELINE_KINDS = ("rnn", "lstm", "gru")
