@@ -19,6 +19,7 @@ from genai_assets.sources.http import (
     FetchError,
     HttpPolicy,
     PoliteClient,
+    SiteUnavailableError,
 )
 from genai_assets_tests.loopback_server import LoopbackServer, Reply
 
@@ -276,3 +277,84 @@ def test_slow_drip_of_the_headers_is_cut_at_the_deadline_too():
         listener.close()
     assert error.reason == "deadline_exceeded"
     assert elapsed < 5.0, f"{elapsed:.1f} s"  # measured under load: about 1 s
+
+
+# -- Location headers httpx cannot parse, robots.txt nobody can read (RFC 9309) ---------------
+
+
+def test_a_location_httpx_cannot_parse_is_a_bad_redirect_not_an_exception(server):
+    port = server.url.rsplit(":", 1)[1]
+    server.route("/too-long", Reply.redirect("/" + "a" * 65_530))  # httpx: InvalidURL "URL too long"
+    server.route("/bad-port", Reply.redirect(f"http://127.0.0.1:{port}:9/x"))  # httpx: "Invalid port"
+    with client_for(server, max_retries=2) as client:
+        for path in ("/too-long", "/bad-port"):
+            error = fetch_error(client, path)
+            assert error.reason == "bad_redirect", (path, error)
+            assert server.hits(path) == 1  # the server's answer was read once, not retried
+
+
+def test_any_exception_while_fetching_one_url_becomes_a_fetch_error(server, monkeypatch):
+    server.route("/a", Reply.text("A"))
+    with client_for(server) as client:
+        monkeypatch.setattr(client._http, "stream", lambda *args, **kwargs: 1 / 0)
+        error = fetch_error(client, "/a")
+    assert error.reason == "request_error:ZeroDivisionError"
+
+
+def robots_client(server, **overrides) -> PoliteClient:
+    return client_for(server, respect_robots=True, **overrides)
+
+
+def test_robots_redirect_to_an_unparsable_location_means_no_rules(server):
+    # RFC 9309 §2.3.1.2-3: a robots.txt redirect that cannot be followed reads as "unavailable".
+    server.route("/robots.txt", Reply.redirect("/" + "r" * 65_530))
+    server.route("/poem/a", Reply.text("A"))
+    with robots_client(server) as client:
+        assert client.get("/poem/a").text == "A"
+
+
+def test_robots_lines_that_cannot_be_parsed_are_skipped_and_the_rest_obeyed(server):
+    robots = "User-agent: *\nCrawl-delay: \u00b2\nDisallow: //[x\nRequest-rate: \u00b2/\u00b2\nDisallow: /private/\n"
+    server.route("/robots.txt", Reply.text(robots))
+    server.route("/public", Reply.text("ok"))
+    server.route("/private/x", Reply.text("no"))
+    with robots_client(server) as client:
+        assert client.get("/public").text == "ok"
+        assert fetch_error(client, "/private/x").reason == "robots_disallowed"
+    assert client.stats.as_metadata()["robots_lines_skipped"] == 3
+    assert server.hits("/private/x") == 0
+
+
+def test_a_crawl_delay_too_large_for_a_float_is_capped(server):
+    server.route("/robots.txt", Reply.text("User-agent: *\nCrawl-delay: " + "9" * 400 + "\n"))
+    server.route("/a", Reply.text("A"))
+    with robots_client(server, max_crawl_delay_s=2.0) as client:
+        client.get("/a")
+    assert client.stats.crawl_delay_used_s == 2.0
+
+
+def test_an_oversized_robots_txt_is_parsed_up_to_the_limit(server):
+    # RFC 9309 §2.5: parse at least the first 500 KiB; the rules there apply.
+    robots = "User-agent: *\nDisallow: /private/\n" + "# padding line\n" * 200_000  # ~3 MB
+    server.route("/robots.txt", Reply.text(robots))
+    server.route("/public", Reply.text("ok"))
+    with robots_client(server, max_bytes=MIB) as client:
+        assert client.get("/public").text == "ok"
+        assert fetch_error(client, "/private/x").reason == "robots_disallowed"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(status=503),
+        Reply(body=b"\x1f\x8b\x08\x00garbage-not-gzip", headers={"Content-Encoding": "gzip"}),
+    ],
+    ids=["5xx", "corrupt-gzip"],
+)
+def test_an_unreachable_robots_txt_means_nothing_is_fetched(server, reply):
+    # RFC 9309 §2.3.1.4: server errors (and a body we cannot read) mean complete disallow.
+    server.route("/robots.txt", reply)
+    server.route("/a", Reply.text("A"))
+    with robots_client(server, max_retries=0) as client, pytest.raises(SiteUnavailableError, match="robots"):
+        client.get("/a")
+    assert server.hits("/a") == 0

@@ -25,10 +25,17 @@ What "robust" means:
 * redirects followed by hand, and only within the site's own scheme+host;
 * text decoded with the declared charset, else an HTML ``<meta charset>``, else a BOM, else
   strict UTF-8, else ``charset_normalizer`` detection;
-* every per-page problem becomes a :class:`FetchError` with a short ``reason`` that callers
-  count and skip, and ``fetch_many`` counts any other exception from one page (a parser bug,
-  ``RecursionError`` ...) as ``page_error:<type>`` instead of failing the site; only a failure of
-  the whole site raises :class:`SiteUnavailableError`.
+* every exception raised while fetching one URL becomes a :class:`FetchError` with a short
+  ``reason`` that callers count and skip (an unparsable URL or ``Location`` is ``bad_url`` /
+  ``bad_redirect``, anything unforeseen ``request_error:<type>``), and ``fetch_many`` counts any
+  other exception from one page (a parser bug, ``RecursionError`` ...) as ``page_error:<type>``
+  instead of failing the site; only a failure of the whole site raises
+  :class:`SiteUnavailableError`;
+* robots.txt read as RFC 9309 says: 4xx or a redirect we cannot follow (off site, too many,
+  unparsable) = no rules (§2.3.1.2-3); 5xx, network errors and timeouts = unreachable, so
+  nothing is fetched (§2.3.1.4: complete disallow) and the site keeps its last snapshot; only
+  the first ``max(max_bytes, 512 KiB)`` are parsed (§2.5), and a line that cannot be parsed is
+  skipped while every parseable rule is used (§2.5).
 
 Every knob, including the sleeping function, is injectable so tests run in milliseconds.
 """
@@ -40,6 +47,7 @@ import collections
 import email.utils
 import random
 import re
+import sys
 import threading
 import time
 import zlib
@@ -58,6 +66,10 @@ from genai_assets.config_checks import non_finite_problems
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: robots.txt bytes parsed at least (RFC 9309 §2.5: a parsing limit of at least 500 KiB).
+ROBOTS_PARSE_LIMIT = 512 * 1024
+#: Where :func:`_hide_location` moves a response's ``Location`` header.
+_HIDDEN_LOCATION = "x-genai-assets-location"
 DEFAULT_USER_AGENT = (
     "genai-assets-poetry-scraper/0.1 (public-domain poetry corpus for research; "
     "+https://github.com/genai-assets/genai_assets/blob/main/docs/scraping.md)"
@@ -137,6 +149,7 @@ class FetchStats:
     skip_examples: dict[str, str] = field(default_factory=dict)  # first "url: detail" per reason
     crawl_delay_requested_s: float | None = None  # robots.txt Crawl-delay, as the site asked
     crawl_delay_used_s: float | None = None  # what we applied (capped by max_crawl_delay_s)
+    robots_lines_skipped: int = 0  # robots.txt lines that could not be parsed (the rest are used)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **increments: int) -> None:
@@ -167,6 +180,7 @@ class FetchStats:
             "skip_examples": dict(sorted(self.skip_examples.items())),
             "crawl_delay_requested_s": self.crawl_delay_requested_s,
             "crawl_delay_used_s": self.crawl_delay_used_s,
+            "robots_lines_skipped": self.robots_lines_skipped,
             "crawl_delay_capped": (
                 self.crawl_delay_requested_s is not None
                 and self.crawl_delay_used_s is not None
@@ -185,6 +199,7 @@ class Page:
     encoding: str
     content: bytes
     text: str
+    truncated: bool = False  # cut at the size cap (robots.txt only; other pages are refused)
 
     @property
     def content_type(self) -> str:
@@ -231,6 +246,7 @@ class PoliteClient:
             headers={"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(self.policy.timeout_s),
             follow_redirects=False,  # redirects are checked against the site's host by hand
+            event_hooks={"response": [_hide_location]},
         )
 
     def __enter__(self) -> PoliteClient:
@@ -264,33 +280,27 @@ class PoliteClient:
 
     def _load_robots(self) -> RobotFileParser:
         robots_url = self.url_for("/robots.txt")
-        parser = RobotFileParser(robots_url)
         try:
-            page = self._request_with_retries(robots_url)
-            for _ in range(self.policy.max_redirects):  # e.g. http → https, or a trailing-slash fix
-                if page.status not in REDIRECT_STATUSES:
-                    break
-                try:
-                    target = urljoin(page.url, page.headers.get("location", ""))
-                except ValueError:
-                    break  # a malformed Location: read as "no robots.txt" below
-                if not self.is_same_site(target):
-                    break  # we never fetch from another host: read as "no robots.txt" below
-                page = self._request_with_retries(target)
+            page = self._fetch_robots(robots_url)
         except FetchError as error:
-            if error.reason.startswith("http_4"):
-                # RFC 9309 §2.3.1.3: an unavailable (4xx) robots.txt means no restrictions.
-                parser.parse([])
-                return parser
-            raise SiteUnavailableError(
-                f"robots.txt at {robots_url} could not be fetched ({error.reason}); "
-                "the site looks unreachable, so nothing was scraped."
-            ) from error
-        # A redirect left unfollowed (off-site, or too many) counts as unavailable: no rules.
-        parser.parse([] if page.status in REDIRECT_STATUSES else page.text.splitlines())
+            if not error.reason.startswith(("http_4", "bad_url", "bad_redirect")):
+                # RFC 9309 §2.3.1.4: unreachable (5xx, network, timeout, a body we cannot read)
+                # means complete disallow: nothing is fetched and the last snapshot stays.
+                raise SiteUnavailableError(
+                    f"robots.txt at {robots_url} could not be fetched ({error.reason}); "
+                    "the site looks unreachable, so nothing was scraped."
+                ) from error
+            page = None  # §2.3.1.3: unavailable (4xx, an unusable redirect) means no restrictions
+        parser, skipped = parse_robots(
+            robots_url, page.text if page else "", page is not None and page.truncated
+        )
+        self.stats.robots_lines_skipped = skipped
         delay = parser.crawl_delay(self.policy.user_agent)
         if delay is not None:
-            requested = float(delay)
+            try:
+                requested = float(delay)
+            except OverflowError:  # an integer of hundreds of digits
+                requested = sys.float_info.max
             # A site asking for more spacing than we planned gets it, up to the ceiling: a
             # Crawl-delay of a day would otherwise hold the run for weeks (the cap is in metadata).
             used = min(requested, self.policy.max_crawl_delay_s)
@@ -299,10 +309,47 @@ class PoliteClient:
             self._interval_s = max(self._interval_s, used)
         return parser
 
+    def _fetch_robots(self, robots_url: str) -> Page | None:
+        """robots.txt after same-site redirects (e.g. http → https); None when none is usable."""
+        limit = max(self.policy.max_bytes, ROBOTS_PARSE_LIMIT)
+        page = self._request_with_retries(robots_url, truncate_at=limit)
+        for _ in range(self.policy.max_redirects):
+            if page.status not in REDIRECT_STATUSES:
+                return page
+            target = self._redirect_target(page)
+            if not self.is_same_site(target):
+                return None  # we never fetch from another host: read as "no robots.txt"
+            page = self._request_with_retries(target, truncate_at=limit)
+        # Still a redirect after max_redirects (§2.3.1.2 allows treating that as unavailable).
+        return None if page.status in REDIRECT_STATUSES else page
+
+    def _redirect_target(self, page: Page) -> str:
+        """Absolute URL of a redirect's ``Location``; ``FetchError("bad_redirect")`` if unusable."""
+        try:
+            target = urljoin(page.url, page.headers.get("location", ""))
+            httpx.URL(target)  # refuses what httpx could not request (too long, control characters)
+        except (ValueError, httpx.InvalidURL) as error:
+            raise FetchError(page.url, "bad_redirect", str(error)[:200]) from error
+        return target
+
     # -- fetching ---------------------------------------------------------------------------
 
     def get(self, path_or_url: str) -> Page:
-        """GET one URL on this site: robots, rate limit, retries, same-host redirects, size cap."""
+        """GET one URL on this site: robots, rate limit, retries, same-host redirects, size cap.
+
+        Every problem with this URL raises :class:`FetchError`, whatever raised it underneath
+        (only an unreachable site's robots.txt raises :class:`SiteUnavailableError`).
+        """
+        try:
+            return self._get(path_or_url)
+        except (FetchError, SiteUnavailableError):
+            raise
+        except Exception as error:  # noqa: BLE001 (one URL's problem: the caller counts and skips it)
+            raise FetchError(
+                str(path_or_url)[:200], f"request_error:{type(error).__name__}", str(error)[:200]
+            ) from error
+
+    def _get(self, path_or_url: str) -> Page:
         try:
             url = self.url_for(path_or_url)
         except ValueError as error:  # e.g. "http://[oops": urljoin refuses it
@@ -316,10 +363,7 @@ class PoliteClient:
             if page.status not in REDIRECT_STATUSES:
                 self.stats.add(pages_fetched=1)
                 return page
-            try:
-                target = urljoin(url, page.headers.get("location", ""))
-            except ValueError as error:
-                raise FetchError(url, "bad_redirect", str(error)) from error
+            target = self._redirect_target(page)
             if not self.is_same_site(target):
                 raise FetchError(url, "off_host_redirect", f"redirect to {target} refused")
             url = target
@@ -376,14 +420,14 @@ class PoliteClient:
             wait += random.uniform(0, self.policy.backoff_base_s)  # jitter spreads retries out
         return min(wait, self.policy.max_wait_s)
 
-    def _request_with_retries(self, url: str) -> Page:
+    def _request_with_retries(self, url: str, truncate_at: int | None = None) -> Page:
         last_reason = "unknown"
         for attempt in range(self.policy.max_retries + 1):
             if attempt:
                 self.stats.add(retries=1)
             retry_after: float | None = None
             try:
-                page = self._request_once(url)
+                page = self._request_once(url, truncate_at)
             except _DeadlineExceededError as error:
                 # A server that drips once will drip again: retrying would multiply the wait.
                 raise FetchError(url, "deadline_exceeded", str(error)) from error
@@ -391,6 +435,14 @@ class PoliteClient:
                 last_reason = "timeout"
             except httpx.TransportError as error:
                 last_reason = f"connection_error:{type(error).__name__}"
+            except FetchError:
+                raise
+            except httpx.InvalidURL as error:  # too long, control characters: httpx will not send it
+                raise FetchError(url[:200], "bad_url", str(error)[:200]) from error
+            except Exception as error:  # noqa: BLE001 (never retried: the same URL fails the same way)
+                raise FetchError(
+                    url[:200], f"request_error:{type(error).__name__}", str(error)[:200]
+                ) from error
             else:
                 if page.status not in RETRYABLE_STATUSES:
                     if 200 <= page.status < 300 or page.status in REDIRECT_STATUSES:
@@ -404,13 +456,13 @@ class PoliteClient:
                 self._sleep(wait)
         raise FetchError(url, last_reason, f"gave up after {self.policy.max_retries + 1} attempts")
 
-    def _request_once(self, url: str) -> Page:
+    def _request_once(self, url: str, truncate_at: int | None = None) -> Page:
         self._wait_for_slot()
         self.stats.add(requests=1)
         deadline = time.monotonic() + self.policy.request_deadline_s
         _REQUEST_DEADLINE.value = deadline
         try:
-            return self._stream_page(url)
+            return self._stream_page(url, truncate_at)
         except httpx.TimeoutException as error:
             if time.monotonic() >= deadline:
                 raise _DeadlineExceededError(
@@ -420,38 +472,72 @@ class PoliteClient:
         finally:
             _REQUEST_DEADLINE.value = None
 
-    def _stream_page(self, url: str) -> Page:
-        limit = self.policy.max_bytes
+    def _stream_page(self, url: str, truncate_at: int | None = None) -> Page:
+        """One GET. The body is decoded under the size cap; with ``truncate_at`` an oversized
+        body is cut there instead of refused (robots.txt: RFC 9309 §2.5 parses a prefix)."""
+        limit = truncate_at or self.policy.max_bytes
         with self._http.stream("GET", url) as response:
             status = response.status_code
             headers = {name.lower(): value for name, value in response.headers.items()}
+            if _HIDDEN_LOCATION in headers:
+                headers["location"] = headers.pop(_HIDDEN_LOCATION)
             if status in REDIRECT_STATUSES or status in RETRYABLE_STATUSES or status >= 400:
                 return Page(url, status, headers, "", b"", "")  # error and redirect bodies are never used
             declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > limit:
+            if not truncate_at and declared and declared.isdigit() and int(declared) > limit:
                 raise FetchError(url, "too_large", f"Content-Length {declared} > {limit}")
             try:
                 decoder = BoundedDecoder(headers.get("content-encoding", ""), limit)
             except ValueError as error:
                 raise FetchError(url, "unsupported_encoding", str(error)) from error
-            chunks: list[bytes] = []
-            wire = 0
-            try:
-                # Raw wire bytes, decoded here under the cap (httpx would decode unbounded).
-                for raw in response.iter_raw():
-                    wire += len(raw)
-                    if wire > limit:
-                        raise FetchError(url, "too_large", f"body passed {limit} bytes on the wire")
-                    chunks.append(decoder.feed(raw))
-                chunks.append(decoder.flush())
-            except DecodedTooLargeError as error:
-                raise FetchError(url, "too_large", str(error)) from error
-            except zlib.error as error:
-                raise FetchError(url, "bad_encoding", f"{decoder.coding}: {error}") from error
-            self.stats.add(bytes_received=wire)
-            content = b"".join(chunks)
+            content, truncated = self._read_body(response, decoder, url, truncate=bool(truncate_at))
             text, encoding = decode_body(content, headers.get("content-type", ""))
-            return Page(url, status, headers, encoding, content, text)
+            return Page(url, status, headers, encoding, content, text, truncated)
+
+    def _read_body(
+        self, response: httpx.Response, decoder: BoundedDecoder, url: str, truncate: bool
+    ) -> tuple[bytes, bool]:
+        """``(decoded body, cut at the limit?)``: raw wire bytes decoded here under the cap
+        (httpx would decode unbounded); past the cap: ``too_large``, or a cut when ``truncate``."""
+        limit = decoder.limit
+        chunks: list[bytes] = []
+        wire = 0
+        truncated = False
+        try:
+            for raw in response.iter_raw():
+                wire += len(raw)
+                if wire > limit:
+                    if not truncate:
+                        raise FetchError(url, "too_large", f"body passed {limit} bytes on the wire")
+                    chunks.append(decoder.feed(raw[: len(raw) - (wire - limit)]))
+                    truncated = True
+                    break
+                chunks.append(decoder.feed(raw))
+            if not truncated:
+                chunks.append(decoder.flush())
+        except DecodedTooLargeError as error:
+            if not truncate:
+                raise FetchError(url, "too_large", str(error)) from error
+            truncated = True
+        except zlib.error as error:
+            raise FetchError(url, "bad_encoding", f"{decoder.coding}: {error}") from error
+        finally:
+            self.stats.add(bytes_received=wire)
+        return b"".join(chunks), truncated
+
+
+def _hide_location(response: httpx.Response) -> None:
+    """httpx response hook: move ``Location`` out of httpx's sight.
+
+    Even with ``follow_redirects=False`` httpx builds the next request from ``Location`` and
+    raises (``RemoteProtocolError``, or ``InvalidURL`` from a join that grows too long) on one it
+    cannot parse, before we see the response. Redirects are judged by :meth:`PoliteClient.get`,
+    which reads the header back and refuses a bad one as ``bad_redirect``.
+    """
+    location = response.headers.get("location")
+    if location is not None:
+        del response.headers["location"]
+        response.headers[_HIDDEN_LOCATION] = location
 
 
 class DecodedTooLargeError(Exception):
@@ -588,6 +674,37 @@ def _deadline_transport(max_connections: int) -> httpx.HTTPTransport:
         network_backend=_DeadlineBackend(),
     )
     return transport
+
+
+def parse_robots(url: str, text: str, truncated: bool = False) -> tuple[RobotFileParser, int]:
+    """``(parser, lines skipped)`` for a robots.txt body, using every line that parses.
+
+    ``urllib.robotparser`` raises on some lines (``Crawl-delay: ²`` or one of 5,000 digits:
+    ``int()`` refuses them; ``Disallow: //[x``: an invalid IPv6 netloc) and then the whole file
+    would be lost; RFC 9309 §2.5 says to use the parseable rules, so only such lines are dropped.
+    A body cut at the parsing limit loses its last, partial line.
+    """
+    lines = text.splitlines()
+    if truncated and lines:
+        lines.pop()
+    parser = RobotFileParser(url)
+    try:
+        parser.parse(lines)
+        return parser, 0
+    except Exception:  # noqa: BLE001 (some line is unparseable: find it below)
+        pass
+    usable = [line for line in lines if _robots_line_parses(line)]
+    parser = RobotFileParser(url)  # the failed parse left half an entry behind
+    parser.parse(usable)
+    return parser, len(lines) - len(usable)
+
+
+def _robots_line_parses(line: str) -> bool:
+    try:
+        RobotFileParser().parse(["User-agent: *", line])
+    except Exception:  # noqa: BLE001
+        return False
+    return True
 
 
 def parse_retry_after(value: str, now: datetime | None = None) -> float | None:

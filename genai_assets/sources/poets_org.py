@@ -233,16 +233,16 @@ def collect_poem_links(client: PoliteClient, options: PoetsOrgOptions) -> tuple[
         visited.add(url)
         try:
             page = client.get(url)
-        except FetchError as error:
+            page_links, next_url = parse_listing(page.text, page.url, client, options.selectors)
+        except Exception as error:  # noqa: BLE001 (FetchError, or a parser failing on one page)
+            reason = error.reason if isinstance(error, FetchError) else f"page_error:{type(error).__name__}"
             if pages == 0:
-                raise SiteUnavailableError(
-                    f"poets.org listing {url} could not be fetched: {error}"
-                ) from error
-            client.stats.skip(error.reason)  # a later listing page failed: keep what we have
+                raise SiteUnavailableError(f"poets.org listing {url} could not be read: {error}") from error
+            client.stats.skip(reason, f"{url}: {error}")  # a later listing page failed: keep what we have
             break
         pages += 1
-        page_links, url = parse_listing(page.text, page.url, client, options.selectors)
         links.extend(link for link in page_links if link not in links)
+        url = next_url
     return links, pages
 
 
