@@ -23,7 +23,7 @@ This chart compares the models.
 
 ## Attention
 @code genai_assets/models/layers.py::scaled_dot_product_attention | torch.softmax
-Each query looks at every key. The softmax turns scores into weights.
+[[scores = query @ key.transpose]] Each query looks at every key. [[torch.softmax]] The softmax turns scores into weights.
 """
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -92,6 +92,9 @@ def test_walkthrough_assets_materialize(teaching_lake):
 
     voice = metadata_of(result, "voiceover")
     assert voice["cues"] == 5 and voice["sentences_synthesized"] == 5
+    assert voice["words"] == script["words"] if "words" in script else True
+    assert voice["words_per_minute"] == pytest.approx(voice["words"] / (voice["duration_s"] / 60), abs=0.1)
+    assert checks["voiceover_pace"].passed == (voice["words_per_minute"] <= 160)
     assert 5 < voice["duration_s"] < 30
     cues = json.loads((root / "teaching" / "cues.json").read_text())
     assert [c["segment"] for c in cues["cues"]] == [0, 0, 1, 2, 2]
@@ -155,6 +158,17 @@ def test_empty_script_is_refused(tmp_path):
         )
 
 
+def seek(page, seconds: float) -> None:
+    page.evaluate(f"document.getElementById('narration').currentTime = {seconds}")
+
+
+def line_in_view(page, line) -> bool:
+    """The line's box lies inside the code panel's visible box."""
+    panel = page.locator("#code").bounding_box()
+    box = line.bounding_box()
+    return panel["y"] <= box["y"] and box["y"] + box["height"] <= panel["y"] + panel["height"]
+
+
 @pytest.mark.slow
 @pytest.mark.ui
 def test_page_plays_in_chromium_and_follows_the_cues(teaching_lake):
@@ -168,7 +182,8 @@ def test_page_plays_in_chromium_and_follows_the_cues(teaching_lake):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page()
+            # A short window: the code panel must scroll to bring the narrated lines into view.
+            page = browser.new_page(viewport={"width": 1280, "height": 320})
             page.goto(page_url)
             page.wait_for_function(
                 "() => { const a = document.getElementById('narration'); return a.readyState >= 1 && isFinite(a.duration); }",
@@ -185,8 +200,21 @@ def test_page_plays_in_chromium_and_follows_the_cues(teaching_lake):
             page.wait_for_function("() => document.body.dataset.activeSegment === '2'", timeout=10_000)
             assert page.locator("#slide-2").is_visible() and not page.locator("#slide-0").is_visible()
             focus = page.locator("#slide-2 .line.focus")
-            assert focus.count() == 1 and "softmax" in focus.inner_text()
+            assert focus.count() == 2  # the slide highlights every line its sentences name
             assert page.locator(f"#cue-{last['index']}.current").count() == 1
+            # Per sentence: the outlined (narrated) line is the one the spoken cue names, and it is in view.
+            narrated = page.locator("#slide-2 .line.narrated")
+            assert narrated.count() == 1 and "softmax" in narrated.inner_text()
+            assert page.evaluate(
+                "(() => { const c = document.getElementById('code'); return c.scrollHeight > c.clientHeight; })()"
+            )
+            assert line_in_view(page, narrated)
+            before_last = cues["cues"][-2]
+            seek(page, before_last["start"] + 0.05)
+            page.wait_for_function(f"() => document.body.dataset.activeCue === '{before_last['index']}'")
+            narrated = page.locator("#slide-2 .line.narrated")
+            assert narrated.count() == 1 and "scores = query @ key.transpose" in narrated.inner_text()
+            assert line_in_view(page, narrated)
         finally:
             browser.close()
 
@@ -200,16 +228,23 @@ def test_long_symbols_are_windowed_to_show_their_focus_lines():
     assert lines[0] == f"line {first}"
     short, start = code_window("a\nb", 5, [6])
     assert (short, start) == (["a", "b"], 5)
+    # Focus at the very end, and a span of exactly one slide: every focus line still shows.
+    for focus in ([100, 109], [40, 40 + MAX_CODE_LINES - 1], [10, 12]):
+        lines, first = code_window(source, 10, focus)
+        assert len(lines) == MAX_CODE_LINES and all(first <= f < first + MAX_CODE_LINES for f in focus)
 
 
 def test_duration_check_fails_outside_the_range(tmp_path, teaching_lake):
     root, _, _ = teaching_lake
     lake = tmp_path / "lake"
     shutil.copytree(root / "teaching", lake / "teaching")  # the sentence cache comes along: no synthesis
-    result = materialize(lake, ["voiceover"], {"voiceover": {**SHORT_VOICE, "min_minutes": 0.5}})
+    config = {**SHORT_VOICE, "min_minutes": 0.5, "max_words_per_minute": 10}
+    result = materialize(lake, ["voiceover"], {"voiceover": config})
     assert metadata_of(result, "voiceover")["sentences_cached"] == 5
     check = check_results(result)["voiceover_duration_in_range"]
     assert not check.passed and "(allowed 0.5–1.0 min)" in check.description
+    pace = check_results(result)["voiceover_pace"]
+    assert not pace.passed and "(at most 10;" in pace.description
 
 
 def test_code_version_follows_the_narrated_source(tmp_path):

@@ -129,3 +129,143 @@ def test_renaming_a_symbol_in_a_copy_of_the_tree_makes_it_stale(tmp_path):
     # The real tree is untouched and still resolves.
     assert script_manifest(load_script())["stale"] == []
     assert "def filter_top_p(" in Path(REPO_ROOT / "genai_assets/models/sampling.py").read_text()
+
+
+# --- issue 21: per-sentence focus, facts read from the source, every highlighted line on its slide ---
+
+FOCUSED = """# Focus
+## Attention
+@code genai_assets/models/layers.py::scaled_dot_product_attention | return weights @ value
+[[scores = query @ key.transpose]] Scores first. Then [[masked_fill]] the mask, [[weights = torch.softmax]] and softmax.
+No mark here.
+"""
+
+
+def test_sentence_marks_name_their_own_lines_and_add_to_the_slide():
+    script = parse_script(FOCUSED)
+    [segment] = script.sections[0].segments
+    assert segment.sentences == ["Scores first.", "Then the mask, and softmax.", "No mark here."]
+    assert segment.sentence_focus == [
+        ("scores = query @ key.transpose",),
+        ("masked_fill", "weights = torch.softmax"),
+        (),
+    ]
+    manifest = script_manifest(script)
+    [shown] = manifest["sections"][0]["segments"]
+    source = (REPO_ROOT / "genai_assets/models/layers.py").read_text().splitlines()
+
+    def text(lines):
+        return [source[number - 1] for number in lines]
+
+    first, second, unmarked = shown["sentence_focus_lines"]
+    assert "scores = query @ key.transpose" in text(first)[0] and len(first) == 1
+    assert [("masked_fill" in t, "softmax" in t) for t in text(second)] == [(True, False), (False, True)]
+    assert len(unmarked) == 1 and "return weights @ value" in text(unmarked)[0]  # the @code line's snippet
+    assert shown["target"]["focus_lines"] == sorted({*first, *second, *unmarked})
+
+
+def test_snippet_ending_in_a_bracket_and_marks_outside_code_slides():
+    script = parse_script(
+        "## D\n@code genai_assets/text/datasets.py::TokenBlockDataset.__getitem__\n"
+        "[[return window[:-1], window[1:]]] Shifted by one.\n"
+    )
+    assert script.sections[0].segments[0].sentence_focus == [("return window[:-1], window[1:]",)]
+    assert script.sections[0].segments[0].sentences == ["Shifted by one."]
+    with pytest.raises(NarrationFormatError, match=r"\[\[...\]\] marks need a @code slide"):
+        parse_script("## P\n@plot evaluation reports/a.png\n[[x]] A plot.\n")
+
+
+def test_facts_are_read_from_the_code_they_describe():
+    import torch
+
+    from genai_assets.cleaning.pipeline import CleaningConfig, cleanse_poems
+    from genai_assets.finetune.train import FinetuneConfig
+    from genai_assets.models.layers import DecoderLayer
+    from genai_assets.teaching.facts import (
+        decoder_sublayers,
+        dedup_rules,
+        finetune_evaluation,
+        finetune_recipe,
+        kv_cache_tolerance,
+        narration_facts,
+    )
+    from genai_assets_tests.test_cleaning_pipeline import toy_raw
+
+    steps = cleanse_poems(toy_raw(), CleaningConfig(num_perm=128)).steps
+    assert dedup_rules(REPO_ROOT) == [step.rule for step in steps if step.kind == "dedup"]
+    layer = DecoderLayer(8, 2, 16)
+    sublayers = [
+        m for m in (layer.self_attention, layer.cross_attention, layer.feed_forward) if m is not None
+    ]
+    assert decoder_sublayers(REPO_ROOT) == len(sublayers) == 3
+    assert isinstance(layer.feed_forward, torch.nn.Module)
+    config = FinetuneConfig()
+    assert ("LoRA" in finetune_recipe(REPO_ROOT)) == config.lora
+    assert f"rank {config.lora_r}" in finetune_recipe(REPO_ROOT)
+    assert finetune_evaluation(REPO_ROOT) == (
+        "once per epoch and at the end"
+        if config.eval_every == 0
+        else f"every {config.eval_every} steps and at the end"
+    )
+    assert kv_cache_tolerance(REPO_ROOT) == 1e-5
+    facts, problems = narration_facts(REPO_ROOT)
+    assert problems == {} and facts["dedup_pass_count"] == "four"
+
+
+def test_unknown_fact_is_refused_and_a_moved_fact_is_stale(tmp_path):
+    with pytest.raises(NarrationFormatError, match=r"unknown fact \{no_such_fact\}"):
+        parse_script("## A\n@plot evaluation reports/a.png\nIt has {no_such_fact} parts.\n")
+    copy = tmp_path / "src"
+    shutil.copytree(
+        REPO_ROOT / "genai_assets", copy / "genai_assets", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(
+        REPO_ROOT / "genai_assets_tests", copy / "genai_assets_tests", ignore=shutil.ignore_patterns("*")
+    )
+    shutil.copy(REPO_ROOT / "genai_assets_tests/test_models_transformer.py", copy / "genai_assets_tests")
+    layers = copy / "genai_assets/models/layers.py"
+    layers.write_text(
+        layers.read_text().replace("cross_attention: bool = True,", "cross_attention: bool = False,")
+    )
+    script = load_script(root=copy)
+    assert "has two sub-layers by default" in " ".join(
+        s for sec in script.sections for seg in sec.segments for s in seg.sentences
+    )
+    pipeline = copy / "genai_assets/cleaning/pipeline.py"
+    pipeline.write_text(pipeline.read_text().replace("def cleanse_poems(", "def clean_poems("))
+    manifest = script_manifest(load_script(root=copy), copy)
+    assert any("{dedup_pass_count}" in problem for problem in manifest["stale"])
+
+
+def test_every_slide_of_the_bundled_narration_shows_all_its_highlighted_lines():
+    from genai_assets.teaching.slides import MAX_CODE_LINES, code_window
+
+    manifest = script_manifest(load_script())
+    assert manifest["stale"] == []
+    code_slides = 0
+    for section in manifest["sections"]:
+        for segment in section["segments"]:
+            target = segment["target"]
+            if target["kind"] != "code":
+                continue
+            code_slides += 1
+            lines, first = code_window(target["source"], target["start"], target["focus_lines"])
+            shown = range(first, first + len(lines))
+            assert len(lines) <= MAX_CODE_LINES
+            assert all(line in shown for line in target["focus_lines"]), target["symbol"]
+            for spoken in segment["sentence_focus_lines"]:
+                assert set(spoken) <= set(target["focus_lines"])
+                assert spoken or not target["focus_lines"]  # a slide with highlights names some per sentence
+    assert code_slides >= 25
+
+
+def test_a_slide_whose_highlights_do_not_fit_is_refused(tmp_path):
+    from genai_assets.teaching.script import SLIDE_CODE_LINES
+
+    body = "\n".join(f"    step_{number} = {number}" for number in range(60))
+    (tmp_path / "long.py").write_text(f"def long():\n{body}\n")
+    fits = CodeRef("long.py", "long", ("step_0 =", f"step_{SLIDE_CODE_LINES - 1} ="))
+    assert len(resolve_code(fits, tmp_path).focus_lines) == 2
+    too_far = CodeRef("long.py", "long", ("step_0 =", f"step_{SLIDE_CODE_LINES} ="))
+    with pytest.raises(StaleReferenceError, match="narrate it over several '@code' slides"):
+        resolve_code(too_far, tmp_path)

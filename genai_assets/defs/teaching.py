@@ -6,7 +6,8 @@ Assets (group ``teaching``), files under ``<lake>/teaching/`` and ``<lake>/repor
   with every code symbol resolved to its current lines. Blocking check
   ``narration_symbols_exist`` fails, naming the symbol, when the narration points at code that moved.
 * ``voiceover`` — ``teaching/walkthrough.ogg`` (Opus) + ``.vtt`` + ``.srt`` + ``cues.json``, spoken
-  offline by Piper; sentences cached in ``teaching/tts_cache/``. Check ``voiceover_duration_in_range``.
+  offline by Piper; sentences cached in ``teaching/tts_cache/``. Checks ``voiceover_duration_in_range``
+  and ``voiceover_pace`` (words per minute of audio).
 * ``walkthrough_video`` — ``teaching/walkthrough.mp4`` (H.264 + AAC + soft subtitles) of code slides.
 * ``walkthrough_page`` — ``reports/walkthrough.html``: audio, transcript, code panel that follows it.
 * ``theory_notes`` — ``reports/theory.md`` + ``.html`` with figures from the trained models.
@@ -123,7 +124,7 @@ def walkthrough_script(context: dg.AssetExecutionContext, lake: DataLake) -> dg.
     from genai_assets.teaching.script import NarrationFormatError, load_script, script_manifest
 
     config: ScriptConfig = WalkthroughScriptConfig.from_context(context).to_library()
-    script = load_script(config.narration_file())
+    script = load_script(config.narration_file(), config.root())  # {facts} read from the same tree
     if script.words < config.min_words:
         raise NarrationFormatError(
             f"{config.narration_file()} has only {script.words} spoken words (< min_words={config.min_words})."
@@ -223,6 +224,10 @@ def voiceover(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materiali
             "min_minutes": config.min_minutes,
             "max_minutes": config.max_minutes,
             "cues": len(cues),
+            "words": manifest["words"],
+            "words_per_minute": round(manifest["words"] / (recording.duration_s / 60), 1),
+            "max_words_per_minute": config.max_words_per_minute,
+            "length_scale": config.length_scale,
             "sentences_synthesized": recording.synthesized,
             "sentences_cached": recording.cached,
             "synthesis_seconds": round(synth_seconds, 1),
@@ -243,6 +248,19 @@ def voiceover_duration_in_range(context: dg.AssetCheckExecutionContext) -> dg.As
         passed=bool(low <= minutes <= high),
         description=f"{minutes:.2f} min (allowed {low}–{high} min)",
         metadata={"duration_min": minutes},
+    )
+
+
+@dg.asset_check(asset=voiceover)
+def voiceover_pace(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """A lecture pace: at most max_words_per_minute spoken words per minute of audio (pauses included)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("voiceover"))
+    metadata = event.asset_materialization.metadata
+    pace, limit = metadata["words_per_minute"].value, metadata["max_words_per_minute"].value
+    return dg.AssetCheckResult(
+        passed=bool(pace <= limit),
+        description=f"{pace:.1f} words per minute of audio (at most {limit:g}; slow it with length_scale)",
+        metadata={"words_per_minute": pace},
     )
 
 
@@ -357,5 +375,5 @@ def theory_notes(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
 
 defs = dg.Definitions(
     assets=[walkthrough_script, voiceover, walkthrough_video, walkthrough_page, theory_notes],
-    asset_checks=[narration_symbols_exist, voiceover_duration_in_range],
+    asset_checks=[narration_symbols_exist, voiceover_duration_in_range, voiceover_pace],
 )

@@ -1,6 +1,7 @@
 """``walkthrough.html``: one self-contained page — the narration audio, the transcript, and a code
-panel that follows the narration (each cue change shows its slide, highlights the narrated lines
-and scrolls them into view).
+panel that follows the narration sentence by sentence: each cue change shows its slide, outlines the
+lines that sentence names (``[[snippet]]`` in the narration; the slide's own focus lines otherwise)
+and scrolls them into the middle of the code panel.
 
 Audio and plots are embedded as data URIs, so the file works when mailed or opened offline.
 The page exposes ``window.walkthrough`` (cues, ``showAt(seconds)``) for the browser test.
@@ -31,8 +32,8 @@ header audio { width: 100%; }
 .slide .symbol { font-family: monospace; color: #555; margin-bottom: 6px; }
 .slide pre { margin: 0; font-size: 13px; line-height: 1.35; overflow-x: auto; }
 .slide .line { display: block; }
-.slide .line.focus { background: #fff1a8; }
-.slide .line.narrated { outline: 2px solid #e0a800; }
+.slide .line.focus { background: #fff8d0; }
+.slide .line.narrated { background: #ffe066; box-shadow: inset 4px 0 0 #e0a800; }
 .slide .lineno { color: #999; display: inline-block; width: 3.5em; user-select: none; }
 .slide img { max-width: 100%; }
 """
@@ -59,9 +60,19 @@ function showAt(seconds) {
   slide.classList.add('active');
   document.body.dataset.activeSegment = String(cue.segment);
   document.body.dataset.activeCue = String(index);
-  const focus = slide.querySelector('.line.focus');
-  if (focus) focus.scrollIntoView({block: 'center'});
+  document.querySelectorAll('.line.narrated').forEach(e => e.classList.remove('narrated'));
+  const narrated = (cue.lines || []).map(n => slide.querySelector('.line[data-line="' + n + '"]')).filter(e => e);
+  narrated.forEach(e => e.classList.add('narrated'));
+  centreLines(narrated.length ? narrated : Array.from(slide.querySelectorAll('.line.focus')));
   return index;
+}
+function centreLines(lines) {
+  // Scroll the code panel so the middle of the lines' span is in the middle of the panel.
+  if (!lines.length) return;
+  const panel = document.getElementById('code');
+  const box = panel.getBoundingClientRect();
+  const top = lines[0].getBoundingClientRect().top, bottom = lines[lines.length - 1].getBoundingClientRect().bottom;
+  panel.scrollTop += (top + bottom) / 2 - (box.top + box.bottom) / 2;
 }
 audio.addEventListener('timeupdate', () => showAt(audio.currentTime));
 audio.addEventListener('seeked', () => showAt(audio.currentTime));
@@ -91,9 +102,26 @@ def _code_html(target: dict) -> str:
     return "<pre>" + "".join(rows) + "</pre>"
 
 
+def cues_with_lines(manifest: dict, cues: list[dict]) -> list[dict]:
+    """``cues`` with ``lines``: the file lines each sentence names (cues are spoken in script order)."""
+    per_sentence = [
+        lines
+        for section in manifest["sections"]
+        for segment in section["segments"]
+        for lines in segment.get("sentence_focus_lines") or [[] for _ in segment["sentences"]]
+    ]
+    if len(per_sentence) != len(cues):
+        raise ValueError(
+            "The voiceover was recorded from another version of the script: materialize 'voiceover'."
+        )
+    return [{**cue, "lines": lines} for cue, lines in zip(cues, per_sentence, strict=True)]
+
+
 def render_page(manifest: dict, cues: list[dict], audio_path: str | Path, lake_root: str | Path) -> str:
     """The whole page as one HTML string (``cues``: ``{index, segment, start, end, text, section}``)."""
     from pygments.formatters import HtmlFormatter
+
+    cues = cues_with_lines(manifest, cues)
 
     audio_path = Path(audio_path)
     mime = "audio/ogg" if audio_path.suffix == ".ogg" else "audio/mpeg"

@@ -16,6 +16,16 @@ Every ``@`` line starts a *segment*: one slide. ``@code`` names a symbol as
 after ``|`` are *focus* snippets: the code lines containing them are highlighted while the segment
 is spoken. A symbol or focus snippet that is not in the current source is *stale*: resolution
 fails and names it, so the narration can never point at code that moved or vanished.
+
+Inside the spoken text:
+
+* ``[[snippet]]`` (one or more, anywhere in a sentence) names the code lines *that sentence*
+  speaks about: the page outlines them while the sentence is spoken (sentences without one
+  outline the ``@code`` line's snippets). They are added to the slide's highlighted lines, and
+  every highlighted line of a slide must fit on it (:data:`SLIDE_CODE_LINES`): a long function is
+  narrated over several ``@code`` slides of the same symbol.
+* ``{fact}`` is replaced by a fact read from the source (:mod:`genai_assets.teaching.facts`), so
+  counts and defaults the narration states cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -28,6 +38,8 @@ from pathlib import Path
 from typing import Annotated
 
 NARRATION_PATH = Path(__file__).with_name("narration.md")
+# Code lines one slide shows (1280×720 at 15 px): every highlighted line of a slide must fit.
+SLIDE_CODE_LINES = 34
 # The repository root: the folder holding the ``genai_assets`` package.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,6 +98,13 @@ class Segment:
 
     target: CodeRef | PlotRef
     sentences: list[str]
+    # Per sentence, the snippets it names with [[...]] (empty: the @code line's snippets).
+    sentence_focus: list[tuple[str, ...]] = field(default_factory=list)
+
+    def all_focus(self) -> tuple[str, ...]:
+        """The @code snippets, then every sentence's, without repeats: the slide's highlighted lines."""
+        own = self.target.focus if isinstance(self.target, CodeRef) else ()
+        return tuple(dict.fromkeys([*own, *(s for focus in self.sentence_focus for s in focus)]))
 
 
 @dataclass
@@ -103,13 +122,19 @@ class Script:
     title: str
     sections: list[Section]
 
+    stale_facts: list[str] = field(default_factory=list)  # facts the source could not give
+
     @property
     def words(self) -> int:
         return sum(section.words for section in self.sections)
 
     def code_refs(self) -> list[CodeRef]:
+        """Each code slide's symbol with all its highlighted snippets (the @code ones and the [[...]] ones)."""
         return [
-            seg.target for sec in self.sections for seg in sec.segments if isinstance(seg.target, CodeRef)
+            CodeRef(seg.target.path, seg.target.qualname, seg.all_focus())
+            for sec in self.sections
+            for seg in sec.segments
+            if isinstance(seg.target, CodeRef)
         ]
 
     def plot_refs(self) -> list[PlotRef]:
@@ -139,7 +164,9 @@ def count_words(text: str) -> int:
 
 # A sentence ends at . ! or ? followed by a space and a capital letter, digit or quote; abbreviations
 # common in the narration ("e.g.", "i.e.") are protected so they do not cut a sentence.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(\[])")
+_FOCUS_MARK = re.compile(r"\[\[(.+?)\]\](?!\])")  # "]]]": the snippet itself ends in "]"
+_FACT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.")
 
 
@@ -183,12 +210,52 @@ def _parse_target(line: str, where: str) -> CodeRef | PlotRef:
     raise NarrationFormatError(f"{where}: unknown directive '@{kind}' (use @code or @plot).")
 
 
-def parse_script(text: str, source_name: str = "narration.md") -> Script:
-    """Parse the narration Markdown (format in the module docstring); raise on any malformed part."""
-    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+def _fill_facts(
+    line: str, where: str, facts: dict[str, str], problems: dict[str, str], stale: list[str]
+) -> str:
+    """``{fact}`` → its value; an unknown name is a format error, one the source lacks is stale."""
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name in facts:
+            return facts[name]
+        if name in problems:
+            stale.append(f"{where}: {problems[name]}")
+            return name.replace("_", " ")
+        raise NarrationFormatError(
+            f"{where}: unknown fact {{{name}}} (known: {', '.join(sorted([*facts, *problems]))})."
+        )
+
+    return _FACT.sub(value, line)
+
+
+def _split_focus(sentence: str) -> tuple[str, tuple[str, ...]]:
+    """A sentence without its ``[[snippet]]`` marks, and those snippets in order."""
+    focus = tuple(snippet.strip() for snippet in _FOCUS_MARK.findall(sentence))
+    return " ".join(_FOCUS_MARK.sub(" ", sentence).split()), focus
+
+
+def parse_script(
+    text: str,
+    source_name: str = "narration.md",
+    facts: dict[str, str] | None = None,
+    fact_problems: dict[str, str] | None = None,
+) -> Script:
+    """Parse the narration Markdown (format in the module docstring); raise on any malformed part.
+
+    ``facts``/``fact_problems``: from :func:`~genai_assets.teaching.facts.narration_facts`; read from
+    the running code when not given and the text uses one.
+    """
+    text = re.sub(r"<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.DOTALL)
+    if facts is None and _FACT.search(text):
+        from genai_assets.teaching.facts import narration_facts
+
+        facts, fact_problems = narration_facts(REPO_ROOT)
+    facts, fact_problems = facts or {}, fact_problems or {}
     title = ""
     sections: list[Section] = []
     paragraph: list[str] = []
+    stale_facts: list[str] = []
 
     def flush_paragraph(line_number: int) -> None:
         if not paragraph:
@@ -198,7 +265,15 @@ def parse_script(text: str, source_name: str = "narration.md") -> Script:
                 f"{source_name}:{line_number}: narration text before any '@code' or '@plot' line "
                 f"(every paragraph is spoken over a slide)."
             )
-        sections[-1].segments[-1].sentences.extend(split_sentences(" ".join(paragraph)))
+        segment = sections[-1].segments[-1]
+        for sentence in split_sentences(" ".join(paragraph)):
+            spoken, focus = _split_focus(sentence)
+            if focus and not isinstance(segment.target, CodeRef):
+                raise NarrationFormatError(f"{source_name}:{line_number}: [[...]] marks need a @code slide.")
+            if any(not snippet for snippet in focus):
+                raise NarrationFormatError(f"{source_name}:{line_number}: empty [[ ]] mark.")
+            segment.sentences.append(spoken)
+            segment.sentence_focus.append(focus)
         paragraph.clear()
 
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -216,10 +291,15 @@ def parse_script(text: str, source_name: str = "narration.md") -> Script:
                 raise NarrationFormatError(f"{where}: '{line}' comes before the first '## ' section.")
             sections[-1].segments.append(Segment(_parse_target(line, where), []))
         elif line:
-            paragraph.append(line)
+            paragraph.append(_fill_facts(line, where, facts, fact_problems, stale_facts))
         else:
             flush_paragraph(number)
     flush_paragraph(len(text.splitlines()))
+    _check_sections(sections, source_name)
+    return Script(title or "Code walkthrough", sections, stale_facts)
+
+
+def _check_sections(sections: list[Section], source_name: str) -> None:
     if not sections:
         raise NarrationFormatError(f"{source_name}: no '## ' sections found.")
     for section in sections:
@@ -231,14 +311,17 @@ def parse_script(text: str, source_name: str = "narration.md") -> Script:
                     f"{source_name}: section '{section.title}' has a slide with nothing spoken over it "
                     f"({segment.target})."
                 )
-    return Script(title or "Code walkthrough", sections)
 
 
-def load_script(path: str | Path = NARRATION_PATH) -> Script:
+def load_script(path: str | Path = NARRATION_PATH, root: str | Path | None = None) -> Script:
+    """Parse ``path``; its ``{fact}`` values are read from the source under ``root`` (default: this code)."""
+    from genai_assets.teaching.facts import narration_facts
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Narration script {path} does not exist.")
-    return parse_script(path.read_text(encoding="utf-8"), path.name)
+    facts, problems = narration_facts(root or REPO_ROOT)
+    return parse_script(path.read_text(encoding="utf-8"), path.name, facts, problems)
 
 
 def _symbol_nodes(tree: ast.Module) -> dict[str, ast.AST]:
@@ -277,16 +360,25 @@ def resolve_code(ref: CodeRef, root: str | Path = REPO_ROOT) -> ResolvedCode:
     decorators = [decorator.lineno for decorator in getattr(node, "decorator_list", [])]
     start, end = min([node.lineno, *decorators]), node.end_lineno or node.lineno
     lines = text.splitlines()[start - 1 : end]
-    focus_lines = []
-    for snippet in ref.focus:
-        hits = [start + offset for offset, line in enumerate(lines) if snippet in line]
-        if not hits:
-            raise StaleReferenceError(
-                f"Narration symbol {ref.symbol}: focus line containing {snippet!r} is no longer in it. "
-                f"Update genai_assets/teaching/narration.md."
-            )
-        focus_lines.append(hits[0])
-    return ResolvedCode(ref, start, end, "\n".join(lines), tuple(sorted(set(focus_lines))))
+    focus_lines = sorted({snippet_line(ref, lines, start, snippet) for snippet in ref.focus})
+    if focus_lines and focus_lines[-1] - focus_lines[0] + 1 > SLIDE_CODE_LINES:
+        raise StaleReferenceError(
+            f"Narration symbol {ref.symbol}: its highlighted lines {focus_lines[0]}–{focus_lines[-1]} span "
+            f"more than the {SLIDE_CODE_LINES} lines a slide shows: narrate it over several '@code' slides "
+            f"of the same symbol in genai_assets/teaching/narration.md."
+        )
+    return ResolvedCode(ref, start, end, "\n".join(lines), tuple(focus_lines))
+
+
+def snippet_line(ref: CodeRef, lines: list[str], start: int, snippet: str) -> int:
+    """File line number of the first of ``lines`` (which start at file line ``start``) holding ``snippet``."""
+    for offset, line in enumerate(lines):
+        if snippet in line:
+            return start + offset
+    raise StaleReferenceError(
+        f"Narration symbol {ref.symbol}: focus line containing {snippet!r} is no longer in it. "
+        f"Update genai_assets/teaching/narration.md."
+    )
 
 
 def resolve_all(script: Script, root: str | Path = REPO_ROOT) -> tuple[dict[str, ResolvedCode], list[str]]:
@@ -312,7 +404,9 @@ def script_manifest(script: Script, root: str | Path = REPO_ROOT) -> dict:
     """The script with every code reference resolved, JSON-ready.
 
     A stale reference does not raise here: its target becomes ``{"kind": "stale", "problem": ...}``
-    and ``stale`` lists the problems, so the blocking asset check can report every one of them.
+    and ``stale`` lists the problems (stale facts too), so the blocking asset check reports them all.
+    Code targets carry ``focus_lines`` (every highlighted line of the slide) and each segment
+    ``sentence_focus_lines`` (per sentence, the lines it names; the @code snippets' when none).
     """
     resolved, problems = resolve_all(script, root)
     sections = []
@@ -320,29 +414,52 @@ def script_manifest(script: Script, root: str | Path = REPO_ROOT) -> dict:
         segments = []
         for segment in section.segments:
             target = segment.target
-            if isinstance(target, CodeRef) and ref_key(target) not in resolved:
-                shown = {"kind": "stale", "symbol": target.symbol, "focus": list(target.focus)}
-            elif isinstance(target, CodeRef):
-                code = resolved[ref_key(target)]
-                shown = {
-                    "kind": "code",
-                    "symbol": target.symbol,
-                    "path": target.path,
-                    "qualname": target.qualname,
-                    "start": code.start,
-                    "end": code.end,
-                    "focus_lines": list(code.focus_lines),
-                    "source": code.source,
-                    "digest": code.digest,
-                }
+            sentence_lines: list[list[int]] = [[] for _ in segment.sentences]
+            if isinstance(target, CodeRef):
+                ref = CodeRef(target.path, target.qualname, segment.all_focus())
+                code = resolved.get(ref_key(ref))
+                if code is None:
+                    shown = {"kind": "stale", "symbol": target.symbol, "focus": list(ref.focus)}
+                else:
+                    shown = _code_target(ref, code)
+                    sentence_lines = _sentence_lines(segment, code)
             else:
                 shown = {"kind": "plot", "asset": target.asset, "path": target.path}
-            segments.append({"target": shown, "sentences": list(segment.sentences)})
+            segments.append(
+                {
+                    "target": shown,
+                    "sentences": list(segment.sentences),
+                    "sentence_focus_lines": sentence_lines,
+                }
+            )
         sections.append({"title": section.title, "words": section.words, "segments": segments})
     return {
         "title": script.title,
         "words": script.words,
         "source_root": str(root),
-        "stale": problems,
+        "stale": problems + list(script.stale_facts),
         "sections": sections,
     }
+
+
+def _code_target(ref: CodeRef, code: ResolvedCode) -> dict:
+    return {
+        "kind": "code",
+        "symbol": ref.symbol,
+        "path": ref.path,
+        "qualname": ref.qualname,
+        "start": code.start,
+        "end": code.end,
+        "focus_lines": list(code.focus_lines),
+        "source": code.source,
+        "digest": code.digest,
+    }
+
+
+def _sentence_lines(segment: Segment, code: ResolvedCode) -> list[list[int]]:
+    lines = code.source.splitlines()
+    default = segment.target.focus if isinstance(segment.target, CodeRef) else ()
+    return [
+        sorted({snippet_line(code.ref, lines, code.start, snippet) for snippet in (focus or default)})
+        for focus in segment.sentence_focus
+    ]

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Annotated
 
 from genai_assets.lake import atomic_path
+from genai_assets.teaching.script import SLIDE_CODE_LINES
 from genai_assets.teaching.voice import run_ffmpeg
 
 WIDTH, HEIGHT = 1280, 720
 HEADER = 64  # pixels of title bar
-MAX_CODE_LINES = 34  # a longer symbol is windowed around its first focus line
+MAX_CODE_LINES = SLIDE_CODE_LINES  # a longer symbol is windowed to show all its focus lines
 BACKGROUND = (250, 250, 250)
 MONO_FONT = "DejaVu Sans Mono"
 
@@ -45,16 +46,19 @@ class SlideSpec:
 
 
 def code_window(source: str, start: int, focus_lines: list[int]) -> tuple[list[str], int]:
-    """At most MAX_CODE_LINES of ``source`` (starting at file line ``start``), around the first focus."""
+    """At most MAX_CODE_LINES of ``source`` (file line ``start`` first) showing every focus line.
+
+    The narration's resolution refuses a slide whose focus lines span more than MAX_CODE_LINES, so
+    they always fit; up to a third of the spare lines go above the first one, for context.
+    """
     lines = source.splitlines()
     if len(lines) <= MAX_CODE_LINES:
         return lines, start
-    anchor = (focus_lines[0] - start) if focus_lines else 0
-    last = (focus_lines[-1] - start) if focus_lines else 0
-    first = anchor - MAX_CODE_LINES // 3
-    if last - first >= MAX_CODE_LINES - 2:  # slide down so the last focus line shows too, if they fit
-        first = max(anchor - 2, last - MAX_CODE_LINES + 3)
-    first = max(0, min(first, len(lines) - MAX_CODE_LINES))
+    if not focus_lines:
+        return lines[:MAX_CODE_LINES], start
+    anchor, last = focus_lines[0] - start, focus_lines[-1] - start  # 0-based within the symbol
+    spare = max(0, MAX_CODE_LINES - (last - anchor + 1))
+    first = max(0, min(anchor - min(spare // 3, anchor), len(lines) - MAX_CODE_LINES))
     return lines[first : first + MAX_CODE_LINES], start + first
 
 
