@@ -110,3 +110,30 @@ def test_bad_theory_config_is_refused():
     with pytest.raises(ValueError, match="must contain the word 'rose'"):
         TheoryConfig(sense_sentences=("a rose", "a rose", "a tulip"))
     assert json.dumps(TheoryConfig().probe_words)
+
+
+def test_bptt_paragraph_follows_the_measured_numbers():
+    from genai_assets.teaching.theory import bptt_reading
+
+    # The demo run's shape: the LSTM's gradient decayed most, the GRU kept more than the RNN.
+    text = bptt_reading({"rnn": 1e-3, "lstm": 1e-6, "gru": 1e-2}, 39)
+    assert "ranks GRU > RNN > LSTM: here the plain RNN does *not* lose it fastest." in text
+    assert "the LSTM keeps *less* than the RNN (1.0e-06 vs 1.0e-03)" in text
+    assert "the GRU keeps more than the RNN (1.0e-02 vs 1.0e-03): its update gate z lets information" in text
+    assert "forget gate lets information" not in text
+    text = bptt_reading({"rnn": 1e-6, "lstm": 1e-3, "gru": 1e-2}, 39)
+    assert "as the theory predicts, the plain RNN loses it fastest" in text and "*less*" not in text
+
+
+def test_figures_carry_labels_and_colorbars():
+    import torch
+
+    from genai_assets.teaching.theory import EMBEDDING_DIFFERENCES, activation_figure, attention_figure
+
+    maps = [torch.softmax(torch.randn(2, 4, 4), dim=-1) for _ in range(2)]
+    figure = attention_figure(maps, ["a", "b", "c", "d"], max_panels=4)
+    *panels, colorbar = figure.axes
+    assert len(panels) == 4 and colorbar.get_ylabel() == "attention weight (0–1)"
+    assert all(axis.get_xlabel() and axis.get_ylabel() for axis in panels)
+    assert all(axis.get_xlabel() and axis.get_ylabel() for axis in activation_figure().axes)
+    assert "neural" not in EMBEDDING_DIFFERENCES.splitlines()[0]  # GloVe is a fit to counts

@@ -32,9 +32,10 @@ class TheoryConfig:
         "Shall I compare thee to a summer's day?"
     )
     max_heads_plotted: Annotated[int, "cap on layer × head panels in the attention figure"] = 16
-    positions: Annotated[int, "rows of the positional-encoding heatmaps"] = 64
+    positions: Annotated[
+        int, "rows of the sinusoidal heatmap (the similarity maps stop at the model's block size)"
+    ] = 128
     bptt_steps: Annotated[int, "sequence length of the gradient-through-time probe"] = 40
-    grad_clip: Annotated[float, "max total gradient norm in the clipping comparison"] = 1.0
     probe_words: Annotated[tuple[str, ...], "neighbour tables"] = ("love", "night", "sea", "death", "heart")
     two_sense_word: Annotated[str, 'a word with two senses in the corpus (flower / past of "rise")'] = "rose"
     sense_sentences: Annotated[
@@ -53,8 +54,8 @@ class TheoryConfig:
             problems.append("poem_line is empty")
         if self.bptt_steps < 2:
             problems.append(f"bptt_steps must be >= 2, got {self.bptt_steps}")
-        if self.grad_clip <= 0:
-            problems.append(f"grad_clip must be > 0, got {self.grad_clip}")
+        if self.positions < 2:
+            problems.append(f"positions must be >= 2, got {self.positions}")
         if len(self.sense_sentences) != 3:
             problems.append("sense_sentences must be 3 sentences: two of one sense, then one of the other")
         elif any(self.two_sense_word not in s.lower().split() for s in self.sense_sentences):
@@ -142,15 +143,20 @@ def attention_figure(maps, tokens: list[str], max_panels: int):
     panels = [(layer, head) for layer in range(len(maps)) for head in range(maps[layer].size(0))][:max_panels]
     columns = min(4, len(panels))
     rows = math.ceil(len(panels) / columns)
-    figure = new_figure(3.2 * columns, 3.0 * rows + 0.4)
+    figure = new_figure(3.6 * columns + 1.2, 3.6 * rows + 0.6)
+    axes = []
     for number, (layer, head) in enumerate(panels, start=1):
         axis = figure.add_subplot(rows, columns, number)
-        axis.imshow(maps[layer][head].numpy(), cmap="viridis", vmin=0, vmax=1)
-        axis.set_title(f"layer {layer} head {head}", fontsize=9)
-        axis.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=6)
-        axis.set_yticks(range(len(tokens)), tokens, fontsize=6)
-    figure.suptitle("scratch_transformer self-attention (rows: queries, columns: keys)")
-    figure.tight_layout()
+        image = axis.imshow(maps[layer][head].numpy(), cmap="viridis", vmin=0, vmax=1)
+        axis.set_title(f"layer {layer} head {head}", fontsize=10)
+        axis.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=8)
+        axis.set_yticks(range(len(tokens)), tokens, fontsize=8)
+        axis.set_xlabel("key (token read)", fontsize=8)
+        axis.set_ylabel("query (token reading)", fontsize=8)
+        axes.append(axis)
+    figure.suptitle("scratch_transformer self-attention weights (each row sums to 1)")
+    figure.tight_layout(rect=(0, 0, 0.92, 1))
+    figure.colorbar(image, ax=axes, fraction=0.03, pad=0.02, label="attention weight (0–1)")
     return figure
 
 
@@ -188,21 +194,37 @@ def worked_attention_example() -> tuple[str, float]:
 # --- positional encodings -------------------------------------------------------------------------
 
 
+def sinusoid_heatmap(table, width: int):
+    """The sinusoidal table with its sin (even) and cos (odd) dimensions drawn apart, one half each.
+
+    Interleaved, neighbouring columns alternate sin/cos and the right half reads as stripes; apart,
+    each half runs from the fastest frequency (left) to the slowest (right).
+    """
+    figure = new_figure(10, 4.6)
+    axes = [figure.add_subplot(1, 2, number) for number in (1, 2)]
+    for axis, columns, name in zip(axes, (slice(0, None, 2), slice(1, None, 2)), ("sin", "cos"), strict=True):
+        image = axis.imshow(table[:, columns].numpy(), aspect="auto", cmap="RdBu", vmin=-1, vmax=1)
+        axis.set_xlabel(f"frequency index i (dimension {'2i' if name == 'sin' else '2i+1'}); ω_i falls →")
+        axis.set_ylabel("position p")
+        axis.set_title(
+            f"{name}(p·ω_i), dimensions {'0, 2, 4' if name == 'sin' else '1, 3, 5'}, …", fontsize=10
+        )
+    figure.suptitle(f"Sinusoidal positional encoding, d_model = {width}, {table.size(0)} positions")
+    figure.tight_layout(rect=(0, 0, 0.9, 1))
+    figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02, label="encoding value (−1 to 1)")
+    return figure
+
+
 def positional_figures(model, positions: int, figures_dir: Path) -> tuple[dict[str, Path], dict[str, float]]:
     import torch
 
     from genai_assets.models.layers import SinusoidalPositionalEncoding
 
     width = model.config.n_embd
-    positions = min(positions, model.config.block_size)
-    sinusoid = SinusoidalPositionalEncoding(width, positions).table  # (T, C)
-    figure = new_figure(9, 4)
-    axis = figure.add_subplot(1, 1, 1)
-    image = axis.imshow(sinusoid.numpy(), aspect="auto", cmap="RdBu", vmin=-1, vmax=1)
-    axis.set_xlabel("dimension (even: sin, odd: cos)")
-    axis.set_ylabel("position")
-    axis.set_title(f"Sinusoidal positional encoding, d_model = {width}")
-    figure.colorbar(image)
+    table = SinusoidalPositionalEncoding(width, positions).table  # (positions, C): the heatmap's rows
+    positions = min(positions, model.config.block_size)  # the similarity maps: positions the model has
+    sinusoid = table[:positions]
+    figure = sinusoid_heatmap(table, width)
     paths = {"positional_encoding": write_figure(figure, figures_dir / "positional_encoding.png")}
 
     def offset_similarity(table):
@@ -212,22 +234,28 @@ def positional_figures(model, positions: int, figures_dir: Path) -> tuple[dict[s
     sin_similarity = offset_similarity(sinusoid)
     numbers: dict[str, float] = {}
     learned = getattr(model.position_encoding, "embedding", None)
-    figure = new_figure(9, 4)
+    figure = new_figure(10, 4.6)
     axis = figure.add_subplot(1, 2, 1)
-    axis.imshow(sin_similarity.numpy(), cmap="viridis")
-    axis.set_title("sinusoidal: cos(PE_i, PE_j)", fontsize=9)
+    axes = [axis]
+    image = axis.imshow(sin_similarity.numpy(), cmap="viridis", vmin=-1, vmax=1)
+    axis.set_title("sinusoidal: cos(PE_i, PE_j)", fontsize=10)
     if learned is not None:
         learned_table = learned.weight.detach()[:positions]
         learned_similarity = offset_similarity(learned_table)
         axis = figure.add_subplot(1, 2, 2)
-        axis.imshow(learned_similarity.numpy(), cmap="viridis")
-        axis.set_title("learned (scratch_transformer): cos(P_i, P_j)", fontsize=9)
+        axes.append(axis)
+        axis.imshow(learned_similarity.numpy(), cmap="viridis", vmin=-1, vmax=1)
+        axis.set_title("learned (scratch_transformer): cos(P_i, P_j)", fontsize=10)
         # Is similarity a function of the offset only? Spread of each diagonal, averaged (0 = yes).
         numbers["learned_diagonal_spread"] = _diagonal_spread(learned_similarity)
         numbers["learned_neighbour_cosine"] = float(learned_similarity.diagonal(1).mean())
     numbers["sinusoidal_diagonal_spread"] = _diagonal_spread(sin_similarity)
     numbers["sinusoidal_neighbour_cosine"] = float(sin_similarity.diagonal(1).mean())
-    figure.tight_layout()
+    for axis in axes:
+        axis.set_xlabel("position j")
+        axis.set_ylabel("position i")
+    figure.tight_layout(rect=(0, 0, 0.9, 1))
+    figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02, label="cosine similarity")
     paths["positional_similarity"] = write_figure(figure, figures_dir / "positional_similarity.png")
     # The relative-offset property: PE(p + k) = R_k PE(p) with R_k a fixed block rotation, checked.
     offset = 5
@@ -265,6 +293,8 @@ def activation_figure():
         axis.plot(x.numpy(), output.detach().numpy(), label=name)
         axis.plot(x.numpy(), values.grad.numpy(), "--", label="derivative")
         axis.axhline(0, color="#999", linewidth=0.6)
+        axis.set_xlabel("x (pre-activation)")
+        axis.set_ylabel("value")
         axis.legend(fontsize=8)
         axis.set_title(name)
     figure.tight_layout()
@@ -289,7 +319,7 @@ def cell_parity(seed: int) -> dict[str, float]:
     return gaps
 
 
-def bptt_probes(rnn_models: dict, token_ids, steps: int, clip: float):
+def bptt_probes(rnn_models: dict, token_ids, steps: int):
     """Gradient-through-time norms of layer 0 of each trained recurrent model, on embedded poem tokens."""
     import torch
 
@@ -307,30 +337,63 @@ def bptt_probes(rnn_models: dict, token_ids, steps: int, clip: float):
         first.load_state_dict(
             {name: value for name, value in recurrent.state_dict().items() if name.endswith("_l0")}
         )
-        probes[kind] = gradient_through_time(first, kind, inputs, clip=clip)
+        probes[kind] = gradient_through_time(first, kind, inputs)
     return probes
 
 
 def bptt_figure(probes):
-    figure = new_figure(8, 3.6)
-    axis = figure.add_subplot(1, 2, 1)
+    """One panel: relative gradient norm vs steps back. (A clipping panel was dropped: clipping rescales
+    every step's gradient by one factor, so on these non-exploding runs it only shifted the curves.)"""
+    figure = new_figure(7, 4)
+    axis = figure.add_subplot(1, 1, 1)
     for kind, probe in probes.items():
         relative = [max(n / probe.norms[0], 1e-30) for n in probe.norms]
         axis.semilogy(range(len(relative)), relative, label=kind.upper())
-    axis.set_xlabel("k (steps back from the loss)")
-    axis.set_ylabel("‖∂L/∂h_{T-k}‖ / ‖∂L/∂h_T‖")
+    axis.set_xlabel("k (time steps back from the loss)")
+    axis.set_ylabel("‖∂L/∂h_{T-k}‖ / ‖∂L/∂h_T‖ (ratio, log scale)")
     axis.legend(fontsize=8)
-    axis.set_title("gradient through time (rnn_baselines weights)", fontsize=9)
-    axis = figure.add_subplot(1, 2, 2)
-    for kind, probe in probes.items():
-        axis.semilogy(
-            range(len(probe.clipped_norms)), [max(n, 1e-30) for n in probe.clipped_norms], label=kind.upper()
-        )
-    axis.set_title(f"after clipping the total norm to {next(iter(probes.values())).clip}", fontsize=9)
-    axis.set_xlabel("k")
-    axis.legend(fontsize=8)
+    axis.set_title("gradient through time, layer 0 of the trained rnn_baselines", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def bptt_reading(final: dict[str, float], k: int) -> str:
+    """The BPTT paragraph, every sentence chosen by the measured ratios (``final``: kind → ratio at ``k``)."""
+    ranking = sorted(final, key=final.get, reverse=True)
+    sentences = [
+        f"At k = {k} the gradient that is left ranks "
+        + " > ".join(kind.upper() for kind in ranking)
+        + (
+            ": as the theory predicts, the plain RNN loses it fastest."
+            if ranking[-1] == "rnn"
+            else ": here the plain RNN does *not* lose it fastest."
+        ),
+        "In theory the plain RNN multiplies one Jacobian diag(1 - h²)·W_hh per step, so its gradient shrinks "
+        "(or, with large weights, grows) geometrically, while the LSTM's cell path is multiplied only by the "
+        "forget gate and the GRU's state path by z: gates held near 1 carry the gradient far back.",
+    ]
+    paths = {"lstm": "forget gate", "gru": "update gate z"}
+    rnn = final.get("rnn")
+    for kind, gate in paths.items():
+        if kind not in final or rnn is None:
+            continue
+        if final[kind] > rnn:
+            sentences.append(
+                f"Measured, the {kind.upper()} keeps more than the RNN ({final[kind]:.1e} vs {rnn:.1e}): its "
+                f"{gate} lets information from far back reach the loss."
+            )
+        else:
+            sentences.append(
+                f"Measured, the {kind.upper()} keeps *less* than the RNN ({final[kind]:.1e} vs {rnn:.1e}): with "
+                f"these weights its {gate} is not held near 1, so the additive path does not carry the gradient "
+                "back; a gate learns to stay open only when training rewards long memory, and short training "
+                "windows (truncated BPTT) give it little reason to."
+            )
+    sentences.append(
+        "Gradient clipping (`clip_grad_norm_` in the training loop) bounds *exploding* gradients by rescaling "
+        "the whole gradient vector; it cannot restore a vanished one."
+    )
+    return " ".join(sentences)
 
 
 # --- embeddings -----------------------------------------------------------------------------------
@@ -388,7 +451,7 @@ def contextual_similarities(model, tokenizer, word: str, sentences) -> tuple[flo
 
 # --- the report -----------------------------------------------------------------------------------
 
-EMBEDDING_DIFFERENCES = """| | count-based (our co-occurrence → PPMI → SVD) | neural (GloVe 6B) |
+EMBEDDING_DIFFERENCES = """| | our co-occurrence counts → PPMI → SVD | GloVe 6B (pre-trained) |
 |---|---|---|
 | trained on | our poem lines only | 6 billion tokens of Wikipedia + newswire |
 | how | count word pairs in a window, reweight by PPMI, factorise once (SVD) | fit vectors so dot products predict log co-occurrence (weighted least squares) |
@@ -464,9 +527,11 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         "## 3. Positional encoding: what can you observe?",
         "![positional encoding](theory/positional_encoding.png)",
         "",
-        "* Each pair of columns (sin, cos) is one frequency; the wavelength grows geometrically from 2π on the "
-        "left to 10000·2π on the right, so the left columns change every position and the right ones barely move: "
-        "together they write the position like the hands of a clock with many speeds.",
+        "* The table interleaves sin (even dimensions) and cos (odd dimensions); the figure draws the two halves "
+        "apart. Column *i* of each half is one frequency ω_i; the wavelength 2π/ω_i grows geometrically from 2π "
+        "(left) to nearly 10000·2π (right), so in each half the left columns change at every position and the "
+        "right ones barely move over these positions: together they write the position like the hands of a "
+        "clock with many speeds.",
         "* Values stay in [-1, 1] at every position, whatever the sequence length.",
         "* A fixed offset *k* is a linear map: each (sin, cos) pair of position *p + k* is the pair of *p* rotated "
         f"by the angle *k·ω_i*. Checked on the table for k = 5: largest error {position_numbers['rotation_error']:.1e}. "
@@ -506,7 +571,7 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
     # 5. BPTT with the trained recurrent baselines.
     rnn_models = {kind: load_scratch_model(folder)[0] for kind, folder in inputs.rnn_dirs.items()}
     stream = gpt_tokenizer(" ".join([config.poem_line] * 8))["input_ids"]
-    probes = bptt_probes(rnn_models, stream, config.bptt_steps, config.grad_clip)
+    probes = bptt_probes(rnn_models, stream, config.bptt_steps)
     figures["bptt"] = write_figure(bptt_figure(probes), figures_dir / "bptt_gradients.png")
     rows = []
     for kind, probe in probes.items():
@@ -516,14 +581,6 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         numbers[f"{kind}_grad_ratio_k{marks[-1]}"] = ratios[-1]
         rows.append((kind.upper(), *[f"{r:.2e}" for r in ratios]))
     final = {kind: numbers[f"{kind}_grad_ratio_k{marks[-1]}"] for kind in probes}
-    ranking = sorted(final, key=final.get, reverse=True)
-    verdict = (
-        "as the theory predicts, the plain RNN loses the gradient fastest."
-        if ranking[-1] == "rnn"
-        else "here the plain RNN does *not* lose it fastest: the gated cells' advantage comes from learned "
-        "gate values (a forget gate near 1, an update gate near 1), which these weights do not have; "
-        "short training windows (truncated BPTT) give the gates little reason to learn long memory."
-    )
     parts += [
         "## 5. Back-propagation through time, measured",
         "For a loss on the last step only, how large is ∂L/∂h_{T-k} as *k* grows? Layer 0 of each trained "
@@ -533,19 +590,11 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         "",
         "![bptt](theory/bptt_gradients.png)",
         "",
-        f"At k = {marks[-1]} the gradient that is left ranks "
-        + " > ".join(kind.upper() for kind in ranking)
-        + f"; {verdict}",
-        "",
-        "The plain RNN multiplies one Jacobian diag(1 - h²)·W_hh per step, so its gradient shrinks (or, with large "
-        "weights, grows) geometrically; the LSTM's cell path multiplies by the forget gate only, and the GRU's by "
-        "z, so information from far back still reaches the loss. Clipping (right panel) rescales the whole "
-        f"gradient vector to norm {config.grad_clip}: it bounds *exploding* gradients, but it cannot restore a "
-        "vanished one — the curves keep their shape, only their scale changes.",
+        bptt_reading(final, marks[-1]),
         "",
     ]
 
-    # 6. Count-based vs neural embeddings; static vs contextual.
+    # 6. Two count-based static embeddings (ours, GloVe); static vs contextual.
     neighbours = static_neighbours(inputs.embeddings_dir, config.probe_words)
     finetuned_tokenizer = AutoTokenizer.from_pretrained(inputs.finetuned_dir)
     finetuned = AutoModelForCausalLM.from_pretrained(inputs.finetuned_dir, dtype=torch.float32).eval()
@@ -555,7 +604,11 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
     numbers |= {"contextual_same_sense": same, "contextual_other_sense": different}
     sentences = config.sense_sentences
     parts += [
-        "## 6. Count-based vs neural, static vs contextual embeddings",
+        "## 6. Two static embeddings from co-occurrence counts; static vs contextual",
+        "Both are built from word co-occurrence counts: ours factorises a reweighted count matrix once, GloVe "
+        "fits vectors by weighted least squares so their dot products predict the log counts (it is not a "
+        "neural network; word2vec is the neural, prediction-based counterpart).",
+        "",
         EMBEDDING_DIFFERENCES,
         "",
         "Nearest neighbours measured in the lake (`cooccurrence_embeddings`) and in GloVe:",
