@@ -2,7 +2,7 @@
 
 :func:`compute_corpus_stats` turns a cleansed_poems table into a :class:`CorpusStats`; the plot
 functions turn that into matplotlib figures and :func:`render_report` into Markdown. Words are
-:func:`genai_assets.cleaning.rules.words` (lower-cased letters with inner apostrophes), the same
+:func:`genai_assets.cleaning.rules.dictionary_words` (lower-cased letters with inner apostrophes), the same
 tokens the language filter and de-duplication see.
 
 * Heaps' law: vocabulary ``V(N) ≈ K · N^β`` after ``N`` running words (table order); ``K`` and
@@ -19,7 +19,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
-from genai_assets.cleaning.rules import STOPWORDS, words
+from genai_assets.cleaning.rules import STOPWORDS, dictionary_words
 from genai_assets.plotting import new_figure
 
 
@@ -147,7 +147,7 @@ def compute_corpus_stats(
     if frame.empty:
         raise ValueError("Empty corpus: cleansed_poems has no rows to describe.")
     texts = frame["text"].astype(str).tolist()
-    tokens_per_poem = [words(text) for text in texts]
+    tokens_per_poem = [dictionary_words(text) for text in texts]
     all_tokens = [token for tokens in tokens_per_poem for token in tokens]
     counts = Counter(all_tokens)
     codes, _ = pd.factorize(pd.Series(all_tokens, dtype=object))

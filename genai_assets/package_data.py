@@ -1,4 +1,5 @@
-"""Data files that ship inside installed pip packages (GloVe vectors, GPT-2's BPE files, ...).
+"""Data files that ship inside installed pip packages (GloVe vectors, GPT-2's BPE files, ...), and
+this project's own data files (``genai_assets/data/``).
 
 The packages are located with ``importlib.util.find_spec`` and never imported: several of them
 carry old or heavy ``__init__`` code we do not want to run, only their data.
@@ -7,6 +8,7 @@ carry old or heavy ``__init__`` code we do not want to run, only their data.
 from __future__ import annotations
 
 import importlib.util
+from importlib import resources
 from pathlib import Path
 
 
@@ -31,3 +33,9 @@ def package_files(package: str, *names: str, install: str) -> tuple[Path, ...]:
             )
         found.append(path)
     return tuple(found)
+
+
+def project_data_text(name: str) -> str:
+    """The text of ``genai_assets/data/<name>``: data this project ships inside its own package
+    (poem sets, word lists), kept out of Python literals; listed in pyproject's package data."""
+    return resources.files("genai_assets").joinpath("data", name).read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ from genai_assets.cleaning.rules import (
     contains_forbidden,
     count_lines,
     count_words,
+    dictionary_words,
     drop_letterless_lines,
     is_empty,
     is_too_long,
@@ -20,7 +21,6 @@ from genai_assets.cleaning.rules import (
     repair_whitespace,
     stopword_ratio,
     strip_markup,
-    words,
 )
 
 STANZAS = "Shall I compare thee to a summer's day?\nThou art more lovely—and more temperate:\n\nRough winds do shake; the darling buds of May!"
@@ -101,7 +101,7 @@ def test_clean_text_runs_all_rules_in_order():
 def test_counts_and_words():
     assert count_lines(STANZAS) == 3
     assert count_words("a b\n\nc  d") == 4
-    assert words("'Tis the Rose's thorn \u2014 O!") == ["tis", "the", "rose's", "thorn", "o"]
+    assert dictionary_words("'Tis the Rose's thorn \u2014 O!") == ["tis", "the", "rose's", "thorn", "o"]
 
 
 def test_filters():

@@ -15,10 +15,10 @@ from genai_assets.evaluation.metrics import (
     distinct_n,
     form_summary,
     memorisation,
+    metric_words,
     rhyme_counts,
     self_bleu,
     stanzas,
-    words,
     words_rhyme,
 )
 
@@ -113,7 +113,8 @@ def test_copy_index_match_lengths_equal_brute_force_and_stop_at_poem_boundaries(
     index = CopyIndex(training)
     query = "thou art more lovely and more rough winds do shake the darling buds of may and more unseen"
     expected = [
-        _brute_force_match([words(t) for t in training], words(query), i) for i in range(len(words(query)))
+        _brute_force_match([metric_words(t) for t in training], metric_words(query), i)
+        for i in range(len(metric_words(query)))
     ]
     assert index.match_lengths(query) == expected
     # "temperate rough" spans two training poems: the separator stops the match.
@@ -144,3 +145,12 @@ def test_form_summary_counts_lines_stanzas_and_rhymes():
     assert summary["stanzas_per_poem"] == pytest.approx(1.5)
     assert summary["words_per_line"] == pytest.approx((4 + 4 + 4 + 2 + 2 + 3) / 6)
     assert summary["rhyme_rate"] == pytest.approx(2 / 3)
+
+
+def test_metric_words_and_dictionary_words_differ_on_purpose():
+    """Metrics count digits and every script; dedup keys and rhyme lookups use dictionary spelling only."""
+    from genai_assets.cleaning.rules import dictionary_words
+
+    text = "In 1923 the Café's light, o'er snow"
+    assert metric_words(text) == ["in", "1923", "the", "café's", "light", "o'er", "snow"]
+    assert dictionary_words(text) == ["in", "the", "caf", "s", "light", "o'er", "snow"]

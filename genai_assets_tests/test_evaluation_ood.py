@@ -6,7 +6,7 @@ import pytest
 
 from genai_assets.cleaning.rules import remove_forbidden_characters
 from genai_assets.evaluation.forgetting import compare_bits_per_char, forgetting_texts
-from genai_assets.evaluation.ood_poems import OOD_POEMS, OodPoem, check_overlap, ood_texts
+from genai_assets.evaluation.ood_poems import OOD_POEMS, OodPoem, check_overlap, load_ood_poems, ood_texts
 
 
 def test_every_poem_is_attributed_public_domain_and_distinct():
@@ -65,3 +65,19 @@ def test_forgetting_texts_match_the_evaluation_selection_and_record_math():
     assert record["n_texts"] == {"in_domain": 3, "ood": len(OOD_POEMS)}
     with pytest.raises(ValueError, match="no test split"):
         forgetting_texts(poems[poems["split"] != "test"])
+
+
+def test_the_poems_are_package_data_with_their_provenance():
+    """Texts and provenance come from genai_assets/data/ood_poems.toml, which the wheel ships."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["genai_assets"]
+    assert any(fnmatch.fnmatch("data/ood_poems.toml", pattern) for pattern in shipped)
+    assert load_ood_poems() == OOD_POEMS and len(OOD_POEMS) == 32
+    frost = OOD_POEMS[0]
+    assert frost.attribution == "Robert Frost, “Stopping by Woods on a Snowy Evening” (1923)"
+    assert frost.text.startswith("Whose woods these are I think I know.\nHis house")
+    assert frost.license == "Public domain in the United States (first published 1923, before 1931)"

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from genai_assets.cleaning.rules import words
+from genai_assets.cleaning.rules import dictionary_words
 
 _MIX_MULTIPLIER = np.uint64(0x100000001B3)  # 64-bit FNV prime: spreads each word over the state
 _FINAL_MULTIPLIER = np.uint64(0xFF51AFD7ED558CCD)  # MurmurHash3 fmix64 constant
@@ -35,7 +35,7 @@ _FINAL_MULTIPLIER = np.uint64(0xFF51AFD7ED558CCD)  # MurmurHash3 fmix64 constant
 
 def dedup_key(text: str) -> str:
     """The text as its lower-cased words joined by one space (punctuation/layout ignored)."""
-    return " ".join(words(text))
+    return " ".join(dictionary_words(text))
 
 
 def exact_duplicate_of(texts: Sequence[str]) -> np.ndarray:
@@ -76,7 +76,7 @@ def shingle_hashes(texts: Sequence[str], shingle_size: int) -> tuple[np.ndarray,
     word_ids = array.array("q")
     lengths = np.zeros(len(texts), dtype=np.int64)
     for index, text in enumerate(texts):
-        tokens = words(text)
+        tokens = dictionary_words(text)
         lengths[index] = len(tokens)
         word_ids.extend(map(vocabulary.__getitem__, tokens))
     vocabulary_hashes = np.fromiter((_word_hash(word) for word in vocabulary), dtype=np.uint64)

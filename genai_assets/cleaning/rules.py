@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import ftfy
 
+from genai_assets.package_data import project_data_text
+
 # --------------------------------------------------------------------------------------------
 # Shared definitions
 # --------------------------------------------------------------------------------------------
@@ -41,28 +43,26 @@ FORBIDDEN_PATTERN: re.Pattern[str] = re.compile(
     + "]"
 )
 
-#: A word for counting, stopword ratios, shingles and the EDA: letters with inner apostrophes.
-WORD_PATTERN: re.Pattern[str] = re.compile(r"[a-z]+(?:'[a-z]+)*")
+#: A dictionary word: ASCII letters with inner apostrophes ("o'er", "rose's"), as CMUdict and the
+#: stopword list spell words; digits and other scripts are not words. The unit of dedup keys and
+#: shingles, stopword ratios, the EDA's counts and rhyme lookups. Deliberately NOT the metrics' rule
+#: (``evaluation.metrics.metric_words`` keeps digits and every script so generated text is never
+#: scored as empty): changing this one would change which poems count as duplicates.
+DICTIONARY_WORD_PATTERN: re.Pattern[str] = re.compile(r"[a-z]+(?:'[a-z]+)*")
 
 #: English function words, including the archaic forms that fill public-domain poetry (thee,
 #: thou, hath ...). Used by the language heuristic and by the EDA's "top words without stopwords".
+#: The list is data: ``genai_assets/data/stopwords.txt``.
 STOPWORDS: frozenset[str] = frozenset(
-    """
-    a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further
-    had has have having he her here hers herself him himself his how i if in into is it its itself
-    just me more most my myself no nor not now of off on once only or other our ours ourselves out
-    over own same she should so some such than that the their theirs them themselves then there
-    these they this those through to too under until up upon very was we were what when where which
-    while who whom why will with would you your yours yourself yourselves o oh thee thou thy thine
-    ye hath doth art shalt wilt thus yet shall may might must let unto ere tis
-    """.split()  # noqa: SIM905 (a word list reads better as text)
+    word
+    for line in project_data_text("stopwords.txt").splitlines()
+    for word in line.partition("#")[0].split()
 )
 
 
-def words(text: str) -> list[str]:
-    """Lower-cased words of ``text`` (see :data:`WORD_PATTERN`)."""
-    return WORD_PATTERN.findall(text.lower())
+def dictionary_words(text: str) -> list[str]:
+    """Lower-cased dictionary words of ``text`` (see :data:`DICTIONARY_WORD_PATTERN`)."""
+    return DICTIONARY_WORD_PATTERN.findall(text.lower())
 
 
 _NONBLANK_LINE = re.compile(r"^[^\S\n]*\S", re.MULTILINE)
@@ -277,8 +277,8 @@ def ascii_letter_ratio(text: str) -> float:
 
 
 def stopword_ratio(text: str) -> float:
-    """Share of :func:`words` that are English stopwords (0.0 for text without words)."""
-    tokens = words(text)
+    """Share of :func:`dictionary_words` that are English stopwords (0.0 for text without words)."""
+    tokens = dictionary_words(text)
     if not tokens:
         return 0.0
     return sum(map(STOPWORDS.__contains__, tokens)) / len(tokens)

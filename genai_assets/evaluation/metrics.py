@@ -21,12 +21,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_WORD_PATTERN = re.compile(r"\w+(?:'\w+)*")
+from genai_assets.cleaning.rules import dictionary_words
+
+_METRIC_WORD = re.compile(r"\w+(?:'\w+)*")
 
 
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens (letters/digits, inner apostrophes kept: "o'er", "ne'er")."""
-    return _WORD_PATTERN.findall(text.lower())
+def metric_words(text: str) -> list[str]:
+    """Lower-cased word tokens of generated or reference text (letters of any script and digits, inner
+    apostrophes kept: "o'er", "ne'er"): the unit of every word n-gram measure here and of the
+    out-of-domain overlap check. Deliberately not the cleaning's ``dictionary_words`` (ASCII letters
+    only): a sample of digits or non-English words still has words to count and copy."""
+    return _METRIC_WORD.findall(text.lower())
 
 
 def _one_line(text: str) -> str:
@@ -71,7 +76,7 @@ def distinct_n(samples: Iterable[str], n: int) -> float:
     """Unique word n-grams / total word n-grams over all samples (0.0 when there are none)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}.")
-    all_ngrams = [gram for sample in samples for gram in ngrams(words(sample), n)]
+    all_ngrams = [gram for sample in samples for gram in ngrams(metric_words(sample), n)]
     return len(set(all_ngrams)) / len(all_ngrams) if all_ngrams else 0.0
 
 
@@ -143,7 +148,7 @@ class CopyIndex:
         self.vocabulary: dict[str, int] = {}
         sequence: list[int] = []
         for text in training_texts:
-            for word in words(text):
+            for word in metric_words(text):
                 sequence.append(self.vocabulary.setdefault(word, len(self.vocabulary)))
             sequence.append(self._SEPARATOR)
         self.tokens = np.asarray(sequence, dtype=np.int64)
@@ -152,7 +157,9 @@ class CopyIndex:
         self.n_words = int((self.tokens != self._SEPARATOR).sum())
 
     def encode(self, text: str) -> np.ndarray:
-        return np.asarray([self.vocabulary.get(word, self._UNKNOWN) for word in words(text)], dtype=np.int64)
+        return np.asarray(
+            [self.vocabulary.get(word, self._UNKNOWN) for word in metric_words(text)], dtype=np.int64
+        )
 
     def _longest_match(self, query: np.ndarray) -> int:
         """Length of the longest prefix of ``query`` that occurs in the training sequence."""
@@ -200,7 +207,7 @@ def memorisation(samples: Iterable[str], index: CopyIndex, n: int = 8) -> Memori
     copied = total = 0
     longest, longest_text = 0, ""
     for sample in samples:
-        sample_words = words(sample)
+        sample_words = metric_words(sample)
         lengths = index.match_lengths(sample)
         positions = max(0, len(sample_words) - n + 1)
         total += positions
@@ -223,7 +230,7 @@ def stanzas(text: str) -> list[list[str]]:
 
 
 def _end_word(line: str) -> str | None:
-    line_words = re.findall(r"[a-z]+(?:'[a-z]+)*", line.lower())
+    line_words = dictionary_words(line)  # as CMUdict spells words
     return line_words[-1] if line_words else None
 
 

@@ -57,7 +57,7 @@ def report_markdown(report: EvaluationReport) -> str:
         f"BLEU/chrF against the next {settings['continuation_lines']} real lines. "
         "Perplexity is per token of each model's own tokenizer; bits/char compares across tokenizers. "
         "`ood_bits_per_char`: bits/char on 20th-century poems in no training source "
-        "(`genai_assets/evaluation/ood_poems.py`). "
+        "(`genai_assets/data/ood_poems.toml`). "
         f"`{'reference'}` = the real continuations (baseline for diversity, copying and form).",
         "",
         summary_table(report).to_markdown(index=False),
