@@ -4,7 +4,9 @@ A training asset whose config has ``distributed`` set calls :func:`run_torchrun`
 in-process: it writes the worker's JSON spec, runs ``python -m torch.distributed.run ... -m
 genai_assets.training.distributed_worker --spec ...`` with ``dg.PipesSubprocessClient``, and returns
 the metadata rank 0 reported. Rank 0's log lines arrive in the asset's run as they happen. A failed
-rank fails the step with a message naming the checkpoint the next run resumes from.
+rank fails the step with a message naming the checkpoint the next run resumes from. On Kubernetes
+(``GENAI_ASSETS_TRAINING_LAUNCHER=k8s``) a run with ``nnodes`` >= 2 goes to N pods of an indexed Job
+instead (:mod:`genai_assets.defs._k8s_training`), watched through the same Pipes protocol.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from pathlib import Path
 import dagster as dg
 
 from genai_assets.defs._config import stage_config
+from genai_assets.defs._k8s_training import (
+    TrainingJobFailed,
+    launches_on_kubernetes,
+    run_torchrun_on_kubernetes,
+)
 from genai_assets.lake import atomic_write_text
 from genai_assets.training.distributed import DistributedConfig
 
@@ -53,12 +60,15 @@ def run_torchrun(
     spec_path = work_dir / "spec.json"
     atomic_write_text(spec_path, json.dumps(spec, indent=2))
     command = torchrun_command(config, ["--spec", str(spec_path)])
-    context.log.info(f"Launching {config.world_size} training processes: {describe(command)}")
     try:
-        invocation = dg.PipesSubprocessClient().run(
-            context=context, command=command, env=worker_environment(config)
-        )
-    except DagsterPipesExecutionError as error:
+        if launches_on_kubernetes(config):  # N pods of an indexed Job (deploy/helm: nnodes >= 2)
+            invocation = run_torchrun_on_kubernetes(context, config, ["--spec", str(spec_path)])
+        else:
+            context.log.info(f"Launching {config.world_size} training processes: {describe(command)}")
+            invocation = dg.PipesSubprocessClient().run(
+                context=context, command=command, env=worker_environment(config)
+            )
+    except (DagsterPipesExecutionError, TrainingJobFailed) as error:
         raise dg.Failure(
             description=(
                 f"The torchrun training job failed ({error}): a training process exited or was killed, "
