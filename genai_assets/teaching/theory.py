@@ -155,7 +155,6 @@ def attention_figure(maps, tokens: list[str], max_panels: int):
         axis.set_ylabel("query (token reading)", fontsize=8)
         axes.append(axis)
     figure.suptitle("scratch_transformer self-attention weights (each row sums to 1)")
-    figure.tight_layout(rect=(0, 0, 0.92, 1))
     figure.colorbar(image, ax=axes, fraction=0.03, pad=0.02, label="attention weight (0–1)")
     return figure
 
@@ -210,7 +209,6 @@ def sinusoid_heatmap(table, width: int):
             f"{name}(p·ω_i), dimensions {'0, 2, 4' if name == 'sin' else '1, 3, 5'}, …", fontsize=10
         )
     figure.suptitle(f"Sinusoidal positional encoding, d_model = {width}, {table.size(0)} positions")
-    figure.tight_layout(rect=(0, 0, 0.9, 1))
     figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02, label="encoding value (−1 to 1)")
     return figure
 
@@ -254,7 +252,6 @@ def positional_figures(model, positions: int, figures_dir: Path) -> tuple[dict[s
     for axis in axes:
         axis.set_xlabel("position j")
         axis.set_ylabel("position i")
-    figure.tight_layout(rect=(0, 0, 0.9, 1))
     figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02, label="cosine similarity")
     paths["positional_similarity"] = write_figure(figure, figures_dir / "positional_similarity.png")
     # The relative-offset property: PE(p + k) = R_k PE(p) with R_k a fixed block rotation, checked.
@@ -297,7 +294,6 @@ def activation_figure():
         axis.set_ylabel("value")
         axis.legend(fontsize=8)
         axis.set_title(name)
-    figure.tight_layout()
     return figure
 
 
@@ -353,7 +349,6 @@ def bptt_figure(probes):
     axis.set_ylabel("‖∂L/∂h_{T-k}‖ / ‖∂L/∂h_T‖ (ratio, log scale)")
     axis.legend(fontsize=8)
     axis.set_title("gradient through time, layer 0 of the trained rnn_baselines", fontsize=10)
-    figure.tight_layout()
     return figure
 
 
