@@ -24,26 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genai_assets.package_data import package_files
+from genai_assets.package_data import package_files, project_data_text
 from genai_assets.text.cooccurrence import unit_rows
 
-#: (a, b, c, expected d), one per line: a is to b as c is to d, i.e. d ≈ b - a + c.
+#: (a, b, c, expected d): a is to b as c is to d, i.e. d ≈ b - a + c. Data: ``genai_assets/data/analogies.txt``.
 DEFAULT_ANALOGIES: tuple[tuple[str, str, str, str], ...] = tuple(
     tuple(line.split())
-    for line in """
-    man king woman queen
-    man woman king queen
-    man woman father mother
-    man woman brother sister
-    man woman son daughter
-    he she his her
-    boy girl lord lady
-    day night sun moon
-    day sun night moon
-    good better bad worse
-    go went come came
-    see saw give gave
-""".strip().splitlines()
+    for line in (raw.partition("#")[0] for raw in project_data_text("analogies.txt").splitlines())
+    if line.strip()
 )
 
 
