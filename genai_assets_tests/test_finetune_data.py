@@ -83,7 +83,7 @@ def test_padding_never_contributes_to_the_loss():
         batch_loss, n_targets = lm_loss(model, pad_poems(sequences, block_size=12, pad_id=49))
         other_pad_loss, _ = lm_loss(model, pad_poems(sequences, block_size=12, pad_id=0))
         alone = [lm_loss(model, pad_poems([seq], block_size=len(seq), pad_id=0)) for seq in sequences]
-    expected = sum(float(loss) * count for loss, count in alone) / sum(count for _, count in alone)
+    expected = sum(float(loss) * int(count) for loss, count in alone) / sum(int(count) for _, count in alone)
     assert n_targets == sum(len(seq) - 1 for seq in sequences) == 12
     assert float(batch_loss) == pytest.approx(expected, rel=1e-5)
     assert float(other_pad_loss) == pytest.approx(float(batch_loss), rel=1e-6)

@@ -160,6 +160,8 @@ def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    """The NaN of step 7 is read at the next read point (step 8: log rows every 2 steps), not in step 7;
+    the error still names step 7, the checkpoint kept is step 6's, and the model is rolled back to it."""
     data = make_data()
     calls = {"n": 0}
 
@@ -168,13 +170,33 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         loss, n = lm_loss(model, batch)
         return (loss * float("nan") if calls["n"] == 7 and model.training else loss), n
 
-    config = TrainLoopConfig(max_steps=10, warmup_steps=0, checkpoint_every=3)
+    config = TrainLoopConfig(max_steps=40, warmup_steps=0, checkpoint_every=3, eval_every=0)
     model = fresh_model()
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 7.*last good checkpoint"):
         train(model, lambda: data, lambda: data, config, exploding_loss, tmp_path / "ckpt")
-    state = load_checkpoint(tmp_path / "ckpt", fresh_model())
+    assert calls["n"] == 8  # step 8 ran before the read found step 7's NaN: no sync inside a step
+    kept = fresh_model(seed=5)
+    state = load_checkpoint(tmp_path / "ckpt", kept)
     assert state["step"] == 6
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    for a, b in zip(model.parameters(), kept.parameters(), strict=True):
+        assert torch.equal(a, b)  # rolled back to the last good checkpoint
+
+
+def test_non_finite_gradient_norm_is_caught_too(tmp_path):
+    data = make_data()
+    calls = {"n": 0}
+
+    def exploding_gradient(model, batch):
+        calls["n"] += model.training
+        loss, n = lm_loss(model, batch)
+        if calls["n"] == 3 and model.training:  # finite loss, infinite gradient
+            model.head.weight.register_hook(lambda grad: grad * float("inf"))
+        return loss, n
+
+    config = TrainLoopConfig(max_steps=40, warmup_steps=0, checkpoint_every=0, eval_every=0)
+    with pytest.raises(NonFiniteLossError, match=r"gradient norm is (inf|nan) at step 3.*no checkpoint"):
+        train(fresh_model(), lambda: data, lambda: data, config, exploding_gradient, tmp_path / "ckpt")
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):

@@ -11,33 +11,31 @@ import numpy as np
 from genai_assets.finetune.data import RowBatches
 
 
-def lm_loss(model, batch: dict) -> tuple[Any, int]:
-    """Mean next-token loss over the non-padding targets of ``batch`` and their count."""
+def lm_loss(model, batch: dict) -> tuple[Any, Any]:
+    """Mean next-token loss over the non-padding targets of ``batch`` and their count (a 0-d tensor).
+
+    The count stays on the device: reading it here would make the host wait for the GPU every batch.
+    """
     device = next(model.parameters()).device
     batch = {name: tensor.to(device) for name, tensor in batch.items()}
     output = model(
         input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
     )
-    n_targets = int((batch["labels"][:, 1:] != -100).sum())  # the model shifts labels by one
+    n_targets = (batch["labels"][:, 1:] != -100).sum()  # the model shifts labels by one
     return output.loss, n_targets
 
 
-def heldout_perplexity(model, batches: RowBatches) -> dict:
-    """Token-weighted mean loss and perplexity of ``model`` over every batch of ``batches``."""
-    import torch
+def heldout_perplexity(model, batches: RowBatches, precision=None) -> dict:
+    """Token-weighted mean loss and perplexity of ``model`` over every batch of ``batches``.
 
-    was_training = model.training
-    model.eval()
-    total_loss, total_tokens = 0.0, 0
-    with torch.no_grad():
-        for batch in batches():
-            loss, n_tokens = lm_loss(model, batch)
-            total_loss += float(loss) * n_tokens
-            total_tokens += n_tokens
-    model.train(was_training)
+    ``precision``: the run's :class:`~genai_assets.training.loop.Precision` (autocast); None = as loaded.
+    """
+    from genai_assets.training.loop import evaluate
+
+    total_tokens = sum(int((batch["labels"][:, 1:] != -100).sum()) for batch in batches())  # on the host
     if total_tokens == 0:
         raise ValueError("The test split has no target tokens: cannot compute perplexity.")
-    mean = total_loss / total_tokens
+    mean = evaluate(model, batches, lm_loss, max_batches=0, precision=precision)
     return {
         "loss": mean,
         "perplexity": math.exp(min(mean, 700.0)),

@@ -47,6 +47,7 @@ from genai_assets.finetune.data import (
 )
 from genai_assets.finetune.metrics import TimedLoss, heldout_perplexity, lm_loss, training_stats
 from genai_assets.generation import SamplingConfig, stop_token_ids
+from genai_assets.training.precision import precision_problems
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "heldout_perplexity", "lm_loss", "save_finetuned"]
 
@@ -102,6 +103,11 @@ class FinetuneConfig:
     ] = field(default_factory=lambda: [ALL_LINEAR])
     perplexity_max_blocks: Annotated[int, "test blocks scored for held-out perplexity; 0 = all"] = 16
     seed: Annotated[int, "seeds the training order, dropout and the logged samples"] = 42
+    precision: Annotated[
+        str,
+        "'auto' (bf16 autocast on CUDA, fp16 + gradient scaler on GPUs without bf16, fp32 on CPU), 'fp32', "
+        "'bf16' or 'fp16'; with LoRA the frozen base is loaded in the half type",
+    ] = "auto"
     sampling: Annotated[SamplingConfig, "decoding defaults saved with the model"] = field(
         default_factory=SamplingConfig
     )
@@ -131,6 +137,7 @@ class FinetuneConfig:
             problems.append(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if self.lora_alpha <= 0:
             problems.append(f"lora_alpha must be > 0, got {self.lora_alpha}")
+        problems += precision_problems(self.precision)
         if problems:
             raise ValueError("Invalid fine-tuning config: " + "; ".join(problems) + ".")
 
@@ -169,13 +176,15 @@ class FinetuneResult:
     n_trainable_parameters: int
     train_seconds: float
     metrics: dict = field(default_factory=dict)  # the content of metrics.json
+    throughput: dict = field(default_factory=dict)  # tokens/s, MFU and how (training.throughput)
 
 
-def load_base_for_finetuning(base_dir: str | Path, seed: int = 0):
+def load_base_for_finetuning(base_dir: str | Path, seed: int = 0, dtype=None):
     """``(model, tokenizer)`` of the base folder with the poem marker/pad tokens added and embeddings resized.
 
     The new embedding rows are drawn at random (around the old rows' mean), so ``seed`` fixes them:
     the same base always gets the same rows, which a LoRA resume (adapters only) relies on.
+    ``dtype``: the weights' dtype (default float32; bfloat16/float16 for a frozen LoRA base).
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -186,7 +195,7 @@ def load_base_for_finetuning(base_dir: str | Path, seed: int = 0):
         check_transformers_folder(base_dir)  # a crafted config.json is refused before any allocation
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     prepare_tokenizer(tokenizer)
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype or torch.float32)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         resize_model_embeddings(model, tokenizer)
@@ -256,12 +265,17 @@ def finetune(
 
     from genai_assets.training.checkpoint import training_lock
     from genai_assets.training.distributed import is_main_process, on_rank_zero, rank_device
-    from genai_assets.training.loop import TrainLoopConfig, train
+    from genai_assets.training.loop import TrainLoopConfig, resolve_precision, train
 
     log = log_fn or (lambda row: None)
     sampling = sampling or config.sampling
     base_info = base_info or {"name": str(base_dir)}
-    model, tokenizer = load_base_for_finetuning(base_dir)
+    device = rank_device()  # under torchrun + nccl: this rank's own GPU
+    precision = resolve_precision(config.precision, device)
+    # LoRA: the frozen base in the half type (half the memory; it is never updated, so no fp32 copy is
+    # needed); peft keeps the adapters in fp32. Full fine-tuning: fp32 master weights under autocast.
+    base_dtype = precision.autocast_dtype if config.lora else None
+    model, tokenizer = load_base_for_finetuning(base_dir, dtype=base_dtype)
     marker = poem_start_id(tokenizer)
     dataset = finetune_splits(dataset)
     max_id = max_token_id(dataset)
@@ -299,10 +313,9 @@ def finetune(
         test_tensors = {name: tensor[: config.perplexity_max_blocks] for name, tensor in test_tensors.items()}
     test_rows = RowBatches(test_tensors, config.batch_size)
 
-    device = rank_device()  # under torchrun + nccl: this rank's own GPU
     model.to(device)
     torch.manual_seed(config.seed)
-    base_test = heldout_perplexity(model, test_rows)
+    base_test = heldout_perplexity(model, test_rows, precision)
     log({"event": "base test perplexity", **base_test})
 
     trainable = None
@@ -338,6 +351,7 @@ def finetune(
         sample_every=config.sample_every,
         checkpoint_every=config.checkpoint_every,
         seed=config.seed,
+        precision=config.precision,
     )
     fingerprint = run_fingerprint(config, str(base_info.get("revision", "")), tokenizer, sequences["train"])
     stops = stop_token_ids(tokenizer)
@@ -378,8 +392,10 @@ def finetune(
         )
     train_seconds = time.perf_counter() - started
     if config.lora:
-        model = model.merge_and_unload()
-    finetuned_test = heldout_perplexity(model, test_rows)
+        # Merge in fp32 (a half-precision base is cast back first), so the saved folder is fp32 as always.
+        model = model.float().merge_and_unload()
+    finetuned_test = heldout_perplexity(model, test_rows, precision)
+    throughput = run_throughput(model, result, config.block_size, device)
     log({"event": "fine-tuned test perplexity", **finetuned_test})
 
     # Validation passes of this session, in order, belong to the history rows with val_loss after the resume point.
@@ -401,6 +417,8 @@ def finetune(
         "steps_per_epoch": steps_per_epoch,
         "resumed_from_step": result.resumed_from_step,
         "train_tokens_per_second": result.tokens_per_second,
+        "mfu": throughput["mfu"],
+        "throughput": throughput,
         "n_trainable_parameters": n_trainable,
         "training_stats": stats,
         "config": asdict(config),
@@ -421,7 +439,20 @@ def finetune(
         n_trainable_parameters=n_trainable,
         train_seconds=train_seconds,
         metrics=metrics,
+        throughput=throughput,
     )
+
+
+def run_throughput(model, result, seq_len: int, device) -> dict:
+    """Tokens/s and MFU of the run (``genai_assets.training.throughput``), over every rank's device."""
+    from genai_assets.training.distributed import active_world
+    from genai_assets.training.throughput import throughput_figures
+
+    world = active_world()
+    return throughput_figures(
+        model, result.tokens_per_second, seq_len, device, n_devices=world[1] if world else 1,
+        precision=result.precision,
+    )  # fmt: skip
 
 
 def save_finetuned(

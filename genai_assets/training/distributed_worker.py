@@ -213,6 +213,7 @@ def worker_metadata(result: dict) -> dict[str, Any]:
         "worker_device": result["device"],
         "val_loss": round(result["val_loss"], 4),
         "tokens_per_second": round(result["tokens_per_second"], 1),
+        "mfu": round(float(result.get("mfu") or 0.0), 4),
         "tokens_seen": result["tokens_seen"],
         "steps": result["steps"],
         "resumed_from_step": result["resumed_from_step"],
@@ -242,6 +243,8 @@ def read_language_model_run(output_dir: str | Path, model):
         final_val_loss=result["final_val_loss"],
         tokens_per_second=result["tokens_per_second"],
         resumed_from_step=result["resumed_from_step"],
+        precision=result.get("throughput", {}).get("precision", "fp32"),
+        device=result["device"],
     )
     return LanguageModelRun(
         train=train,
@@ -252,6 +255,7 @@ def read_language_model_run(output_dir: str | Path, model):
         tokens_seen=result["tokens_seen"],
         train_seconds=result["train_seconds"],
         samples=result["samples"],
+        throughput=result.get("throughput", {}),
         notes=[
             *result["notes"],
             f"trained data-parallel on {result['world_size']} processes ({result['backend']})",

@@ -34,7 +34,8 @@ from genai_assets.training.lm_data import (
     sequential_block_batches,
     split_validation_stream,
 )
-from genai_assets.training.loop import TrainLoopConfig, TrainResult, evaluate, train
+from genai_assets.training.loop import TrainLoopConfig, TrainResult, evaluate, resolve_precision, train
+from genai_assets.training.throughput import throughput_figures
 
 
 def resolve_device(name: str) -> torch.device:
@@ -119,13 +120,16 @@ def _barrier_after_rank_zero(world: tuple[int, int] | None) -> None:
         dist.barrier()
 
 
-def device_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, int]:
-    """The loop's ``loss_fn`` for every scratch model: ``(inputs, targets)`` moved to the model's device."""
+def device_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loop's ``loss_fn`` for every scratch model: ``(inputs, targets)`` moved to the model's device.
+
+    The target count stays a 0-d tensor on the device: reading it (``int()``) would wait for the GPU.
+    """
     inputs, targets = batch
     device = next(model.parameters()).device
     targets = targets.to(device)
     _, loss = model(inputs.to(device), targets)
-    return loss, int((targets != -100).sum())
+    return loss, (targets != -100).sum()
 
 
 @dataclass
@@ -199,6 +203,7 @@ class LanguageModelRun:
     train_seconds: float  # wall-clock of train(), evaluations and samples included
     samples: list[dict]
     notes: list[str] = field(default_factory=list)
+    throughput: dict = field(default_factory=dict)  # tokens/s, MFU and how (training.throughput)
 
     def metrics(self) -> dict:
         return {
@@ -208,6 +213,8 @@ class LanguageModelRun:
             "n_parameters": self.n_parameters,
             "tokens_seen": self.tokens_seen,
             "tokens_per_second": self.train.tokens_per_second,
+            "mfu": self.throughput.get("mfu"),
+            "throughput": self.throughput,
             "train_seconds": self.train_seconds,
             "steps": self.train.steps,
             "resumed_from_step": self.train.resumed_from_step,
@@ -256,7 +263,8 @@ def run_language_model(
         # The whole val split (the loop's last pass already was, when eval_batches=0).
         val_loss = result.final_val_loss if loop_config.eval_batches == 0 and result.history else None
         if val_loss is None or not math.isfinite(val_loss):
-            val_loss = evaluate(model, val_batches, device_loss, max_batches=0)
+            precision = resolve_precision(loop_config.precision, next(model.parameters()).device)
+            val_loss = evaluate(model, val_batches, device_loss, max_batches=0, precision=precision)
         model.eval()
         samples = generate_samples(model, codec, sampling, max_context)
     elapsed = time.perf_counter() - started
@@ -270,7 +278,17 @@ def run_language_model(
         train_seconds=elapsed,
         samples=samples,
         notes=notes,
+        throughput=run_throughput(model, result, block_size),
     )
+
+
+def run_throughput(model: torch.nn.Module, result: TrainResult, seq_len: int) -> dict:
+    """:func:`~genai_assets.training.throughput.throughput_figures` of a finished run (all ranks' devices)."""
+    world = active_world()
+    return throughput_figures(
+        model, result.tokens_per_second, seq_len, next(model.parameters()).device,
+        n_devices=world[1] if world else 1, precision=result.precision,
+    )  # fmt: skip
 
 
 @dataclass
@@ -286,6 +304,7 @@ class NextLineRun:
     train_seconds: float
     examples: list[dict]  # {"line", "reference", "generated"}
     notes: list[str] = field(default_factory=list)
+    throughput: dict = field(default_factory=dict)  # tokens/s, MFU and how (training.throughput)
 
     def metrics(self) -> dict:
         return {
@@ -295,6 +314,8 @@ class NextLineRun:
             "n_train_pairs": self.n_train_pairs,
             "n_val_pairs": self.n_val_pairs,
             "tokens_per_second": self.train.tokens_per_second,
+            "mfu": self.throughput.get("mfu"),
+            "throughput": self.throughput,
             "train_seconds": self.train_seconds,
             "steps": self.train.steps,
             "history": self.train.history,
@@ -355,8 +376,14 @@ def run_next_line(
         result = train(
             model, train_batches, val_batches, loop_config, device_loss, checkpoint_dir, log_fn, sample_fn
         )
-    val_loss = evaluate(model, val_batches, device_loss, max_batches=0)
     device = next(model.parameters()).device
+    val_loss = evaluate(
+        model,
+        val_batches,
+        device_loss,
+        max_batches=0,
+        precision=resolve_precision(loop_config.precision, device),
+    )
     examples = []
     step = max(1, len(val_pairs) // max(1, n_examples))
     # Sampled, not greedy: a small model's greedy output collapses into its most frequent words.
@@ -386,6 +413,7 @@ def run_next_line(
         train_seconds=time.perf_counter() - started,
         examples=examples,
         notes=notes,
+        throughput=run_throughput(model, result, config.max_target_len),
     )
 
 
