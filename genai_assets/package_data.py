@@ -39,3 +39,9 @@ def project_data_text(name: str) -> str:
     """The text of ``genai_assets/data/<name>``: data this project ships inside its own package
     (poem sets, word lists), kept out of Python literals; listed in pyproject's package data."""
     return resources.files("genai_assets").joinpath("data", name).read_text(encoding="utf-8")
+
+
+def project_data_lines(name: str) -> list[str]:
+    """The lines of a plain-text data file (word lists), without ``#`` comments and blank lines."""
+    lines = (line.partition("#")[0].strip() for line in project_data_text(name).splitlines())
+    return [line for line in lines if line]

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import ftfy
 
-from genai_assets.package_data import project_data_text
+from genai_assets.package_data import project_data_lines
 
 # --------------------------------------------------------------------------------------------
 # Shared definitions
@@ -54,9 +54,7 @@ DICTIONARY_WORD_PATTERN: re.Pattern[str] = re.compile(r"[a-z]+(?:'[a-z]+)*")
 #: thou, hath ...). Used by the language heuristic and by the EDA's "top words without stopwords".
 #: The list is data: ``genai_assets/data/stopwords.txt``.
 STOPWORDS: frozenset[str] = frozenset(
-    word
-    for line in project_data_text("stopwords.txt").splitlines()
-    for word in line.partition("#")[0].split()
+    word for line in project_data_lines("stopwords.txt") for word in line.split()
 )
 
 

@@ -24,14 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genai_assets.package_data import package_files, project_data_text
+from genai_assets.package_data import package_files, project_data_lines
 from genai_assets.text.cooccurrence import unit_rows
 
 #: (a, b, c, expected d): a is to b as c is to d, i.e. d ≈ b - a + c. Data: ``genai_assets/data/analogies.txt``.
 DEFAULT_ANALOGIES: tuple[tuple[str, str, str, str], ...] = tuple(
-    tuple(line.split())
-    for line in (raw.partition("#")[0] for raw in project_data_text("analogies.txt").splitlines())
-    if line.strip()
+    tuple(line.split()) for line in project_data_lines("analogies.txt")
 )
 
 
