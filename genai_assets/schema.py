@@ -28,7 +28,9 @@ This module is deliberately light (hashlib + pandas) so every stage can import i
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -112,39 +114,121 @@ def join_stanzas(stanzas: Iterable[Iterable[str]]) -> str:
     return "\n\n".join(block.strip("\n") for block in blocks if block.strip())
 
 
+@dataclass(frozen=True)
+class RawPoemsTable:
+    """A raw_poems frame and the records left out of it (counted by reason, first example each)."""
+
+    frame: pd.DataFrame
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> records dropped
+    dropped_examples: dict[str, str] = field(default_factory=dict)  # reason -> first record's key
+
+
+class RecordProblemError(ValueError):
+    """One poem record cannot become a row; ``reason`` is its counter key (``unencodable_title``)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+#: Lone surrogates (e.g. from the JSON escape ``"\ud800"``): no UTF-8 for them, so no hash, no Parquet.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def build_raw_poems(
+    records: Iterable[Mapping[str, object]], fetched_at: datetime | None = None
+) -> RawPoemsTable:
+    """Build a contract-conforming raw_poems frame from poem records (dicts), one record at a time.
+
+    Each record needs ``source``, ``source_key``, ``text`` and ``license`` (non-blank strings);
+    ``url``, ``title``, ``author``, ``form`` (string or None) and ``tags`` (a list) are optional.
+    ``poem_id`` and ``content_hash`` are derived here so no adapter can get them wrong;
+    ``fetched_at`` defaults to now (UTC). A record that cannot become a valid row (a lone
+    surrogate in any field, a missing or blank required field, a repeated ``poem_id``) is left out
+    and counted in ``dropped`` by reason: one bad poem never costs the site its other poems.
+    """
+    stamp = pd.Timestamp(fetched_at or datetime.now().astimezone()).tz_convert("UTC")
+    rows: list[tuple] = []
+    dropped: collections.Counter[str] = collections.Counter()
+    examples: dict[str, str] = {}
+    seen_ids: set[str] = set()
+    for record in records:
+        try:
+            row = raw_poem_row(record)
+            if row[0] in seen_ids:
+                raise RecordProblemError("duplicate_poem_id", row[0])
+        except RecordProblemError as problem:
+            dropped[problem.reason] += 1
+            key = record.get("source_key") if isinstance(record, Mapping) else None
+            examples.setdefault(problem.reason, ascii(key)[:200])
+            continue
+        seen_ids.add(row[0])
+        rows.append(row)
+    columns = dict(zip(RAW_POEM_COLUMNS, map(list, zip(*rows, strict=True)), strict=True)) if rows else {}
+    # object columns keep None as None (pandas' str dtype would turn it into NaN before Parquet)
+    frame = pd.DataFrame(
+        {
+            name: pd.Series(columns.get(name, []), dtype="object")
+            for name in RAW_POEM_COLUMNS
+            if name != "fetched_at"
+        }
+        | {"fetched_at": pd.DatetimeIndex([stamp] * len(rows), dtype="datetime64[us, UTC]")},
+        columns=list(RAW_POEM_COLUMNS),
+    )
+    return RawPoemsTable(frame, dict(sorted(dropped.items())), dict(sorted(examples.items())))
+
+
 def raw_poems_frame(
     records: Iterable[Mapping[str, object]], fetched_at: datetime | None = None
 ) -> pd.DataFrame:
-    """Build a contract-conforming raw_poems frame from poem records (dicts).
+    """The frame of :func:`build_raw_poems` (records that cannot be rows are left out)."""
+    return build_raw_poems(records, fetched_at).frame
 
-    Each record needs ``source``, ``source_key``, ``text`` and ``license``; ``url``, ``title``,
-    ``author``, ``tags`` and ``form`` are optional. ``poem_id`` and ``content_hash`` are derived
-    here so no adapter can get them wrong. ``fetched_at`` defaults to now (UTC).
+
+def raw_poem_row(record: Mapping[str, object]) -> tuple:
+    """One record as a row in :data:`RAW_POEM_COLUMNS` order, ``fetched_at`` left as None.
+
+    Raises :class:`RecordProblemError` naming the field when the record cannot be a valid row.
     """
-    stamp = pd.Timestamp(fetched_at or datetime.now().astimezone()).tz_convert("UTC")
-    records = list(records)
-    texts = [str(record["text"]) for record in records]
-    columns = {
-        "poem_id": [make_poem_id(str(record["source"]), str(record["source_key"])) for record in records],
-        "source": [record["source"] for record in records],
-        "url": [record.get("url") for record in records],
-        "title": [record.get("title") for record in records],
-        "author": [record.get("author") for record in records],
-        "text": texts,
-        "tags": [[str(tag) for tag in (record.get("tags") or [])] for record in records],
-        "form": [record.get("form") for record in records],
-        "license": [record["license"] for record in records],
-        "fetched_at": pd.DatetimeIndex([stamp] * len(records), dtype="datetime64[us, UTC]"),
-        "content_hash": [content_hash(text) for text in texts],
-    }
-    # object columns keep None as None (pandas' str dtype would turn it into NaN before Parquet)
-    return pd.DataFrame(
-        {
-            name: values if name == "fetched_at" else pd.Series(values, dtype="object")
-            for name, values in columns.items()
-        },
-        columns=list(RAW_POEM_COLUMNS),
-    )
+    if not isinstance(record, Mapping):
+        raise RecordProblemError("not_a_record", type(record).__name__)
+    # Fields a source key is built from (title, author, url) are checked first, so the reason
+    # names the field that is really at fault.
+    text, license_ = (_required_string(record, name) for name in ("text", "license"))
+    url, title, author, form = (_optional_string(record, name) for name in ("url", "title", "author", "form"))
+    source, source_key = (_required_string(record, name) for name in ("source", "source_key"))
+    tags = record.get("tags") or []
+    if isinstance(tags, str | bytes | Mapping) or not isinstance(tags, Iterable):
+        raise RecordProblemError("bad_tags", type(tags).__name__)
+    tags = [str(tag) for tag in tags]
+    if any(_SURROGATE.search(tag) for tag in tags):
+        raise RecordProblemError("unencodable_tags")
+    poem_id = make_poem_id(source, source_key)
+    return (poem_id, source, url, title, author, text, tags, form, license_, None, content_hash(text))
+
+
+def _required_string(record: Mapping[str, object], name: str) -> str:
+    value = record.get(name)
+    if value is None:
+        raise RecordProblemError(f"missing_{name}")
+    if not isinstance(value, str):
+        raise RecordProblemError(f"bad_{name}", f"{type(value).__name__}, not a string")
+    if not value.strip():
+        raise RecordProblemError(f"empty_{name}")
+    if _SURROGATE.search(value):
+        raise RecordProblemError(f"unencodable_{name}", "lone surrogate")
+    return value
+
+
+def _optional_string(record: Mapping[str, object], name: str) -> str | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RecordProblemError(f"bad_{name}", f"{type(value).__name__}, not a string or null")
+    if _SURROGATE.search(value):
+        raise RecordProblemError(f"unencodable_{name}", "lone surrogate")
+    return value
 
 
 def schema_problems(frame: pd.DataFrame) -> list[str]:

@@ -18,7 +18,7 @@ from genai_assets.defs.raw import (
     rescrape_online_sites_job,
     weekly_online_rescrape,
 )
-from genai_assets.schema import RAW_POEM_COLUMNS, raw_poems_frame
+from genai_assets.schema import RAW_POEM_COLUMNS, RawPoemsTable, raw_poems_frame
 from genai_assets.sources.snapshot import evaluate_snapshot
 from genai_assets_tests.fixtures import POETRYDB_POEMS, POETS_ORG_POEMS, serve_poetrydb, serve_poets_org
 from genai_assets_tests.loopback_server import LoopbackServer, Reply
@@ -148,9 +148,9 @@ def test_site_down_raises_clear_error_and_keeps_snapshot(lake_root, server):
 
 def test_schema_check_fails_on_a_bad_frame(lake_root, monkeypatch):
     def frame_without_license(records, fetched_at=None):
-        return raw_poems_frame(records, fetched_at).drop(columns=["license"])
+        return RawPoemsTable(raw_poems_frame(records, fetched_at).drop(columns=["license"]))
 
-    monkeypatch.setattr(raw_module, "raw_poems_frame", frame_without_license)
+    monkeypatch.setattr(raw_module, "build_raw_poems", frame_without_license)
     result = materialize("shakespeare", lake_root)
     assert not result.success
     assert check_results(result)["schema"] is False

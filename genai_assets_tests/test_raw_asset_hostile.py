@@ -17,7 +17,13 @@ import pytest
 from genai_assets.defs._io_manager import ParquetIOManager
 from genai_assets.defs._resources import DataLake
 from genai_assets.defs.raw import ScraperSettings, raw_poems
-from genai_assets_tests.fixtures import POETRYDB_POEMS, POETS_ORG_POEMS, serve_poetrydb, serve_poets_org
+from genai_assets_tests.fixtures import (
+    POETRYDB_POEMS,
+    POETS_ORG_POEMS,
+    poets_org_page,
+    serve_poetrydb,
+    serve_poets_org,
+)
 from genai_assets_tests.loopback_server import LoopbackServer, Reply
 from genai_assets_tests.test_sources_hostile import gzip_zeros, stacked_bomb
 
@@ -212,3 +218,52 @@ def test_hostile_poets_org_pages_are_skipped_or_decoded_never_fatal(lake_root, s
     http = result.asset_materializations_for_node("raw_poems")[0].metadata["http"].value
     assert http["skip_reasons"]["unsupported_encoding"] == 1
     assert http["skip_reasons"]["deadline_exceeded"] == 1
+
+
+# -- one bad record or page never fails the site ---------------------------------------------
+
+
+def test_poems_whose_fields_cannot_be_encoded_are_dropped_and_counted_the_rest_written(lake_root, server):
+    serve_poetrydb(server)
+    good = json.loads(_fixture("poetrydb/author_emily_dickinson.json"))
+    bad = [  # json.dumps writes the lone surrogates as \ud800 escapes; json.loads gives them back
+        {"title": "Lone \ud800 title", "author": "Emily Dickinson", "lines": ["a line", "another"]},
+        {"title": "Lone author", "author": "Emily \udfff Dickinson", "lines": ["a line", "another"]},
+        {"title": "Lone text", "author": "Emily Dickinson", "lines": ["a \udc80 line", "another"]},
+    ]
+    server.route("/author/Emily%20Dickinson", Reply.json(bad[:2] + good + bad[2:]))
+    result = materialize("poetrydb", lake_root, server)
+    assert result.success
+    frame = pd.read_parquet(lake_root / "raw_poems" / "poetrydb.parquet")
+    assert sorted(frame["title"]) == sorted(POETRYDB_POEMS)  # every well-formed poem, same page too
+    [materialization] = result.asset_materializations_for_node("raw_poems")
+    assert materialization.metadata["records_dropped"].value == 3
+    assert materialization.metadata["records_dropped_by_reason"].value["counts"] == {
+        "unencodable_author": 1,
+        "unencodable_text": 1,
+        "unencodable_title": 1,
+    }
+
+
+def test_a_listing_page_whose_next_link_httpx_refuses_keeps_the_poems_found(lake_root, server):
+    serve_poets_org(server)
+    listing = _fixture("poets_org/listing_page_1.html").decode()
+    too_long = '<a rel="next" href="/poems?page=' + "2" * 70_000 + '">next</a>'  # httpx: InvalidURL
+    server.route("/poems?page=1", Reply.html(listing.replace("</main>", too_long + "</main>")))
+    # Two links to one poem (same poem_id) and a poem page redirected to the site root (no key).
+    page_0 = _fixture("poets_org/listing_page_0.html").decode()
+    extra = '<a href="/poem/mask-again">again</a><a href="/poem/moved-home">home</a>'
+    server.route("/poems", Reply.html(page_0.replace("</body>", extra + "</body>")))
+    server.route("/poem/mask-again", Reply.redirect("/poem/we-wear-mask"))
+    server.route("/poem/moved-home", Reply.redirect("/"))
+    server.route("/", Reply(body=poets_org_page("we-wear-mask"), headers={"Content-Type": "text/html"}))
+    result = materialize("poets_org", lake_root, server)
+    assert result.success
+    frame = pd.read_parquet(lake_root / "raw_poems" / "poets_org.parquet")
+    assert sorted(frame["title"]) == sorted(POETS_ORG_POEMS)
+    [materialization] = result.asset_materializations_for_node("raw_poems")
+    assert materialization.metadata["http"].value["skip_reasons"]["bad_url"] == 1  # the page-2 link
+    assert materialization.metadata["records_dropped_by_reason"].value["counts"] == {
+        "duplicate_poem_id": 1,
+        "empty_source_key": 1,
+    }

@@ -28,7 +28,7 @@ from genai_assets.defs._config import asset_presets, library_fields, stage_confi
 from genai_assets.defs._metadata import dataframe_markdown
 from genai_assets.defs._partitions import BUNDLED_SITES, ONLINE_SITES, site_partitions
 from genai_assets.defs._resources import DataLake
-from genai_assets.schema import raw_poems_frame
+from genai_assets.schema import build_raw_poems
 from genai_assets.sources.base import ScrapeResult
 from genai_assets.sources.http import HttpPolicy, PoliteClient
 from genai_assets.sources.scrape_config import RAW_PRESETS, RawScrapeConfig
@@ -157,7 +157,10 @@ def raw_poems(context: dg.AssetExecutionContext, scraper: ScraperSettings, lake:
     site = context.partition_key
     started = time.perf_counter()
     result = scrape_site(site, config, scraper)  # a whole-site failure raises: the old file stays
-    frame = raw_poems_frame(result.records)
+    table = build_raw_poems(result.records)  # a record that cannot be a row is dropped and counted
+    frame = table.frame
+    if table.dropped:
+        context.log.warning(f"raw_poems[{site}]: records left out, by reason: {table.dropped}")
     snapshot_path = lake.table_path("raw_poems", site)
     previous = inspect_previous_snapshot(snapshot_path, lake.path / "raw_poems" / "_corrupt")  # made on use
     previous_rows = previous.rows
@@ -181,6 +184,10 @@ def raw_poems(context: dg.AssetExecutionContext, scraper: ScraperSettings, lake:
         "pages_fetched": result.stats.pages_fetched,
         "pages_skipped": result.stats.pages_skipped,
         "pages_retried": result.stats.retries,
+        "records_dropped": dg.MetadataValue.int(sum(table.dropped.values())),
+        "records_dropped_by_reason": dg.MetadataValue.json(
+            {"counts": table.dropped, "first_source_keys": table.dropped_examples}
+        ),
         "http": dg.MetadataValue.json(result.stats.as_metadata()),
         "preview": dataframe_markdown(
             frame[[column for column in PREVIEW_COLUMNS if column in frame.columns]],
