@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from genai_assets.cleaning.rules import STOPWORDS, dictionary_words
+from genai_assets.escaping import md_code_span, md_fence, md_inline, md_table_from_frame
 from genai_assets.plotting import new_figure
 
 
@@ -303,7 +304,7 @@ PLOTS = {
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
-    return frame.to_markdown(index=False)
+    return md_table_from_frame(frame)  # words come from the poems: every cell escaped
 
 
 def render_report(stats: CorpusStats, image_files: dict[str, str]) -> str:
@@ -337,10 +338,10 @@ def render_report(stats: CorpusStats, image_files: dict[str, str]) -> str:
         "## Plots\n\n" + "\n\n".join(f"![{name}]({file})" for name, file in image_files.items()),
         "## Sample poems\n\n"
         + "\n\n".join(
-            f"### {row.title or '(untitled)'} — {row.author or 'unknown'} ({row.source}, `{row.poem_id}`)\n\n"
-            + "```text\n"
-            + row.text
-            + "\n```"
+            # Title, author and text are scraped: escaped, and the text in a fence it cannot close.
+            f"### {md_inline(row.title or '(untitled)')} — {md_inline(row.author or 'unknown')} "
+            f"({md_inline(row.source)}, {md_code_span(row.poem_id)})\n\n"
+            + md_fence(row.text, "text").rstrip("\n")
             for row in stats.samples.itertuples(index=False)
         ),
     ]

@@ -195,7 +195,12 @@ def md_table(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
 def md_table_from_frame(frame, index: bool = False) -> str:
     """:func:`md_table` over a pandas DataFrame (replaces ``DataFrame.to_markdown``, which escapes nothing)."""
     table = frame.reset_index() if index else frame
-    return md_table([str(column) for column in table.columns], table.itertuples(index=False, name=None))
+    rows = (
+        # "g": six significant digits, as DataFrame.to_markdown (tabulate) shows floats
+        [format(value, "g") if isinstance(value, float) else value for value in row]
+        for row in table.itertuples(index=False, name=None)
+    )
+    return md_table([str(column) for column in table.columns], rows)
 
 
 # --- HTML --------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def cleansed_poems(
 ) -> pd.DataFrame:
     from genai_assets.cleaning.exports import write_cleansed_text, write_raw_poems_json
     from genai_assets.cleaning.pipeline import cleanse_poems, combine_partitions
-    from genai_assets.defs._metadata import dataframe_markdown, save_figure
+    from genai_assets.defs._metadata import dataframe_markdown, save_figure, table_markdown
     from genai_assets.plotting import new_figure
 
     config = CleansePoemsConfig.from_context(context)
@@ -66,14 +66,13 @@ def cleansed_poems(
         "rows_in": dg.MetadataValue.int(len(raw)),
         "rows_out": dg.MetadataValue.int(len(table)),
         "seconds": dg.MetadataValue.float(round(elapsed, 2)),
-        "steps": dg.MetadataValue.md(steps.to_markdown(index=False)),
-        "rows_per_source": dg.MetadataValue.md(
+        "steps": table_markdown(steps),
+        "rows_per_source": table_markdown(
             pd.DataFrame({"raw": raw["source"].value_counts(), "cleansed": table["source"].value_counts()})
             .fillna(0)
             .astype(int)
             .rename_axis("source")
             .reset_index()
-            .to_markdown(index=False)
         ),
         "splits": dg.MetadataValue.json({k: int(v) for k, v in table["split"].value_counts().items()}),
         "preview": dataframe_markdown(table.loc[:, ["poem_id", "source", "title", "text", "split"]], 5),
@@ -137,8 +136,9 @@ def corpus_eda(
     lake: DataLake,
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    from genai_assets.defs._metadata import save_figure
+    from genai_assets.defs._metadata import samples_markdown, save_figure, table_markdown
     from genai_assets.eda import PLOTS, compute_corpus_stats, render_report
+    from genai_assets.escaping import md_bold, md_code_span
     from genai_assets.lake import atomic_write_text
 
     stats = compute_corpus_stats(cleansed_poems, **asdict(CorpusEdaConfig.from_context(context).to_library()))
@@ -153,16 +153,14 @@ def corpus_eda(
     context.log.info(f"Wrote {report_path} and {len(image_files)} plots.")
     metadata |= {
         "report": dg.MetadataValue.path(str(report_path)),
-        "per_source": dg.MetadataValue.md(stats.per_source.to_markdown(index=False)),
-        "per_split": dg.MetadataValue.md(stats.per_split.to_markdown(index=False)),
-        "top_words": dg.MetadataValue.md(stats.top_words.to_markdown(index=False)),
-        "top_words_without_stopwords": dg.MetadataValue.md(stats.top_content_words.to_markdown(index=False)),
-        "poem_lengths": dg.MetadataValue.md(stats.poem_lengths.to_markdown()),
-        "samples": dg.MetadataValue.md(
-            "\n\n".join(
-                f"**{row.source}** `{row.poem_id}`\n\n```\n{row.text}\n```"
-                for row in stats.samples.itertuples()
-            )
+        "per_source": table_markdown(stats.per_source),
+        "per_split": table_markdown(stats.per_split),
+        "top_words": table_markdown(stats.top_words),
+        "top_words_without_stopwords": table_markdown(stats.top_content_words),
+        "poem_lengths": table_markdown(stats.poem_lengths, index=True),
+        "samples": samples_markdown(  # scraped text: in fences it cannot close
+            stats.samples.to_dict("records"),
+            label=lambda row: f"{md_bold(row['source'])} {md_code_span(row['poem_id'])}",
         ),
     }
     return dg.MaterializeResult(metadata=metadata)

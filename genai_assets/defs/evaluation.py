@@ -8,22 +8,26 @@ Assets (group ``evaluation``):
   the best of ``rnn_baselines``. A model whose folder is missing is skipped with a note.
 * ``human_eval_sheet`` → ``<lake>/human_eval/sheet-<id>/sheet.{csv,html}`` + ``key.csv``: a blind
   A/B sheet, one folder per version (never overwritten); ``human_eval/current.json`` names the newest.
-* ``human_eval_results`` → ``<lake>/reports/human_eval.{md,json}`` from the filled-in ratings in
-  ``<lake>/human_eval/ratings/*.csv``, each joined with the key of its own sheet version
-  (preference rates with Wilson 95% intervals).
+* ``human_eval_results`` → ``<lake>/reports/human_eval.{md,json}`` from the ratings database
+  (``genai_assets.evaluation.ratings_db``: the playground's Rate tab; CSVs in
+  ``<lake>/human_eval/ratings/`` are imported into it), each joined with the key of its own sheet
+  version: preference rates per model pair with Wilson 95% intervals, raters, Fleiss' kappa.
+  The sensor ``new_ratings_sensor`` requests a run when new ratings arrive.
 
 Heavy libraries are imported inside the asset bodies (``genai_assets.definitions`` stays light).
 """
 
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from genai_assets.defs._config import asset_presets, stage_config
-from genai_assets.defs._metadata import dataframe_markdown, image_markdown
+from genai_assets.defs._metadata import dataframe_markdown, image_markdown, table_markdown
 from genai_assets.defs._resources import DataLake
+from genai_assets.escaping import md_code_span, md_inline
 from genai_assets.evaluation.human_eval import FALLBACK_ORDER, HUMAN_EVAL_PRESETS
 from genai_assets.evaluation.human_eval import HumanEvalSheetConfig as HumanEvalSheetSettings
 from genai_assets.evaluation.runner import EVALUATED_MODELS, EVALUATION_PRESETS, EvaluationSettings
@@ -96,7 +100,7 @@ def evaluation(
     plots = {name: image_markdown(path) for name, path in plot_report(report, lake.reports_dir()).items()}
     table = summary_table(report)
     metadata: dict = {
-        "evaluation_table": dg.MetadataValue.md(table.to_markdown(index=False)),
+        "evaluation_table": table_markdown(table),
         "models_evaluated": dg.MetadataValue.int(len(report.table) - 1),
         "report": dg.MetadataValue.path(str(paths["markdown"])),
         "results_json": dg.MetadataValue.path(str(paths["json"])),
@@ -107,7 +111,7 @@ def evaluation(
     }
     if report.skipped:
         metadata["skipped_models"] = dg.MetadataValue.md(
-            "\n".join(f"- `{name}`: {why}" for name, why in report.skipped.items())
+            "\n".join(f"- {md_code_span(name)}: {md_inline(why)}" for name, why in report.skipped.items())
         )
     if report.notes:
         metadata["model_choice"] = dg.MetadataValue.json(report.notes)
@@ -169,80 +173,104 @@ def human_eval_sheet(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
 
 @dg.asset(group_name="evaluation", deps=["human_eval_sheet"])
 def human_eval_results(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
-    """Preference rates (Wilson 95% intervals) from the filled-in ratings; a clear note if none yet."""
+    """Preferences per model pair (Wilson 95%), raters and Fleiss' kappa from the ratings database.
+
+    The playground's Rate tab writes the database; filled-in CSVs dropped into
+    ``human_eval/ratings/`` are imported into it first (a judgement already stored is kept).
+    """
     from genai_assets.evaluation.human_eval import (
         current_sheet_id,
+        human_eval_report,
+        judgements_with_winners,
         load_sheet_keys,
-        preference_summary,
         ratings_files,
         read_ratings,
     )
+    from genai_assets.evaluation.ratings_db import RatingsStore, ratings_db_url
 
     folder = lake.path / HUMAN_EVAL_FOLDER
     keys = load_sheet_keys(folder)
-    current = current_sheet_id(folder) or (keys["sheet_id"].iloc[-1] if len(keys) else None)
-    if current is None or current not in set(keys["sheet_id"]):
+    if keys.empty:
         raise FileNotFoundError(f"No sheet key under {folder}: materialize asset human_eval_sheet first.")
-    ratings_dir = folder / RATINGS_FOLDER
-    files, ignored = ratings_files(ratings_dir)
-    if ignored:
-        context.log.info(f"Ignored in {ratings_dir} (hidden or not .csv): {ignored}")
-    if not files:
+    current = current_sheet_id(folder) or str(keys["sheet_id"].iloc[-1])
+    store = RatingsStore(ratings_db_url(lake.path))
+    try:
+        ratings_dir = folder / RATINGS_FOLDER
+        files, ignored = ratings_files(ratings_dir)
+        imported = store.import_ratings(read_ratings(files, keys)) if files else 0
+        stored = store.ratings()
+    finally:
+        store.close()
+    context.log.info(f"Imported {imported} new rating(s) from {len(files)} CSV file(s) in {ratings_dir}.")
+    judgements = judgements_with_winners(stored, keys)
+    base = {
+        "database": store.display_url,
+        "csv_imported": dg.MetadataValue.int(imported),
+        "ignored_files": dg.MetadataValue.json(ignored),  # hidden or not .csv in the ratings folder
+        "current_sheet": current,
+    }
+    if judgements.empty:
         message = (
-            f"No ratings yet: put the filled-in ratings CSV files downloaded from "
-            f"{folder / ('sheet-' + current) / 'sheet.html'} into {ratings_dir}/ and materialize "
-            "human_eval_results again."
+            "No ratings yet: rate pairs in the playground's Rate tab (genai-assets playground), or put "
+            f"ratings CSVs downloaded from the sheet page into {folder / RATINGS_FOLDER}/, then materialize again."
         )
         context.log.info(message)
-        return dg.MaterializeResult(metadata={"status": "no ratings yet", "note": message, "judgements": 0})
-    ratings = read_ratings(files, keys)
-    # Pool every sheet version that compares the same two systems as the current sheet.
-    current_key = keys[keys["sheet_id"] == current]
-    pair = set(current_key["poem_1_model"]) | set(current_key["poem_2_model"])
-    models_of = {
-        sheet_id: set(group["poem_1_model"]) | set(group["poem_2_model"])
-        for sheet_id, group in keys.groupby("sheet_id")
-    }
-    same_pair = {sheet_id for sheet_id, models in models_of.items() if models == pair}
-    key = keys[keys["sheet_id"].isin(same_pair)]
-    other_pairs = int((~ratings["sheet_id"].isin(same_pair)).sum())
-    duplicates = int(ratings.attrs.get("duplicates_dropped", 0))
-    ratings = ratings[ratings["sheet_id"].isin(same_pair)]
-    if ratings.empty:
-        message = f"{len(files)} ratings file(s) in {ratings_dir}, but no item of sheet {current} has been rated yet."
-        return dg.MaterializeResult(metadata={"status": "no ratings yet", "note": message, "judgements": 0})
-    summary = preference_summary(ratings, key)
-    low, high = summary["win_rate_a_ci95"]
-    text = (
-        f"# Human evaluation\n\n{summary['judgements']} judgements by {summary['raters']} rater(s) "
-        f"from {len(files)} file(s).\n\n"
-        f"| system | wins |\n|---|---|\n| {summary['model_a']} | {summary['wins_a']} |\n"
-        f"| {summary['model_b']} | {summary['wins_b']} |\n| tie | {summary['ties']} |\n\n"
-        f"{summary['model_a']} preferred in {summary['win_rate_a']:.1%} of decisive judgements "
-        f"(95% Wilson score interval {low:.1%} – {high:.1%}; ties excluded).\n"
-    )
+        return dg.MaterializeResult(
+            metadata={**base, "status": "no ratings yet", "note": message, "judgements": 0}
+        )
+    text, summary = human_eval_report(judgements, current_sheet=current)
     reports = lake.reports_dir()
     atomic_write_text(reports / "human_eval.md", text)
     atomic_write_text(reports / "human_eval.json", json.dumps(summary, indent=2) + "\n")
-    return dg.MaterializeResult(
-        metadata={
-            "status": "rated",
-            "judgements": dg.MetadataValue.int(summary["judgements"]),
-            "raters": dg.MetadataValue.int(summary["raters"]),
-            f"win_rate/{summary['model_a']}": dg.MetadataValue.float(summary["win_rate_a"]),
-            "win_rate_ci95": dg.MetadataValue.json(summary["win_rate_a_ci95"]),
-            "interval": summary["interval"],
-            "summary": dg.MetadataValue.md(text),
-            "report": dg.MetadataValue.path(str(reports / "human_eval.md")),
-            "current_sheet": current,
-            "sheet_versions": dg.MetadataValue.json(sorted(ratings["sheet_id"].unique().tolist())),
-            "duplicates_dropped": dg.MetadataValue.int(duplicates),
-            "ratings_of_other_pairs": dg.MetadataValue.int(other_pairs),
-            "ignored_files": dg.MetadataValue.json(ignored),
-        }
+    metadata = {
+        **base,
+        "status": "rated",
+        "judgements": dg.MetadataValue.int(summary["judgements"]),
+        "raters": dg.MetadataValue.int(summary["raters"]),
+        "agreement": dg.MetadataValue.json(summary["agreement"]),
+        "pairs": dg.MetadataValue.json(summary["pairs"]),
+        "interval": summary["interval"],
+        "summary": dg.MetadataValue.md(text),
+        "report": dg.MetadataValue.path(str(reports / "human_eval.md")),
+        "ratings_unmatched": dg.MetadataValue.int(len(stored) - len(judgements)),
+    }
+    for row in summary["pairs"]:
+        metadata[f"win_rate/{row['model_a']} vs {row['model_b']}"] = dg.MetadataValue.float(row["win_rate_a"])
+    headline = summary.get("current_pair")
+    if headline:  # the pair raters are handed now: its first model's win rate under a short name
+        metadata[f"win_rate/{headline['model_a']}"] = dg.MetadataValue.float(headline["win_rate_a"])
+        metadata["win_rate_ci95"] = dg.MetadataValue.json(headline["win_rate_a_ci95"])
+        metadata["sheet_versions"] = dg.MetadataValue.json(headline["sheet_versions"])
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.sensor(
+    target=[human_eval_results],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def new_ratings_sensor(context: dg.SensorEvaluationContext, lake: DataLake):
+    """Requests a ``human_eval_results`` run when the ratings database holds more ratings than the
+    cursor (the count at the last request; rows are never deleted, so a larger count = new votes)."""
+    from genai_assets.evaluation.ratings_db import RATINGS_DB_ENV, RatingsStore, ratings_db_url
+
+    database = lake.path / HUMAN_EVAL_FOLDER / "ratings.db"
+    if not os.environ.get(RATINGS_DB_ENV) and not database.is_file():
+        return dg.SkipReason(f"No ratings database yet ({database}).")
+    store = RatingsStore(ratings_db_url(lake.path))
+    try:
+        count = store.count()
+    finally:
+        store.close()
+    seen = int(context.cursor or 0)
+    if count <= seen:
+        return dg.SkipReason(f"No new ratings ({count} stored, {seen} at the last run request).")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"ratings-{count}")],
+        cursor=str(count),
     )
 
 
 PRESETS = asset_presets({"evaluation": EVALUATION_PRESETS, "human_eval_sheet": HUMAN_EVAL_PRESETS})
 
-defs = dg.Definitions(assets=[evaluation, human_eval_sheet, human_eval_results])
+defs = dg.Definitions(assets=[evaluation, human_eval_sheet, human_eval_results], sensors=[new_ratings_sensor])

@@ -25,6 +25,7 @@ from genai_assets.defs._config import StageConfig, asset_presets, stage_config
 from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL, DistributedRunConfig
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown
 from genai_assets.defs._resources import DataLake
+from genai_assets.escaping import md_code_span, md_fence
 from genai_assets.training.scratch_config import (
     SCRATCH_PRESETS,
     NextLineTransformerConfig,
@@ -48,8 +49,11 @@ RNNBaselinesRunConfig = stage_config(RNNBaselinesConfig)
 
 
 def _samples_markdown(samples: list[dict]) -> str:
-    blocks = [f"**prompt:** `{s['prompt'] or '(none)'}`\n\n```\n{s['text']}\n```" for s in samples]
-    return "\n\n".join(blocks)
+    """Generated text in fences it cannot close, prompts (run config) as escaped code spans."""
+    blocks = [
+        f"**prompt:** {md_code_span(s['prompt'] or '(none)')}\n\n{md_fence(s['text'])}" for s in samples
+    ]
+    return "\n".join(blocks)
 
 
 def _training_asset(deps: list[str], run_config: type[StageConfig]):

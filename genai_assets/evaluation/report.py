@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from genai_assets.escaping import md_code_span, md_fence, md_inline, md_table_from_frame
 from genai_assets.evaluation.runner import EvaluationReport
 from genai_assets.lake import atomic_path, atomic_write_text
 
@@ -60,7 +61,7 @@ def report_markdown(report: EvaluationReport) -> str:
         "(`genai_assets/data/ood_poems.toml`). "
         f"`{'reference'}` = the real continuations (baseline for diversity, copying and form).",
         "",
-        summary_table(report).to_markdown(index=False),
+        md_table_from_frame(summary_table(report)),
         "",
     ]
     if report.skipped:
@@ -77,13 +78,16 @@ def report_markdown(report: EvaluationReport) -> str:
         lines.append("")
     lines += ["## Longest copied spans", ""]
     for row in report.table.itertuples(index=False):
-        lines.append(f"- `{row.model}`: {row.longest_copied_span} words — “{row.longest_copied_text}”")
+        lines.append(
+            f"- {md_code_span(row.model)}: {row.longest_copied_span} words — “{md_inline(row.longest_copied_text)}”"
+        )
     lines += ["", "## Samples (first prompt)", ""]
     first = report.samples[report.samples["prompt_id"] == report.samples["prompt_id"].min()]
     if not first.empty:
-        lines += ["Prompt:", "", "```text", first.iloc[0]["prompt"].rstrip(), "```", ""]
+        # Prompts are scraped lines and samples generated text: each in a fence it cannot close.
+        lines += ["Prompt:", "", md_fence(first.iloc[0]["prompt"].rstrip(), "text")]
         for row in first.itertuples(index=False):
-            lines += [f"`{row.model}`:", "", "```text", row.text.strip() or "(empty)", "```", ""]
+            lines += [f"{md_code_span(row.model)}:", "", md_fence(row.text.strip() or "(empty)", "text")]
     return "\n".join(lines)
 
 
