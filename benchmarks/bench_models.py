@@ -1,6 +1,7 @@
 """Benchmark: the from-scratch GPT against Hugging Face GPT-2, KV-cached generation, and MFU.
 
     .venv/bin/python benchmarks/bench_models.py [--threads 2] [--steps 6] [--new-tokens 200]
+        [--only generation] [--llm]
 
 1. Training throughput (tokens/s) of :class:`genai_assets.models.transformer.GPT` vs
    ``transformers.GPT2LMHeadModel`` with the same shape: 4 layers, 4 heads, 256-d, block 128,
@@ -8,7 +9,11 @@
    models' steps are interleaved so load from other processes hits both alike; reported from the
    fastest step of each (wall clock) and from the median CPU time per step.
 2. Generation throughput at ``--new-tokens`` new tokens (batch 1, greedy) with the KV cache vs
-   without (the uncached path re-runs the last ``block_size`` tokens every step).
+   without (the uncached path re-runs the last ``block_size`` tokens every step); then cached with
+   the course's sampling settings (``course`` preset: temperature 1, top-k 50, top-p 0.95,
+   repetition penalty 1.2, no repeated bigram), the playground's default (goal >= 1,000 tokens/s).
+   ``--llm`` adds the 135 M causal LM (the packaged SmolLM2, the fine-tuned model's architecture):
+   the playground's streaming path vs ``transformers``' own ``generate`` with the same settings.
 3. Model FLOPs utilisation: training FLOPs per token (6·N for the matmuls plus 12·L·T·C for
    attention scores, as in the PaLM paper's appendix B) × tokens/s, against the measured peak of
    a large fp32 matmul on the same threads.
@@ -17,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -112,13 +118,77 @@ def bench_generation(model, new_tokens: int) -> dict:
     return rates
 
 
+COURSE = dict(temperature=1.0, top_k=50, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=2)
+
+
+def bench_course_generation(model, new_tokens: int, repeats: int = 3) -> dict:
+    """Tokens/s of cached batch-1 decoding with the course's sampling settings (seeded).
+
+    ``wall``: from the fastest of ``repeats`` runs; ``cpu``: tokens per CPU-second of this process
+    (median), which other processes' load disturbs much less.
+    """
+    prompt = torch.randint(0, VOCAB, (1, 8))
+    walls, cpus = [], []
+    model.generate(prompt, 4, **COURSE)  # warm-up
+    for repeat in range(repeats):
+        generator = torch.Generator().manual_seed(repeat)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        model.generate(prompt, new_tokens, generator=generator, **COURSE)
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - started_cpu)
+    return {"wall": new_tokens / min(walls), "cpu": new_tokens / statistics.median(cpus)}
+
+
+def bench_llm_streaming(new_tokens: int) -> dict:
+    """135 M LM, course settings: tokens/s of ``transformers`` ``generate`` vs the playground's stream."""
+    from genai_assets.generation.streaming import stream_generation
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from genai_assets.finetune.base_model import packaged_gguf_path
+    from genai_assets.generation.settings import SamplingConfig
+
+    path = packaged_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
+    sampling = SamplingConfig(**COURSE, max_new_tokens=new_tokens, seed=0)
+    ids = tokenizer("The moon above the quiet sea", return_tensors="pt")["input_ids"]
+    kwargs = {**sampling.generate_kwargs(), "min_new_tokens": new_tokens}  # same length for both
+    rates: dict[str, list[float]] = {"transformers": [], "stream": []}
+    for _ in range(2):  # interleaved, best of two: load from other processes hits both alike
+        torch.manual_seed(0)
+        started = time.perf_counter()
+        with torch.no_grad():
+            output = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
+        rates["transformers"].append((output.shape[1] - ids.shape[1]) / (time.perf_counter() - started))
+        started = time.perf_counter()
+        events = list(
+            stream_generation(
+                model, tokenizer, "The moon above the quiet sea", sampling, min_new_tokens=new_tokens
+            )
+        )
+        rates["stream"].append(events[-1].n_tokens / (time.perf_counter() - started))
+    return {name: max(values) for name, values in rates.items()}
+
+
+def machine_load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=6, help="timed training steps per model")
     parser.add_argument("--new-tokens", type=int, default=200)
+    parser.add_argument("--only", choices=["generation"], help="skip training and MFU")
+    parser.add_argument("--llm", action="store_true", help="also time the 135 M LM (loads the packaged GGUF)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(f"before: {machine_load()}")
+    if args.only == "generation":
+        report_generation(args)
+        print(f"after: {machine_load()}")
+        return
 
     ours, reference = build_models()
     n_ours = ours.num_parameters()
@@ -136,11 +206,7 @@ def main() -> None:
     print(f"training tokens per CPU-second (median): ours {per_cpu['ours']:.0f}  HF GPT-2 {per_cpu['hf']:.0f}  "
           f"ratio {per_cpu['ours'] / per_cpu['hf']:.2f}x")  # fmt: skip
 
-    ours.eval()
-    generation = bench_generation(ours, args.new_tokens)
-    print(f"generation tokens/s at {args.new_tokens} new tokens: cached {generation['cached']:.0f}  "
-          f"uncached {generation['uncached']:.0f}  ratio {generation['cached'] / generation['uncached']:.2f}x "
-          "(target >= 3x)")  # fmt: skip
+    report_generation(args, ours)
 
     peak = matmul_peak_flops()
     flops_per_token = 6 * n_ours + 12 * LAYERS * BLOCK * WIDTH
@@ -149,6 +215,27 @@ def main() -> None:
           f"({flops_per_token / 1e6:.1f} MFLOP/token) -> MFU {100 * achieved / peak:.1f}%")  # fmt: skip
     hf_achieved = (6 * n_hf + 12 * LAYERS * BLOCK * WIDTH) * training["hf"]
     print(f"HF GPT-2 MFU {100 * hf_achieved / peak:.1f}%")
+    print(f"after: {machine_load()}")
+
+
+def report_generation(args, ours=None) -> None:
+    """Print the generation figures (scratch GPT greedy and course settings; optionally the 135 M LM)."""
+    if ours is None:
+        ours, _ = build_models()
+    ours.eval()
+    generation = bench_generation(ours, args.new_tokens)
+    print(f"generation tokens/s at {args.new_tokens} new tokens: cached {generation['cached']:.0f}  "
+          f"uncached {generation['uncached']:.0f}  ratio {generation['cached'] / generation['uncached']:.2f}x "
+          "(target >= 3x)")  # fmt: skip
+    course = bench_course_generation(ours, args.new_tokens)
+    print(f"generation tokens/s, course sampling (top-k 50, top-p 0.95, repetition 1.2, no-repeat 2), "
+          f"cached, batch 1: {course['wall']:.0f} (fastest run; goal >= 1000), "
+          f"{course['cpu']:.0f} per CPU-second")  # fmt: skip
+    if args.llm:
+        llm = bench_llm_streaming(args.new_tokens)
+        print(f"135 M LM, course sampling, {args.new_tokens} new tokens: transformers generate "
+              f"{llm['transformers']:.1f} tokens/s, playground stream {llm['stream']:.1f} tokens/s "
+              f"(ratio {llm['stream'] / llm['transformers']:.2f}x, goal >= 1.0x)")  # fmt: skip
 
 
 if __name__ == "__main__":

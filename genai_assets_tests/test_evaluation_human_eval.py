@@ -255,3 +255,100 @@ def test_a_rater_name_the_page_escaped_reads_back_as_typed(tmp_path):
     sheet = build_sheet(_samples(), "finetuned_lm", "base_lm", seed=3)
     path = _write_ratings(tmp_path / "ratings_x.csv", sheet, ["1"], rater="'=cmd|' /C calc'!A0")
     assert read_ratings([path], sheet.key)["rater"].tolist() == ["=cmd|' /C calc'!A0"]
+
+
+# --- human_eval_results: the ratings database, per-pair Wilson intervals, Fleiss' kappa, the sensor ---
+
+
+def test_fleiss_kappa_matches_the_worked_example():
+    """Fleiss (1971)'s method on the 10 items x 5 categories, 14 raters example (kappa = 0.210)."""
+    from genai_assets.evaluation.human_eval import fleiss_kappa
+
+    counts = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
+    assert fleiss_kappa(counts) == pytest.approx(0.2099, abs=1e-4)
+    assert fleiss_kappa([[2, 0], [0, 2], [2, 0]]) == pytest.approx(1.0)  # full agreement
+    with pytest.raises(ValueError, match="at least two raters"):
+        fleiss_kappa([[1, 0]])
+
+
+def test_report_per_pair_wilson_raters_and_agreement():
+    from genai_assets.evaluation.human_eval import human_eval_report, judgements_with_winners
+
+    sheet = build_sheet(_samples(4), "finetuned_lm", "base_lm", seed=3)
+    key = sheet.key
+    finetuned_side = {
+        row.item_id: "1" if row.poem_1_model == "finetuned_lm" else "2" for row in key.itertuples()
+    }
+    rows = [
+        {"sheet_id": sheet.sheet_id, "item_id": item, "rater": rater, "choice": side}
+        for rater in ("ann", "bob")
+        for item, side in finetuned_side.items()
+    ]
+    rows.append({"sheet_id": sheet.sheet_id, "item_id": "q01", "rater": "cy", "choice": "tie"})
+    judgements = judgements_with_winners(pd.DataFrame(rows), key)
+    text, summary = human_eval_report(judgements, current_sheet=sheet.sheet_id)
+    (pair,) = summary["pairs"]
+    assert (pair["model_a"], pair["wins_a"], pair["wins_b"], pair["ties"], pair["raters"]) == (
+        "base_lm", 0, 8, 1, 3,
+    )  # fmt: skip
+    low, high = pair["win_rate_a_ci95"]
+    assert (low, high) == pytest.approx(wilson_interval(0, 8))
+    assert summary["agreement"]["statistic"] == "Fleiss' kappa" and summary["agreement"]["items"] == 4
+    assert summary["wins_b"] == 8  # the current pair's figures at the top level too
+    assert "Fleiss' kappa" in text and "| base_lm vs finetuned_lm |" in text
+
+
+def test_results_read_the_database_and_the_sensor_requests_a_run(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from genai_assets.defs._resources import DataLake
+    from genai_assets.defs.evaluation import human_eval_results, new_ratings_sensor
+    from genai_assets.evaluation.human_eval import mark_current_sheet, sheet_folder
+    from genai_assets.evaluation.ratings_db import RatingsStore, ratings_db_url
+
+    monkeypatch.delenv("GENAI_RATINGS_DB_URL", raising=False)
+    root = tmp_path / "lake"
+    sheet = build_sheet(_samples(3), "finetuned_lm", "base_lm", seed=1)
+    write_sheet(sheet, sheet_folder(root / "human_eval", sheet.sheet_id))
+    mark_current_sheet(root / "human_eval", sheet.sheet_id)
+    lake = DataLake(root=str(root))
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(instance=instance, resources={"lake": lake})
+    assert isinstance(new_ratings_sensor(context), dg.SkipReason)  # no database yet: nothing created
+    assert not (root / "human_eval" / "ratings.db").exists()
+
+    store = RatingsStore(ratings_db_url(root))
+    for row in sheet.key.itertuples():
+        store.add_rating("ann", sheet.sheet_id, row.item_id, "1")
+    result = new_ratings_sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake}))
+    assert [request.run_key for request in result.run_requests] == ["ratings-3"] and result.cursor == "3"
+    again = new_ratings_sensor(
+        dg.build_sensor_context(instance=instance, cursor="3", resources={"lake": lake})
+    )
+    assert isinstance(again, dg.SkipReason)  # nothing newer than the cursor
+
+    # A CSV import adds bob's votes (ann's CSV repeats her database votes: kept once).
+    ratings_dir = root / "human_eval" / "ratings"
+    ratings_dir.mkdir(parents=True)
+    for rater in ("ann", "bob"):
+        sheet.key.assign(rater=rater, choice="2")[["sheet_id", "item_id", "rater", "choice"]].to_csv(
+            ratings_dir / f"ratings_{rater}.csv", index=False
+        )
+    run = dg.materialize([human_eval_results], resources={"lake": lake})
+    metadata = run.asset_materializations_for_node("human_eval_results")[0].metadata
+    assert metadata["judgements"].value == 6 and metadata["raters"].value == 2
+    assert metadata["csv_imported"].value == 3
+    assert metadata["agreement"].value["items"] == 3
+    assert "ratings.db" in metadata["database"].value
+    assert store.count() == 6

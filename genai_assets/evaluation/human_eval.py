@@ -428,3 +428,145 @@ def preference_summary(ratings: pd.DataFrame, key: pd.DataFrame) -> dict:
         "win_rate_a_ci95": [low, high],
         "interval": "Wilson score, 95%, ties excluded",
     }
+
+
+def judgements_with_winners(ratings: pd.DataFrame, key: pd.DataFrame) -> pd.DataFrame:
+    """``ratings`` joined with their own sheet version's key: adds ``pair`` ("a vs b", names sorted)
+    and ``winner`` (a model name or ``tie``). Ratings of items no key knows are dropped."""
+    joined = ratings.merge(
+        key.drop_duplicates(["sheet_id", "item_id"])[["sheet_id", "item_id", "poem_1_model", "poem_2_model"]],
+        on=["sheet_id", "item_id"],
+        how="inner",
+    )
+    joined["pair"] = [
+        " vs ".join(sorted((first, second)))
+        for first, second in zip(joined["poem_1_model"], joined["poem_2_model"], strict=True)
+    ]
+    joined["winner"] = np.where(
+        joined["choice"] == "1",
+        joined["poem_1_model"],
+        np.where(joined["choice"] == "2", joined["poem_2_model"], "tie"),
+    )
+    return joined
+
+
+def pair_preferences(judgements: pd.DataFrame) -> list[dict]:
+    """Per model pair: wins, ties, raters, and the first model's decisive win rate with its 95%
+    Wilson score interval (ties excluded). ``judgements`` from :func:`judgements_with_winners`."""
+    rows = []
+    for pair, group in judgements.groupby("pair", sort=True):
+        model_a, model_b = pair.split(" vs ")
+        wins_a = int((group["winner"] == model_a).sum())
+        wins_b = int((group["winner"] == model_b).sum())
+        low, high = wilson_interval(wins_a, wins_a + wins_b)
+        rows.append(
+            {
+                "model_a": model_a,
+                "model_b": model_b,
+                "judgements": len(group),
+                "raters": int(group["rater"].nunique()),
+                "wins_a": wins_a,
+                "wins_b": wins_b,
+                "ties": int((group["winner"] == "tie").sum()),
+                "win_rate_a": wins_a / (wins_a + wins_b) if wins_a + wins_b else math.nan,
+                "win_rate_a_ci95": [low, high],
+            }
+        )
+    return rows
+
+
+def fleiss_kappa(counts: np.ndarray) -> float:
+    """Fleiss' kappa (Fleiss 1971) of an (items × categories) table of how many raters chose each.
+
+    Items may have different numbers of raters (each needs at least two): the per-item agreement
+    P_i = (Σ_j n_ij² − n_i) / (n_i (n_i − 1)) is averaged, and chance agreement P_e = Σ_j p_j² uses
+    the category shares over all ratings. 1 = perfect agreement, 0 = chance level; nan when chance
+    agreement is already 1 (every rating in one category).
+    """
+    counts = np.asarray(counts, dtype=float)
+    per_item = counts.sum(axis=1)
+    if counts.ndim != 2 or len(counts) == 0 or (per_item < 2).any():
+        raise ValueError("Fleiss' kappa needs at least one item, each rated by at least two raters.")
+    observed = ((counts**2).sum(axis=1) - per_item) / (per_item * (per_item - 1))
+    shares = counts.sum(axis=0) / per_item.sum()
+    chance = float((shares**2).sum())
+    if math.isclose(chance, 1.0):
+        return math.nan
+    return float((observed.mean() - chance) / (1 - chance))
+
+
+def inter_rater_agreement(judgements: pd.DataFrame) -> dict:
+    """Fleiss' kappa over the items (sheet version + item) that two or more raters judged; the
+    categories are the preferred model or ``tie``, so the sides a rater saw do not matter."""
+    table = pd.crosstab([judgements["sheet_id"], judgements["item_id"]], judgements["winner"])
+    shared = table[table.sum(axis=1) >= 2]
+    result = {"statistic": "Fleiss' kappa", "items": len(shared), "kappa": math.nan}
+    if len(shared):
+        result["kappa"] = fleiss_kappa(shared.to_numpy())
+    return result
+
+
+def human_eval_report(judgements: pd.DataFrame, current_sheet: str | None = None) -> tuple[str, dict]:
+    """Markdown and JSON summary: preferences per pair (Wilson 95%), raters, Fleiss' kappa.
+
+    With ``current_sheet``, the summary's ``current_pair`` is the row of the pair that sheet compares
+    (pooled over every sheet version of that pair, ``sheet_versions``) and its fields are repeated
+    at the top level (``model_a``, ``wins_a``, ...), the headline of the report.
+    """
+    pairs = pair_preferences(judgements)
+    agreement = inter_rater_agreement(judgements)
+    summary = {
+        "judgements": len(judgements),
+        "raters": int(judgements["rater"].nunique()),
+        "pairs": pairs,
+        "agreement": agreement,
+        "interval": "Wilson score, 95%, ties excluded",
+    }
+    current_pairs = set(judgements.loc[judgements["sheet_id"] == current_sheet, "pair"])
+    if len(current_pairs) == 1:
+        (pair,) = current_pairs
+        headline = next(row for row in pairs if f"{row['model_a']} vs {row['model_b']}" == pair)
+        versions = sorted(judgements.loc[judgements["pair"] == pair, "sheet_id"].unique().tolist())
+        summary["current_pair"] = {**headline, "sheet_versions": versions}
+        summary.update(headline)
+    from genai_assets.escaping import md_table
+
+    header = [
+        "pair",
+        "judgements",
+        "raters",
+        "wins (first)",
+        "wins (second)",
+        "ties",
+        "first preferred",
+        "95% Wilson",
+    ]
+    rows = [
+        [
+            f"{row['model_a']} vs {row['model_b']}",
+            row["judgements"],
+            row["raters"],
+            row["wins_a"],
+            row["wins_b"],
+            row["ties"],
+            f"{row['win_rate_a']:.1%}",
+            "{:.1%} – {:.1%}".format(*row["win_rate_a_ci95"]),
+        ]
+        for row in pairs
+    ]
+    lines = [
+        "# Human evaluation",
+        "",
+        f"{summary['judgements']} judgements by {summary['raters']} rater(s).",
+        "",
+        md_table(header, rows).rstrip("\n"),
+    ]
+    kappa = agreement["kappa"]
+    lines += [
+        "",
+        f"Inter-rater agreement: {agreement['statistic']} = "
+        + ("n/a (no item judged by two raters)" if math.isnan(kappa) else f"{kappa:.3f}")
+        + f" over {agreement['items']} item(s) judged by two or more raters.",
+        "",
+    ]
+    return "\n".join(lines), summary

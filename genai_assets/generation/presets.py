@@ -19,6 +19,8 @@ SAMPLING_PRESETS: dict[str, dict] = {
         "no_repeat_ngram_size": 2,
         "num_return_sequences": 3,
     },
+    # Deterministic: always the most likely token (the penalties still apply, as in transformers).
+    "greedy": {"do_sample": False, "repetition_penalty": 1.2, "no_repeat_ngram_size": 2},
 }
 
 
