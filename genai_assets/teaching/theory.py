@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
+from genai_assets.escaping import markdown_to_safe_html, md_code_span, md_inline
 from genai_assets.lake import atomic_write_text
 from genai_assets.plotting import new_figure, write_figure
 
@@ -488,7 +489,8 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
     entropies = [float(-(m.clamp_min(1e-12).log() * m).sum(-1)[:, -1].mean()) for m in maps]
     parts += [
         "## 1. Self-attention of the scratch transformer on a poem line",
-        f"Line: *{config.poem_line}* — {len(ids)} tokens: `{' | '.join(tokens)}`.",
+        # poem_line is run config: escaped, like the token pieces (genai_assets.escaping)
+        f"Line: *{md_inline(config.poem_line)}* — {len(ids)} tokens: {md_code_span(' | '.join(tokens))}.",
         "",
         "![attention](theory/attention_heads.png)",
         "",
@@ -636,9 +638,8 @@ def markdown_to_html(markdown: str, base_dir: Path) -> str:
     import base64
     import re
 
-    from markdown_it import MarkdownIt
-
-    body = MarkdownIt("commonmark").enable("table").render(markdown)
+    # Raw HTML off: a tag in the Markdown (from run config or a sample) comes out as text.
+    body = markdown_to_safe_html(markdown)
 
     def inline(match: re.Match) -> str:
         path = base_dir / match.group(1)
