@@ -13,7 +13,7 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo docs test dev lint benchmarks browser postgres clean-lake
+.PHONY: install demo docs test dev play lint benchmarks browser postgres clean-lake
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ test: install browser postgres
 
 dev: install
 	$(BIN)/dagster dev -w workspace.yaml
+
+# The Gradio playground over the lake's models (http://127.0.0.1:7860): generate, compare, rate.
+play: install
+	GRADIO_ANALYTICS_ENABLED=False $(BIN)/genai-assets playground
 
 lint: install
 	$(BIN)/ruff check .

@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     from genai_assets.generation.cli import add_generate_arguments
 
     add_generate_arguments(generate)
+
+    play = commands.add_parser(
+        "playground", help="Serve the Gradio playground: generate, compare and rate the lake's models."
+    )
+    play.add_argument("--lake", help="Lake root (default: $GENAI_DATA_LAKE or ./data_lake).")
+    play.add_argument("--host", default="127.0.0.1", help="Interface to listen on (0.0.0.0: every one).")
+    play.add_argument("--port", type=int, default=7860)
     return parser
 
 
@@ -290,6 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_list()
     if args.command == "report-docs":
         return run_report_docs(args)
+    if args.command == "playground":
+        from genai_assets.lake import default_lake_root
+        from genai_assets.playground.app import launch
+
+        launch(args.lake or default_lake_root(), host=args.host, port=args.port)
+        return 0
     from genai_assets.generation.cli import run_generate
 
     return run_generate(args)

@@ -20,6 +20,7 @@ LIBRARY_PACKAGES = (
     "generation",
     "teaching",
     "reporting",
+    "playground",
 )
 
 PROBE = """
