@@ -50,6 +50,12 @@ def test_compose_and_helm_values_parse_and_wire_the_services():
     [deployment] = values["dagster-user-deployments"]["deployments"]
     assert deployment["dagsterApiGrpcArgs"] == ["-m", "genai_assets.definitions"]
     assert {"name": "GENAI_ASSETS_EXECUTOR", "value": "k8s"} in deployment["env"]
+    # Offline is the local demo's default only: a deployment must be able to reach the Hub.
+    dockerfile_code = [
+        line for line in (DEPLOY / "Dockerfile").read_text().splitlines() if not line.startswith("#")
+    ]
+    for text in (yaml.safe_dump(values), yaml.safe_dump(compose), "\n".join(dockerfile_code)):
+        assert "HF_HUB_OFFLINE" not in text
 
 
 def test_deploy_dagster_yaml_matches_the_instance_schema(tmp_path, monkeypatch):
@@ -179,6 +185,297 @@ def test_training_assets_share_the_training_pool_and_ask_kubernetes_for_a_gpu():
         op = defs.resolve_assets_def(name).op
         assert op.pool == "training", name
         k8s = json.loads(op.tags["dagster-k8s/config"])
-        assert k8s["container_config"]["resources"]["limits"] == {"nvidia.com/gpu": "1"}, name
+        assert k8s["container_config"]["resources"]["limits"] == {"memory": "16Gi", "nvidia.com/gpu": "1"}, (
+            name
+        )
     for name in ("cleansed_poems", "token_arrays"):  # data assets run anywhere, outside the pool
         assert defs.resolve_assets_def(name).op.pool is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Schemas, Kubernetes manifests, the image. Vendored schemas: fixtures/deploy_schemas/README.md.
+SCHEMAS = Path(__file__).resolve().parent / "fixtures" / "deploy_schemas"
+K8S_VERSION = "1.33.0"  # Kubernetes API version the manifests are validated against (kubernetes-validate)
+
+
+def helm_merge(defaults, overrides):
+    """Helm's values merge: maps merge key by key, anything else (lists included) is replaced."""
+    if isinstance(defaults, dict) and isinstance(overrides, dict):
+        merged = dict(defaults)
+        for key, value in overrides.items():
+            merged[key] = helm_merge(defaults.get(key), value) if key in defaults else value
+        return merged
+    return overrides
+
+
+def chart_values_validator():
+    """The chart schema excerpt, its Kubernetes ``$ref``s resolved offline from kubernetes-validate's data."""
+    import json
+    from importlib.resources import files
+
+    import jsonschema
+    from referencing import Registry, Resource
+
+    k8s_definitions = json.loads(
+        files("kubernetes_validate")
+        .joinpath("kubernetes-json-schema/v1.25.0-local/_definitions.json")
+        .read_text()
+    )
+    # kubernetes-validate's file keeps its definitions under "$defs" (JSON Schema 2020-12); the chart's
+    # references point into "definitions" (the kubernetesjsonschema.dev layout): expose both names.
+    k8s_definitions = {key: value for key, value in k8s_definitions.items() if key != "$id"}
+    k8s_definitions["definitions"] = k8s_definitions["$defs"]
+    registry = Registry().with_resource(
+        "https://kubernetesjsonschema.dev/v1.18.0/_definitions.json", Resource.from_contents(k8s_definitions)
+    )
+    schema = json.loads((SCHEMAS / "dagster-chart-values.schema.excerpt.json").read_text())
+    return jsonschema.Draft7Validator(schema, registry=registry)
+
+
+def merged_helm_values() -> dict:
+    defaults = yaml.safe_load((SCHEMAS / "dagster-chart-defaults.excerpt.yaml").read_text())
+    return helm_merge(defaults, yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text()))
+
+
+def test_helm_values_merged_over_the_chart_defaults_match_the_chart_schema():
+    validator = chart_values_validator()
+    values = merged_helm_values()
+    assert list(validator.iter_errors(values)) == []
+    # What the defects were: the chart renders `concurrency` only when enabled; its generated secret
+    # (password "test") would clash with the one README's steps create.
+    assert values["concurrency"]["enabled"] is True and values["concurrency"]["pools"]["defaultLimit"] == 1
+    assert values["generatePostgresqlPasswordSecret"] is False
+    [deployment] = values["dagster-user-deployments"]["deployments"]
+    assert deployment["image"]["tag"] not in (None, "", "latest")
+    assert deployment["envSecrets"] == [{"name": "genai-assets-hf-token", "optional": True}]
+    # The schema really checks: a misspelt launcher key and a wrongly typed value are refused.
+    broken = helm_merge(values, {"runLauncher": {"config": {"k8sRunLauncher": {"envSecret": []}}}})
+    assert any("envSecret" in error.message for error in validator.iter_errors(broken))
+    broken = helm_merge(values, {"concurrency": {"enabled": "yes"}})
+    assert any("'yes' is not of type 'boolean'" in error.message for error in validator.iter_errors(broken))
+
+
+def test_compose_files_match_the_compose_specification():
+    import json
+
+    import jsonschema
+
+    schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
+    for name in ("docker-compose.yml", "docker-compose.gpu.yml"):
+        document = yaml.safe_load((DEPLOY / name).read_text())
+        assert list(jsonschema.Draft7Validator(schema).iter_errors(document)) == [], name
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["code"]["healthcheck"]["test"] == [
+        "CMD",
+        "dagster",
+        "api",
+        "grpc-health-check",
+        "-p",
+        "4000",
+    ]
+    for name in ("webserver", "daemon"):
+        assert services[name]["depends_on"]["code"] == {"condition": "service_healthy"}, name
+    assert all(service["restart"] == "unless-stopped" for service in services.values())
+    assert services["webserver"]["ports"] == ["${DAGSTER_UI_BIND:-127.0.0.1}:3000:3000"]
+    gpu = yaml.safe_load((DEPLOY / "docker-compose.gpu.yml").read_text())
+    assert gpu["services"]["code"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == [
+        "gpu"
+    ]
+    assert "devices" not in yaml.safe_dump(compose)  # GPUs only through the optional override
+
+
+def test_deploy_env_file_is_git_ignored():
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "deploy/.env"], cwd=DEPLOY.parent, capture_output=True, timeout=30
+    )
+    assert ignored.returncode == 0
+    assert "deploy/.env" in (DEPLOY.parent / ".dockerignore").read_text().splitlines()
+
+
+def _launcher_from_values(values: dict):
+    """The K8sRunLauncher fields dagster-k8s reads, as the chart passes them from the Helm values."""
+    import types
+
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    run_k8s_config = launcher.get("runK8sConfig") or {}
+    return types.SimpleNamespace(
+        image_pull_policy=launcher["imagePullPolicy"], image_pull_secrets=None, service_account_name=None,
+        env_config_maps=[item["name"] if isinstance(item, dict) else item for item in launcher["envConfigMaps"]],
+        env_secrets=[item["name"] if isinstance(item, dict) else item for item in launcher["envSecrets"]],
+        env_vars=launcher["envVars"], volume_mounts=launcher["volumeMounts"], volumes=launcher["volumes"],
+        labels=launcher.get("labels") or {}, job_namespace="genai", resources=launcher.get("resources") or {},
+        scheduler_name=None, security_context=None,
+        run_k8s_config={"container_config": run_k8s_config.get("containerConfig") or {}},
+        only_allow_user_defined_k8s_config_fields=None, only_allow_user_defined_env_vars=None,
+    )  # fmt: skip
+
+
+def _code_server_container_context(deployment: dict) -> dict | None:
+    """What the chart forwards from a code server to its runs (DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT).
+
+    Modelled on the chart's user-deployment template: with ``includeConfigInLaunchedRuns`` on (its
+    default) the deployment's env, secrets, volumes and ``resources`` go to every launched run.
+    """
+    if not deployment.get("includeConfigInLaunchedRuns", {"enabled": True})["enabled"]:
+        return None
+    return {
+        "k8s": {
+            "env_vars": [f"{item['name']}={item['value']}" for item in deployment.get("env", [])],
+            "env_secrets": [item["name"] for item in deployment.get("envSecrets", [])],
+            "volumes": deployment.get("volumes", []),
+            "volume_mounts": deployment.get("volumeMounts", []),
+            "resources": deployment.get("resources", {}),
+        }
+    }
+
+
+def _run_container_config(values: dict) -> dict:
+    """The run pod's container config, computed by dagster-k8s's own K8sContainerContext.create_for_run."""
+    from dagster._core.code_pointer import ModuleCodePointer
+    from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+    from dagster_k8s.container_context import K8sContainerContext
+
+    [deployment] = values["dagster-user-deployments"]["deployments"]
+    repository = RepositoryPythonOrigin(
+        executable_path="python", code_pointer=ModuleCodePointer("genai_assets.definitions", "defs", None),
+        container_image="registry.example.com/genai-assets:0.1.0-cuda", entry_point=["dagster"],
+        container_context=_code_server_container_context(deployment),
+    )  # fmt: skip
+    run = dg.DagsterRun(
+        job_name="__ASSET_JOB", run_id="r1", job_code_origin=JobPythonOrigin("__ASSET_JOB", repository)
+    )
+    context = K8sContainerContext.create_for_run(run, _launcher_from_values(values), include_run_tags=True)
+    return context, context.run_k8s_config.container_config
+
+
+def test_run_and_step_pods_get_the_resources_the_values_intend():
+    from dagster_k8s.container_context import K8sContainerContext
+    from dagster_k8s.job import get_user_defined_k8s_config
+
+    from genai_assets.definitions import defs
+
+    values = merged_helm_values()
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    run_context, run_container = _run_container_config(values)
+    assert run_container["resources"] == launcher["resources"]  # the launcher's, not the code server's
+    assert {"name": "GENAI_DATA_LAKE", "value": "/lake"} in run_container["env"]
+    assert run_container["volume_mounts"] == [{"name": "lake", "mount_path": "/lake"}]
+    # The HF token secret reaches run pods once, and stays optional (envSecrets would drop "optional").
+    assert run_container["env_from"] == [{"secret_ref": {"name": "genai-assets-hf-token", "optional": True}}]
+    # The defect, reproduced: with the chart's default (config forwarded to runs), the code server's
+    # 250m CPU request silently replaces the launcher's for every run pod.
+    [deployment] = values["dagster-user-deployments"]["deployments"]
+    forwarded = helm_merge(values, {})
+    forwarded["dagster-user-deployments"]["deployments"] = [
+        {**deployment, "includeConfigInLaunchedRuns": {"enabled": True}}
+    ]
+    assert (
+        _run_container_config(forwarded)[1]["resources"] == deployment["resources"] != launcher["resources"]
+    )
+    # A training step pod (k8s_job_executor): the run's config, then the op's dagster-k8s/config tag.
+    op_tags = defs.resolve_assets_def("scratch_transformer").op.tags
+    step = run_context.merge(K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(op_tags)))
+    step_container = step.run_k8s_config.container_config
+    # dagster-k8s merges key by key: the op's requests and limits over the run pod's. Kubernetes refuses a
+    # pod whose memory limit is below its request, so the merged pair must stay consistent.
+    assert step_container["resources"]["requests"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}
+    assert step_container["resources"]["limits"] == {"memory": "16Gi", "nvidia.com/gpu": "1"}
+    assert step_container["volume_mounts"] == run_container["volume_mounts"]  # the lake is still mounted
+
+
+def test_lake_pvc_and_training_job_manifests_are_valid_kubernetes_objects():
+    import kubernetes_validate
+
+    from genai_assets.training.distributed import DistributedConfig
+    from genai_assets.training.k8s_job import TrainingPodSettings, job_name, training_manifests
+
+    pvc = yaml.safe_load((DEPLOY / "helm" / "lake-pvc.yaml").read_text())
+    kubernetes_validate.validate(pvc, K8S_VERSION, strict=True)
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    name = job_name("3f2a9c1e-0000-4000-8000-000000000000", "scratch_transformer")
+    config = DistributedConfig(nproc_per_node=4, nnodes=3, rdzv_endpoint="ignored:29500")
+    settings = TrainingPodSettings(image="registry.example.com/genai-assets:0.1.0-cuda", gpus_per_node=4,
+                                   env={"DAGSTER_PIPES_CONTEXT": "e30="})  # fmt: skip
+    service, job = training_manifests(name, config, settings, ["--spec", "/lake/checkpoints/x/spec.json"])
+    for manifest in (service, job):
+        kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+    assert name == "train-scratch-transformer-3f2a9c1e" and len(f"{name}-2") <= 63
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
+    assert service["spec"]["selector"] == job["spec"]["template"]["metadata"]["labels"]
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (
+        "Indexed",
+        3,
+        3,
+        0,
+    )
+    pod = spec["template"]["spec"]
+    assert pod["subdomain"] == service["metadata"]["name"] == name  # pod i resolves as <name>-<i>.<name>
+    [container] = pod["containers"]
+    command = container["command"]
+    assert command[:3] == ["python", "-m", "torch.distributed.run"]
+    assert f"--rdzv_endpoint={name}-0.{name}:29500" in command and "--rdzv_backend=c10d" in command
+    assert "--nnodes=3" in command and "--nproc_per_node=4" in command and "--max_restarts=0" in command
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert {"name": "DAGSTER_PIPES_CONTEXT", "value": "e30="} in container["env"]
+    assert {"name": "lake", "persistentVolumeClaim": {"claimName": "genai-assets-lake"}} in pod["volumes"]
+    # The validator really checks: a string where Kubernetes wants an integer is refused.
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate({**job, "spec": {**spec, "completions": "3"}}, K8S_VERSION, strict=True)
+    with pytest.raises(ValueError, match="nnodes >= 2"):
+        training_manifests(name, DistributedConfig(nproc_per_node=2), settings, [])
+
+
+def test_training_launcher_is_chosen_by_environment(monkeypatch):
+    from genai_assets.defs._k8s_training import launches_on_kubernetes
+    from genai_assets.training.distributed import DistributedConfig
+
+    multi = DistributedConfig(nproc_per_node=1, nnodes=2, rdzv_endpoint="head:29400")
+    monkeypatch.delenv("GENAI_ASSETS_TRAINING_LAUNCHER", raising=False)
+    assert launches_on_kubernetes(multi) is False  # locally: torchrun through PipesSubprocessClient
+    monkeypatch.setenv("GENAI_ASSETS_TRAINING_LAUNCHER", "k8s")
+    assert launches_on_kubernetes(multi) is True
+    assert launches_on_kubernetes(DistributedConfig(nproc_per_node=2)) is False  # one node: in the step pod
+    monkeypatch.setenv("GENAI_ASSETS_TRAINING_LAUNCHER", "slurm")
+    with pytest.raises(ValueError, match="must be unset, 'local' or 'k8s'"):
+        launches_on_kubernetes(multi)
+
+
+def test_dockerfile_installs_locked_dependencies_before_the_source_as_a_non_root_user():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    code = [line.strip() for line in dockerfile.splitlines() if line.strip() and not line.startswith("#")]
+    first_source_copy = next(i for i, line in enumerate(code) if line.startswith("COPY genai_assets"))
+    lock_install = next(
+        i for i, line in enumerate(code) if "--require-hashes" in line and "image.lock.txt" in line
+    )
+    assert lock_install < first_source_copy  # a code edit never reinstalls torch or the dependencies
+    assert "ARG TORCH_VARIANT=cpu" in code and "download.pytorch.org/whl/cpu" in dockerfile
+    assert "download.pytorch.org/whl/cu130" in dockerfile
+    assert any(line.startswith("USER genai") for line in code)
+    assert any(line.startswith("HEALTHCHECK") for line in code)
+    for entry in (".git", "data_lake", ".venv"):
+        assert entry in (DEPLOY.parent / ".dockerignore").read_text().splitlines()
+
+
+def test_image_lock_pins_every_dependency_with_hashes_within_pyproject_ranges():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    lock_text = (DEPLOY / "requirements" / "image.lock.txt").read_text()
+    pins = {}
+    for block in lock_text.split("\n"):
+        if block and not block.startswith((" ", "#")):
+            name, _, version = block.split(" ")[0].partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    assert len(pins) > 100 and lock_text.count("--hash=sha256:") >= len(pins)
+    assert "torch" not in pins and not any(name.startswith("nvidia-") for name in pins)  # the build arg's
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]
+    for spec in [*project["dependencies"], *project["optional-dependencies"]["k8s"]]:
+        requirement = Requirement(spec)
+        name = requirement.name.lower().replace("_", "-")
+        if name == "torch":
+            continue
+        assert name in pins, f"{name} missing from the lock: run deploy/requirements/compile.sh"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])

@@ -37,7 +37,9 @@ TRAINING_OP_TAGS = {
         "container_config": {
             "resources": {
                 "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
-                "limits": {"nvidia.com/gpu": "1"},
+                # A memory limit too: dagster-k8s deep-merges this over the run pod's config, whose
+                # memory limit (deploy/helm: 4Gi) would otherwise stay below the 16Gi request.
+                "limits": {"memory": "16Gi", "nvidia.com/gpu": "1"},
             }
         }
     }
