@@ -49,13 +49,36 @@ def build_tiny_lake(root):
     gpt2_tokenizer.save_pretrained(root / "models" / "finetuned_lm")
 
 
-def materialize_theory(root, raise_on_error=True):
+def materialize_theory(root, raise_on_error=True, **config):
     job = build_definitions(lake_root=str(root)).resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         asset_selection=[dg.AssetKey("theory_notes")],
-        run_config={"ops": {"theory_notes": {"config": {"bptt_steps": 12}}}},
+        run_config={"ops": {"theory_notes": {"config": {"bptt_steps": 12, **config}}}},
         raise_on_error=raise_on_error,
     )
+
+
+HOSTILE_LINE = "Shall I compare thee <img src=x onerror=alert(1)><script>alert(2)</script> to a day?"
+
+
+def assert_no_markup_from(line: str, html: str) -> None:
+    """No tag or attribute of ``line`` became markup in ``html``; its text is shown as written."""
+    from html.parser import HTMLParser
+
+    class Collect(HTMLParser):
+        tags, attributes, text = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self.attributes.extend(name for name, _ in attrs)
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    page = Collect(convert_charrefs=True)
+    page.feed(html)
+    assert "script" not in page.tags and "onerror" not in page.attributes
+    assert line in "".join(page.text)
 
 
 def test_worked_attention_example_matches_the_project_function():
@@ -67,7 +90,8 @@ def test_worked_attention_example_matches_the_project_function():
 
 def test_theory_notes_on_a_tiny_lake(lake_root):
     build_tiny_lake(lake_root)
-    result = materialize_theory(lake_root)
+    # A run-config line carrying markup (issue 20): the page must show it as text.
+    result = materialize_theory(lake_root, poem_line=HOSTILE_LINE)
     assert result.success
     [event] = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
@@ -99,6 +123,7 @@ def test_theory_notes_on_a_tiny_lake(lake_root):
     assert "| love |" in markdown  # the neighbour table from the lake's embeddings
     html = (reports / "theory.html").read_text()
     assert "<table>" in html and "data:image/png;base64," in html
+    assert_no_markup_from(HOSTILE_LINE, html)
 
 
 def test_missing_upstream_names_the_asset(lake_root):
