@@ -53,6 +53,16 @@ def test_tiny_finetune_lowers_validation_and_test_loss(finetuned):
         "validation_time_s",
     }
     assert [sample["step"] for sample in result.samples] == [5, 10]
+    # tokens/s and MFU: 6·N + 12·L·T·C FLOPs per token (training.throughput), fp32 on CPU
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(finetuned[0])
+    n, config = sum(p.numel() for p in model.parameters()), model.config
+    figures = result.throughput
+    block = result.metrics["config"]["block_size"]
+    assert figures["flops_per_token"] == 6 * n + 12 * config.n_layer * block * config.n_embd
+    assert figures["precision"] == "fp32" and result.metrics["mfu"] == figures["mfu"] > 0
+    assert figures["tokens_per_second"] == round(result.tokens_per_second, 1)
 
 
 def test_saved_folder_reloads_with_auto_classes_and_pipeline(finetuned):
@@ -171,6 +181,7 @@ def test_assets_materialize_end_to_end_on_the_tiny_preset(lake_root):
     assert dataset_metadata["splits"].value["val"]["poems"] == 4
     metadata = result.asset_materializations_for_node("finetuned_lm")[0].metadata
     assert metadata["steps"].value == 4
+    assert metadata["mfu"].value > 0 and metadata["precision"].value == "fp32"
     assert metadata["finetuned_test_perplexity"].value < metadata["base_test_perplexity"].value
     # Learning vs forgetting: both models on the 4 test poems and on the out-of-domain poems.
     from genai_assets.evaluation.ood_poems import OOD_POEMS

@@ -216,6 +216,8 @@ def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
             "finetuned_test_perplexity": dg.MetadataValue.float(float(result.finetuned_test["perplexity"])),
             "test_tokens": dg.MetadataValue.int(int(result.finetuned_test["n_tokens"])),
             "train_tokens_per_second": dg.MetadataValue.float(round(result.tokens_per_second, 1)),
+            "mfu": dg.MetadataValue.float(round(float(result.throughput.get("mfu") or 0.0), 4)),
+            "precision": str(result.throughput.get("precision", "")),
             "n_trainable_parameters": dg.MetadataValue.int(result.n_trainable_parameters),
             "bits_per_char_in_domain": dg.MetadataValue.json(
                 {name: bits[name]["in_domain"] for name in ("base", "finetuned", "change")}
