@@ -26,7 +26,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from genai_assets.lake import atomic_path, default_lake_root
+from genai_assets.lake import atomic_path, default_lake_root, open_lake
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -36,6 +36,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         default_factory=lambda: str(default_lake_root()),
         description="Data lake root; defaults to $GENAI_DATA_LAKE or ./data_lake.",
     )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Write only into this project's lake: mark or adopt the root, or refuse it (``lake.open_lake``)."""
+        open_lake(self.root, log=context.log.info if context.log is not None else None)
 
     def path_for(self, asset_key: dg.AssetKey, partition: str | None = None) -> Path:
         base = Path(self.root).joinpath(*asset_key.path)

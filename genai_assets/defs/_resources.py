@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from genai_assets.lake import default_lake_root, recover_interrupted_swap, recover_lake
+from genai_assets.lake import default_lake_root, open_lake, recover_interrupted_swap, recover_lake
 from genai_assets.publish.hub import TOKEN_ENV_VAR, UploadReport, clean_token, hub_endpoint, upload_folder
 
 
@@ -25,10 +25,12 @@ class DataLake(dg.ConfigurableResource):
         return Path(self.root)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """On every run start: recover folder swaps a killed run left half done, clean stale temp files."""
-        report = recover_lake(self.path)
-        if (report["recovered"] or report["cleaned"]) and context.log is not None:
-            context.log.warning(f"Data lake recovery in {self.path}: {report}")
+        """On every run start: check the root is our lake (mark or adopt it, else refuse), then recover
+        folder swaps a killed run left half done and clean stale temp files, logging each file."""
+        info = context.log.info if context.log is not None else None
+        warning = context.log.warning if context.log is not None else None
+        open_lake(self.path, log=info)
+        recover_lake(self.path, log=warning)
 
     def folder(self, *parts: str) -> Path:
         """``<root>/<parts...>``, created if missing."""
