@@ -416,3 +416,57 @@ def scratch_gru_table(rows: list[dict]) -> str:
 @renderer("scratch_vs_gru", needs=(SCRATCH_VS_GRU,), hint="run `benchmarks/scratch_vs_gru.py`")
 def scratch_vs_gru(files: LakeFiles) -> str:
     return scratch_gru_table(files.json(SCRATCH_VS_GRU))
+
+
+BENCH_GPU = "reports/bench_gpu.json"
+NOT_MEASURED = "not measured (no GPU lent to this session)"
+# benchmarks/bench_gpu.py's cases: (key, what, before = issue 16's H200 figures of the old loop, goal)
+GPU_BENCHMARK_CASES = [
+    ("ours_gpt2_small_fp32", "our `GPT`, GPT-2-small shape (12×12×768, block 1024, batch 8), `train()`, fp32",
+     "50,394 tok/s, 5.6 % (fp32, no TF32)", "–"),
+    ("ours_gpt2_small", "same, `train()`, `precision: auto` (bf16)", "50,394 tok/s, 5.6 %", "≥ 45 % MFU"),
+    ("hf_gpt2_small", "HF `GPT2LMHeadModel`, same shape, same loop and precision", "–",
+     "ours ≥ 2× this"),
+    ("minimal_gpt2_small", "our `GPT`, minimal bf16 + TF32 + fused AdamW loop (the ceiling)",
+     "323,685 tok/s, 35.7 %", "–"),
+    ("gpu_preset", "`scratch_transformer` `gpu` preset (6×6×384, block 256, batch 64), `train()`, bf16 + compile",
+     "380,725 tok/s, 4.0 % (fp32)", "≥ 1.2 M tok/s"),
+    ("minimal_gpu_preset", "same model and batches, minimal bf16 + compile loop", "1,364,799 tok/s, 14.3 %", "–"),
+    ("finetune_gpt2_124m", "GPT-2 124M (random init), fine-tune loss on packed poems, `train()`, bf16",
+     "–", "≥ 40 % MFU"),
+]  # fmt: skip
+
+
+def gpu_benchmark_table(report: dict | None) -> str:
+    """``benchmarks/bench_gpu.py``'s JSON as the Benchmarks table; a run without CUDA is "not measured"."""
+    measured = report is not None and report.get("device_type") == "cuda"
+    by_case = {row["case"]: row for row in report["cases"]} if measured else {}
+    rows = []
+    for case, what, before, goal in GPU_BENCHMARK_CASES:
+        row = by_case.get(case)
+        figures = (
+            [f"{row['tokens_per_second']:,.0f}", f"{100 * row['mfu']:.1f} %"] if row else [NOT_MEASURED] * 2
+        )
+        rows.append([what, before, *figures, goal])
+    table = _table(
+        ["case", "before (issue 16, H200)", "tokens/s", "MFU", "goal"],
+        ["---", "---:", "---:", "---:", "---"],
+        rows,
+    )
+    if not measured:
+        return table
+    ratios = ", ".join(f"{name.replace('_', ' ')} {value:.2f}×" for name, value in report["ratios"].items())
+    return (
+        f"{table}\n\nMeasured on {report['device']} (torch {report['torch']}), {report['steps']} steps per case, "
+        f"compile {'on' if report['compile'] else 'off'} for cases 2–4; MFU against the {report['peak_basis']} "
+        f"({report['peak_flops'] / 1e12:.0f} TFLOP/s). Ratios: {ratios}."
+    )
+
+
+@renderer(
+    "gpu_benchmark",
+    needs=(BENCH_GPU,),
+    hint=f"run `benchmarks/bench_gpu.py --out <lake>/{BENCH_GPU}` on a GPU",
+)
+def gpu_benchmark(files: LakeFiles) -> str:
+    return gpu_benchmark_table(files.json(BENCH_GPU))
