@@ -393,6 +393,11 @@ def test_lake_pvc_and_training_job_manifests_are_valid_kubernetes_objects():
     pvc = yaml.safe_load((DEPLOY / "helm" / "lake-pvc.yaml").read_text())
     kubernetes_validate.validate(pvc, K8S_VERSION, strict=True)
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    role, binding = yaml.safe_load_all((DEPLOY / "helm" / "training-rbac.yaml").read_text())
+    for manifest in (role, binding):
+        kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+    granted = {resource for rule in role["rules"] for resource in rule["resources"]}
+    assert {"jobs", "services", "pods", "pods/log"} <= granted  # what _k8s_training.py calls
     name = job_name("3f2a9c1e-0000-4000-8000-000000000000", "scratch_transformer")
     config = DistributedConfig(nproc_per_node=4, nnodes=3, rdzv_endpoint="ignored:29500")
     settings = TrainingPodSettings(image="registry.example.com/genai-assets:0.1.0-cuda", gpus_per_node=4,
