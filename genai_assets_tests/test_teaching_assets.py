@@ -25,6 +25,12 @@ This chart compares the models.
 @code genai_assets/models/layers.py::scaled_dot_product_attention | torch.softmax
 [[scores = query @ key.transpose]] Each query looks at every key. [[torch.softmax]] The softmax turns scores into weights.
 """
+SCRIPT_TWO = """# Part two
+
+## Repetition
+@code genai_assets/models/sampling.py::apply_repetition_penalty | seen = torch.gather
+[[seen = torch.gather]] The penalty looks up every token seen so far. [[return logits.scatter]] Then it writes the lowered scores back.
+"""
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -64,10 +70,16 @@ def teaching_lake(tmp_path_factory):
     root = tmp_path_factory.mktemp("teaching") / "lake"
     narration = root.parent / "narration.md"
     narration.write_text(SCRIPT)
+    part_two = root.parent / "narration_part2.md"
+    part_two.write_text(SCRIPT_TWO)
     write_plot(root / "reports" / "test_plot.png")
     names = ["walkthrough_script", "voiceover", "walkthrough_page", "walkthrough_video"]
     ops = {
-        "walkthrough_script": {"narration_path": str(narration), "min_words": 10},
+        "walkthrough_script": {
+            "narration_path": str(narration),
+            "part_two_path": str(part_two),
+            "min_words": 10,
+        },
         "voiceover": SHORT_VOICE,
     }
     result = materialize(root, names, ops)
@@ -92,9 +104,10 @@ def test_walkthrough_assets_materialize(teaching_lake):
 
     voice = metadata_of(result, "voiceover")
     assert voice["cues"] == 5 and voice["sentences_synthesized"] == 5
-    assert voice["words"] == script["words"] if "words" in script else True
+    assert voice["words"] == script["words"] and voice["part2_words"] == script["part2_words"]
     assert voice["words_per_minute"] == pytest.approx(voice["words"] / (voice["duration_s"] / 60), abs=0.1)
-    assert checks["voiceover_pace"].passed == (voice["words_per_minute"] <= 160)
+    paces = (voice["words_per_minute"], voice["part2_words_per_minute"])
+    assert checks["voiceover_pace"].passed == all(pace <= 160 for pace in paces)  # every part is checked
     assert 5 < voice["duration_s"] < 30
     cues = json.loads((root / "teaching" / "cues.json").read_text())
     assert [c["segment"] for c in cues["cues"]] == [0, 0, 1, 2, 2]
@@ -116,6 +129,18 @@ def test_walkthrough_assets_materialize(teaching_lake):
     page = (root / "reports" / "walkthrough.html").read_text()
     assert "data:audio/ogg;base64," in page and "filter_top_k" in page and "The softmax turns" in page
 
+    # Part two: the same assets render its own script, audio, subtitles, video and page section.
+    assert (script["parts"], script["part2_slides"], script["part2_sentences"]) == (2, 1, 2)
+    two = root / "teaching" / "part2"
+    assert voice["parts"] == 2 and voice["part2_cues"] == 2
+    assert json.loads((two / "cues.json").read_text())["duration_s"] == pytest.approx(
+        voice["part2_duration_s"], abs=0.01
+    )
+    assert "The penalty looks up every token seen so far." in (two / "walkthrough.vtt").read_text()
+    assert probe_duration(two / "walkthrough.mp4") == pytest.approx(voice["part2_duration_s"], abs=0.6)
+    assert video["part2_slides"] == 1 and (two / "slides" / "slide_000.png").is_file()
+    assert 'id="narration-2"' in page and 'id="p2-slide-0"' in page and "apply_repetition_penalty" in page
+
 
 def test_stale_symbol_fails_the_blocking_check_and_stops_the_voiceover(tmp_path, teaching_lake):
     _, narration, _ = teaching_lake
@@ -125,6 +150,8 @@ def test_stale_symbol_fails_the_blocking_check_and_stops_the_voiceover(tmp_path,
     )
     layers = copy / "genai_assets/models/layers.py"
     layers.write_text(layers.read_text().replace("def scaled_dot_product_attention(", "def attention("))
+    sampling = copy / "genai_assets/models/sampling.py"  # narrated by the bundled part two only
+    sampling.write_text(sampling.read_text().replace("def ban_repeated_ngrams(", "def ban_ngrams("))
     ops = {
         "walkthrough_script": {"narration_path": str(narration), "source_root": str(copy), "min_words": 10},
         "voiceover": SHORT_VOICE,
@@ -133,6 +160,9 @@ def test_stale_symbol_fails_the_blocking_check_and_stops_the_voiceover(tmp_path,
     check = check_results(result)["narration_symbols_exist"]
     assert not check.passed
     assert "genai_assets/models/layers.py::scaled_dot_product_attention no longer exists" in check.description
+    assert (
+        "genai_assets/models/sampling.py::ban_repeated_ngrams no longer exists" in check.description
+    )  # part two
     # Blocking: the voiceover never ran.
     assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == [
         "walkthrough_script"
@@ -215,6 +245,28 @@ def test_page_plays_in_chromium_and_follows_the_cues(teaching_lake):
             narrated = page.locator("#slide-2 .line.narrated")
             assert narrated.count() == 1 and "scores = query @ key.transpose" in narrated.inner_text()
             assert line_in_view(page, narrated)
+
+            # Part two: the selector switches audio, transcript and slides; its cues drive its own slide.
+            two = json.loads((root / "teaching" / "part2" / "cues.json").read_text())
+            page.click("#part-button-1")
+            page.wait_for_function("() => document.body.dataset.activePart === '1'")
+            assert page.locator("#narration-2").is_visible() and not page.locator("#narration").is_visible()
+            page.wait_for_function(
+                "() => { const a = document.getElementById('narration-2'); return a.readyState >= 1 && isFinite(a.duration); }",
+                timeout=30_000,
+            )
+            assert page.evaluate("document.getElementById('narration-2').duration") == pytest.approx(
+                two["duration_s"], abs=0.3
+            )
+            assert page.locator("#p2-slide-0").is_visible() and not page.locator("#slide-2").is_visible()
+            last = two["cues"][-1]
+            page.evaluate(f"document.getElementById('narration-2').currentTime = {last['start'] + 0.05}")
+            page.wait_for_function(f"() => document.body.dataset.activeCue === '{last['index']}'")
+            narrated = page.locator("#p2-slide-0 .line.narrated")
+            assert narrated.count() == 1 and "return logits.scatter" in narrated.inner_text()
+            assert line_in_view(page, narrated)
+            page.evaluate("document.getElementById('narration-2').play().catch(() => {})")
+            assert page.locator(f"#p2-cue-{last['index']}.current").count() == 1
         finally:
             browser.close()
 

@@ -174,6 +174,16 @@ def _spoken_power_of_ten(value: float) -> str:
     return f"ten to the minus {number_word(-exponent)}" if 10.0**exponent == value else f"{value:g}"
 
 
+# The files the facts are read from (a change there can change the spoken text).
+FACT_SOURCES = (
+    "genai_assets/cleaning/pipeline.py",
+    "genai_assets/models/layers.py",
+    "genai_assets/finetune/train.py",
+    "genai_assets/evaluation/report.py",
+    "genai_assets_tests/test_models_transformer.py",
+    "genai_assets/training/scratch_stage.py",
+)
+
 FACTS: dict[str, Callable[[Path], str]] = {
     "dedup_pass_count": lambda root: number_word(len(dedup_rules(root))),
     "dedup_passes": lambda root: spoken_list([rule.replace("_", " ") for rule in dedup_rules(root)]),
@@ -181,6 +191,9 @@ FACTS: dict[str, Callable[[Path], str]] = {
     "finetune_recipe": finetune_recipe,
     "finetune_evaluation": finetune_evaluation,
     "finetune_saving": finetune_saving,
+    "finetune_lora_rank": lambda root: str(
+        _default(root, "genai_assets/finetune/train.py", "FinetuneConfig", "lora_r")
+    ),
     "evaluation_quality_metrics": lambda root: spoken_list(evaluation_quality_metrics(root)),
     "kv_cache_tolerance": lambda root: _spoken_power_of_ten(kv_cache_tolerance(root)),
     "rnn_plot_models": rnn_plot_models,

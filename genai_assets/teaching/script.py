@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-NARRATION_PATH = Path(__file__).with_name("narration.md")
+NARRATION_PATH = Path(__file__).with_name("narration.md")  # part one: the code walkthrough
+PART_TWO_PATH = Path(__file__).with_name("narration_part2.md")  # part two: the ideas behind it
 # Code lines one slide shows (1280×720 at 15 px): every highlighted line of a slide must fit.
 SLIDE_CODE_LINES = 34
 # The repository root: the folder holding the ``genai_assets`` package.
@@ -51,6 +52,10 @@ class ScriptConfig:
     narration_path: Annotated[str, 'a narration Markdown file; "" = the bundled teaching/narration.md'] = ""
     source_root: Annotated[str, 'folder holding genai_assets/; "" = the code that is running'] = ""
     min_words: Annotated[int, "fewer spoken words than this is refused as an empty script"] = 50
+    part_two: Annotated[bool, "also render the second part (false: part one only, e.g. a quicker demo)"] = (
+        True
+    )
+    part_two_path: Annotated[str, 'part two\'s narration; "" = the bundled teaching/narration_part2.md'] = ""
 
     def __post_init__(self) -> None:
         if self.min_words < 1:
@@ -58,6 +63,13 @@ class ScriptConfig:
 
     def narration_file(self) -> Path:
         return Path(self.narration_path).expanduser() if self.narration_path else NARRATION_PATH
+
+    def narration_files(self) -> list[Path]:
+        """The narration of each part, in order (part one first)."""
+        if not self.part_two:
+            return [self.narration_file()]
+        two = Path(self.part_two_path).expanduser() if self.part_two_path else PART_TWO_PATH
+        return [self.narration_file(), two]
 
     def root(self) -> Path:
         return Path(self.source_root).expanduser() if self.source_root else REPO_ROOT
