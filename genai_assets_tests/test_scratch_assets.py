@@ -131,6 +131,7 @@ def test_interrupted_asset_resumes_from_its_checkpoint(lake_root, monkeypatch):
     result = materialize(lake_root, ["scratch_transformer"])
     metadata = metadata_of(result, "scratch_transformer")
     assert metadata["resumed_from_step"].value == 3 and metadata["steps"].value == 6
+    assert metadata["mfu"].value > 0 and metadata["precision"].value == "fp32"  # issue 16: on CPU, auto = fp32
     assert "validated on the last" in metadata["notes"].value
 
 

@@ -77,6 +77,8 @@ def _trained_metadata(trained, **specific) -> dict:
         "val_perplexity": round(run.val_perplexity, 2),
         "parameters": run.n_parameters,
         "tokens_per_second": round(run.train.tokens_per_second, 1),
+        "mfu": round(float(run.throughput.get("mfu") or 0.0), 4),  # vs the measured matmul peak
+        "precision": str(run.throughput.get("precision", "")),
         "train_seconds": round(run.train_seconds, 1),
         "loss_curves": image_markdown(trained.plot_path),
         **specific,

@@ -348,6 +348,7 @@ def run_finetune_worker(spec: dict) -> dict | None:
                         "steps": result.steps,
                         "resumed_from_step": result.resumed_from_step,
                         "train_tokens_per_second": round(result.tokens_per_second, 1),
+                        "mfu": round(float(result.throughput.get("mfu") or 0.0), 4),
                     }
                 )
     if dist.is_initialized():
