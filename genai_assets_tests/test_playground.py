@@ -32,12 +32,16 @@ def build_playground_lake(root):
     """A lake with a tiny fine-tuned GPT-2, a tiny scratch GPT, a corrupt folder and a 3-item sheet."""
     models = root / "models"
     save_tiny_gpt2(models / "finetuned_lm", seed=1)
-    folder, _ = save_scratch_gpt(
-        root.parent / f"{root.name}_work"
-    )  # outside: the lake holds only its own files
+    # Built outside the lake and moved in: the lake holds only the files it expects.
+    folder, _ = save_scratch_gpt(root.parent / f"{root.name}_work")
     folder.rename(models / "scratch_transformer")
     (models / "rnn_gru").mkdir()
     (models / "rnn_gru" / "config.json").write_text("{not json")
+    return write_playground_sheet(root)
+
+
+def write_playground_sheet(root):
+    """The current human_eval sheet of the lake at ``root``: 3 items, finetuned_lm vs base_lm."""
     samples = pd.DataFrame(
         [
             {
