@@ -45,6 +45,7 @@ def build_token_arrays(root: Path, n_lines: int = 60000) -> tuple[Path, dict]:
 
 
 def write_spec(run_dir: Path, token_dir: Path, meta: dict, steps: int) -> str:
+    from genai_assets.models.sampling_settings import SamplingConfig
     from genai_assets.training.distributed_worker import write_scratch_gpt_spec
     from genai_assets.training.loop import TrainLoopConfig
     from genai_assets.training.scratch_runs import Sampling
@@ -60,7 +61,7 @@ def write_spec(run_dir: Path, token_dir: Path, meta: dict, steps: int) -> str:
         gpt,
         loop,
         batch_size=BATCH,
-        sampling=Sampling(prompts=[""], max_new_tokens=1),
+        sampling=Sampling(prompts=[""], settings=SamplingConfig(max_new_tokens=1, repetition_penalty=1.0)),
     )
     return str(path)
 

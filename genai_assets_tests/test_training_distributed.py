@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 import torch
 
+from genai_assets.models.sampling_settings import SamplingConfig
 from genai_assets.training.checkpoint import STATE_FILE, has_checkpoint
 from genai_assets.training.distributed import (
     FAULT_ENV,
@@ -57,7 +58,7 @@ def write_spec(run_dir, token_dir, meta) -> str:
         run_dir, token_dir, meta, {"block_size": 32, "n_layer": 2, "n_head": 2, "n_embd": 64, "dropout": 0.0},
         loop,
         batch_size=4,  # the global micro-batch: 4 rows on one rank, or 2 + 2 on two
-        sampling=Sampling(prompts=[""], max_new_tokens=4),
+        sampling=Sampling(prompts=[""], settings=SamplingConfig(max_new_tokens=4, repetition_penalty=1.0)),
         checkpoint_dir=run_dir / "checkpoints" / "run-test",
         seed=1,
     )  # fmt: skip

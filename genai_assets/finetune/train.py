@@ -22,7 +22,6 @@ measure the format, not the poems.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import shutil
@@ -208,8 +207,11 @@ def split_sequences(dataset, split: str) -> list[np.ndarray]:
     return [np.asarray(ids, dtype=np.int64) for ids in dataset[split].with_format("numpy")["input_ids"]]
 
 
-def run_fingerprint(config: FinetuneConfig, base_revision: str, tokenizer, train_sequences: list) -> str:
-    """What a checkpoint must match to be resumed (not the run length: a run can be extended)."""
+def finetune_fingerprint(config: FinetuneConfig, base_revision: str, tokenizer, train_sequences: list) -> str:
+    """What a checkpoint must match to be resumed (not the run length: a run can be extended):
+    the settings that shape the run, the base model's revision, the vocabulary and the train tokens."""
+    from genai_assets.training.checkpoint import run_fingerprint
+
     relevant = {
         key: value
         for key, value in asdict(config).items()
@@ -217,10 +219,7 @@ def run_fingerprint(config: FinetuneConfig, base_revision: str, tokenizer, train
         not in {"epochs", "max_steps", "eval_every", "eval_batches", "sample_every", "sample_max_new_tokens"}
         | {"checkpoint_every", "resume", "perplexity_max_blocks", "sampling"}
     }
-    digest = hashlib.sha256(json.dumps([relevant, base_revision, len(tokenizer)], sort_keys=True).encode())
-    for sequence in train_sequences:
-        digest.update(np.asarray(sequence, dtype=np.int64).tobytes())
-    return digest.hexdigest()
+    return run_fingerprint(relevant, base_revision, len(tokenizer), arrays=train_sequences)
 
 
 def prepare_checkpoint_dir(checkpoint_root: Path | None, fingerprint: str, resume: bool, log) -> Path | None:
@@ -353,7 +352,9 @@ def finetune(
         seed=config.seed,
         precision=config.precision,
     )
-    fingerprint = run_fingerprint(config, str(base_info.get("revision", "")), tokenizer, sequences["train"])
+    fingerprint = finetune_fingerprint(
+        config, str(base_info.get("revision", "")), tokenizer, sequences["train"]
+    )
     stops = stop_token_ids(tokenizer)
 
     def sample_fn(sampled_model, step: int) -> str:

@@ -33,13 +33,15 @@ its stored fingerprint matches.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from genai_assets.lake import atomic_directory, atomic_write_text
@@ -148,6 +150,16 @@ def prepare_run_checkpoint(
     removed = remove_other_runs(asset_root, keep=run_name)
     action = prepare_checkpoint(asset_root / run_name, fingerprint, resume)
     return asset_root / run_name, action, removed
+
+
+def run_fingerprint(*parts: Any, arrays: Iterable = ()) -> str:
+    """SHA-256 (hex) of what a resumable run must match: ``parts`` (settings, data digests) as
+    sorted-key JSON, other types by ``str``, then each of ``arrays`` (token ids) as int64 bytes.
+    The one fingerprint of the scratch models' and the fine-tune's checkpoints."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    for array in arrays:
+        digest.update(np.asarray(array, dtype=np.int64).tobytes())
+    return digest.hexdigest()
 
 
 def checkpoint_fingerprint(checkpoint_dir: str | Path | None) -> str | None:

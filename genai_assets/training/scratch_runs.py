@@ -18,13 +18,13 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from genai_assets.models.sampling_settings import SamplingConfig
 from genai_assets.training.distributed import active_world
 from genai_assets.training.lm_data import (
     line_pairs,
@@ -47,19 +47,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def run_fingerprint(*parts: Any) -> str:
-    """A short stable hash of the run's settings and data, naming its checkpoint folder."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+SHORT_FINGERPRINT = 12  # hex digits of a scratch run's fingerprint kept in its folder name and stamp
 
 
 def checkpoint_folder(base: Path, fingerprint: str) -> Path:
-    """``base/run-<fingerprint>`` (the settings' fingerprint).
+    """``base/run-<fingerprint>`` (the settings' fingerprint, cut to :data:`SHORT_FINGERPRINT` digits).
 
     Nothing is deleted here: the training functions remove other runs' folders only while they
     hold the asset's training lock (``base``), so a concurrent run's checkpoint is never touched.
     """
     base.mkdir(parents=True, exist_ok=True)
-    return base / f"run-{fingerprint}"
+    return base / f"run-{fingerprint[:SHORT_FINGERPRINT]}"
 
 
 def token_data_digest(token_dir: str | Path, splits: tuple[str, ...] = ("train", "val")) -> str:
@@ -94,7 +92,7 @@ def locked_run_checkpoint(checkpoint_dir: Path | None, token_dir: str | Path, lo
     if checkpoint_dir is None:
         yield None
         return
-    from genai_assets.training.checkpoint import prepare_run_checkpoint, training_lock
+    from genai_assets.training.checkpoint import prepare_run_checkpoint, run_fingerprint, training_lock
 
     checkpoint_dir = Path(checkpoint_dir)
     world = active_world()
@@ -105,7 +103,7 @@ def locked_run_checkpoint(checkpoint_dir: Path | None, token_dir: str | Path, lo
         yield checkpoint_dir
         return
     with training_lock(checkpoint_dir.parent):
-        fingerprint = run_fingerprint(checkpoint_dir.name, token_data_digest(token_dir))
+        fingerprint = run_fingerprint(checkpoint_dir.name, token_data_digest(token_dir))[:SHORT_FINGERPRINT]
         _, action, removed = prepare_run_checkpoint(checkpoint_dir.parent, checkpoint_dir.name, fingerprint)
         if removed or action == "discarded":
             log({"event": "checkpoint discarded", "step": 0, "removed": removed, "action": action})
@@ -134,14 +132,14 @@ def device_loss(model: torch.nn.Module, batch) -> tuple[torch.Tensor, torch.Tens
 
 @dataclass
 class Sampling:
-    """How samples are drawn for metadata and the model card."""
+    """Which samples a run draws for its metadata and model card: ``prompts`` decoded with ``settings``."""
 
     prompts: list[str]  # text after the start-of-poem token ("" = from scratch)
-    max_new_tokens: int = 80
-    temperature: float = 0.8
-    top_k: int | None = 50
-    top_p: float | None = 0.95
-    seed: int = 0
+    settings: SamplingConfig  # the one decoding-settings type (its seed seeds the samples; None = 0)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.settings, dict):  # a torchrun worker's JSON spec gives a mapping
+            self.settings = SamplingConfig(**self.settings)
 
 
 class PoemCodec:
@@ -171,7 +169,8 @@ def generate_samples(
 ) -> list[dict]:
     """One sample per prompt: ``{"prompt", "text"}`` (prompt + continuation, up to eos)."""
     device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(sampling.seed)
+    settings = sampling.settings
+    generator = torch.Generator(device=device).manual_seed(settings.seed or 0)
     samples = []
     for prompt in sampling.prompts:
         ids = codec.prompt_ids(prompt)
@@ -179,10 +178,8 @@ def generate_samples(
             ids = ids[-max_context:]
         out = model.generate(
             torch.tensor([ids], device=device),
-            sampling.max_new_tokens,
-            temperature=sampling.temperature,
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
+            settings.max_new_tokens,
+            **settings.decoding_kwargs(),
             eos_token_id=codec.eos_id,
             generator=generator,
         )
@@ -249,9 +246,7 @@ def run_language_model(
     val_batches = sequential_block_batches(val_tokens, block_size, batch_size)
 
     def sample_fn(trained, step: int) -> str:
-        quick = Sampling(
-            prompts=[""], max_new_tokens=48, temperature=sampling.temperature, top_k=sampling.top_k
-        )
+        quick = Sampling(prompts=[""], settings=replace(sampling.settings, max_new_tokens=48, seed=0))
         return generate_samples(trained, codec, quick, max_context)[0]["text"]
 
     started = time.perf_counter()

@@ -23,7 +23,9 @@ import torch
 
 from genai_assets.lake import atomic_write_text
 from genai_assets.models.loading import save_scratch_model
+from genai_assets.models.sampling_settings import SamplingConfig
 from genai_assets.plotting import write_figure
+from genai_assets.training.checkpoint import discard_run_checkpoint, run_fingerprint
 from genai_assets.training.scratch_config import (
     LanguageModelRunConfig,
     NextLineTransformerConfig,
@@ -40,7 +42,6 @@ from genai_assets.training.scratch_runs import (
     loss_curve_figure,
     model_card,
     resolve_device,
-    run_fingerprint,
     run_language_model,
     run_next_line,
 )
@@ -119,14 +120,16 @@ def token_arrays_meta(lake: LakeFolders) -> tuple[Path, dict]:
 
 
 def sampling_for(config: LanguageModelRunConfig) -> Sampling:
-    return Sampling(
-        prompts=list(config.sample_prompts),
+    """The run's samples: its prompts and sampling fields, no repetition controls (they show what was learned)."""
+    settings = SamplingConfig(
         max_new_tokens=config.sample_max_new_tokens,
         temperature=config.temperature,
-        top_k=config.top_k or None,
-        top_p=config.top_p if config.top_p < 1 else None,
+        top_k=config.top_k,
+        top_p=config.top_p,
+        repetition_penalty=1.0,
         seed=config.seed,
     )
+    return Sampling(prompts=list(config.sample_prompts), settings=settings)
 
 
 def generation_defaults(meta: dict, config: LanguageModelRunConfig) -> dict:
@@ -144,8 +147,6 @@ def generation_defaults(meta: dict, config: LanguageModelRunConfig) -> dict:
 
 
 def _finish(config: ScratchRunConfig, checkpoints: Path) -> None:
-    from genai_assets.training.checkpoint import discard_run_checkpoint
-
     if not config.keep_checkpoint:
         discard_run_checkpoint(checkpoints)  # left alone if another run of the asset holds the lock
 
