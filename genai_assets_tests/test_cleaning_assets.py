@@ -2,7 +2,6 @@
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 from genai_assets.cleaning.exports import read_cleansed_text
 from genai_assets.cleaning.pipeline import CleaningConfig, cleanse_poems, combine_partitions
@@ -79,10 +78,15 @@ def test_blocking_checks_fail_on_a_poisoned_table(lake_root):
 
 
 def test_bad_config_is_rejected_with_a_clear_message(lake_root):
-    # Rejected by Dagster's run-config validation (CleaningConfig runs there), before any step starts.
+    # CleaningConfig refuses it when the step builds its config, before the asset writes anything.
     write_raw_partitions(lake_root)
-    with pytest.raises(dg.DagsterInvalidConfigError, match=r"near_duplicate_threshold must be in \(0, 1\]"):
-        materialize(lake_root, {"ops": {"cleansed_poems": {"config": {"near_duplicate_threshold": 2.0}}}})
+    result = materialize(
+        lake_root, {"ops": {"cleansed_poems": {"config": {"near_duplicate_threshold": 2.0}}}}
+    )
+    failures = [event for event in result.all_events if event.is_step_failure]
+    assert not result.success and failures
+    assert "near_duplicate_threshold must be in (0, 1]" in str(failures[0].event_specific_data.error)
+    assert not (lake_root / "cleansed_poems.parquet").exists()
 
 
 def test_presets_are_valid_configs():

@@ -56,8 +56,12 @@ class StageConfig(dg.Config):
 
     @classmethod
     def from_context(cls, context: dg.AssetExecutionContext):
-        """The typed config of this run (defaults already filled in by Dagster; checked by the library)."""
-        return cls(**(context.op_config or {}))
+        """The typed config of this run (defaults already filled in by Dagster; checked by the library:
+        a refused value fails the step here, before the asset does any work, naming the field)."""
+        try:
+            return cls(**(context.op_config or {}))
+        except ValidationError as error:
+            raise ValueError(f"Invalid run config: {describe_validation_error(error)}") from None
 
 
 def describe_validation_error(error: ValidationError) -> str:
