@@ -674,20 +674,66 @@ def _read_or_roll_back(session: _Session, saved_names) -> list[dict]:
         raise
 
 
+@dataclass
+class _Due:
+    """What falls on one step; any of it makes the step a read point (the only host synchronisation)."""
+
+    evaluates: bool
+    samples: bool
+    checkpoints: bool
+    logs: bool
+
+    @property
+    def reads(self) -> bool:
+        return self.evaluates or self.samples or self.checkpoints or self.logs
+
+
+def _due(config: TrainLoopConfig, step: int, log_interval: int, samples_here: bool) -> _Due:
+    is_last = step == config.max_steps
+    return _Due(
+        evaluates=bool(is_last or (config.eval_every and step % config.eval_every == 0)),
+        samples=bool(samples_here and config.sample_every and (step % config.sample_every == 0 or is_last)),
+        checkpoints=bool(is_last or (config.checkpoint_every and step % config.checkpoint_every == 0)),
+        logs=step % log_interval == 0 or step == 1,
+    )
+
+
+def _record_rows(
+    session: _Session, result: TrainResult, rows: list[dict], due: _Due, val_batches, log
+) -> None:
+    """Evaluate on the read step if due, append the read rows to the history, log the due ones."""
+    config = session.config
+    if due.evaluates:
+        with torch.random.fork_rng(devices=_fork_devices()):
+            rows[-1]["val_loss"] = evaluate(
+                session.model, val_batches, session.loss_fn, config.eval_batches, session.precision
+            )
+        rows[-1]["val_perplexity"] = math.exp(min(rows[-1]["val_loss"], 700.0))
+        result.final_val_loss = rows[-1]["val_loss"]
+    result.history.extend(rows)
+    log_interval = max(1, config.max_steps // 20)
+    for row in rows:
+        if "val_loss" in row or row["step"] % log_interval == 0 or row["step"] == 1:
+            log(dict(row))
+
+
+def _progress_bar(config: TrainLoopConfig, done: int, rank: int):
+    if sys.stderr.isatty() and done < config.max_steps and rank == 0:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=config.max_steps, initial=done, desc="train", unit="step")
+    return None
+
+
 def _run_session(session: _Session, val_batches, log, sample_fn, saved_names) -> TrainResult:
     config, model = session.config, session.model
     rank = (session.world or (0, 1))[0]
     result = TrainResult(steps=0, precision=session.precision.name, device=str(session.device))
     tokens_seen, elapsed_before = _restore_or_seed(session, result, saved_names, log)
-    tokens_at_start = tokens_seen
+    tokens_at_start, train_seconds = tokens_seen, 0.0
     log_interval = max(1, config.max_steps // 20)
-    progress = None
-    if sys.stderr.isatty() and result.steps < config.max_steps and rank == 0:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=config.max_steps, initial=result.steps, desc="train", unit="step")
+    progress = _progress_bar(config, result.steps, rank)
     model.train()
-    train_seconds = 0.0
     try:
         while result.steps < config.max_steps:
             if session.world is not None:
@@ -697,41 +743,25 @@ def _run_session(session: _Session, val_batches, log, sample_fn, saved_names) ->
             entry.elapsed_s = round(elapsed_before + train_seconds + time.perf_counter() - started, 4)
             session.pending.append(entry)
             result.steps += 1
-            step = result.steps
-            is_last = step == config.max_steps
-            evaluates = is_last or (config.eval_every and step % config.eval_every == 0)
-            samples = sample_fn is not None and rank == 0 and config.sample_every
-            samples = samples and (step % config.sample_every == 0 or is_last)
-            checkpoints = is_last or (config.checkpoint_every and step % config.checkpoint_every == 0)
-            logs = step % log_interval == 0 or step == 1
-            rows = []
-            if evaluates or samples or checkpoints or logs:  # a read point: the only host sync
-                rows = _read_or_roll_back(session, saved_names)
+            due = _due(config, result.steps, log_interval, sample_fn is not None and rank == 0)
+            rows = _read_or_roll_back(session, saved_names) if due.reads else []
             train_seconds += time.perf_counter() - started  # the read waits for the device: training time
             for row in rows:
                 tokens_seen += row["tokens"]
                 row["tokens"] = tokens_seen
             if rows:
                 rows[-1]["elapsed_s"] = round(elapsed_before + train_seconds, 4)
-            if evaluates:
-                with torch.random.fork_rng(devices=_fork_devices()):
-                    rows[-1]["val_loss"] = evaluate(
-                        model, val_batches, session.loss_fn, config.eval_batches, session.precision
-                    )
-                rows[-1]["val_perplexity"] = math.exp(min(rows[-1]["val_loss"], 700.0))
-                result.final_val_loss = rows[-1]["val_loss"]
-            result.history.extend(rows)
-            for row in rows:
-                if "val_loss" in row or row["step"] % log_interval == 0 or row["step"] == 1:
-                    log(dict(row))
-            if samples:
-                result.samples.append({"step": step, "text": _sample(model, sample_fn, step, config)})
-                log({"step": step, "sample": result.samples[-1]["text"]})
+            _record_rows(session, result, rows, due, val_batches, log)
+            if due.samples:
+                result.samples.append(
+                    {"step": result.steps, "text": _sample(model, sample_fn, result.steps, config)}
+                )
+                log({"step": result.steps, "sample": result.samples[-1]["text"]})
             if progress is not None:
                 progress.update(1)
                 if rows:
                     progress.set_postfix(loss=f"{rows[-1]['train_loss']:.3f}")
-            if checkpoints:
+            if due.checkpoints:
                 _write_checkpoint(session, result, saved_names, tokens_seen, elapsed_before + train_seconds)
     finally:
         if progress is not None:
