@@ -484,3 +484,109 @@ def test_image_lock_pins_every_dependency_with_hashes_within_pyproject_ranges():
             continue
         assert name in pins, f"{name} missing from the lock: run deploy/requirements/compile.sh"
         assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+
+
+# A fake Kubernetes API for the launch path of genai_assets/defs/_k8s_training.py: creating the Job
+# "runs" its pods as local processes with the pod's own environment (Dagster Pipes' bootstrap variables
+# included); pod 0 plays rank 0 and reports through dagster-pipes on stderr, as the real worker does.
+FAKE_RANK_ZERO = """
+from dagster_pipes import open_dagster_pipes
+with open_dagster_pipes() as pipes:
+    pipes.log.info("[rank 0] step 12/12 train loss 1.2500")
+    pipes.report_asset_materialization(metadata={"world_size": 4, "backend": "nccl"})
+"""
+
+
+class FakeKubernetes:
+    def __init__(self, fail: bool = False):
+        self.fail, self.created, self.deleted, self.logs = fail, [], [], {}
+
+    def create_namespaced_service(self, namespace, body):
+        self.created.append(body)
+
+    def create_namespaced_job(self, namespace, body):
+        import sys
+        import types
+
+        self.created.append(body)
+        container = body["spec"]["template"]["spec"]["containers"][0]
+        env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+        for index in range(body["spec"]["completions"]):
+            pod = f"{body['metadata']['name']}-{index}-x7k2p"
+            if index == 0:
+                done = subprocess.run([sys.executable, "-c", FAKE_RANK_ZERO], env={**os.environ, **env},
+                                      capture_output=True, text=True, timeout=120)  # fmt: skip
+                assert done.returncode == 0, done.stderr
+                lines = done.stderr.splitlines()
+            else:
+                lines = [f"[rank {index}] joined the rendezvous"]
+            stamped = [f"2026-01-01T00:00:{second:02d}.000000Z {line}\n" for second, line in enumerate(lines)]
+            self.logs[pod] = [line.encode() for line in stamped]
+        self.pods = [
+            types.SimpleNamespace(metadata=types.SimpleNamespace(name=name), status=types.SimpleNamespace(phase="Running"))
+            for name in self.logs
+        ]  # fmt: skip
+
+    def list_namespaced_pod(self, namespace, label_selector):
+        import types
+
+        return types.SimpleNamespace(items=self.pods)
+
+    def read_namespaced_pod_log(self, name, namespace, **_):
+        return iter(self.logs[name])
+
+    def read_namespaced_job_status(self, name, namespace):
+        import types
+
+        count = len(self.pods)
+        status = types.SimpleNamespace(succeeded=0 if self.fail else count, failed=1 if self.fail else None)
+        return types.SimpleNamespace(status=status)
+
+    def delete_namespaced_job(self, name, namespace, **_):
+        self.deleted.append(("Job", name))
+
+    def delete_namespaced_service(self, name, namespace):
+        self.deleted.append(("Service", name))
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_multi_node_training_job_is_launched_and_followed_through_pipes(monkeypatch, fail):
+    import kubernetes
+
+    from genai_assets.defs import _k8s_training
+    from genai_assets.training.distributed import DistributedConfig
+
+    fake = FakeKubernetes(fail=fail)
+    monkeypatch.setattr(kubernetes.config, "load_incluster_config", lambda: None)
+    monkeypatch.setattr(kubernetes.client, "CoreV1Api", lambda: fake)
+    monkeypatch.setattr(kubernetes.client, "BatchV1Api", lambda: fake)
+    monkeypatch.setattr(_k8s_training, "POLL_SECONDS", 0.01)
+    monkeypatch.setenv("GENAI_ASSETS_TRAINING_IMAGE", "registry.example.com/genai-assets:0.1.0-cuda")
+    config = DistributedConfig(nproc_per_node=2, nnodes=2, rdzv_endpoint="any:29400")
+
+    @dg.asset
+    def trained(context: dg.AssetExecutionContext):
+        invocation = _k8s_training.run_torchrun_on_kubernetes(context, config, ["--spec", "/lake/spec.json"])
+        return invocation.get_materialize_result()
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([trained], instance=instance, raise_on_error=False)
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    service, job = fake.created
+    name = job["metadata"]["name"]
+    assert service["kind"] == "Service" and job["spec"]["completions"] == 2
+    assert fake.deleted == [("Job", name), ("Service", name)]  # cleaned up either way
+    env_names = {item["name"] for item in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert {"DAGSTER_PIPES_CONTEXT", "DAGSTER_PIPES_MESSAGES"} <= env_names
+    if fail:  # a failed pod fails the step with the Job's name (run_torchrun adds the resume hint)
+        assert not result.success
+        assert (
+            f"TrainingJobFailed: Training Job {name} failed"
+            in result.failure_data_for_node("trained").error.to_string()
+        )
+        return
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("trained")
+    assert materialization.metadata["world_size"].value == 4
+    assert materialization.metadata["backend"].value == "nccl"
+    assert "[rank 0] step 12/12 train loss 1.2500" in messages  # rank 0's Pipes log line, in the run
