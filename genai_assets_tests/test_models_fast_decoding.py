@@ -11,6 +11,9 @@ from genai_assets.models.sampling import (
     RepetitionControls,
     apply_repetition_penalty,
     ban_repeated_ngrams,
+    filter_top_k,
+    filter_top_k_top_p,
+    filter_top_p,
     generate_tokens,
     sample_next_token,
 )
@@ -99,3 +102,11 @@ def test_attention_weights_are_causal_distributions():
     assert weights.shape == (2, 2, 7, 7)  # (L, nh, T, T)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 2, 7))
     assert torch.all(weights.triu(diagonal=1) == 0)
+
+
+def test_combined_top_k_top_p_equals_the_two_filters_in_turn():
+    generator = torch.Generator().manual_seed(0)
+    for k, p in ((1, 0.5), (5, 0.3), (50, 0.95), (50, 0.999), (200, 0.9)):
+        logits = torch.randn(3, 300, generator=generator) * 2
+        expected = filter_top_p(filter_top_k(logits, k), p)
+        assert torch.equal(filter_top_k_top_p(logits, k, p), expected)

@@ -87,6 +87,21 @@ def filter_top_p(logits: torch.Tensor, top_p: float | None) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
+def filter_top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """``filter_top_p(filter_top_k(logits, top_k), top_p)`` without sorting the whole vocabulary.
+
+    Top-k leaves only the k largest logits with any probability, so the nucleus is found among
+    those k (``torch.topk`` returns them sorted); every token at or above the smallest kept value
+    survives. Equal to the two filters in turn whenever no other logit ties the k-th (tested).
+    """
+    values = torch.topk(logits, top_k, dim=-1).values  # (B, k), descending
+    probabilities = torch.softmax(values, dim=-1)
+    mass_before = torch.cumsum(probabilities, dim=-1) - probabilities  # as in filter_top_p
+    kept = (mass_before < top_p).sum(dim=-1, keepdim=True).clamp(min=1)  # (B, 1): the first always stays
+    threshold = values.gather(-1, kept - 1)  # (B, 1): the smallest kept logit
+    return logits.masked_fill(logits < threshold, float("-inf"))
+
+
 def sample_next_token(
     logits: torch.Tensor,
     temperature: float = 1.0,
@@ -114,7 +129,11 @@ def sample_next_token(
         )
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    logits = filter_top_p(filter_top_k(logits / temperature, top_k), top_p)
+    logits = logits / temperature
+    if top_k is not None and 0 < top_k < logits.size(-1) and top_p is not None and 0 < top_p < 1.0:
+        logits = filter_top_k_top_p(logits, top_k, top_p)  # the course's settings: one small sort
+    else:
+        logits = filter_top_p(filter_top_k(logits, top_k), top_p)
     probabilities = torch.softmax(logits.float(), dim=-1)
     return torch.multinomial(probabilities, num_samples=1, generator=generator)
 
