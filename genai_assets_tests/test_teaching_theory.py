@@ -110,8 +110,15 @@ def test_theory_notes_on_a_tiny_lake(lake_root):
         "Sigmoid",
         "Back-propagation",
         "Contextual",
+        "Why several heads",
+        "Encoder layers vs decoder layers",
+        "Tokenization: BPE vs word-level",
+        "Sampling settings on the same prompt",
     ):
         assert heading in markdown
+    assert metadata["heads_profiled"] == 4  # tiny preset: 2 layers x 2 heads
+    assert "| moonlitten |" in markdown and "| encoder layer |" in markdown
+    assert "| greedy (temperature 0) |" in markdown and metadata["distinct2_0"] <= 0.25 + 1e-9  # 4 equal rows
     for name in (
         "attention_heads",
         "positional_encoding",
@@ -162,3 +169,27 @@ def test_figures_carry_labels_and_colorbars():
     assert all(axis.get_xlabel() and axis.get_ylabel() for axis in panels)
     assert all(axis.get_xlabel() and axis.get_ylabel() for axis in activation_figure().axes)
     assert "neural" not in EMBEDDING_DIFFERENCES.splitlines()[0]  # GloVe is a fit to counts
+
+
+def test_head_profiles_and_their_reading_follow_the_weights():
+    from genai_assets.teaching.theory import head_profiles, head_reading, sampling_reading
+
+    previous = torch.zeros(4, 4)
+    previous[0, 0] = 1.0
+    previous[1:, :-1] = torch.eye(3)  # every query reads the token just before it
+    first = torch.zeros(4, 4)
+    first[:, 0] = 1.0  # every query reads the first token
+    rows = head_profiles([torch.stack([previous, first])])
+    third = pytest.approx(1 / 3)  # query 1's previous token is also the first token
+    assert [(r["previous"], r["first"]) for r in rows] == [(1.0, third), (third, 1.0)]
+    assert rows[0]["distance"] == 1.0 and rows[1]["distance"] == 2.0  # mean of 1, 2, 3 steps back
+    text = head_reading(rows)
+    assert "layer 0 head 1 looks furthest back (on average 2.0 tokens)" in text
+    assert "layer 0 head 0 puts the most weight on the previous token (100% on average)" in text
+    reading = sampling_reading(dict(zip(
+        ["greedy (temperature 0)", "temperature 0.7", "temperature 1.3", "top-k 10", "top-p 0.9",
+         "top-p 0.9 + repetition penalty 1.3 + no repeated 3-grams"],
+        [0.25, 0.8, 0.6, 0.7, 0.7, 0.9], strict=True,
+    )))  # fmt: skip
+    assert "temperature 1.3 gave less varied text than 0.7 (0.60 vs 0.80)" in reading
+    assert "gave more varied text (0.90 vs 0.70)" in reading

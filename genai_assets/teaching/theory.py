@@ -47,10 +47,17 @@ class TheoryConfig:
         "She gave her love a white rose",  # sense A
         "Over the quiet hill the sun rose",  # sense B (past of "rise")
     )
+    tokenizer_words: Annotated[
+        tuple[str, ...], "words whose BPE pieces / word-level ids the tokenizer table shows (one made up)"
+    ] = ("wandering", "thee", "moonlitten")
+    sampling_samples: Annotated[int, "continuations per sampling setting (distinct-2 is taken over them)"] = 4
+    sampling_tokens: Annotated[int, "tokens per continuation in the sampling table"] = 24
     seed: int = 0
 
     def __post_init__(self) -> None:
         problems = []
+        if self.sampling_samples < 1 or self.sampling_tokens < 1:
+            problems.append("sampling_samples and sampling_tokens must be >= 1")
         if not self.poem_line.strip():
             problems.append("poem_line is empty")
         if self.bptt_steps < 2:
@@ -627,6 +634,9 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         ),
         "",
     ]
+    more, more_numbers = course_sections(gpt, gpt_tokenizer, maps, inputs, config)
+    parts += more
+    numbers |= more_numbers
     markdown = "\n".join(parts)
     atomic_write_text(reports_dir / "theory.md", markdown)
     atomic_write_text(reports_dir / "theory.html", markdown_to_html(markdown, reports_dir))
@@ -654,3 +664,225 @@ def markdown_to_html(markdown: str, base_dir: Path) -> str:
         "pre{background:#f6f6f6;padding:8px;overflow-x:auto}"
     )
     return f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Theory notes</title><style>{style}</style></head><body>{body}</body></html>\n'
+
+
+# --- part two of the course questions (issue 22) -------------------------------------------------
+
+
+def head_profiles(maps) -> list[dict]:
+    """Per layer and head, what it attends to, measured: mean distance back, share on the previous
+    token and on the first token, entropy (averaged over query positions 1..T-1)."""
+    import torch
+
+    rows = []
+    for layer, heads in enumerate(maps):
+        size = heads.size(-1)
+        if size < 2:
+            continue
+        offsets = (torch.arange(size)[:, None] - torch.arange(size)[None, :]).clamp_min(0).float()  # (T, T)
+        for head, weights in enumerate(heads):  # weights (T, T), rows sum to 1
+            queries = weights[1:]
+            rows.append(
+                {
+                    "layer": layer,
+                    "head": head,
+                    "distance": float((queries * offsets[1:]).sum(-1).mean()),
+                    "previous": float(weights.diagonal(-1).mean()),
+                    "first": float(queries[:, 0].mean()),
+                    "entropy": float(-(queries.clamp_min(1e-12).log() * queries).sum(-1).mean()),
+                }
+            )
+    return rows
+
+
+def head_reading(rows: list[dict]) -> str:
+    """Sentences chosen by the measured profiles: which head looks furthest back, which reads the
+    previous token most, which the first token most, and how much they differ."""
+    if len(rows) < 2:
+        return "With a single head there is nothing to compare."
+    name = lambda row: f"layer {row['layer']} head {row['head']}"  # noqa: E731
+    far, near = max(rows, key=lambda r: r["distance"]), min(rows, key=lambda r: r["distance"])
+    previous, first = max(rows, key=lambda r: r["previous"]), max(rows, key=lambda r: r["first"])
+    return (
+        f"The heads differ: {name(far)} looks furthest back (on average {far['distance']:.1f} tokens), "
+        f"{name(near)} stays closest ({near['distance']:.1f}). {name(previous)} puts the most weight on "
+        f"the previous token ({previous['previous']:.0%} on average), {name(first)} on the first token "
+        f"({first['first']:.0%}). One head would have to average these patterns into one; several heads "
+        "keep them apart, each in its own subspace, and the output projection mixes what they read."
+    )
+
+
+def layer_comparison(d_model: int, n_heads: int, d_ff: int) -> list[tuple]:
+    """(layer, sub-layers, self-attention mask, parameters) of an encoder layer and both decoder kinds."""
+    from genai_assets.models.layers import DecoderLayer, EncoderLayer
+
+    def count(module) -> str:
+        return f"{sum(p.numel() for p in module.parameters()):,}"
+
+    return [
+        ("encoder layer", "self-attention → feed-forward", "none (sees the whole input)",
+         count(EncoderLayer(d_model, n_heads, d_ff))),
+        ("decoder layer (encoder–decoder)", "masked self-attention → cross-attention → feed-forward",
+         "causal", count(DecoderLayer(d_model, n_heads, d_ff, cross_attention=True))),
+        ("decoder layer (GPT)", "masked self-attention → feed-forward", "causal",
+         count(DecoderLayer(d_model, n_heads, d_ff, cross_attention=False))),
+    ]  # fmt: skip
+
+
+def tokenizer_rows(tokenizers: dict, texts: list[str], words: list[str]) -> tuple[list[tuple], list[tuple]]:
+    """(per tokenizer: tokens per text, unknown tokens) and (per word: its pieces in each tokenizer)."""
+    counts = []
+    for name, tokenizer in tokenizers.items():
+        ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        unknown = (
+            sum(row.count(tokenizer.unk_token_id) for row in ids) if tokenizer.unk_token_id is not None else 0
+        )
+        counts.append((name, f"{sum(len(row) for row in ids) / len(ids):.1f}", unknown))
+    pieces = []
+    for word in words:
+        cells = []
+        for tokenizer in tokenizers.values():
+            tokens = tokenizer.tokenize(" " + word)
+            cells.append(" · ".join(tokenizer.convert_tokens_to_string([t]).strip() or "␣" for t in tokens))
+        pieces.append((word, *cells))
+    return counts, pieces
+
+
+SAMPLING_SETTINGS = (
+    ("greedy (temperature 0)", {"temperature": 0.0}),
+    ("temperature 0.7", {"temperature": 0.7}),
+    ("temperature 1.3", {"temperature": 1.3}),
+    ("top-k 10", {"temperature": 1.0, "top_k": 10}),
+    ("top-p 0.9", {"temperature": 1.0, "top_p": 0.9}),
+    ("top-p 0.9 + repetition penalty 1.3 + no repeated 3-grams",
+     {"temperature": 1.0, "top_p": 0.9, "repetition_penalty": 1.3, "no_repeat_ngram_size": 3}),
+)  # fmt: skip
+
+
+def sampling_table(model, tokenizer, prompt: str, samples: int, new_tokens: int, seed: int) -> list[tuple]:
+    """(setting, distinct-2 over ``samples`` continuations of one prompt, the first continuation)."""
+    import torch
+
+    from genai_assets.evaluation.metrics import distinct_n
+
+    ids = tokenizer(prompt)["input_ids"][-(model.config.block_size - new_tokens) :]
+    prompt_ids = torch.tensor([ids] * samples)  # (samples, T): one row per sample
+    rows = []
+    for label, options in SAMPLING_SETTINGS:
+        generator = torch.Generator().manual_seed(seed)
+        out = model.generate(prompt_ids, new_tokens, generator=generator, **options)
+        texts = [tokenizer.decode(row[len(ids) :].tolist(), skip_special_tokens=True) for row in out]
+        first = " ".join(texts[0].split())[:160]
+        rows.append((label, f"{distinct_n(texts, 2):.2f}", first))
+    return rows
+
+
+def course_sections(
+    gpt, gpt_tokenizer, maps, inputs: TheoryInputs, config: TheoryConfig
+) -> tuple[list[str], dict]:
+    """Sections 7–10: heads measured, encoder vs decoder layers, tokenizers, sampling on one prompt."""
+    from genai_assets.escaping import md_inline, md_table
+
+    profiles = head_profiles(maps)
+    numbers = {"heads_profiled": float(len(profiles))}
+    parts = [
+        "## 7. Why several heads: what each head reads, measured",
+        "On the line above, per head of `scratch_transformer` (averaged over the query positions): mean "
+        "distance back to the tokens read, weight on the previous token, weight on the first token, entropy.",
+        "",
+        md_table(
+            [
+                "layer",
+                "head",
+                "mean distance (tokens)",
+                "on previous token",
+                "on first token",
+                "entropy (nats)",
+            ],
+            [
+                (
+                    r["layer"],
+                    r["head"],
+                    f"{r['distance']:.2f}",
+                    f"{r['previous']:.0%}",
+                    f"{r['first']:.0%}",
+                    f"{r['entropy']:.2f}",
+                )
+                for r in profiles
+            ],
+        ),  # fmt: skip
+        "",
+        head_reading(profiles),
+        "",
+    ]
+    width, heads = gpt.config.n_embd, gpt.config.n_head
+    parts += [
+        "## 8. Encoder layers vs decoder layers",
+        f"Built at our scratch model's width (d_model = {width}, {heads} heads, d_ff = {4 * width}):",
+        "",
+        md_table(
+            ["layer", "sub-layers", "self-attention mask", "parameters"],
+            layer_comparison(width, heads, 4 * width),
+        ),
+        "",
+        "An encoder layer lets every token see the whole input (only padding is masked): it builds a "
+        "representation of a text. A decoder layer masks the future so it can generate; in an encoder–decoder "
+        "model (our `next_line_transformer`) its cross-attention reads the encoder's output, with queries from the "
+        "decoder and keys/values from the encoder. A GPT is a stack of decoder layers without cross-attention.",
+        "",
+    ]
+    tokenizers = {"poem BPE": gpt_tokenizer}
+    wordlevel_dir = inputs.scratch_dir.parent / "poem_tokenizer_wordlevel"
+    if (wordlevel_dir / "tokenizer.json").is_file():
+        from transformers import AutoTokenizer
+
+        tokenizers["word-level"] = AutoTokenizer.from_pretrained(wordlevel_dir)
+    texts = [config.poem_line, *config.sense_sentences]
+    counts, pieces = tokenizer_rows(tokenizers, texts, list(config.tokenizer_words))
+    parts += [
+        "## 9. Tokenization: BPE vs word-level",
+        md_table(["tokenizer", "tokens per line (the lines above)", "unknown tokens"], counts),
+        "",
+        md_table(["word", *tokenizers], pieces),
+        "",
+        "BPE splits a word it has not merged whole into pieces it knows (down to bytes), so nothing is unknown; "
+        "the word-level tokenizer maps every word outside its vocabulary to one unknown token, and the word is "
+        "lost to the model."
+        + ("" if "word-level" in tokenizers else " (The word-level tokenizer is not in this lake: materialize "
+           "'poem_tokenizer' to add its column.)"),
+        "",
+    ]  # fmt: skip
+    torch_seed = config.seed
+    rows = sampling_table(
+        gpt, gpt_tokenizer, config.poem_line, config.sampling_samples, config.sampling_tokens, torch_seed
+    )
+    numbers |= {f"distinct2_{i}": float(row[1]) for i, row in enumerate(rows)}
+    parts += [
+        "## 10. Sampling settings on the same prompt",
+        f"Prompt: *{md_inline(config.poem_line)}*; {config.sampling_samples} continuations of "
+        f"{config.sampling_tokens} tokens per setting from `scratch_transformer`, same seed; distinct-2 = share "
+        "of unique word bigrams over them (higher = more varied).",
+        "",
+        md_table(["setting", "distinct-2", "first continuation"], rows),
+        "",
+        sampling_reading({label: float(value) for label, value, _ in rows}),
+        "",
+    ]
+    return parts, numbers
+
+
+def sampling_reading(distinct: dict[str, float]) -> str:
+    """What the sampling table shows, each comparison stated as measured (settings: SAMPLING_SETTINGS)."""
+    labels = [label for label, _ in SAMPLING_SETTINGS]
+    greedy, cold, hot, _, nucleus, controlled = (distinct[label] for label in labels)
+
+    def compare(a: float, b: float) -> str:
+        return "more" if a > b else "less" if a < b else "as"
+
+    return (
+        "In theory, greedy decoding repeats one continuation, a higher temperature flattens the distribution "
+        "and varies more, top-k and top-p cut the unlikely tail, and the repetition controls break loops. "
+        f"Measured here: greedy {greedy:.2f}; temperature 1.3 gave {compare(hot, cold)} varied text than 0.7 "
+        f"({hot:.2f} vs {cold:.2f}); adding the repetition controls to top-p gave {compare(controlled, nucleus)} "
+        f"varied text ({controlled:.2f} vs {nucleus:.2f})."
+    )
