@@ -590,3 +590,32 @@ def test_multi_node_training_job_is_launched_and_followed_through_pipes(monkeypa
     assert materialization.metadata["world_size"].value == 4
     assert materialization.metadata["backend"].value == "nccl"
     assert "[rank 0] step 12/12 train loss 1.2500" in messages  # rank 0's Pipes log line, in the run
+
+
+def test_code_server_answers_the_grpc_health_check_the_healthchecks_run(tmp_path):
+    """compose's and the Dockerfile's healthcheck command against a real `dagster code-server start`."""
+    import signal
+    import sys
+    import time
+
+    (tmp_path / "tiny_defs.py").write_text(
+        "import dagster as dg\n\n@dg.asset\ndef one():\n    return 1\n\ndefs = dg.Definitions(assets=[one])\n"
+    )
+    port = _free_port()
+    dagster = [sys.executable, "-m", "dagster"]
+    server = subprocess.Popen(
+        [*dagster, "code-server", "start", "-h", "127.0.0.1", "-p", str(port), "-f", "tiny_defs.py"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        check = [*dagster, "api", "grpc-health-check", "-p", str(port)]
+        deadline, healthy = time.monotonic() + 120, None
+        while time.monotonic() < deadline and server.poll() is None:
+            healthy = subprocess.run(check, capture_output=True, text=True, timeout=60)
+            if healthy.returncode == 0:
+                break
+            time.sleep(1)
+        assert healthy is not None and healthy.returncode == 0, healthy and healthy.stdout + healthy.stderr
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)  # the server and the gRPC process it spawned
+        server.wait(timeout=30)
