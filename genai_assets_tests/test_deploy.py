@@ -306,7 +306,10 @@ def _launcher_from_values(values: dict):
         env_vars=launcher["envVars"], volume_mounts=launcher["volumeMounts"], volumes=launcher["volumes"],
         labels=launcher.get("labels") or {}, job_namespace="genai", resources=launcher.get("resources") or {},
         scheduler_name=None, security_context=None,
-        run_k8s_config={"container_config": run_k8s_config.get("containerConfig") or {}},
+        run_k8s_config={
+            "container_config": run_k8s_config.get("containerConfig") or {},
+            "pod_spec_config": run_k8s_config.get("podSpecConfig") or {},
+        },
         only_allow_user_defined_k8s_config_fields=None, only_allow_user_defined_env_vars=None,
     )  # fmt: skip
 
@@ -361,6 +364,12 @@ def test_run_and_step_pods_get_the_resources_the_values_intend():
     assert run_container["resources"] == launcher["resources"]  # the launcher's, not the code server's
     assert {"name": "GENAI_DATA_LAKE", "value": "/lake"} in run_container["env"]
     assert run_container["volume_mounts"] == [{"name": "lake", "mount_path": "/lake"}]
+    # Run pods run as the image's non-root user, with the lake writable for its group.
+    assert run_context.run_k8s_config.pod_spec_config["security_context"] == {
+        "run_as_user": 10001,
+        "run_as_group": 10001,
+        "fs_group": 10001,
+    }
     # The HF token secret reaches run pods once, and stays optional (envSecrets would drop "optional").
     assert run_container["env_from"] == [{"secret_ref": {"name": "genai-assets-hf-token", "optional": True}}]
     # The defect, reproduced: with the chart's default (config forwarded to runs), the code server's

@@ -142,6 +142,8 @@ def indexed_job(
     port = int(rendezvous_endpoint(name, config).rpartition(":")[2])
     pod_spec = {
         "restartPolicy": "Never",
+        # The image's non-root user (deploy/Dockerfile); fsGroup: the lake is writable for it.
+        "securityContext": {"runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001},
         "subdomain": name,  # + the headless Service of that name: pod i resolves as <name>-<i>.<name>
         "containers": [_container(pod_command(name, config, worker_args), config, settings, port)],
         "volumes": [
