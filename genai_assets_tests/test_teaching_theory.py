@@ -90,6 +90,17 @@ def test_worked_attention_example_matches_the_project_function():
 
 def test_theory_notes_on_a_tiny_lake(lake_root):
     build_tiny_lake(lake_root)
+    bits = {"base": {"in_domain": 2.0, "ood": 1.5}, "finetuned": {"in_domain": 1.8, "ood": 1.53}}
+    bits["change"] = {k: bits["finetuned"][k] / bits["base"][k] - 1 for k in bits["base"]}
+    metrics = {"n_trainable_parameters": 1000, "config": {"lora": True}, "bits_per_char": bits}
+    (lake_root / "models" / "finetuned_lm" / "metrics.json").write_text(json.dumps(metrics))
+    evaluation = {"models": [
+        {"model": "finetuned_lm", "bits_per_char": 1.8, "bleu": 3.0, "chrf": 20.0},
+        {"model": "scratch_transformer", "bits_per_char": 2.5, "bleu": 4.0, "chrf": 15.0},
+        {"model": "reference", "bits_per_char": None, "bleu": None, "chrf": None},
+    ]}  # fmt: skip
+    (lake_root / "reports").mkdir(parents=True, exist_ok=True)
+    (lake_root / "reports" / "evaluation.json").write_text(json.dumps(evaluation))
     # A run-config line carrying markup (issue 20): the page must show it as text.
     result = materialize_theory(lake_root, poem_line=HOSTILE_LINE)
     assert result.success
@@ -118,6 +129,12 @@ def test_theory_notes_on_a_tiny_lake(lake_root):
         assert heading in markdown
     assert metadata["heads_profiled"] == 4  # tiny preset: 2 layers x 2 heads
     assert "| moonlitten |" in markdown and "| encoder layer |" in markdown
+    assert "LoRA adapters: 1,000 trainable parameters" in markdown
+    assert "went down 10.0%: the model learned the corpus" in markdown and "up 2.0%: it forgot" in markdown
+    assert (
+        "by BLEU: `scratch_transformer`; by chrF: `finetuned_lm` — the three measures do not agree"
+        in markdown
+    )
     assert "| greedy (temperature 0) |" in markdown and metadata["distinct2_0"] <= 0.25 + 1e-9  # 4 equal rows
     for name in (
         "attention_heads",

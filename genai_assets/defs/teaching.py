@@ -423,7 +423,7 @@ def walkthrough_page(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
 @dg.asset(
     group_name="teaching",
     kinds={"pytorch"},
-    deps=["scratch_transformer", "rnn_baselines", "cooccurrence_embeddings", "finetuned_lm"],
+    deps=["scratch_transformer", "rnn_baselines", "cooccurrence_embeddings", "finetuned_lm", "evaluation"],
     config_schema=TheoryNotesConfig.config_schema(),
 )
 def theory_notes(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:

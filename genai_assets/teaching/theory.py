@@ -635,7 +635,7 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         "",
     ]
     more, more_numbers = course_sections(gpt, gpt_tokenizer, maps, inputs, config)
-    parts += more
+    parts += more + finetune_section(finetuned, inputs.finetuned_dir) + evaluation_section(reports_dir)
     numbers |= more_numbers
     markdown = "\n".join(parts)
     atomic_write_text(reports_dir / "theory.md", markdown)
@@ -886,3 +886,99 @@ def sampling_reading(distinct: dict[str, float]) -> str:
         f"({hot:.2f} vs {cold:.2f}); adding the repetition controls to top-p gave {compare(controlled, nucleus)} "
         f"varied text ({controlled:.2f} vs {nucleus:.2f})."
     )
+
+
+def finetune_section(finetuned, finetuned_dir: Path) -> list[str]:
+    """11. LoRA vs all weights: trainable parameters and learning vs forgetting, from finetuned_lm's metrics."""
+    import json
+
+    metrics_path = finetuned_dir / "metrics.json"
+    total = sum(p.numel() for p in finetuned.parameters())
+    parts = ["## 11. Fine-tuning: LoRA adapters vs all weights"]
+    if not metrics_path.is_file():
+        return parts + [
+            f"(`{metrics_path}` is missing: materialize 'finetuned_lm' for the measured run.)",
+            "",
+        ]
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    trained = int(metrics.get("n_trainable_parameters", total))
+    lora = bool(metrics.get("config", {}).get("lora", False))
+    parts += [
+        f"The demo run trained {'LoRA adapters' if lora else 'all weights'}: {trained:,} trainable parameters, "
+        f"{trained / total:.2%} of the {total:,} in the saved model"
+        + (" (the adapters were merged into it before saving)." if lora else ".")
+        + " Full fine-tuning trains every one of them, and AdamW keeps two more numbers per trained parameter.",
+        "",
+    ]
+    bits = metrics.get("bits_per_char")
+    if bits:
+        change = bits["change"]
+        learned = change.get("in_domain", 0.0)
+        forgot = change.get("ood", 0.0)
+        parts += [
+            md_table_rows(
+                ["texts", "base bits/char", "fine-tuned bits/char", "change"],
+                [
+                    (
+                        name,
+                        f"{bits['base'][name]:.4f}",
+                        f"{bits['finetuned'][name]:.4f}",
+                        f"{change[name]:+.1%}",
+                    )
+                    for name in bits["base"]
+                ],
+            ),  # fmt: skip
+            "",
+            f"On held-out poems (in domain) bits per character went {'down' if learned < 0 else 'up'} "
+            f"{abs(learned):.1%}: the model {'learned' if learned < 0 else 'did not learn'} the corpus; on "
+            f"out-of-domain verse it went {'up' if forgot > 0 else 'down'} {abs(forgot):.1%}: "
+            + ("it forgot some of what it knew." if forgot > 0 else "no forgetting is measured there."),
+            "",
+        ]
+    return parts
+
+
+def evaluation_section(reports_dir: Path) -> list[str]:
+    """12. BLEU vs chrF vs bits/char, from the evaluation report, and what a human A/B adds."""
+    import json
+
+    path = reports_dir / "evaluation.json"
+    parts = ["## 12. BLEU, chrF, bits per character and human A/B"]
+    rows = []
+    if path.is_file():
+        models = json.loads(path.read_text(encoding="utf-8"))["models"]
+        rows = [
+            (m["model"], f"{m['bits_per_char']:.3f}", f"{m['bleu']:.2f}", f"{m['chrf']:.2f}")
+            for m in models
+            if m.get("model") != "reference" and m.get("bits_per_char") is not None
+        ]
+    if rows:
+        by = {name: (float(b), float(bleu), float(chrf)) for name, b, bleu, chrf in rows}
+        best_bits = min(by, key=lambda name: by[name][0])
+        best_bleu = max(by, key=lambda name: by[name][1])
+        best_chrf = max(by, key=lambda name: by[name][2])
+        agree = "agree" if len({best_bits, best_bleu, best_chrf}) == 1 else "do not agree"
+        parts += [
+            md_table_rows(["model", "bits/char (lower better)", "BLEU", "chrF"], rows),
+            "",
+            f"Best by bits per character: `{best_bits}`; by BLEU: `{best_bleu}`; by chrF: `{best_chrf}` — the "
+            f"three measures {agree} here.",
+            "",
+        ]
+    else:
+        parts += [f"(`{path}` is missing: materialize 'evaluation' for the measured table.)", ""]
+    parts += [
+        "BLEU counts word n-grams (up to 4) shared with the real continuation, chrF character n-grams (kinder to "
+        "a different word ending), and bits per character scores the probability the model gives the real "
+        "text, so it needs no sampling at all. For poetry all three reward closeness to one reference, while "
+        "many different continuations are good. A blind human A/B comparison (`human_eval_sheet`: two models, "
+        "the same prompts, sides shuffled) measures what they cannot: which poem a reader prefers.",
+        "",
+    ]
+    return parts
+
+
+def md_table_rows(header: list[str], rows: list[tuple]) -> str:
+    from genai_assets.escaping import md_table
+
+    return md_table(header, rows)
