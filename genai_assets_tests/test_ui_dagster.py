@@ -82,6 +82,12 @@ def test_asset_graph_shows_data_stage_assets_and_checks(dagster_ui):
     }
     assert all(check_names.values()), f"both data-stage assets must have checks: {check_names}"
 
+    # The Launchpad of demo_cpu shows the scratch GPT's n_layer with the description and default
+    # declared once on GPTArchitecture (Annotated data, derived with Dagster's public config API).
+    n_layer = launchpad_fields(dagster_ui, "demo_cpu", "n_layer")
+    assert {"name": "n_layer", "description": "number of decoder layers (N in the paper)",
+            "defaultValueAsJson": "4", "isRequired": False} in n_layer, n_layer  # fmt: skip
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -102,6 +108,43 @@ def test_asset_graph_shows_data_stage_assets_and_checks(dagster_ui):
                     expect(page.get_by_text(name, exact=True).first).to_be_visible()
         finally:
             browser.close()
+
+
+LAUNCHPAD_SCHEMA_QUERY = """
+query LaunchpadSchema($selector: PipelineSelector!) {
+  runConfigSchemaOrError(selector: $selector) {
+    __typename
+    ... on RunConfigSchema {
+      allConfigTypes {
+        ... on CompositeConfigType { fields { name description defaultValueAsJson isRequired } }
+      }
+    }
+  }
+}
+"""
+
+
+def launchpad_fields(base_url: str, job: str, field_name: str) -> list[dict]:
+    """Every config field called ``field_name`` in ``job``'s run-config schema, as the webserver
+    serves it to the Launchpad (its form, descriptions and scaffolded defaults come from this)."""
+    import json
+
+    selector = {
+        "repositoryLocationName": "genai_assets",
+        "repositoryName": "__repository__",
+        "pipelineName": job,
+    }
+    body = json.dumps({"query": LAUNCHPAD_SCHEMA_QUERY, "variables": {"selector": selector}}).encode()
+    request = urllib.request.Request(f"{base_url}/graphql", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        schema = json.loads(response.read())["data"]["runConfigSchemaOrError"]
+    assert schema["__typename"] == "RunConfigSchema", schema
+    return [
+        field
+        for config_type in schema["allConfigTypes"]
+        for field in config_type.get("fields") or []
+        if field["name"] == field_name
+    ]
 
 
 def graph_key(name: str):
