@@ -57,6 +57,7 @@ KNOWN_LAKE_ENTRIES = frozenset(
         "embeddings",
         "token_arrays",
         "human_eval",
+        "versions",
         "README.md",
         ".gitkeep",
     }
@@ -305,7 +306,8 @@ def recover_lake(root: str | os.PathLike[str], log: Log | None = None) -> dict[s
     root = Path(root)
     if root.is_dir() and read_lake_marker(root) is None:
         raise LakeRefusedError(f"{root} is not a marked data lake; call open_lake({str(root)!r}) first.")
-    recovered: list[str] = []
+    # First: finish publications past their commit point (their staged files must not be cleaned).
+    recovered: list[str] = [f"{asset} (publication)" for asset in complete_publications(root, log=log)]
     cleaned: list[str] = []
     frontier = [root] if root.is_dir() else []
     for _depth in range(3):
@@ -323,3 +325,97 @@ def recover_lake(root: str | os.PathLike[str], log: Log | None = None) -> dict[s
             ]
         frontier = next_frontier
     return {"recovered": sorted(recovered), "cleaned": sorted(cleaned)}
+
+
+# --- files of one asset published together ----------------------------------------------------------
+
+VERSIONS_FOLDER = "versions"  # <lake>/versions/<asset>.json: the run and file hashes of the current set
+
+
+def _journal_path(root: Path, asset: str, run_id: str) -> Path:
+    return root / f"{LAKE_TEMP_PREFIX}{asset}.{run_id}.commit.json"
+
+
+class AssetVersion:
+    """The files of one asset run, staged beside their targets and published as one version.
+
+    The asset body and the IO manager each :meth:`stage` their files (written to prefixed temporary
+    names, so nothing visible changes); the IO manager then calls :meth:`publish`, which writes a
+    commit journal listing every staged file with its target, renames them all into place and
+    removes the journal. A kill before the journal exists leaves the previous set untouched (the
+    staged files are stale leftovers); a kill after it is rolled forward by
+    :func:`complete_publications` at the next start, so readers only ever see all files of one run.
+    ``<lake>/versions/<asset>.json`` names the run and each file's SHA-256, published with them.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], asset: str, run_id: str) -> None:
+        self.root, self.asset, self.run_id = Path(root), asset, run_id
+        self._record = self.root / f"{LAKE_TEMP_PREFIX}{asset}.{run_id}.pending.tmp"
+        self._base = self.root.resolve()
+
+    def _staged(self) -> dict[str, str]:
+        return json.loads(self._record.read_text(encoding="utf-8")) if self._record.is_file() else {}
+
+    def stage(self, target: str | os.PathLike[str]) -> Path:
+        """A path to write ``target``'s new content to; it becomes ``target`` when the version is published."""
+        target = Path(target).resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f"{LAKE_TEMP_PREFIX}{target.name}.{self.run_id}.tmp")
+        # Paths relative to the root: a journal stays valid if the lake is moved or copied.
+        relative = {str(target.relative_to(self._base)): str(staged.relative_to(self._base))}
+        atomic_write_text(self._record, json.dumps(self._staged() | relative))  # survives a process change
+        return staged
+
+    def discard(self) -> None:
+        """Drop every staged file (the run declined to write a new version)."""
+        for staged in self._staged().values():
+            (self._base / staged).unlink(missing_ok=True)
+        self._record.unlink(missing_ok=True)
+
+    def publish(self, log: Log | None = None) -> dict[str, str]:
+        """Journal, then rename every staged file into place; returns ``{target: sha256}``."""
+        import hashlib
+
+        staged = self._staged()
+        missing = [target for target, path in staged.items() if not (self._base / path).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{self.asset}: staged files were never written for {missing}.")
+        hashes = {
+            target: hashlib.sha256((self._base / path).read_bytes()).hexdigest()
+            for target, path in staged.items()
+        }
+        manifest_staged = self.stage(self.root / VERSIONS_FOLDER / f"{self.asset}.json")
+        manifest_staged.write_text(
+            json.dumps({"asset": self.asset, "run_id": self.run_id, "files": hashes}, indent=2) + "\n",
+            encoding="utf-8",
+        )
+        journal = _journal_path(self.root, self.asset, self.run_id)
+        atomic_write_text(journal, json.dumps(self._staged()))  # the commit point
+        self._record.unlink(missing_ok=True)
+        complete_publications(self.root, log=log, quiet=True)
+        return hashes
+
+
+def complete_publications(
+    root: str | os.PathLike[str], log: Log | None = None, quiet: bool = False
+) -> list[str]:
+    """Finish every publication whose commit journal exists (a kill came after its commit point).
+
+    Renames each staged file still waiting into place, then removes the journal; idempotent.
+    Returns the assets completed. ``log`` hears of every file moved, unless ``quiet`` (a normal publish).
+    """
+    log = log or logger.warning
+    root = Path(root)
+    completed = []
+    for journal in sorted(root.glob(f"{LAKE_TEMP_PREFIX}*.commit.json")):
+        for target, staged in json.loads(journal.read_text(encoding="utf-8")).items():
+            staged, target = root / staged, root / target
+            if staged.exists():
+                os.replace(staged, target)
+                if not quiet:
+                    log(
+                        f"Data lake: moved {staged} to {target} (finishing a publication a kill interrupted)."
+                    )
+        journal.unlink()
+        completed.append(journal.name[len(LAKE_TEMP_PREFIX) : -len(".commit.json")])  # "<asset>.<run id>"
+    return completed

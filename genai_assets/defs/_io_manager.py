@@ -26,7 +26,14 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from genai_assets.lake import atomic_path, default_lake_root, open_lake
+from genai_assets.lake import AssetVersion, complete_publications, default_lake_root, open_lake
+
+
+def asset_version(root: str, asset_key: dg.AssetKey, partition: str | None, run_id: str) -> AssetVersion:
+    """The version this run publishes for ``asset_key`` (and partition): the asset body stages its
+    other files in it (same arguments), the IO manager adds the table and publishes it."""
+    name = "__".join(asset_key.path) + (f".{partition}" if partition is not None else "")
+    return AssetVersion(root, name, run_id)
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -38,8 +45,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Write only into this project's lake: mark or adopt the root, or refuse it (``lake.open_lake``)."""
+        """Write only into this project's lake: mark or adopt the root, or refuse it (``lake.open_lake``);
+        then finish any publication a kill interrupted after its commit point, before anything is read."""
         open_lake(self.root, log=context.log.info if context.log is not None else None)
+        complete_publications(self.root, log=context.log.warning if context.log is not None else None)
 
     def path_for(self, asset_key: dg.AssetKey, partition: str | None = None) -> Path:
         base = Path(self.root).joinpath(*asset_key.path)
@@ -49,6 +58,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if obj is None:
             # An asset may decline to write (e.g. a collapsed re-scrape keeps the last good file).
             context.log.info("Asset returned None: the existing Parquet file, if any, is kept.")
+            partition = context.partition_key if context.has_partition_key else None
+            asset_version(self.root, context.asset_key, partition, context.run_id).discard()
             return
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(
@@ -57,8 +68,11 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             )
         partition = context.partition_key if context.has_partition_key else None
         target = self.path_for(context.asset_key, partition)
-        with atomic_path(target) as tmp:
-            obj.to_parquet(tmp, index=False)
+        # The table joins the files the asset body staged in this run (e.g. cleansed_poems' exports):
+        # all are published as one version, so a kill never leaves new exports beside an old table.
+        version = asset_version(self.root, context.asset_key, partition, context.run_id)
+        obj.to_parquet(version.stage(target), index=False)
+        version.publish(log=context.log.warning)
         context.add_output_metadata(
             {"path": dg.MetadataValue.path(str(target)), "rows": dg.MetadataValue.int(len(obj))}
         )

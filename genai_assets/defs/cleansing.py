@@ -47,6 +47,7 @@ def cleansed_poems(
 ) -> pd.DataFrame:
     from genai_assets.cleaning.exports import write_cleansed_text, write_raw_poems_json
     from genai_assets.cleaning.pipeline import cleanse_poems, combine_partitions
+    from genai_assets.defs._io_manager import asset_version
     from genai_assets.defs._metadata import dataframe_markdown, save_figure, table_markdown
     from genai_assets.plotting import new_figure
 
@@ -93,14 +94,22 @@ def cleansed_poems(
     axis.barh(removing["rule"], removing["rows_removed"], color="tab:red")
     axis.invert_yaxis()
     axis.set(title=f"Rows removed per step ({len(raw)} in, {len(table)} out)", xlabel="rows")
-    metadata["removed_per_step"] = save_figure(figure, lake.reports_dir() / "cleansing_steps.png")
+    # Every file of this asset is staged in one version the IO manager publishes with the table
+    # (genai_assets.lake.AssetVersion): a kill at any moment leaves all files of one run.
+    version = asset_version(str(lake.path), context.asset_key, None, context.run_id)
+    metadata["removed_per_step"] = save_figure(
+        figure, version.stage(lake.reports_dir() / "cleansing_steps.png")
+    )
 
     if config.write_exports:
         exports = lake.exports_dir()
-        json_path = write_raw_poems_json(raw, exports / "raw_poems.json")
-        text_path = write_cleansed_text(table["text"], exports / "cleansed.txt")
-        metadata["export_raw_poems_json"] = dg.MetadataValue.path(str(json_path))
-        metadata["export_cleansed_txt"] = dg.MetadataValue.path(str(text_path))
+        for name, write in (
+            ("raw_poems.json", lambda path: write_raw_poems_json(raw, path)),
+            ("cleansed.txt", lambda path: write_cleansed_text(table["text"], path)),
+        ):
+            write(version.stage(exports / name))
+        metadata["export_raw_poems_json"] = dg.MetadataValue.path(str(exports / "raw_poems.json"))
+        metadata["export_cleansed_txt"] = dg.MetadataValue.path(str(exports / "cleansed.txt"))
     context.add_output_metadata(metadata)
     return table
 
