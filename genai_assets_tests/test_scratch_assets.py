@@ -101,6 +101,10 @@ def test_scratch_assets_materialize_and_reload(lake_root):
     assert record["best_dir"] == str(models / f"rnn_{record['best']}")
     assert record["transformer"]["tokens_seen"] == gpt_meta["tokens_seen"].value
     assert "Transformer" in metadata_of(result, "rnn_baselines")["comparison"].value
+    rnn_meta, line_meta = metadata_of(result, "rnn_baselines"), metadata_of(result, "next_line_transformer")
+    # issue 16: every training asset reports tokens/s and MFU
+    assert all(rnn_meta[f"{kind}_mfu"].value > 0 for kind in ("rnn", "lstm", "gru"))
+    assert line_meta["mfu"].value > 0 and line_meta["tokens_per_second"].value > 0
     examples = metadata_of(result, "next_line_transformer")
     assert examples["train_pairs"].value > 0 and examples["val_pairs"].value > 0
 
@@ -131,7 +135,7 @@ def test_interrupted_asset_resumes_from_its_checkpoint(lake_root, monkeypatch):
     result = materialize(lake_root, ["scratch_transformer"])
     metadata = metadata_of(result, "scratch_transformer")
     assert metadata["resumed_from_step"].value == 3 and metadata["steps"].value == 6
-    assert metadata["mfu"].value > 0 and metadata["precision"].value == "fp32"  # issue 16: on CPU, auto = fp32
+    assert metadata["mfu"].value > 0 and metadata["precision"].value == "fp32"  # on CPU auto = fp32
     assert "validated on the last" in metadata["notes"].value
 
 

@@ -152,6 +152,10 @@ def rnn_baselines(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Mater
             "loss_curves": image_markdown(baselines.curves_path),
             "comparison_plot": image_markdown(baselines.bars_path),
             **{f"{kind}_val_loss": round(record["models"][kind]["val_loss"], 4) for kind in config.kinds},
+            **{
+                f"{kind}_mfu": round(float(record["models"][kind].get("mfu") or 0.0), 4)
+                for kind in config.kinds
+            },
             "samples_best": dg.MetadataValue.md(_samples_markdown(record["models"][best]["samples"])),
         }
     )
