@@ -14,6 +14,8 @@ from genai_assets.evaluation.human_eval import build_sheet, mark_current_sheet, 
 from genai_assets.evaluation.ratings_db import RatingsStore
 from genai_assets.generation import generate_poems
 from genai_assets.generation.settings import SamplingConfig
+from genai_assets.models.loading import save_scratch_model
+from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
 from genai_assets.playground.core import (
     Playground,
     RatingSession,
@@ -33,8 +35,14 @@ def build_playground_lake(root):
     models = root / "models"
     save_tiny_gpt2(models / "finetuned_lm", seed=1)
     # Built outside the lake and moved in: the lake holds only the files it expects.
-    folder, _ = save_scratch_gpt(root.parent / f"{root.name}_work")
+    work = root.parent / f"{root.name}_work"
+    folder, tokenizer = save_scratch_gpt(work)
     folder.rename(models / "scratch_transformer")
+    torch.manual_seed(0)
+    lstm = RNNLanguageModel(
+        RNNConfig(kind="lstm", vocab_size=len(tokenizer), n_embd=8, hidden_size=8, n_layer=1)
+    )
+    save_scratch_model(models / "rnn_lstm", lstm, work / "tokenizer", {}, "# card\n")
     (models / "rnn_gru").mkdir()
     (models / "rnn_gru" / "config.json").write_text("{not json")
     return write_playground_sheet(root)
@@ -75,7 +83,7 @@ def playground(lake, tmp_path):
 
 
 def test_models_are_listed_and_a_corrupt_folder_gives_one_clear_line(playground):
-    assert playground.model_names() == ["finetuned_lm", "scratch_transformer", "rnn_gru"]
+    assert playground.model_names() == ["finetuned_lm", "scratch_transformer", "rnn_gru", "rnn_lstm"]
     with pytest.raises(ValueError, match=r"config.json is not a valid JSON object .* corrupt"):
         playground.generator("rnn_gru")
     with pytest.raises(ValueError, match="No model folder 'nope'.*available: finetuned_lm"):
@@ -102,7 +110,7 @@ def test_form_values_are_validated_with_messages():
         sampling_from_form("wild", True, **FORM, max_new_tokens=20, seed=0)
 
 
-@pytest.mark.parametrize("model", ["finetuned_lm", "scratch_transformer"])
+@pytest.mark.parametrize("model", ["finetuned_lm", "scratch_transformer", "rnn_lstm"])
 def test_stream_equals_one_shot_generation_with_the_same_seed(playground, model):
     sampling = SamplingConfig(**FORM, max_new_tokens=12, seed=5)
     events = list(stream_text(playground, model, "The rose", sampling))
