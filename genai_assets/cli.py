@@ -111,6 +111,11 @@ def run_materialize(args: argparse.Namespace) -> int:
     from genai_assets.definitions import defs
     from genai_assets.defs._config import check_run_config
     from genai_assets.defs._presets import preset_run_config
+    from genai_assets.defs._run_owners import fail_runs_of_dead_owners, run_owner_tags
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    for run_id in fail_runs_of_dead_owners(instance):  # killed earlier: it would stay STARTED forever
+        print(f"Marked run {run_id} failed: the process that ran it is gone.", file=sys.stderr)
 
     run_config = merge_run_config(preset_run_config(args.preset), extra_config)
 
@@ -136,7 +141,6 @@ def run_materialize(args: argparse.Namespace) -> int:
     except (ValueError, dg.DagsterInvalidConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     plan: list[tuple[list, str | None]] = [(partitioned, site) for site in args.sites] if partitioned else []
     if unpartitioned:
         plan.append((unpartitioned, None))
@@ -160,6 +164,7 @@ def run_materialize(args: argparse.Namespace) -> int:
             partition_key=partition,
             run_config=config_for(keys),
             raise_on_error=False,
+            tags=run_owner_tags(),  # lets a later `materialize` tell a killed run from a live one
         )
         elapsed = time.perf_counter() - step_started
         status = "ok" if result.success else "FAILED"
