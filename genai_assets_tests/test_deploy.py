@@ -507,8 +507,8 @@ with open_dagster_pipes() as pipes:
 
 
 class FakeKubernetes:
-    def __init__(self, fail: bool = False):
-        self.fail, self.created, self.deleted, self.logs = fail, [], [], {}
+    def __init__(self, outcome: str = "succeeded"):  # "succeeded", "failed" or "pending" (never scheduled)
+        self.outcome, self.created, self.deleted, self.logs = outcome, [], [], {}
 
     def create_namespaced_service(self, namespace, body):
         self.created.append(body)
@@ -532,7 +532,10 @@ class FakeKubernetes:
             stamped = [f"2026-01-01T00:00:{second:02d}.000000Z {line}\n" for second, line in enumerate(lines)]
             self.logs[pod] = [line.encode() for line in stamped]
         self.pods = [
-            types.SimpleNamespace(metadata=types.SimpleNamespace(name=name), status=types.SimpleNamespace(phase="Running"))
+            types.SimpleNamespace(
+                metadata=types.SimpleNamespace(name=name),
+                status=types.SimpleNamespace(phase="Pending" if self.outcome == "pending" else "Running"),
+            )
             for name in self.logs
         ]  # fmt: skip
 
@@ -548,7 +551,8 @@ class FakeKubernetes:
         import types
 
         count = len(self.pods)
-        status = types.SimpleNamespace(succeeded=0 if self.fail else count, failed=1 if self.fail else None)
+        succeeded = count if self.outcome == "succeeded" else 0
+        status = types.SimpleNamespace(succeeded=succeeded, failed=1 if self.outcome == "failed" else None)
         return types.SimpleNamespace(status=status)
 
     def delete_namespaced_job(self, name, namespace, **_):
@@ -558,14 +562,15 @@ class FakeKubernetes:
         self.deleted.append(("Service", name))
 
 
-@pytest.mark.parametrize("fail", [False, True])
-def test_multi_node_training_job_is_launched_and_followed_through_pipes(monkeypatch, fail):
+@pytest.mark.parametrize("outcome", ["succeeded", "failed", "pending"])
+def test_multi_node_training_job_is_launched_and_followed_through_pipes(monkeypatch, outcome):
     import kubernetes
 
     from genai_assets.defs import _k8s_training
     from genai_assets.training.distributed import DistributedConfig
 
-    fake = FakeKubernetes(fail=fail)
+    fake = FakeKubernetes(outcome)
+    monkeypatch.setenv("GENAI_ASSETS_TRAINING_START_TIMEOUT_S", "0" if outcome == "pending" else "60")
     monkeypatch.setattr(kubernetes.config, "load_incluster_config", lambda: None)
     monkeypatch.setattr(kubernetes.client, "CoreV1Api", lambda: fake)
     monkeypatch.setattr(kubernetes.client, "BatchV1Api", lambda: fake)
@@ -587,12 +592,14 @@ def test_multi_node_training_job_is_launched_and_followed_through_pipes(monkeypa
     assert fake.deleted == [("Job", name), ("Service", name)]  # cleaned up either way
     env_names = {item["name"] for item in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert {"DAGSTER_PIPES_CONTEXT", "DAGSTER_PIPES_MESSAGES"} <= env_names
-    if fail:  # a failed pod fails the step with the Job's name (run_torchrun adds the resume hint)
-        assert not result.success
-        assert (
-            f"TrainingJobFailed: Training Job {name} failed"
-            in result.failure_data_for_node("trained").error.to_string()
-        )
+    error = "" if result.success else result.failure_data_for_node("trained").error.to_string()
+    if (
+        outcome == "failed"
+    ):  # a failed pod fails the step with the Job's name (run_torchrun adds the resume hint)
+        assert f"TrainingJobFailed: Training Job {name} failed" in error
+        return
+    if outcome == "pending":  # pods that never start do not hold the step forever
+        assert f"Training Job {name}: only 0 of 2 pods started" in error
         return
     assert result.success
     [materialization] = result.asset_materializations_for_node("trained")

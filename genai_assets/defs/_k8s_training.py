@@ -102,8 +102,15 @@ def _follow_until_done(context, core, batch, reader, name: str, namespace: str, 
     from genai_assets.training.k8s_job import LABEL_JOB
 
     followed: dict[str, threading.Thread] = {}
+    # Pods that never start (no GPU node free, image pull errors) must not hold the step forever.
+    start_deadline = time.monotonic() + float(os.environ.get("GENAI_ASSETS_TRAINING_START_TIMEOUT_S", "3600"))
     while True:
         pods = core.list_namespaced_pod(namespace, label_selector=f"{LABEL_JOB}={name}").items
+        if len(followed) < nnodes and time.monotonic() > start_deadline:
+            raise TrainingJobFailed(
+                f"Training Job {name}: only {len(followed)} of {nnodes} pods started before "
+                "GENAI_ASSETS_TRAINING_START_TIMEOUT_S (see `kubectl describe job`)"
+            )
         for pod in pods:
             if pod.metadata.name not in followed and pod.status.phase in ("Running", "Succeeded", "Failed"):
                 thread = threading.Thread(
