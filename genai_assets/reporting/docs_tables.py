@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from genai_assets.escaping import md_code_span, md_inline, md_table_cell
 from genai_assets.lake import atomic_write_text
 
 BLOCK = re.compile(
@@ -154,8 +155,10 @@ def _seconds(value: float) -> str:
 
 
 def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
+    # Cells hold names and text read from the lake: escaped (genai_assets.escaping); code spans built
+    # with md_code_span pass through.
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(md_table_cell(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -184,7 +187,10 @@ def corpus_counts(files: LakeFiles) -> str:
 def demo_timings(files: LakeFiles) -> str:
     timings = files.json(RUN_TIMINGS)
     assets = timings["assets"]
-    rows = [[f"`{row['asset']}`", row.get("group") or "–", _seconds(row["seconds"])] for row in assets]
+    rows = [
+        [md_code_span(row["asset"], table_cell=True), row.get("group") or "–", _seconds(row["seconds"])]
+        for row in assets
+    ]
     total = sum(row["seconds"] for row in assets)
     per_group: dict[str, float] = {}
     for row in assets:
@@ -240,7 +246,9 @@ def eval_table(files: LakeFiles) -> str:
     if report.get("skipped"):
         lines += [
             "",
-            "Not evaluated: " + "; ".join(f"`{k}` ({v})" for k, v in report["skipped"].items()) + ".",
+            "Not evaluated: "
+            + "; ".join(f"{md_code_span(k)} ({md_inline(v)})" for k, v in report["skipped"].items())
+            + ".",
         ]
     return "\n".join(lines)
 
@@ -367,7 +375,7 @@ def sweep_table(rows: list[dict]) -> str:
         ["---", "---:", "---:", "---:", "---:", "---:", ":-:", "---:"],
         [
             [
-                f"`{row['recipe']}`",
+                md_code_span(row["recipe"], table_cell=True),
                 str(row["steps"]),
                 _int(row["train_tokens"]),
                 _int(row["trainable_parameters"]),
@@ -399,7 +407,7 @@ def scratch_gru_table(rows: list[dict]) -> str:
         ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:"],
         [
             [
-                f"`{row['run']}`",
+                md_code_span(row["run"], table_cell=True),
                 row["model"].upper(),
                 _int(row["tokens"]),
                 _int(row["parameters"]),
