@@ -93,3 +93,37 @@ def test_presets_are_valid_configs():
     for preset in PRESETS.values():
         if "cleansed_poems" in preset:
             CleansePoemsConfig(**preset["cleansed_poems"]["config"]).to_library()
+
+
+def test_invisible_characters_never_reach_the_cleansed_table(lake_root):
+    from genai_assets.schema import raw_poems_frame
+    from genai_assets_tests.test_cleaning_rules import INVISIBLE
+    from genai_assets_tests.test_fuzz_parsing import refused
+
+    write_raw_partitions(lake_root)
+    smuggled = raw_poems_frame(
+        [
+            {
+                "source": "poets_org",
+                "source_key": "/poem/hidden",
+                "title": "Ozymandias" + INVISIBLE.replace("\ud800", ""),  # raw_poems drops lone surrogates
+                "author": "\u2067Percy Bysshe Shelley\u2069\U000e0068\U000e0069",
+                "text": "I met a traveller from an antique land,\u202e\nWho said\u2014\u200d"
+                "\U000e0049\U000e0067\U000e006e\U000e006f\U000e0072\U000e0065: Two vast and trunkless legs\n"
+                "Of stone stand in the desert\ufe0f. Near them, on the sand,",
+                "license": "PD",
+            }
+        ]
+    )
+    smuggled.to_parquet(lake_root / "raw_poems" / "poets_org.parquet", index=False)
+    result = materialize(lake_root)
+    assert result.success
+    checks = {evaluation.check_name: evaluation.passed for evaluation in result.get_asset_check_evaluations()}
+    assert checks["no_forbidden_characters"] is True
+    table = pd.read_parquet(lake_root / "cleansed_poems.parquet")
+    [row] = table[table["source"] == "poets_org"].to_dict("records")
+    assert row["title"] == "Ozymandias"  # the NEL among them became a space, then stripped
+    assert row["author"] == "Percy Bysshe Shelley"
+    assert row["text"].startswith("I met a traveller from an antique land,\nWho said\u2014: Two vast")
+    for column in ("text", "title", "author"):
+        assert all(refused(value) == [] for value in table[column].dropna()), column

@@ -95,3 +95,13 @@ def test_every_check_names_itself_as_its_asset_check():
     for name, function in CHECKS.items():
         outcome = function(good_table())
         assert isinstance(outcome, CheckOutcome) and outcome.name == name and outcome.passed
+
+
+def test_forbidden_character_check_reads_titles_and_authors_too():
+    hidden = good_table()
+    hidden.loc[1, "title"] = "Roses\u202e"  # a bidi override: invisible, reorders what follows
+    hidden.loc[2, "text"] = hidden.loc[2, "text"] + "\U000e0041"  # a tag letter: hidden text
+    outcome = check_no_forbidden_characters(hidden)
+    assert not outcome.passed and outcome.metadata["dirty_rows"] == 2
+    assert outcome.metadata["characters"] == ascii(["\u202e", "\U000e0041"])
+    assert outcome.metadata["examples"] == "p2, p3"

@@ -3,14 +3,16 @@
 import pytest
 
 from genai_assets.cleaning.rules import (
-    FORBIDDEN_PATTERN,
     ascii_letter_ratio,
+    clean_label,
     clean_text,
     contains_forbidden,
+    contains_invisible,
     count_lines,
     count_words,
     dictionary_words,
     drop_letterless_lines,
+    forbidden_characters,
     is_empty,
     is_too_long,
     is_too_short,
@@ -75,12 +77,39 @@ def test_remove_forbidden_characters_deletes_debris_and_spaces_out_tabs():
     assert not contains_forbidden(remove_forbidden_characters(text))
 
 
-def test_forbidden_pattern_spares_normal_punctuation_and_the_newline():
+def test_forbidden_characters_spare_normal_punctuation_and_the_newline():
     normal = 'Hark! \'tis "so"; a—b, c-d: (e) & f? g... \u00e9\n'
-    assert FORBIDDEN_PATTERN.findall(normal) == []
-    assert sorted(FORBIDDEN_PATTERN.findall("a@b{c}\x00d\x7fe\u00adf")) == sorted(
-        ["@", "{", "}", "\x00", "\x7f", "\u00ad"]
+    assert (
+        forbidden_characters(normal) == []
+        and forbidden_characters(normal.encode().decode("ascii", "ignore")) == []
     )
+    assert forbidden_characters("a@b{c}\x00d\x7fe\u00adf") == ["@", "{", "}", "\x00", "\x7f", "\u00ad"]
+    assert forbidden_characters("a@b{c}\x00d\x7fe\u00adf", printable_debris=False) == [
+        "\x00",
+        "\x7f",
+        "\u00ad",
+    ]
+
+
+#: Invisible and reordering characters the issue names, by category: bidi embeddings, overrides
+#: and isolates, LRM/RLM, the Arabic letter mark, zero-width joiners, word joiner, BOM (Cf); tag
+#: characters (Cf, can spell hidden text); variation selectors (Mn); private use (Co); an
+#: unassigned code point (Cn); a lone surrogate (Cs); C0/C1 controls (Cc).
+INVISIBLE = (
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\u200c\u200d\u2060\ufeff"
+    "\U000e0001\U000e0041\U000e0042\U000e007f\ufe0f\ufe00\U000e0100\ue000\U000f0000\u0378\U0001fffe"
+    "\ud800\x01\x1b\x85\x9f\u034f"
+)
+
+
+def test_every_invisible_and_reordering_character_is_removed_from_text_and_labels():
+    text = "The Ty" + INVISIBLE + "ger\nburning bright \U0001f525"  # the emoji (So) is kept
+    assert remove_forbidden_characters(text) == "The Ty ger\nburning bright \U0001f525"  # NEL -> space
+    assert forbidden_characters(text) == [char for char in INVISIBLE]
+    assert clean_label("William " + INVISIBLE + "Blake") == "William  Blake"
+    assert clean_label("[Untitled] \u2067#3\u2069") == "[Untitled] #3"  # printable debris stays in titles
+    assert clean_label(INVISIBLE) is None and clean_label(None) is None
+    assert contains_invisible("a\u202eb") and not contains_invisible("[a] #b")
 
 
 def test_drop_letterless_lines_removes_page_numbers_and_separators_not_stanza_breaks():

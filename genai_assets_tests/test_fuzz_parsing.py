@@ -15,17 +15,28 @@ from __future__ import annotations
 import codecs
 import encodings.aliases
 import json
+import string
+import unicodedata
 
+import ftfy
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genai_assets.cleaning.rules import TRANSFORMS, clean_text, contains_forbidden
+from genai_assets.cleaning.dedup import dedup_key, line_dedup_keys
+from genai_assets.cleaning.rules import (
+    TRANSFORMS,
+    clean_label,
+    clean_text,
+    contains_forbidden,
+    forbidden_characters,
+)
 from genai_assets.schema import join_stanzas
 from genai_assets.sources.http import FetchError, HttpPolicy, PoliteClient, SiteUnavailableError, decode_body
 from genai_assets.sources.poetrydb import PoetryDBOptions, parse_poem, scrape_poetrydb
 from genai_assets.sources.poets_org import PoetsOrgSelectors, html_poem_text, parse_listing, parse_poem_page
+from genai_assets_tests.test_cleaning_rules import INVISIBLE
 
 # -- cleaning rules ----------------------------------------------------------------------------
 
@@ -48,6 +59,42 @@ def test_clean_text_is_idempotent_and_leaves_no_forbidden_character(text):
     assert clean_text(cleaned) == cleaned
     assert not contains_forbidden(cleaned)
     assert "\n\n\n" not in cleaned and cleaned == cleaned.strip(" \n")
+
+
+#: Any code point: lone surrogates, private use, unassigned, tags, bidi controls included.
+EVERY_CHARACTER = st.characters(exclude_categories=())
+REFUSED_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
+HOSTILE_TEXT = st.lists(
+    st.one_of(st.text(EVERY_CHARACTER, max_size=12), NASTY_PIECES, st.sampled_from(list(INVISIBLE))),
+    max_size=30,
+).map("".join)
+
+
+def refused(text: str) -> list[str]:
+    """Characters the issue's rule refuses, read straight from ``unicodedata`` (not our code)."""
+    return [char for char in text if char != "\n" and unicodedata.category(char) in REFUSED_CATEGORIES]
+
+
+@given(HOSTILE_TEXT)
+def test_no_control_format_private_surrogate_or_unassigned_character_survives(text):
+    cleaned = clean_text(text)
+    assert refused(cleaned) == [], ascii(cleaned)
+    assert not contains_forbidden(cleaned) and clean_text(cleaned) == cleaned
+    label = clean_label(text)
+    assert label is None or refused(label) == [], ascii(label)
+    # The asset check's test and the removal agree: refused characters are always reported.
+    assert set(refused(text)) <= set(forbidden_characters(text))
+
+
+@given(HOSTILE_TEXT)
+def test_line_dedup_keys_equal_dedup_key_per_line(text):
+    assert line_dedup_keys(text) == [dedup_key(line) for line in text.split("\n")]
+
+
+@given(st.text(st.sampled_from([*string.printable.replace("\r", "").replace("\x0b", "").replace("\x0c", "").replace("\t", ""), "\u2014"]), max_size=80))  # fmt: skip
+def test_ftfy_leaves_printable_ascii_with_em_dashes_alone(text):
+    # repair_unicode skips ftfy for such text (the em dashes normalize_punctuation makes): exact.
+    assert ftfy.fix_text(text, unescape_html=False, uncurl_quotes=False, normalization="NFKC") == text
 
 
 @pytest.mark.parametrize("name", [name for name, _ in TRANSFORMS])

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from genai_assets.cleaning.dedup import dedup_key
-from genai_assets.cleaning.rules import FORBIDDEN_PATTERN, contains_forbidden
+from genai_assets.cleaning.rules import forbidden_characters
 from genai_assets.cleaning.split import SPLITS
 from genai_assets.schema import CLEANSED_POEM_COLUMNS, CheckOutcome
 
@@ -74,17 +74,26 @@ def check_no_duplicates(frame: pd.DataFrame) -> CheckOutcome:
 
 
 def check_no_forbidden_characters(frame: pd.DataFrame) -> CheckOutcome:
-    """No character of the cleaning rules' ``FORBIDDEN_PATTERN`` left in any text."""
-    texts = frame["text"].astype(str)
-    dirty = np.array([contains_forbidden(text) for text in texts], dtype=bool)
-    found = sorted({char for text in texts[dirty] for char in FORBIDDEN_PATTERN.findall(text)})
+    """No character the cleaning rules remove is left: in ``text`` (debris and invisible
+    characters), in ``title`` and ``author`` (invisible characters); the same rule as cleaning."""
+    dirty = np.zeros(len(frame), dtype=bool)
+    found: set[str] = set()
+    for column, debris in (("text", True), ("title", False), ("author", False)):
+        if column not in frame.columns:
+            continue
+        for position, value in enumerate(frame[column]):
+            characters = forbidden_characters(value, debris) if isinstance(value, str) else []
+            if characters:
+                dirty[position] = True
+                found.update(characters)
+    shown = sorted(found)
     return CheckOutcome(
         "no_forbidden_characters",
         not dirty.any(),
-        f"{int(dirty.sum())} poems contain forbidden characters {found!r}"
+        f"{int(dirty.sum())} poems contain forbidden characters {ascii(shown)}"
         if dirty.any()
-        else "no forbidden characters",
-        {"dirty_rows": int(dirty.sum()), "characters": repr(found), "examples": _first_ids(frame, dirty)},
+        else "no forbidden characters in text, title or author",
+        {"dirty_rows": int(dirty.sum()), "characters": ascii(shown), "examples": _first_ids(frame, dirty)},
     )
 
 

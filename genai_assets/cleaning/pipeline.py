@@ -24,9 +24,15 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
-from genai_assets.cleaning.dedup import contained_duplicate_of, exact_duplicate_of, near_duplicate_of
+from genai_assets.cleaning.dedup import (
+    contained_duplicate_of,
+    dedup_key,
+    exact_duplicate_of,
+    near_duplicate_of,
+)
 from genai_assets.cleaning.rules import (
     TRANSFORMS,
+    clean_label,
     count_lines,
     count_words,
     is_empty,
@@ -161,6 +167,30 @@ def keep_priority(frame: pd.DataFrame) -> np.ndarray:
     return np.lexsort((np.arange(len(frame)), source_rank, missing_metadata))
 
 
+def apply_transforms(texts: list[str]) -> tuple[list[str], list[RuleReport]]:
+    """Every :data:`TRANSFORMS` rule over ``texts`` in order: ``(cleaned texts, one report each)``.
+
+    ``settle`` only re-runs the texts some rule changed: a text every rule left alone is settled
+    already (a second pass would see exactly the same input), and that is most of a clean corpus.
+    """
+    originals = texts
+    steps: list[RuleReport] = []
+    for name, transform in TRANSFORMS:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        if name == "settle":
+            cleaned = [
+                text if text == original else transform(text)
+                for text, original in zip(texts, originals, strict=True)
+            ]
+        else:
+            cleaned = [transform(text) for text in texts]
+        changed = sum(1 for before, after in zip(texts, cleaned, strict=True) if before != after)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        steps.append(RuleReport(name, "transform", len(texts), changed, 0, seconds, cpu_seconds))
+        texts = cleaned
+    return texts, steps
+
+
 def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> CleanseResult:
     """Clean, filter, de-duplicate and split ``raw`` (a raw_poems table, all partitions)."""
     config = config or CleaningConfig()
@@ -170,25 +200,10 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
     if raw.empty:
         raise ValueError("Empty corpus: raw_poems has no rows to cleanse.")
     frame = raw.loc[:, list(RAW_POEM_COLUMNS)].reset_index(drop=True)
-    texts = [text if isinstance(text, str) else "" for text in frame["text"]]
-    steps: list[RuleReport] = []
-
-    for name, transform in TRANSFORMS:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        cleaned = [transform(text) for text in texts]
-        changed = sum(1 for before, after in zip(texts, cleaned, strict=True) if before != after)
-        steps.append(
-            RuleReport(
-                name,
-                "transform",
-                len(texts),
-                changed,
-                0,
-                time.perf_counter() - started,
-                time.process_time() - cpu_started,
-            )
-        )
-        texts = cleaned
+    # Titles and authors lose invisible characters too (the text rule minus printable debris).
+    for column in ("title", "author"):
+        frame[column] = pd.Series([clean_label(value) for value in frame[column]], dtype=object)
+    texts, steps = apply_transforms([text if isinstance(text, str) else "" for text in frame["text"]])
 
     alive = np.ones(len(texts), dtype=bool)
     poem_ids = frame["poem_id"].to_numpy(dtype=object)
@@ -229,9 +244,16 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
     drop(np.flatnonzero(alive & short), "too_short", "filter")
     long = is_too_long(n_lines, n_words, config.max_lines, config.max_words)
     drop(np.flatnonzero(alive & long), "too_long", "filter")
+    # Each surviving text is split into its dictionary words once, as its dedup key ("a b c"):
+    # the language filter, the exact and the near-duplicate steps all read these keys.
     candidates = np.flatnonzero(alive)
+    keys: list[str] = [""] * len(texts)
+    for position in candidates.tolist():
+        keys[position] = dedup_key(texts[position])
     foreign = [
-        looks_non_english(texts[position], config.min_ascii_letter_ratio, config.min_stopword_ratio)
+        looks_non_english(
+            texts[position], config.min_ascii_letter_ratio, config.min_stopword_ratio, keys[position].split()
+        )
         for position in candidates
     ]
     drop(candidates[np.asarray(foreign, dtype=bool)], "non_english", "filter")
@@ -255,20 +277,22 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
         drop(order[hits], rule, "dedup", order[duplicate_of[hits]], similarity[hits])
         return order[alive[order]]
 
-    exact = exact_duplicate_of([texts[position] for position in order])
+    exact = exact_duplicate_of([keys[position] for position in order], key=str)
     order = drop_duplicates("exact_duplicate", exact, np.ones(len(exact)))
 
     if config.near_dedup:
         near, similarity = near_duplicate_of(
-            [texts[position] for position in order],
+            [keys[position] for position in order],
             threshold=config.near_duplicate_threshold,
             shingle_size=config.shingle_size,
             num_perm=config.num_perm,
             seed=config.seed,
             false_negative_weight=config.lsh_false_negative_weight,
+            tokenize=str.split,
         )
         order = drop_duplicates("near_duplicate", near, similarity)
 
+    del keys  # the containment step compares lines, not whole texts
     if config.containment_dedup:
         contained, shared = contained_duplicate_of(
             [texts[position] for position in order],

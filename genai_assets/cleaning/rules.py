@@ -8,16 +8,21 @@ layout of the contract (lines joined by ``\\n``, stanzas by ``\\n\\n``). Decisio
   (``—``) are kept and the Gutenberg typewriter dash ``--`` becomes ``—``.
 * Leading indentation is dropped (the sources indent inconsistently, and the models never see
   layout columns); line breaks and stanza breaks are kept exactly.
-* :data:`FORBIDDEN_PATTERN` is the one definition of "stray special characters": the removal rule
-  deletes them and the ``cleansed_poems`` asset check asserts none survive.
+* :func:`is_forbidden_character` (categories :data:`FORBIDDEN_CATEGORIES` plus the invisible
+  :data:`FORBIDDEN_INVISIBLE_RANGES`) and :data:`FORBIDDEN_PRINTABLE` are the one definition of
+  "stray special characters": the removal rule deletes them from the text (titles and authors lose
+  the invisible ones, :func:`clean_label`) and the ``cleansed_poems`` asset check asserts none
+  survive (:func:`forbidden_characters`, the same patterns).
 
 Everything here is pure Python + ftfy, cheap to import.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+import unicodedata
 from collections.abc import Callable
 
 import ftfy
@@ -32,16 +37,83 @@ from genai_assets.package_data import project_data_lines
 #: underscores/asterisks/equals signs, table rules, Middle-English abbreviation tildes ...).
 FORBIDDEN_PRINTABLE: str = "@~{}[]<>\\|^`_*#=+$%"
 
-#: Everything that must not survive cleaning: the printable debris above, C0/C1 control characters
-#: except the newline, invisible format characters (soft hyphen, zero-width space/joiners,
-#: bidi marks, word joiner, BOM) and the Unicode replacement character left by broken decoding.
-FORBIDDEN_PATTERN: re.Pattern[str] = re.compile(
-    "["
-    + re.escape(FORBIDDEN_PRINTABLE)
-    + "\x00-\x09\x0b-\x1f\x7f-\x9f"
-    + "\u00ad\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ufffd"
-    + "]"
+#: Unicode general categories (as Python's ``unicodedata`` sees them) that never survive cleaning:
+#: controls (Cc; the newline alone is kept), format characters (Cf: soft hyphen, zero-width space
+#: and joiners, bidi marks, embeddings, overrides and isolates, the Arabic letter mark, word
+#: joiner, BOM, the tag characters that can smuggle hidden text), private use (Co), surrogates
+#: (Cs) and unassigned code points (Cn). Cleaning keeps what is *not* listed: letters, marks,
+#: numbers, punctuation, symbols and spaces (an allow-list by category, so a character that
+#: Unicode adds to Cf later is refused without anyone editing a list).
+FORBIDDEN_CATEGORIES: frozenset[str] = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})
+
+#: Invisible characters of other categories, refused too: variation selectors (Mn, U+FE00-FE0F
+#: and U+E0100-E01EF), Mongolian free variation selectors (Mn), the combining grapheme joiner
+#: (Mn), line/paragraph separators (Zl/Zp) and the replacement character left by broken decoding.
+FORBIDDEN_INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x034F, 0x034F),
+    (0x180B, 0x180D),
+    (0x180F, 0x180F),
+    (0x2028, 0x2029),
+    (0xFE00, 0xFE0F),
+    (0xFFFD, 0xFFFD),
+    (0xE0100, 0xE01EF),
 )
+
+#: The ASCII part of the rule (what most texts hold): C0 controls but the newline, DEL, debris.
+_ASCII_CONTROLS = "\x00-\x09\x0b-\x1f\x7f"
+_ASCII_INVISIBLE = re.compile(f"[{_ASCII_CONTROLS}]")
+_ASCII_FORBIDDEN = re.compile(f"[{re.escape(FORBIDDEN_PRINTABLE)}{_ASCII_CONTROLS}]")
+
+
+def is_forbidden_character(char: str) -> bool:
+    """Whether cleaning removes ``char`` wherever it appears (text, title and author)."""
+    if char == "\n":
+        return False
+    code = ord(char)
+    return unicodedata.category(char) in FORBIDDEN_CATEGORIES or any(
+        low <= code <= high for low, high in FORBIDDEN_INVISIBLE_RANGES
+    )
+
+
+@functools.cache
+def _forbidden_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """``(invisible, invisible + printable debris)`` patterns for any text, built on first use.
+
+    A character class of every forbidden Basic Multilingual Plane character (from ``unicodedata``,
+    ~0.1 s once), plus *all* astral characters as candidates that :func:`_drop_match` checks one
+    by one: with astral ranges in the class ``re`` scans ~700 ranges per character (100x slower).
+    """
+    ranges: list[list[int]] = []
+    for code in range(0x10000):
+        if is_forbidden_character(chr(code)):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    bmp = "".join(f"\\u{low:04x}" + (f"-\\u{high:04x}" if high > low else "") for low, high in ranges)
+    invisible = f"{bmp}\\U00010000-\\U0010ffff"
+    return re.compile(f"[{invisible}]"), re.compile(f"[{re.escape(FORBIDDEN_PRINTABLE)}{invisible}]")
+
+
+def _drop_match(match: re.Match[str]) -> str:
+    """Replacement of one forbidden match: nothing, a space for a control space (tab, NEL, U+2028)
+    so words are not glued together, or the character itself for an allowed astral one."""
+    char = match.group()
+    if char >= "\U00010000" and not is_forbidden_character(char):
+        return char
+    return " " if char.isspace() else ""
+
+
+def forbidden_characters(text: str, printable_debris: bool = True) -> list[str]:
+    """The characters of ``text`` that cleaning removes (with ``printable_debris``: the
+    :data:`FORBIDDEN_PRINTABLE` ones too), in order of appearance, repeats included."""
+    if text.isascii():
+        pattern = _ASCII_FORBIDDEN if printable_debris else _ASCII_INVISIBLE
+    else:
+        pattern = _forbidden_patterns()[1 if printable_debris else 0]
+    found = pattern.findall(text)
+    return [char for char in found if char < "\U00010000" or is_forbidden_character(char)]
+
 
 #: A dictionary word: ASCII letters with inner apostrophes ("o'er", "rose's"), as CMUdict and the
 #: stopword list spell words; digits and other scripts are not words. The unit of dedup keys and
@@ -87,10 +159,16 @@ def repair_unicode(text: str) -> str:
     ``donâ€™t`` → ``don’t``, ``\\x92`` (a cp1252 quote inside Unicode) → ``’``, ``ﬁ`` → ``fi``,
     full-width letters → ASCII, ``\\r\\n``/``\\r``/U+2028 → ``\\n``. HTML entities are left to
     :func:`strip_markup` and quotes to :func:`normalize_punctuation`, so each rule has one job.
-    ASCII-only text cannot be mojibake and is NFKC-stable, so it skips ftfy (the common case).
+    ASCII-only text cannot be mojibake and is NFKC-stable, so it skips ftfy (the common case);
+    so does printable ASCII with em dashes, which :func:`normalize_punctuation` makes of ``--``
+    (an em dash is a UTF-8 continuation byte in cp1252 and starts no mojibake without a non-ASCII
+    lead character; ftfy leaves such text alone: tested).
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if text.isascii():
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if text.isascii() or (
+        "\u2014" in text and text.replace("\u2014", "").isascii() and not _ASCII_INVISIBLE.search(text)
+    ):
         return text
     return ftfy.fix_text(text, unescape_html=False, uncurl_quotes=False, normalization="NFKC")
 
@@ -121,9 +199,11 @@ def normalize_punctuation(text: str) -> str:
     ``‘Go we,’ sayde`` → ``'Go we,' sayde``; ``solus--After`` → ``solus—After``.
     Em dashes, apostrophes and all other punctuation are untouched.
     """
-    if text.isascii() and "`" not in text and "--" not in text:
-        return text  # fast path: nothing to translate
-    text = text.translate(_QUOTE_TABLE)
+    if text.isascii():  # fast path: of the table only the backtick is ASCII
+        if "`" in text:
+            text = text.replace("`", "'")
+    else:
+        text = text.translate(_QUOTE_TABLE)
     return _DOUBLE_HYPHEN.sub("\u2014", text) if "--" in text else text
 
 
@@ -158,21 +238,42 @@ def strip_markup(text: str) -> str:
 
 
 def remove_forbidden_characters(text: str) -> str:
-    """Delete every :data:`FORBIDDEN_PATTERN` character; tabs and other control spaces become
-    a space so words are not glued together.
+    """Delete every forbidden character (:data:`FORBIDDEN_PRINTABLE` debris and everything
+    :func:`is_forbidden_character` refuses); tabs and other control spaces become a space so
+    words are not glued together.
 
-    ``_Justitiæ columna sis_,`` → ``Justitiæ columna sis,``; ``þ{o}u`` → ``þou``.
+    ``_Justitiæ columna sis_,`` → ``Justitiæ columna sis,``; ``þ{o}u`` → ``þou``;
+    ``a\u202eb\U000e0041`` (a bidi override and a tag letter) → ``ab``.
     """
-    return FORBIDDEN_PATTERN.sub(lambda match: " " if match.group().isspace() else "", text)
+    if text.isascii():
+        return _ASCII_FORBIDDEN.sub(_drop_match, text)
+    return _forbidden_patterns()[1].sub(_drop_match, text)
+
+
+def clean_label(value: str | None) -> str | None:
+    """A title or author without invisible characters (the same rule as for text, minus the
+    printable debris: ``[Untitled]`` keeps its brackets); blank → None.
+
+    ``"Ozymandias\u200f"`` → ``"Ozymandias"``; ``"\u2066 \u2069"`` → None.
+    """
+    if not isinstance(value, str):
+        return value
+    pattern = _ASCII_INVISIBLE if value.isascii() else _forbidden_patterns()[0]
+    cleaned = pattern.sub(_drop_match, value).strip()
+    return cleaned or None
 
 
 _HAS_LETTER = re.compile(r"[^\W\d_]")
+#: A non-blank line without a letter: optional spaces, one non-space non-letter, then non-letters.
+_LETTERLESS_LINE = re.compile(r"^[^\S\n]*(?:[^\w\s]|[\d_])(?:[^\w\n]|[\d_])*$", re.MULTILINE)
 
 
 def drop_letterless_lines(text: str) -> str:
     """Delete non-blank lines without a single letter: page numbers (``123``), separators
     (``* * *`` after debris removal, ``. . . .``), table rules. Blank lines (stanza breaks) stay.
     """
+    if not _LETTERLESS_LINE.search(text):
+        return text  # fast path: one scan finds no such line (the common case)
     lines = text.split("\n")
     kept = [line for line in lines if not line.strip() or _HAS_LETTER.search(line)]
     return text if len(kept) == len(lines) else "\n".join(kept)
@@ -180,6 +281,8 @@ def drop_letterless_lines(text: str) -> str:
 
 #: Runs of 2+ horizontal spaces, or any horizontal whitespace that is not a plain space.
 _INNER_SPACES = re.compile(r"[^\S\n]{2,}|[^\S \n]")
+#: What :data:`_INNER_SPACES` can match in ASCII text (a cheaper scan that decides whether to run it).
+_ASCII_ODD_SPACES = re.compile(r"[\t\x0b\x0c\r\x1c-\x1f]| {2}")
 _EDGE_SPACES = re.compile(r"^ | $", re.MULTILINE)
 _EXTRA_BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -188,7 +291,8 @@ def repair_whitespace(text: str) -> str:
     """Tabs, no-break and other Unicode spaces → one space; no leading/trailing spaces on a line;
     two or more blank lines → one stanza break; no blank lines at the start or end.
     """
-    text = _INNER_SPACES.sub(" ", text)
+    if not text.isascii() or _ASCII_ODD_SPACES.search(text):
+        text = _INNER_SPACES.sub(" ", text)
     if " \n" in text or "\n " in text:  # the multi-line regex only when a line edge has a space
         text = _EDGE_SPACES.sub("", text)
     if "\n\n\n" in text:
@@ -242,8 +346,13 @@ def clean_text(text: str) -> str:
 
 
 def contains_forbidden(text: str) -> bool:
-    """Whether any :data:`FORBIDDEN_PATTERN` character is present (the asset check's test)."""
-    return FORBIDDEN_PATTERN.search(text) is not None
+    """Whether any character cleaning removes is present (the asset check's test)."""
+    return bool(forbidden_characters(text))
+
+
+def contains_invisible(label: str) -> bool:
+    """Whether a title or author holds a character :func:`clean_label` removes."""
+    return bool(forbidden_characters(label, printable_debris=False))
 
 
 def is_empty(text: str) -> bool:
@@ -274,16 +383,24 @@ def ascii_letter_ratio(text: str) -> float:
     return ascii_letters / total if total else 1.0
 
 
-def stopword_ratio(text: str) -> float:
-    """Share of :func:`dictionary_words` that are English stopwords (0.0 for text without words)."""
-    tokens = dictionary_words(text)
+def stopword_ratio(text: str, words: list[str] | None = None) -> float:
+    """Share of :func:`dictionary_words` that are English stopwords (0.0 for text without words).
+
+    ``words``: the text's dictionary words, when the caller has them already (the pipeline splits
+    each text once for this, the exact and the near-duplicate steps).
+    """
+    tokens = dictionary_words(text) if words is None else words
     if not tokens:
         return 0.0
     return sum(map(STOPWORDS.__contains__, tokens)) / len(tokens)
 
 
-def looks_non_english(text: str, min_ascii_letter_ratio: float, min_stopword_ratio: float) -> bool:
+def looks_non_english(
+    text: str, min_ascii_letter_ratio: float, min_stopword_ratio: float, words: list[str] | None = None
+) -> bool:
     """Cheap language guess: too many non-ASCII letters (Greek, Middle-English thorns and yoghs)
     or too few English function words (Latin, Spanish, French) → not English.
     """
-    return ascii_letter_ratio(text) < min_ascii_letter_ratio or stopword_ratio(text) < min_stopword_ratio
+    return (
+        ascii_letter_ratio(text) < min_ascii_letter_ratio or stopword_ratio(text, words) < min_stopword_ratio
+    )
