@@ -76,23 +76,22 @@ def _rendered(card_text: str):
         def __init__(self):
             super().__init__(convert_charrefs=True)
             self.tags, self.attributes, self.headings, self.cells, self.code = [], [], [], [], []
-            self._open = None
+            self._open: list[tuple[str, list[str]]] = []  # captures in progress (a code span inside a cell)
 
         def handle_starttag(self, tag, attrs):
             self.tags.append(tag)
             self.attributes += attrs
             if tag in ("h1", "h2", "h3", "td", "code"):
-                self._open = (tag, [])
+                self._open.append((tag, []))
 
         def handle_endtag(self, tag):
-            if self._open and self._open[0] == tag:
-                target = {"td": self.cells, "code": self.code}.get(tag, self.headings)
-                target.append("".join(self._open[1]))
-                self._open = None
+            if self._open and self._open[-1][0] == tag:
+                _, parts = self._open.pop()
+                {"td": self.cells, "code": self.code}.get(tag, self.headings).append("".join(parts))
 
         def handle_data(self, data):
-            if self._open:
-                self._open[1].append(data)
+            for _, parts in self._open:
+                parts.append(data)
 
     collector = Collect()
     collector.feed(MarkdownIt("commonmark", {"html": True}).enable("table").render(card_text))
