@@ -12,6 +12,7 @@ so compilation and warm-up are left out):
 1. ``ours_gpt2_small_fp32`` — our ``GPT`` at GPT-2-small shape (12 layers, 12 heads, 768 wide,
    block 1024, batch 8) through ``training.loop.train`` with ``precision: fp32`` (TF32 matmuls on CUDA);
 2. ``ours_gpt2_small`` — the same with ``precision: auto`` (bf16 on an H200) and ``--compile``;
+   ``ours_gpt2_small_fp16`` — ``precision: fp16`` forced (autocast + GradScaler: the T4 path);
 3. ``hf_gpt2_small`` — ``transformers.GPT2LMHeadModel`` of the same shape through the same loop,
    precision and compile setting (goal: ours >= 2x);
 4. ``minimal_gpt2_small`` — a minimal loop on our GPT: autocast + TF32 + fused AdamW (+ compile),
@@ -194,6 +195,7 @@ def case_specs(args) -> list[tuple[str, str, dict]]:
     return [
         ("ours_gpt2_small_fp32", "our GPT, GPT-2-small shape, our train(), fp32 (+TF32 on CUDA)", small),
         ("ours_gpt2_small", f"same, our train(), precision auto{compiled}", small),
+        ("ours_gpt2_small_fp16", "same, our train(), precision fp16 forced (the T4 path: GradScaler)", small),
         ("hf_gpt2_small", f"HF GPT2LMHeadModel, same shape, our train(), precision auto{compiled}", small),
         ("minimal_gpt2_small", f"our GPT, same shape, minimal autocast + fused AdamW loop{compiled}", small),
         ("gpu_preset", "scratch_transformer gpu preset (6x6x384, block 256, batch 64), our train(), "
@@ -211,9 +213,9 @@ def run_case(case: str, shape: dict, args, device: torch.device) -> tuple[dict, 
 
     torch.manual_seed(0)
     steps, compile_model, note = args.steps, args.compile, "random token ids"
-    if case in ("ours_gpt2_small_fp32", "ours_gpt2_small"):
+    if case in ("ours_gpt2_small_fp32", "ours_gpt2_small", "ours_gpt2_small_fp16"):
         model = our_gpt(shape).to(device)
-        precision = "fp32" if case.endswith("fp32") else "auto"
+        precision = {"ours_gpt2_small_fp32": "fp32", "ours_gpt2_small_fp16": "fp16"}.get(case, "auto")
         return (
             loop_case(
                 model,
