@@ -27,7 +27,7 @@ PROBE = """
 import importlib, json, pkgutil, sys
 import genai_assets
 packages = {packages}
-modules = ["genai_assets." + name for name in ("lake", "plotting", "schema", "eda", "cli_input", "config_checks")]
+modules = ["genai_assets." + name for name in ("lake", "escaping", "plotting", "schema", "eda", "cli_input", "config_checks")]
 for name in packages:
     try:
         package = importlib.import_module("genai_assets." + name)
