@@ -37,7 +37,9 @@ class VoiceConfig:
     # 1.0 measured 178 words per minute of audio, fast for a lecture; 1.15 gives about 150 with the
     # pauses below (measured, README "Teaching").
     length_scale: Annotated[float, "Piper's speed knob: > 1 speaks slower, < 1 faster"] = 1.15
-    sentence_pause_s: Annotated[float, "silence after each sentence"] = 0.35
+    sentence_pause_s: Annotated[
+        float, "silence after each sentence (a lecture cadence: time to read the line)"
+    ] = 0.45
     slide_pause_s: Annotated[float, "extra silence when the slide changes"] = 0.6
     section_pause_s: Annotated[float, "extra silence between sections"] = 1.0
     audio_format: Annotated[str, '"opus" (Ogg Opus) or "mp3"'] = "opus"
