@@ -9,28 +9,12 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 
 import dagster as dg
 
-import genai_assets.defs as defs_package
+from genai_assets.defs import stage_modules
 from genai_assets.defs._io_manager import ParquetIOManager
 from genai_assets.defs._resources import DataLake
-
-
-def stage_modules() -> list[str]:
-    """Names of the stage modules under ``genai_assets.defs``, in a stable order.
-
-    Not ``dg.load_from_defs_folder``: it needs a ``[tool.dg]`` project file, imports the ``_``
-    helper modules too, and validates the folder's jobs before the shared resources below can be
-    bound, so ``build_definitions(lake_root=...)`` (the tests' lake) would have to move the
-    resources into the folder and the lake root into the environment (tried with Dagster 1.13).
-    """
-    return sorted(
-        f"{defs_package.__name__}.{info.name}"
-        for info in pkgutil.iter_modules(defs_package.__path__)
-        if not info.name.startswith("_")
-    )
 
 
 def deployment_executor():

@@ -43,7 +43,7 @@ def test_gpt2_weights_give_the_same_logits_and_greedy_tokens(use_sdpa):
 def test_loss_matches_transformers_and_the_folder_path_loads(tmp_path):
     reference = tiny_gpt2()
     reference.save_pretrained(tmp_path / "gpt2")
-    ours = GPT.from_hf_gpt2(tmp_path / "gpt2")  # the classmethod, from a saved folder
+    ours = gpt_from_hf_gpt2(tmp_path / "gpt2")  # from a saved folder
     idx = torch.randint(0, 99, (2, 16), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         hf_loss = reference(idx, labels=idx).loss  # transformers shifts labels inside the model

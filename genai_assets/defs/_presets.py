@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib
 
+from genai_assets.defs import stage_modules
+
 PRESET_NAMES: tuple[str, ...] = ("tiny", "cpu", "gpu")
 
 
 def preset_run_config(name: str) -> dict:
     """Run config (``{"ops": {...}}``) for preset ``name``, merged over every stage module."""
-    from genai_assets.definitions import stage_modules
-
     if name not in PRESET_NAMES:
         raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}.")
     ops: dict[str, dict] = {}

@@ -38,6 +38,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from genai_assets.models.gpt_config import GPTConfig
+from genai_assets.models.transformer import GPT
+
 # transformers activation names → the scratch model's (``genai_assets.models.layers.ACTIVATIONS``).
 HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
 SCRATCH_LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, used by every scratch LayerNorm
@@ -45,8 +48,6 @@ SCRATCH_LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, used by every scratch L
 
 def gpt_config_from_hf(hf_config: Any, use_sdpa: bool = True):
     """The :class:`GPTConfig` computing what ``hf_config`` (a ``GPT2Config``) computes; clear error if none can."""
-    from genai_assets.models.transformer import GPTConfig
-
     problems = []
     if getattr(hf_config, "model_type", None) != "gpt2":
         problems.append(f"model_type must be 'gpt2', got {getattr(hf_config, 'model_type', None)!r}")
@@ -135,8 +136,6 @@ def gpt_from_hf_gpt2(model_or_folder: Any, use_sdpa: bool = True):
     Shapes are checked tensor by tensor (``load_state_dict(strict=True)`` names any mismatch).
     """
     import torch
-
-    from genai_assets.models.transformer import GPT
 
     hf_model = model_or_folder
     if isinstance(model_or_folder, str | Path):

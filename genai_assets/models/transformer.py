@@ -17,7 +17,8 @@ scaled by 1/√(2·n_layer)).
 
 Against GPT-2 itself the only default that differs is the exact GELU (GPT-2: the tanh
 approximation, ``activation="gelu_tanh"``); with that switch the model computes exactly what
-``GPT2LMHeadModel`` does, which ``GPT.from_hf_gpt2`` (``hf_gpt2.py``) and its parity test show.
+``GPT2LMHeadModel`` does, which ``hf_gpt2.gpt_from_hf_gpt2`` (a converter that imports this module,
+never the reverse) and its parity test show.
 
 Shape letters: B batch, T time, C channels (n_embd), nh heads, hs head size, V vocabulary.
 """
@@ -92,13 +93,6 @@ class GPT(GeneratesTokens, nn.Module):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
-
-    @classmethod
-    def from_hf_gpt2(cls, model_or_folder, use_sdpa: bool = True) -> GPT:
-        """This model with a ``GPT2LMHeadModel``'s weights (object, folder or Hub id); see ``hf_gpt2``."""
-        from genai_assets.models.hf_gpt2 import gpt_from_hf_gpt2
-
-        return gpt_from_hf_gpt2(model_or_folder, use_sdpa=use_sdpa)
 
     def num_parameters(self, exclude_positions: bool = False) -> int:
         """Distinct parameters (a tied matrix counts once); optionally without the position table."""
