@@ -65,6 +65,14 @@ REQUIRED_STRING_COLUMNS: tuple[str, ...] = ("poem_id", "source", "text", "licens
 #: Columns that hold a string or null.
 OPTIONAL_STRING_COLUMNS: tuple[str, ...] = ("url", "title", "author", "form")
 
+#: End-of-poem marker: the separator between poems in ``cleansed.txt`` and the scratch tokenizers'
+#: eos token. Here (the core layer) so both ``cleaning`` and ``text`` can name it without a cycle.
+END_OF_POEM = "<|endofpoem|>"
+#: Label value the language-modelling loss skips (padding): ``torch.nn.functional.cross_entropy``'s
+#: and transformers' default. Here so the numpy-only batch code (``text``, ``training``,
+#: ``finetune``) and ``models.loss`` share it without ``text`` importing ``models``.
+IGNORE_INDEX = -100
+
 
 @dataclass(frozen=True)
 class CheckOutcome:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from genai_assets.lake import atomic_write_text
-from genai_assets.text.tokenization import EOS_TOKEN as END_OF_POEM  # the tokenizers' eos
+from genai_assets.schema import END_OF_POEM  # the scratch tokenizers' eos too
 
 POEM_SEPARATOR = f"\n\n{END_OF_POEM}\n\n"
 _SEPARATOR_PATTERN = re.compile(rf"\n\n{re.escape(END_OF_POEM)}\n(?:\n|$)")

@@ -1,7 +1,7 @@
 """The language-modelling loss every model in this package shares, and the label value it skips.
 
-``IGNORE_INDEX`` is defined here only; the LM batches (``training.lm_data``, ``text.datasets``,
-``finetune.data``) import it. torch is imported inside the function so the numpy-only data code
+``IGNORE_INDEX`` comes from :mod:`genai_assets.schema` (the core layer), where the LM batches
+(``training.lm_data``, ``text.datasets``, ``finetune.data``) read it too. torch is imported inside the function so the numpy-only data code
 can import the constant without loading torch.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from genai_assets.schema import IGNORE_INDEX  # target value skipped by the loss (padding)
+
 if TYPE_CHECKING:
     import torch
-
-IGNORE_INDEX = -100  # target value skipped by the loss (padding); cross_entropy's default
 
 
 def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

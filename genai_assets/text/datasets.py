@@ -41,7 +41,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, Subset, random_split
 
 from genai_assets.cleaning.split import SPLITS
-from genai_assets.models.loss import IGNORE_INDEX
+from genai_assets.schema import IGNORE_INDEX
 
 META_FILE = "meta.json"
 

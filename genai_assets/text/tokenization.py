@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 
 from genai_assets.package_data import package_files
+from genai_assets.schema import END_OF_POEM
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -38,7 +39,7 @@ PAD_TOKEN = "<|pad|>"
 #: and a stop token for generation (a new poem begins = this one ended). Defined here only.
 POEM_START = "<|startofpoem|>"
 BOS_TOKEN = POEM_START
-EOS_TOKEN = "<|endofpoem|>"
+EOS_TOKEN = END_OF_POEM  # cleansed.txt's separator too (defined in schema)
 UNK_TOKEN = "[UNK]"
 # Order fixes the ids: pad 0, bos 1, eos 2 (the BPE trainer adds special tokens first, in order).
 POEM_SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN)
