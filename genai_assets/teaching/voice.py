@@ -34,8 +34,8 @@ class VoiceConfig:
     """How the narration is spoken and encoded. Defaults: the bundled voice, Opus at 32 kbit/s."""
 
     voice: Annotated[str, "a voice package name, or a path to a Piper .onnx voice"] = DEFAULT_VOICE_PACKAGE
-    # 1.0 measured 178 words per minute of audio, fast for a lecture; 1.15 gives about 150 with the
-    # pauses below (measured, README "Teaching").
+    # 1.0 measured 178 words per minute of audio, fast for a lecture; 1.15 with the pauses below gives
+    # 148 (part one) and 153 (part two), measured (README "Teaching").
     length_scale: Annotated[float, "Piper's speed knob: > 1 speaks slower, < 1 faster"] = 1.15
     sentence_pause_s: Annotated[
         float, "silence after each sentence (a lecture cadence: time to read the line)"
