@@ -45,16 +45,18 @@ def _max_rss_mib() -> float:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"vocab_size": 10**9}, "describes a model with"),  # ~16e9 parameters = 64 GB if built
-        ({"n_embd": 2**20, "n_head": 1}, "describes a model with"),
-        ({"n_layer": 10**6}, "above the limit of 1024 layers"),
+        ({"vocab_size": 10**9}, "vocab_size must be <= 1,048,576"),  # 64 GB if built: out of bounds
+        ({"vocab_size": 1_000_000}, "describes a model with"),  # within bounds, not what the weights hold
+        ({"n_embd": 2**20, "n_head": 1}, "n_embd must be <= 16,384"),
+        ({"n_embd": 8192, "n_head": 1}, "describes a model with"),
+        ({"n_layer": 10**6}, "above the limit of 1024 layers|n_layer must be <= 256"),
     ],
 )
 def test_crafted_scratch_config_is_refused_before_allocating(tmp_path, changes, message):
     folder = _scratch_folder(tmp_path / "model")
     _edit_config(folder, **changes)
     rss_before, started = _max_rss_mib(), time.perf_counter()
-    with pytest.raises(ModelSizeError, match=message):
+    with pytest.raises(ValueError, match=message):  # ModelSizeError is a ValueError
         load_scratch_model(folder)
     assert time.perf_counter() - started < 30
     assert _max_rss_mib() - rss_before < 512  # nothing near the gigabytes the config asks for
@@ -62,7 +64,8 @@ def test_crafted_scratch_config_is_refused_before_allocating(tmp_path, changes, 
 
 def test_honest_scratch_folder_still_passes_the_guard(tmp_path):
     folder = _scratch_folder(tmp_path / "model")
-    assert stored_values(folder) == sum(p.numel() for p in GPT(GPTConfig(64, 16, 1, 2, 16)).parameters())
+    honest = GPTConfig(vocab_size=64, block_size=16, n_layer=1, n_head=2, n_embd=16)
+    assert stored_values(folder) == sum(p.numel() for p in GPT(honest).parameters())
     # The guard passes; the load then stops at the missing tokenizer files, past the allocation.
     with pytest.raises(Exception) as error:
         load_scratch_model(folder)
@@ -164,3 +167,96 @@ def test_crafted_base_model_config_is_refused_before_fine_tuning(tmp_path):
     with pytest.raises(ModelSizeError, match="refusing to allocate"):
         load_base_for_finetuning(folder)
     assert _max_rss_mib() - rss_before < 512
+
+
+# -- sizes bounded before anything is allocated --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: GPTConfig(block_size=10**9), "block_size must be <= 65,536"),
+        (lambda: GPTConfig(n_embd=2**20, n_head=1), "n_embd must be <= 16,384"),
+        (lambda: GPTConfig(vocab_size=10**9), "vocab_size must be <= 1,048,576"),
+        (lambda: _scratch_config(max_steps=10**21), "max_steps must be <= 10,000,000"),
+        (lambda: _scratch_config(batch_size=10**7), "batch_size must be <= 65,536"),
+        (lambda: _scratch_config(n_layer=10**6), "n_layer must be <= 256"),
+        (lambda: _rnn_config(hidden_size=10**7), "hidden_size must be <= 16,384"),
+        (lambda: _sampling(max_new_tokens=10**9), "max_new_tokens must be <= 65,536"),
+        (lambda: _sampling(num_return_sequences=10**6), "num_return_sequences must be <= 1,024"),
+    ],
+)
+def test_size_step_and_length_fields_have_upper_bounds(build, field):
+    with pytest.raises(ValueError, match=field):
+        build()
+
+
+def _scratch_config(**changes):
+    from genai_assets.training.scratch_config import ScratchTransformerConfig
+
+    return ScratchTransformerConfig(**changes)
+
+
+def _rnn_config(**changes):
+    from genai_assets.training.scratch_config import RNNBaselinesConfig
+
+    return RNNBaselinesConfig(**changes)
+
+
+def _sampling(**changes):
+    from genai_assets.models.sampling_settings import SamplingConfig
+
+    return SamplingConfig(**changes)
+
+
+def test_memory_estimate_counts_buffers_and_refuses_naming_the_fields(monkeypatch):
+    from genai_assets.models.size_guard import MEMORY_CAP_ENV, check_memory, estimate_gpt_training_memory
+
+    tiny = GPTConfig(vocab_size=64, block_size=16, n_layer=1, n_head=2, n_embd=16)
+    estimate = estimate_gpt_training_memory(tiny, batch_size=4)
+    parameters = sum(parameter.numel() for parameter in GPT(tiny).parameters())
+    assert (
+        estimate.parts["parameters"] == 4 * parameters and estimate.parts["optimizer_state"] == 8 * parameters
+    )
+    sinusoidal = GPTConfig(**{**tiny.to_dict(), "positional_encoding": "sinusoidal", "block_size": 65_536})
+    buffers = sum(buffer.numel() for buffer in GPT(sinusoidal).buffers())
+    assert (
+        buffers >= 65_536 * 16 and estimate_gpt_training_memory(sinusoidal, 4).parts["buffers"] == 4 * buffers
+    )
+    monkeypatch.setenv(MEMORY_CAP_ENV, "0.01")  # 10 MiB
+    assert check_memory(estimate, "tiny run") is estimate  # well under the cap
+    big_batch = estimate_gpt_training_memory(tiny.__class__(**{**tiny.to_dict(), "block_size": 4096}), 256)
+    with pytest.raises(ModelSizeError, match=r"needs an estimated .* GiB .*lower batch_size, block_size"):
+        check_memory(big_batch, "scratch_transformer")
+
+
+def test_the_scratch_stage_refuses_a_run_too_big_for_memory_before_building_it(tmp_path, monkeypatch):
+    from genai_assets.models.size_guard import MEMORY_CAP_ENV
+    from genai_assets.training import scratch_stage
+    from genai_assets.training.scratch_config import ScratchTransformerConfig
+
+    built = []
+    monkeypatch.setattr(scratch_stage, "token_arrays_meta", lambda lake: (tmp_path, {"vocab_size": 50_000}))
+    monkeypatch.setattr(scratch_stage, "_seeded_model", lambda *args: built.append(args))
+    monkeypatch.setenv(MEMORY_CAP_ENV, "1")
+    config = ScratchTransformerConfig(block_size=8192, batch_size=64, device="cpu")  # logits alone: 300 GiB
+    with pytest.raises(ModelSizeError, match="scratch_transformer needs an estimated") as raised:
+        scratch_stage.train_scratch_transformer(config, lake=None, log=lambda _: None)
+    assert "\n" not in str(raised.value) and built == []
+
+
+def test_a_sinusoidal_config_with_a_huge_block_size_is_refused_at_load(tmp_path):
+    # No parameter depends on block_size with sinusoidal positions: only the (unsaved) table does.
+    folder = _scratch_folder(tmp_path / "model")
+    _edit_config(folder, positional_encoding="sinusoidal", block_size=65_536)
+    rss_before = _max_rss_mib()
+    with pytest.raises(ModelSizeError, match=r"buffer values"):
+        load_scratch_model(folder)
+    assert _max_rss_mib() - rss_before < 512
+
+
+def test_cli_refuses_a_config_out_of_bounds_with_exit_2_in_one_line(capsys):
+    config = json.dumps({"ops": {"scratch_transformer": {"config": {"block_size": 10**9}}}})
+    assert main(["materialize", "--select", "scratch_transformer", "--config-json", config]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "block_size must be <= 65,536" in error and len(error.splitlines()) == 1

@@ -13,6 +13,8 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated, Literal
 
+from genai_assets.config_checks import upper_bound_problems
+
 PositionalEncoding = Literal["learned", "sinusoidal"]
 Activation = Literal["gelu", "gelu_tanh", "relu"]  # the keys of models.layers.ACTIVATIONS (tested)
 
@@ -63,7 +65,8 @@ class GPTArchitecture:
             problems.append(
                 f"activation must be one of {list(typing.get_args(Activation))}, got {self.activation!r}"
             )
-        return problems
+        # Sizes bounded before anything is built (the run config checks its own fields).
+        return problems + upper_bound_problems(self, [item.name for item in fields(GPTArchitecture)])
 
     def architecture(self) -> dict:
         """Just these fields (from a subclass: without its other settings)."""
@@ -83,7 +86,7 @@ class GPTConfig(GPTArchitecture):
             for name in ("vocab_size", "block_size")
             if getattr(self, name) < 1
         ]
-        problems += self.architecture_problems()
+        problems += upper_bound_problems(self, ("vocab_size", "block_size")) + self.architecture_problems()
         if problems:
             raise ValueError("Invalid GPTConfig: " + "; ".join(problems) + ".")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated, Any
 
-from genai_assets.config_checks import non_finite_problems
+from genai_assets.config_checks import non_finite_problems, upper_bound_problems
 
 
 def filter_problems(temperature: float, top_k: int, top_p: float) -> list[str]:
@@ -48,7 +48,7 @@ class SamplingConfig:
     seed: Annotated[int | None, "seeds torch once before the first sample: reproducible output"] = None
 
     def __post_init__(self) -> None:
-        problems = non_finite_problems(self)  # inf would pass the range checks below
+        problems = non_finite_problems(self) + upper_bound_problems(self)  # inf passes range checks
         problems += filter_problems(self.temperature, self.top_k, self.top_p)
         if not self.repetition_penalty > 0:
             problems.append(f"repetition_penalty must be > 0, got {self.repetition_penalty}")

@@ -8,10 +8,10 @@ This module imports no torch, so ``genai_assets.definitions`` can import it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Annotated
 
-from genai_assets.config_checks import non_finite_problems, raise_problems
+from genai_assets.config_checks import non_finite_problems, raise_problems, upper_bound_problems
 from genai_assets.models.gpt_config import GPT_PRESETS, GPTArchitecture, GPTConfig
 from genai_assets.models.sampling_settings import filter_problems
 from genai_assets.training.precision import precision_problems
@@ -57,7 +57,10 @@ class ScratchRunConfig:
 
     def problems(self) -> list[str]:
         """Every invalid field, named (subclasses extend the list)."""
-        problems = non_finite_problems(self)
+        # A GPT config's layer fields are bounded by architecture_problems (not twice).
+        layers = GPTArchitecture.__dataclass_fields__ if isinstance(self, GPTArchitecture) else {}
+        names = [item.name for item in fields(self) if item.name not in layers]
+        problems = non_finite_problems(self) + upper_bound_problems(self, names)
         for name in ("max_steps", "batch_size", "grad_accum_steps"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -242,12 +242,16 @@ def train_scratch_transformer(
     seed=, device=)``, it must leave the trained weights in ``model`` and return the run (the
     Dagster asset passes a torchrun launcher, ``genai_assets.defs._distributed.torchrun_trainer``).
     """
+    from genai_assets.models.size_guard import check_memory, estimate_gpt_training_memory
     from genai_assets.models.transformer import GPT
 
     name = "scratch_transformer"
     token_dir, meta = token_arrays_meta(lake)
     device = resolve_device(config.device)
     gpt_config = config.gpt_config(vocab_size=int(meta["vocab_size"]))
+    # Refuse (naming the fields) before allocating, if the run cannot fit in memory.
+    memory = check_memory(estimate_gpt_training_memory(gpt_config, config.batch_size), name, str(device))
+    log(f"estimated training memory: {memory.describe()}")
     loop = config.loop_config()
     model = _seeded_model(GPT, gpt_config, config.seed, device)
     log(f"GPT with {model.num_parameters():,} parameters on {device}")
