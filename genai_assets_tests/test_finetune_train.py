@@ -119,6 +119,32 @@ def test_lora_trains_adapters_and_saves_a_plain_merged_model(tiny_base, dataset,
     assert isinstance(GPT2LMHeadModel.from_pretrained(tmp_path / "lora"), GPT2LMHeadModel)
 
 
+def test_lora_in_bf16_freezes_a_bf16_base_trains_fp32_adapters_and_saves_fp32(
+    tiny_base, dataset, tmp_path, monkeypatch
+):
+    """Issue 16's half-precision LoRA path, on CPU's bf16 autocast (the same code a GPU runs)."""
+    from safetensors.torch import load_file
+
+    from genai_assets.finetune import train as train_module
+
+    dtypes = {}
+    load = train_module.load_base_for_finetuning
+
+    def recording_load(*args, **kwargs):
+        model, tokenizer = load(*args, **kwargs)
+        dtypes["base"] = next(model.parameters()).dtype
+        return model, tokenizer
+
+    monkeypatch.setattr(train_module, "load_base_for_finetuning", recording_load)
+    config = tiny_finetune_config(max_steps=4, lora=True, lora_r=4, learning_rate=1e-2, precision="bf16")
+    result = finetune(tiny_base, dataset, config, tmp_path / "bf16")
+    assert dtypes["base"] == torch.bfloat16 and result.throughput["precision"] == "bf16"
+    assert result.finetuned_test["loss"] < result.base_test["loss"]
+    assert {tensor.dtype for tensor in load_file(tmp_path / "bf16" / "model.safetensors").values()} == {
+        torch.float32
+    }
+
+
 def test_padding_collation_trains_too(tiny_base, dataset, tmp_path):
     result = finetune(
         tiny_base, dataset, tiny_finetune_config(max_steps=2, collation="padding"), tmp_path / "pad"
