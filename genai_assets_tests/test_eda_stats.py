@@ -4,7 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genai_assets.eda import PLOTS, compute_corpus_stats, fit_power_law, render_report, vocabulary_growth
+from genai_assets.reporting.eda import (
+    PLOTS,
+    compute_corpus_stats,
+    fit_power_law,
+    render_report,
+    vocabulary_growth,
+)
 
 
 def toy_corpus() -> pd.DataFrame:

@@ -38,7 +38,7 @@ def test_dagster_markdown_metadata_keeps_text_in_its_place():
 
 
 def test_corpus_eda_report_keeps_scraped_titles_and_texts_in_place():
-    from genai_assets.eda import PLOTS, compute_corpus_stats, render_report
+    from genai_assets.reporting.eda import PLOTS, compute_corpus_stats, render_report
     from genai_assets_tests.test_eda_stats import toy_corpus
 
     corpus = toy_corpus().assign(title=HOSTILE_TITLE, author="<b>Anon</b>", text=HOSTILE_TEXT)

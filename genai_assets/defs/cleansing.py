@@ -10,11 +10,10 @@
 * ``corpus_eda`` (group ``data``) writes ``<lake>/reports/corpus_eda.md`` and its PNG plots.
 
 Bodies only gather config and resources; the work is in :mod:`genai_assets.cleaning` and
-:mod:`genai_assets.eda`.
+:mod:`genai_assets.reporting.eda` (run by :mod:`genai_assets.stages.data`).
 """
 
 import time
-from dataclasses import asdict
 
 import dagster as dg
 import pandas as pd
@@ -23,7 +22,7 @@ from genai_assets.cleaning.checks import CHECKS
 from genai_assets.cleaning.pipeline import CLEANING_PRESETS, CleaningConfig
 from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._resources import DataLake
-from genai_assets.eda import EDA_PRESETS, EdaConfig
+from genai_assets.reporting.eda import EDA_PRESETS, EdaConfig
 
 # ``write_exports`` is the asset's own switch; every other field is ``CleaningConfig``'s.
 CleansePoemsConfig = stage_config(
@@ -145,21 +144,15 @@ def corpus_eda(
     lake: DataLake,
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    from genai_assets.defs._metadata import samples_markdown, save_figure, table_markdown
-    from genai_assets.eda import PLOTS, compute_corpus_stats, render_report
+    from genai_assets.defs._metadata import image_markdown, samples_markdown, table_markdown
     from genai_assets.escaping import md_bold, md_code_span
-    from genai_assets.lake import atomic_write_text
+    from genai_assets.stages.data import run_corpus_eda
 
-    stats = compute_corpus_stats(cleansed_poems, **asdict(CorpusEdaConfig.from_context(context).to_library()))
-    reports = lake.reports_dir()
+    config = CorpusEdaConfig.from_context(context).to_library()
+    result = run_corpus_eda(config, lake, context.log.info, cleansed_poems)
+    stats, report_path = result.stats, result.report_path
     metadata: dict[str, object] = {key: value for key, value in stats.summary().items()}
-    image_files = {}
-    for name, plot in PLOTS.items():
-        file_name = f"corpus_eda_{name}.png"
-        metadata[f"plot_{name}"] = save_figure(plot(stats), reports / file_name)
-        image_files[name] = file_name
-    report_path = atomic_write_text(reports / "corpus_eda.md", render_report(stats, image_files))
-    context.log.info(f"Wrote {report_path} and {len(image_files)} plots.")
+    metadata |= {f"plot_{name}": image_markdown(path) for name, path in result.plot_paths.items()}
     metadata |= {
         "report": dg.MetadataValue.path(str(report_path)),
         "per_source": table_markdown(stats.per_source),
