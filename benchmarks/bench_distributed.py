@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_distributed.py [--steps 30] [--repeats 2]
 
-Both configurations run the same worker through ``torchrun`` (``genai_assets.training.distributed_worker``)
+Both configurations run the same worker through ``torchrun`` (``genai_assets.stages.distributed_worker``)
 with the same global batch (16 rows of 128 tokens per optimizer step), the same GPT (4 layers,
 4 heads, 128-d) and the same data, so the only difference is how the two cores are used: two gloo
 ranks that each compute half the batch and all-reduce gradients, or one process whose kernels use
@@ -46,7 +46,7 @@ def build_token_arrays(root: Path, n_lines: int = 60000) -> tuple[Path, dict]:
 
 def write_spec(run_dir: Path, token_dir: Path, meta: dict, steps: int) -> str:
     from genai_assets.models.sampling_settings import SamplingConfig
-    from genai_assets.training.distributed_worker import write_scratch_gpt_spec
+    from genai_assets.stages.distributed_worker import write_scratch_gpt_spec
     from genai_assets.training.loop import TrainLoopConfig
     from genai_assets.training.scratch_runs import Sampling
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from genai_assets.models.sampling_settings import SamplingConfig
+from genai_assets.stages.distributed_worker import RESULT_FILE, write_scratch_gpt_spec
 from genai_assets.training.checkpoint import STATE_FILE, has_checkpoint
 from genai_assets.training.distributed import (
     FAULT_ENV,
@@ -21,7 +22,6 @@ from genai_assets.training.distributed import (
     torchrun_command,
     worker_environment,
 )
-from genai_assets.training.distributed_worker import RESULT_FILE, write_scratch_gpt_spec
 from genai_assets.training.loop import TrainLoopConfig
 from genai_assets.training.scratch_runs import Sampling
 from genai_assets_tests.helpers import POEM_LINES
@@ -107,7 +107,7 @@ def test_torchrun_command_and_config_validation():
     assert command[1:4] == ["-m", "torch.distributed.run", "--nproc_per_node=2"]
     assert (
         "--standalone" in command
-        and command[-3:] == ["genai_assets.training.distributed_worker", "--spec", "s.json"][-3:]
+        and command[-3:] == ["genai_assets.stages.distributed_worker", "--spec", "s.json"][-3:]
     )
     multi = torchrun_command(DistributedConfig(nproc_per_node=8, nnodes=2, rdzv_endpoint="head:29400"), [])
     assert "--nnodes=2" in multi and "--rdzv_endpoint=head:29400" in multi and "--standalone" not in multi

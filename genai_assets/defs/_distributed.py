@@ -2,7 +2,7 @@
 
 A training asset whose config has ``distributed`` set calls :func:`run_torchrun` instead of training
 in-process: it writes the worker's JSON spec, runs ``python -m torch.distributed.run ... -m
-genai_assets.training.distributed_worker --spec ...`` with ``dg.PipesSubprocessClient``, and returns
+genai_assets.stages.distributed_worker --spec ...`` with ``dg.PipesSubprocessClient``, and returns
 the metadata rank 0 reported. Rank 0's log lines arrive in the asset's run as they happen. A failed
 rank fails the step with a message naming the checkpoint the next run resumes from. On Kubernetes
 (``GENAI_ASSETS_TRAINING_LAUNCHER=k8s``) a run with ``nnodes`` >= 2 goes to N pods of an indexed Job
@@ -113,7 +113,7 @@ def train_language_model_distributed(
     ``(LanguageModelRun, metadata reported by rank 0)``.
     """
     from genai_assets.models.loading import model_type_of
-    from genai_assets.training.distributed_worker import language_model_spec, read_language_model_run
+    from genai_assets.stages.distributed_worker import language_model_spec, read_language_model_run
 
     work_dir.mkdir(parents=True, exist_ok=True)
     output_dir = work_dir / "output"
@@ -150,7 +150,7 @@ def finetune_distributed(
 
     ``spec_fields``: ``distributed_worker.finetune_spec``'s arguments except ``result_path``.
     """
-    from genai_assets.training.distributed_worker import finetune_spec, read_finetune_result
+    from genai_assets.stages.distributed_worker import finetune_spec, read_finetune_result
 
     work_dir.mkdir(parents=True, exist_ok=True)
     result_path = work_dir / "result.json"

@@ -1,7 +1,10 @@
 """The process ``torchrun`` starts on every rank: one training run described by a JSON spec.
 
+A stage-level entry point (it runs scratch training *and* fine-tuning, so it sits above both
+``training`` and ``finetune``; ``training.distributed.WORKER_MODULE`` names it only as a string).
+
     python -m torch.distributed.run --standalone --nproc_per_node=2 \\
-        -m genai_assets.training.distributed_worker --spec spec.json
+        -m genai_assets.stages.distributed_worker --spec spec.json
 
 Every rank joins the process group, builds the same model from the same seed, and calls the same
 :func:`~genai_assets.training.scratch_runs.run_language_model` as an in-process asset; the loop

@@ -2,7 +2,7 @@
 
 Distributed training is a launch mode of the one training loop (:mod:`genai_assets.training.loop`),
 not a second loop. ``torchrun`` starts ``nproc_per_node`` copies of
-:mod:`genai_assets.training.distributed_worker` on each of ``nnodes`` machines; each copy calls
+:mod:`genai_assets.stages.distributed_worker` on each of ``nnodes`` machines; each copy calls
 :func:`init_distributed`, then runs the same ``run_language_model`` / ``finetune`` function as the
 in-process path. When the loop sees an initialised process group it:
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 BACKENDS = ("auto", "gloo", "nccl")
-WORKER_MODULE = "genai_assets.training.distributed_worker"
+WORKER_MODULE = "genai_assets.stages.distributed_worker"
 # Test hook: "RANK:STEP" makes that rank exit abruptly (os._exit) when it reaches that step, the way a
 # killed or crashed worker would. Read by the loop only in distributed mode.
 FAULT_ENV = "GENAI_ASSETS_FAULT_EXIT"
