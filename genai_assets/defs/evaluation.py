@@ -4,7 +4,7 @@ Assets (group ``evaluation``):
 
 * ``evaluation`` → ``<lake>/reports/evaluation.{md,json}``, ``evaluation_samples.parquet`` and
   two plots: perplexity, bits/char, BLEU/chrF, diversity, memorisation and form per model
-  (``genai_assets.evaluation.runner``) for ``base_lm``, ``finetuned_lm``, ``scratch_transformer`` and
+  (``genai_assets.stages.evaluation``) for ``base_lm``, ``finetuned_lm``, ``scratch_transformer`` and
   the best of ``rnn_baselines``. A model whose folder is missing is skipped with a note.
 * ``human_eval_sheet`` → ``<lake>/human_eval/sheet-<id>/sheet.{csv,html}`` + ``key.csv``: a blind
   A/B sheet, one folder per version (never overwritten); ``human_eval/current.json`` names the newest.
@@ -19,7 +19,6 @@ Heavy libraries are imported inside the asset bodies (``genai_assets.definitions
 
 import json
 import os
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -41,36 +40,6 @@ EvaluationConfig = stage_config(EvaluationSettings)
 HumanEvalSheetConfig = stage_config(HumanEvalSheetSettings)
 
 
-def resolve_model_folder(lake: DataLake, name: str) -> tuple[Path | None, str]:
-    """The Hugging Face / scratch folder to evaluate for model asset ``name``, and a note.
-
-    ``base_lm`` may record a base that lives elsewhere (``base_info.json``); ``rnn_baselines``
-    writes ``models/rnn_{rnn,lstm,gru}/`` and names the best (lowest validation loss) in
-    ``models/rnn_baselines.json``: that one is evaluated. Missing → (None, why).
-    """
-    models = lake.path / "models"
-    folder = models / name
-    if name == "base_lm" and (folder / "base_info.json").is_file():
-        from genai_assets.finetune.base_model import base_model_dir
-
-        folder = base_model_dir(folder)
-    if name == "rnn_baselines":
-        summary_path = models / "rnn_baselines.json"
-        if not summary_path.is_file():
-            return None, f"no {summary_path} (rnn_baselines not materialized)"
-        summary = json.loads(summary_path.read_text())
-        folder = models / f"rnn_{summary['best']}"
-        if not (folder / "config.json").is_file():
-            folder = Path(summary.get("best_dir", folder))
-        note = f"best RNN by validation loss ({summary.get('selection', 'rnn_baselines.json')}): {summary['best']}"
-        return (
-            (folder, note) if (folder / "config.json").is_file() else (None, f"no model folder at {folder}")
-        )
-    if (folder / "config.json").is_file():
-        return folder, ""
-    return None, f"no model folder at {folder}"
-
-
 @dg.asset(
     group_name="evaluation",
     deps=list(EVALUATED_MODELS),
@@ -83,21 +52,13 @@ def evaluation(
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """Perplexity, bits/char, BLEU/chrF, diversity, memorisation and form of every trained model."""
-    from genai_assets.evaluation.report import plot_report, summary_table, write_report
-    from genai_assets.evaluation.runner import evaluate_models
+    from genai_assets.evaluation.report import summary_table
+    from genai_assets.stages.evaluation import run_evaluation
 
     settings = EvaluationConfig.from_context(context).to_library()  # models validated there
-
-    folders: dict[str, Path | None] = {}
-    notes: dict[str, str] = {}
-    for name in settings.models:
-        folders[name], note = resolve_model_folder(lake, name)
-        if note:
-            notes[name] = note
-
-    report = evaluate_models(folders, cleansed_poems, settings, log=context.log.info, model_notes=notes)
-    paths = write_report(report, lake.reports_dir())
-    plots = {name: image_markdown(path) for name, path in plot_report(report, lake.reports_dir()).items()}
+    result = run_evaluation(settings, lake, context.log.info, cleansed_poems)
+    report, paths = result.report, result.paths
+    plots = {name: image_markdown(path) for name, path in result.plot_paths.items()}
     table = summary_table(report)
     metadata: dict = {
         "evaluation_table": table_markdown(table),

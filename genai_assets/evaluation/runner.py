@@ -1,4 +1,5 @@
-"""Evaluate every trained model on the test split: the plain function behind asset ``evaluation``.
+"""The pieces of the evaluation of every trained model on the test split (the settings, prompts,
+continuations and text measures); :func:`genai_assets.stages.evaluation.evaluate_models` runs them.
 
 For each model folder that exists: perplexity and bits/char on up to ``max_perplexity_poems``
 test poems; then, for ``n_prompts`` test poems, the first ``prompt_lines`` lines are the prompt,
@@ -11,11 +12,7 @@ continuations get the same diversity and form measures as a reference row.
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import numpy as np
@@ -23,7 +20,6 @@ import pandas as pd
 
 from genai_assets.config_checks import non_finite_problems
 from genai_assets.evaluation import metrics
-from genai_assets.evaluation.human_eval import REFERENCE_MODEL
 
 COPY_NGRAM = 8  # memorisation: share of generated word 8-grams found in the training poems
 
@@ -137,7 +133,7 @@ def perplexity_texts(test_poems: pd.DataFrame, settings: EvaluationSettings) -> 
     return [truncate_at_line(text, settings.max_chars_per_poem) for text in ordered["text"]]
 
 
-def _complete_lines(continuation: str, stopped_early: bool) -> str:
+def complete_lines(continuation: str, stopped_early: bool) -> str:
     """Drop a last line cut off by the token budget (form metrics should not see half lines)."""
     if stopped_early or "\n" not in continuation.strip():
         return continuation.strip()
@@ -160,139 +156,6 @@ def text_metrics(
         "longest_copied_text": copied.longest_copied_text,
         **form,
     }
-
-
-def evaluate_models(
-    model_folders: dict[str, Path | None],
-    poems: pd.DataFrame,
-    settings: EvaluationSettings,
-    log: Callable[[str], None] = print,
-    model_notes: dict[str, str] | None = None,
-) -> EvaluationReport:
-    """Evaluate each existing model folder; missing ones are skipped with the reason recorded.
-
-    ``poems`` is the cleansed table (needs ``poem_id``, ``text``, ``split``); ``model_folders``
-    maps a display name to its folder (None or a missing path = skip). ``model_notes`` says why a
-    model is missing or which variant was chosen; it goes into the report.
-    """
-    from genai_assets.evaluation.ood_poems import ood_texts
-    from genai_assets.evaluation.perplexity import evaluate_perplexity
-    from genai_assets.generation import SamplingConfig, load_generator
-
-    missing = {"poem_id", "text", "split"} - set(poems.columns)
-    if missing:
-        raise ValueError(f"The poems table lacks columns {sorted(missing)}.")
-    test = poems[poems["split"] == "test"]
-    train = poems[poems["split"] == "train"]
-    if test.empty:
-        raise ValueError("The poems table has no test split: nothing to evaluate on.")
-    prompts = select_prompts(test, settings)
-    scored_texts = perplexity_texts(test, settings)
-    started = time.perf_counter()
-    copy_index = metrics.CopyIndex(train["text"])
-    log(
-        f"Indexed {copy_index.n_words} training words for the copy check in {time.perf_counter() - started:.1f}s."
-    )
-
-    rows: list[dict] = []
-    sample_rows: list[dict] = []
-    skipped: dict[str, str] = {}
-    timings: dict[str, float] = {}
-    sampling = SamplingConfig(
-        do_sample=True,
-        temperature=settings.temperature,
-        top_k=settings.top_k,
-        top_p=settings.top_p,
-        repetition_penalty=1.0,  # not every model kind implements it: keep all models equal
-        max_new_tokens=settings.max_new_tokens,
-        seed=settings.seed,
-    )
-    for name, folder in model_folders.items():
-        if folder is None or not Path(folder).joinpath("config.json").is_file():
-            reason = (model_notes or {}).get(name)
-            skipped[name] = reason or (f"no model folder at {folder}" if folder else "not found in the lake")
-            log(f"Skipping {name}: {skipped[name]}.")
-            continue
-        started = time.perf_counter()
-        generator = load_generator(folder)
-        ppl = evaluate_perplexity(
-            generator.model, generator.tokenizer, scored_texts, generator.context_length
-        )
-        # Out-of-domain verse (in no training source): a fine-tune that only memorised the corpus's
-        # style shows up here as forgetting, which the in-domain number cannot show.
-        ood = evaluate_perplexity(generator.model, generator.tokenizer, ood_texts(), generator.context_length)
-        log(
-            f"{name}: perplexity {ppl.perplexity:.2f}, {ppl.bits_per_char:.3f} bits/char on {ppl.n_texts} poems; "
-            f"{ood.bits_per_char:.3f} bits/char on {ood.n_texts} out-of-domain poems."
-        )
-        outputs = generate_continuations(generator, prompts["prompt"].tolist(), sampling)
-        continuations = []
-        for prompt_row, output in zip(prompts.itertuples(index=False), outputs, strict=True):
-            continuation = output["text"][len(prompt_row.prompt) :]
-            stopped_early = output["n_new_tokens"] < json_max_new(output)
-            continuations.append(_complete_lines(continuation, stopped_early))
-            sample_rows.append(
-                {
-                    "prompt_id": prompt_row.prompt_id,
-                    "poem_id": prompt_row.poem_id,
-                    "prompt": prompt_row.prompt,
-                    "model": name,
-                    "text": continuation,
-                    "scored_text": continuations[-1],
-                    "reference": prompt_row.reference,
-                }
-            )
-        references = prompts["reference"].tolist()
-        rows.append(
-            {
-                "model": name,
-                "kind": generator.kind,
-                "perplexity": ppl.perplexity,
-                "bits_per_char": ppl.bits_per_char,
-                "ood_bits_per_char": ood.bits_per_char,
-                "scored_tokens": ppl.n_tokens,
-                "bleu": metrics.bleu_score(continuations, references),
-                "chrf": metrics.chrf_score(continuations, references),
-                **text_metrics(continuations, prompts["prompt"].tolist(), copy_index),
-            }
-        )
-        timings[name] = time.perf_counter() - started
-        log(f"{name}: evaluated in {timings[name]:.1f}s.")
-        del generator
-    references = prompts["reference"].tolist()
-    rows.append(
-        {
-            "model": REFERENCE_MODEL,
-            "kind": "real poems",
-            "perplexity": math.nan,
-            "bits_per_char": math.nan,
-            "ood_bits_per_char": math.nan,
-            "scored_tokens": 0,
-            "bleu": math.nan,
-            "chrf": math.nan,
-            **text_metrics(references, prompts["prompt"].tolist(), copy_index),
-        }
-    )
-    for prompt_row in prompts.itertuples(index=False):
-        sample_rows.append(
-            {
-                "prompt_id": prompt_row.prompt_id,
-                "poem_id": prompt_row.poem_id,
-                "prompt": prompt_row.prompt,
-                "model": REFERENCE_MODEL,
-                "text": prompt_row.reference,
-                "scored_text": prompt_row.reference,
-                "reference": prompt_row.reference,
-            }
-        )
-    return EvaluationReport(
-        table=pd.DataFrame(rows),
-        samples=pd.DataFrame(sample_rows),
-        skipped=skipped,
-        notes={name: note for name, note in (model_notes or {}).items() if name not in skipped},
-        settings=asdict(settings),
-        timings=timings,
-    )
 
 
 def generate_continuations(generator, prompts: list[str], sampling, batch_size: int = 16) -> list[dict]:
