@@ -1,6 +1,7 @@
 """Co-occurrence counts, PPMI, SVD/PCA and the GloVe comparison: exact values on toy corpora."""
 
 import math
+from types import SimpleNamespace
 
 import dagster as dg
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 from genai_assets.defs._io_manager import ParquetIOManager
 from genai_assets.defs._resources import DataLake
+from genai_assets.stages.tokens import corpus_lines, run_cooccurrence_embeddings
 from genai_assets.text.cooccurrence import (
     CooccurrenceConfig,
     cooccurrence_counts,
@@ -16,7 +18,6 @@ from genai_assets.text.cooccurrence import (
     svd_vectors,
     tokenize_lines,
 )
-from genai_assets.text.cooccurrence_run import corpus_lines, run_cooccurrence_embeddings
 from genai_assets.text.glove import (
     SharedSpace,
     WordVectors,
@@ -203,14 +204,18 @@ def test_library_run_writes_the_folder_without_dagster(tmp_path):
     poems = cleansed_poems_frame(sonnet_texts())
     config = CooccurrenceConfig(vocab_size=300, min_count=2, embedding_dim=8, plot_words=["love", "time"])
     messages: list[str] = []
-    run = run_cooccurrence_embeddings(
-        poems, config, tmp_path / "emb", tmp_path / "plot.png", log=messages.append
-    )
+    lake = SimpleNamespace(
+        path=tmp_path, reports_dir=lambda: tmp_path / "reports"
+    )  # a folder layout, no resource
+    run = run_cooccurrence_embeddings(config, lake, messages.append, poems)
     assert sorted(path.name for path in run.folder.iterdir()) == [
         "cooccurrence_counts.npz", "meta.json", "ppmi.npz", "svd_vectors.npy", "vocab.tsv",
     ]  # fmt: skip
     assert run.meta["n_sentences"] == 2156 and run.meta["vocab_size"] == 300
-    assert run.meta["config"]["plot_words"] == ["love", "time"] and run.plot_path == tmp_path / "plot.png"
+    assert (
+        run.meta["config"]["plot_words"] == ["love", "time"]
+        and run.plot_path == tmp_path / "reports" / "cooccurrence_vs_glove.png"
+    )
     assert run.missing_plot_words == {"ours": [], "glove": []} and "2156 lines" in messages[0]
     with pytest.raises(ValueError, match="neighbours must be >= 1"):
         CooccurrenceConfig(neighbours=0)

@@ -1,7 +1,7 @@
 """Stage "tokens", part 2: count-based word embeddings from the poem lines, compared with GloVe.
 
 Asset ``cooccurrence_embeddings`` (group ``tokens``) writes ``<lake>/embeddings/`` (files listed
-in :mod:`genai_assets.text.cooccurrence_run`, which does all the work)
+in :mod:`genai_assets.stages.tokens`, which does all the work)
 and ``<lake>/reports/cooccurrence_vs_glove.png`` (the plot words, PCA 2-D, ours beside GloVe).
 """
 
@@ -25,15 +25,10 @@ def cooccurrence_embeddings(
     context: dg.AssetExecutionContext, lake: DataLake, cleansed_poems: pd.DataFrame
 ) -> dg.MaterializeResult:
     """Word co-occurrence counts over poem lines → PPMI → SVD vectors, plotted and compared with GloVe."""
-    from genai_assets.text.cooccurrence_run import run_cooccurrence_embeddings
+    from genai_assets.stages.tokens import run_cooccurrence_embeddings
 
-    run = run_cooccurrence_embeddings(
-        cleansed_poems,
-        CooccurrenceEmbeddingsConfig.from_context(context).to_library(),
-        lake.path / "embeddings",
-        lake.reports_dir() / "cooccurrence_vs_glove.png",
-        log=context.log.info,
-    )
+    config = CooccurrenceEmbeddingsConfig.from_context(context).to_library()
+    run = run_cooccurrence_embeddings(config, lake, context.log.info, cleansed_poems)
     meta, answered = run.meta, run.meta["analogies_answered"]
     return dg.MaterializeResult(
         metadata={

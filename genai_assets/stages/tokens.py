@@ -1,7 +1,8 @@
-"""The whole ``cooccurrence_embeddings`` stage as one plain function (the asset only wires it).
+"""Stages of the ``tokens`` group: ``cooccurrence_embeddings`` (:func:`run_cooccurrence_embeddings`).
 
-Poem lines → vocabulary → co-occurrence counts → PPMI → SVD vectors (:mod:`.cooccurrence`),
-compared with GloVe (:mod:`.glove`), plotted, and written to one folder:
+Poem lines → vocabulary → co-occurrence counts → PPMI → SVD vectors
+(:mod:`genai_assets.text.cooccurrence`), compared with GloVe (:mod:`genai_assets.text.glove`),
+plotted to ``<lake>/reports/cooccurrence_vs_glove.png``, and written to ``<lake>/embeddings/``:
 
 * ``cooccurrence_counts.npz`` — symmetric word × word window counts (``scipy.sparse.save_npz``, CSR int64)
 * ``ppmi.npz`` — the PPMI matrix (CSR float64)
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -65,18 +67,45 @@ class CooccurrenceRun:
     missing_plot_words: dict[str, list[str]]  # {"ours": [...], "glove": [...]}
 
 
+class EmbeddingsLake(Protocol):
+    path: Path
+
+    def reports_dir(self) -> Path: ...
+
+
 def run_cooccurrence_embeddings(
-    poems: pd.DataFrame,
-    config: CooccurrenceConfig,
-    folder: Path,
-    plot_path: Path,
-    log: Callable[[str], None] = print,
+    config: CooccurrenceConfig, lake: EmbeddingsLake, log: Callable[[str], None], cleansed_poems: pd.DataFrame
 ) -> CooccurrenceRun:
-    """Count, weight, factorise, compare with GloVe, plot to ``plot_path``, write ``folder`` atomically."""
+    """Count, weight, factorise, compare with GloVe, plot, and write ``<lake>/embeddings/`` atomically."""
+    return cooccurrence_embeddings(
+        cleansed_poems,
+        config,
+        lake.path / "embeddings",
+        lake.reports_dir() / "cooccurrence_vs_glove.png",
+        log,
+    )
+
+
+@dataclass
+class _Counted:
+    """The corpus counted and factorised (step 1), with what the later steps report."""
+
+    lines: list[str]
+    corpus: Any  # text.cooccurrence.TokenizedCorpus
+    counts: sparse.csr_matrix
+    ppmi: sparse.csr_matrix
+    vectors: np.ndarray  # (V, embedding_dim)
+    singular_values: np.ndarray
+    notes: list[str]
+    timings: dict[str, float]
+
+
+def _count_and_factorise(
+    poems: pd.DataFrame, config: CooccurrenceConfig, log: Callable[[str], None]
+) -> _Counted:
     notes: list[str] = []
     timings: dict[str, float] = {}
     started = time.perf_counter()
-
     lines = corpus_lines(poems, config.max_sentences)
     if not lines:
         raise ValueError("cleansed_poems has no non-blank line: nothing to count co-occurrences over.")
@@ -98,9 +127,30 @@ def run_cooccurrence_embeddings(
         f"{len(lines)} lines, {corpus.n_tokens} tokens, vocab {len(corpus.vocabulary)}, "
         f"{counts.nnz} non-zero counts, {vectors.shape[1]}-d vectors"
     )
+    return _Counted(lines, corpus, counts, ppmi, vectors, singular_values, notes, timings)
 
+
+@dataclass
+class _Compared:
+    """Our vectors against GloVe (step 2)."""
+
+    glove: Any  # text.glove.GloveVectors
+    space: Any  # text.glove.SharedSpace
+    overlap: pd.DataFrame
+    spearman: float
+    n_pairs: int
+    analogies: pd.DataFrame
+    analysis: str
+    plot_words: list[str]
+    missing_ours: list[str]
+    missing_glove: list[str]
+
+
+def _compare_with_glove(counted: _Counted, config: CooccurrenceConfig) -> _Compared:
+    started = time.perf_counter()
     glove = load_glove()
-    space = shared_space(corpus.vocabulary, vectors, glove)
+    corpus = counted.corpus
+    space = shared_space(corpus.vocabulary, counted.vectors, glove)
     our_index = pd.Index(corpus.vocabulary)
     missing_ours = [word for word in config.plot_words if our_index.get_indexer([word])[0] < 0]
     missing_glove = [word for word in config.plot_words if glove.rows([word])[0] < 0]
@@ -108,58 +158,85 @@ def run_cooccurrence_embeddings(
         word for word in config.plot_words if word not in missing_ours and word not in missing_glove
     ]
     if missing_ours or missing_glove:
-        notes.append(f"plot words missing from our vocabulary {missing_ours}, from GloVe {missing_glove}")
+        counted.notes.append(
+            f"plot words missing from our vocabulary {missing_ours}, from GloVe {missing_glove}"
+        )
     overlap = neighbour_overlap(space, plot_words, k=config.neighbours)
     spearman, n_pairs = similarity_spearman(space, config.spearman_words)
     analogies = answer_analogies(space)
     analysis = describe_comparison(
-        overlap, spearman, n_pairs, analogies, len(lines), corpus.n_tokens, k=config.neighbours
+        overlap, spearman, n_pairs, analogies, len(counted.lines), corpus.n_tokens, k=config.neighbours
     )
-    timings["compare_s"] = time.perf_counter() - started - sum(timings.values())
+    counted.timings["compare_s"] = time.perf_counter() - started
+    return _Compared(
+        glove, space, overlap, spearman, n_pairs, analogies, analysis, plot_words, missing_ours, missing_glove
+    )
 
-    written_plot = None
-    if len(plot_words) >= 2:
-        ours = vectors[our_index.get_indexer(plot_words)]
-        theirs = np.asarray(glove.vectors[glove.rows(plot_words)])
-        written_plot = write_figure(_pca_figure(plot_words, ours, theirs, config.seed), plot_path)
 
-    answered = analogies[analogies["missing"] == ""]
-    meta = {
+def _meta(config: CooccurrenceConfig, counted: _Counted, compared: _Compared) -> dict:
+    """``meta.json``: the config, corpus sizes, comparison figures, the analysis and timings."""
+    answered = compared.analogies[compared.analogies["missing"] == ""]
+    overlap = compared.overlap
+    return {
         "config": asdict(config),
         "ppmi_formula": PPMI_FORMULA,
-        "n_sentences": len(lines),
-        "n_tokens": corpus.n_tokens,
-        "vocab_size": len(corpus.vocabulary),
-        "counts_nnz": int(counts.nnz),
-        "ppmi_nnz": int(ppmi.nnz),
-        "embedding_dim": int(vectors.shape[1]),
-        "singular_values_top5": [round(float(value), 3) for value in singular_values[:5]],
-        "shared_vocab_with_glove": len(space.words),
+        "n_sentences": len(counted.lines),
+        "n_tokens": counted.corpus.n_tokens,
+        "vocab_size": len(counted.corpus.vocabulary),
+        "counts_nnz": int(counted.counts.nnz),
+        "ppmi_nnz": int(counted.ppmi.nnz),
+        "embedding_dim": int(counted.vectors.shape[1]),
+        "singular_values_top5": [round(float(value), 3) for value in counted.singular_values[:5]],
+        "shared_vocab_with_glove": len(compared.space.words),
         "mean_neighbour_overlap": float(overlap["overlap"].mean()) if len(overlap) else None,
-        "spearman_rho": spearman,
-        "spearman_pairs": n_pairs,
+        "spearman_rho": compared.spearman,
+        "spearman_pairs": compared.n_pairs,
         "analogies_ours_correct": int((answered["ours"] == answered["expected"]).sum()),
         "analogies_glove_correct": int((answered["glove"] == answered["expected"]).sum()),
         "analogies_answered": len(answered),
-        "analysis": analysis,
-        "notes": notes,
-        "timings_s": {name: round(seconds, 3) for name, seconds in timings.items()},
+        "analysis": compared.analysis,
+        "notes": counted.notes,
+        "timings_s": {name: round(seconds, 3) for name, seconds in counted.timings.items()},
     }
+
+
+def _save(folder: Path, counted: _Counted, meta: dict) -> None:
     with atomic_directory(folder) as staging:
-        sparse.save_npz(staging / "cooccurrence_counts.npz", counts)
-        sparse.save_npz(staging / "ppmi.npz", ppmi)
-        pd.DataFrame({"word": corpus.vocabulary, "count": corpus.word_counts}).to_csv(
+        sparse.save_npz(staging / "cooccurrence_counts.npz", counted.counts)
+        sparse.save_npz(staging / "ppmi.npz", counted.ppmi)
+        pd.DataFrame({"word": counted.corpus.vocabulary, "count": counted.corpus.word_counts}).to_csv(
             staging / "vocab.tsv", sep="\t", index=False
         )
-        np.save(staging / "svd_vectors.npy", vectors)
+        np.save(staging / "svd_vectors.npy", counted.vectors)
         (staging / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+
+def cooccurrence_embeddings(
+    poems: pd.DataFrame,
+    config: CooccurrenceConfig,
+    folder: Path,
+    plot_path: Path,
+    log: Callable[[str], None] = print,
+) -> CooccurrenceRun:
+    """Count and factorise → compare with GloVe → plot to ``plot_path`` → write ``folder`` atomically."""
+    counted = _count_and_factorise(poems, config, log)
+    compared = _compare_with_glove(counted, config)
+    glove = compared.glove
+    written_plot = None
+    if len(compared.plot_words) >= 2:
+        our_index = pd.Index(counted.corpus.vocabulary)
+        ours = counted.vectors[our_index.get_indexer(compared.plot_words)]
+        theirs = np.asarray(glove.vectors[glove.rows(compared.plot_words)])
+        written_plot = write_figure(_pca_figure(compared.plot_words, ours, theirs, config.seed), plot_path)
+    meta = _meta(config, counted, compared)
+    _save(folder, counted, meta)
     return CooccurrenceRun(
         folder=folder,
         plot_path=None if written_plot is None else Path(written_plot),
         meta=meta,
-        analogies=analogies,
-        neighbours=overlap,
-        missing_plot_words={"ours": missing_ours, "glove": missing_glove},
+        analogies=compared.analogies,
+        neighbours=compared.overlap,
+        missing_plot_words={"ours": compared.missing_ours, "glove": compared.missing_glove},
     )
 
 
