@@ -4,7 +4,6 @@ streaming equal to the one-shot generation, attention maps, and the blind rating
 from __future__ import annotations
 
 import json
-import threading
 
 import pandas as pd
 import pytest
@@ -24,6 +23,7 @@ from genai_assets.playground.core import (
     sampling_from_form,
     stream_text,
 )
+from genai_assets_tests.helpers import vote_concurrently
 from genai_assets_tests.test_generation_cli import save_scratch_gpt
 from genai_assets_tests.test_publish_hub import save_tiny_gpt2
 
@@ -167,23 +167,8 @@ def test_concurrent_raters_lose_and_duplicate_no_vote(tmp_path):
     """8 threads x 3 raters each vote every item twice at once: exactly one row per (rater, item)."""
     url = f"sqlite:///{tmp_path / 'ratings.db'}"
     RatingsStore(url).close()  # migrated once; each thread opens its own engine, as app processes do
-    outcomes: list[bool] = []
-    lock = threading.Lock()
-
-    def rater(index: int) -> None:
-        store = RatingsStore(url)
-        for item in range(10):
-            for _ in range(2):
-                stored = store.add_rating(f"rater{index % 3}", "sheet", f"q{item:02d}", "1")
-                with lock:
-                    outcomes.append(stored)
-        store.close()
-
-    threads = [threading.Thread(target=rater, args=(index,)) for index in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    items = [f"q{item:02d}" for item in range(10)]
+    outcomes = vote_concurrently(url, "sheet", items, raters=3, threads=8, repeats=2)
     rows = RatingsStore(url).ratings()
     assert len(rows) == 30 and sum(outcomes) == 30 and len(outcomes) == 160
     assert not rows.duplicated(["rater", "sheet_id", "item_id"]).any()

@@ -4,12 +4,11 @@ duplicated vote, and human_eval_results + the sensor reading GENAI_RATINGS_DB_UR
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from genai_assets.evaluation.ratings_db import RatingsStore
 from genai_assets.playground.core import RatingSession
+from genai_assets_tests.helpers import vote_concurrently
 from genai_assets_tests.test_deploy import postgres_server  # noqa: F401  (the fixture)
 from genai_assets_tests.test_playground import write_playground_sheet
 
@@ -45,22 +44,9 @@ def test_rating_flow_concurrency_and_results_on_postgres(postgres_url, tmp_path,
     assert session.submit("ann", pair, "left")[0] and not session.submit("ann", pair, "right")[0]
 
     # 6 raters, 2 threads each (two browser tabs), every item voted at once: one row per rater and item.
-    outcomes: list[bool] = []
-    lock = threading.Lock()
-
-    def rater(index: int) -> None:
-        own = RatingsStore(postgres_url)
-        for item in sheet.key["item_id"]:
-            stored = own.add_rating(f"rater{index % 6}", sheet.sheet_id, item, "1")
-            with lock:
-                outcomes.append(stored)
-        own.close()
-
-    threads = [threading.Thread(target=rater, args=(index,)) for index in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = vote_concurrently(
+        postgres_url, sheet.sheet_id, list(sheet.key["item_id"]), raters=6, threads=12
+    )
     assert len(outcomes) == 36 and sum(outcomes) == 18
     rows = store.ratings()
     assert len(rows) == 1 + 1 + 18 and not rows.duplicated(["rater", "sheet_id", "item_id"]).any()
