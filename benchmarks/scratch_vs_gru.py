@@ -41,10 +41,10 @@ def run(name: str, lake: Path) -> dict:
 
     from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
     from genai_assets.models.transformer import GPT, GPTConfig
+    from genai_assets.stages.scratch import sampling_for
     from genai_assets.text.datasets import read_token_meta
     from genai_assets.training.scratch_config import RNNBaselinesConfig, ScratchTransformerConfig
     from genai_assets.training.scratch_runs import run_language_model
-    from genai_assets.training.scratch_stage import sampling_for
 
     kind, overrides = RUNS[name]
     quiet = {"sample_prompts": [""], "sample_max_new_tokens": 1, "checkpoint_every": 0}

@@ -232,7 +232,7 @@ def test_memory_estimate_counts_buffers_and_refuses_naming_the_fields(monkeypatc
 
 def test_the_scratch_stage_refuses_a_run_too_big_for_memory_before_building_it(tmp_path, monkeypatch):
     from genai_assets.models.size_guard import MEMORY_CAP_ENV
-    from genai_assets.training import scratch_stage
+    from genai_assets.stages import scratch as scratch_stage
     from genai_assets.training.scratch_config import ScratchTransformerConfig
 
     built = []
@@ -241,7 +241,7 @@ def test_the_scratch_stage_refuses_a_run_too_big_for_memory_before_building_it(t
     monkeypatch.setenv(MEMORY_CAP_ENV, "1")
     config = ScratchTransformerConfig(block_size=8192, batch_size=64, device="cpu")  # logits alone: 300 GiB
     with pytest.raises(ModelSizeError, match="scratch_transformer needs an estimated") as raised:
-        scratch_stage.train_scratch_transformer(config, lake=None, log=lambda _: None)
+        scratch_stage.run_scratch_transformer(config, lake=None, log=lambda _: None)
     assert "\n" not in str(raised.value) and built == []
 
 

@@ -8,7 +8,7 @@ from huggingface_hub import ModelCard
 
 from genai_assets.finetune.model_card import model_card_stub
 from genai_assets.publish.model_card import ModelCardInputs, build_model_card
-from genai_assets.training.scratch_runs import model_card
+from genai_assets.stages.scratch import model_card
 
 HEADINGS = (
     "## What it is",

@@ -140,10 +140,10 @@ def test_interrupted_asset_resumes_from_its_checkpoint(lake_root, monkeypatch):
 
 
 def test_library_stage_trains_and_saves_without_dagster(tmp_path):
-    """training.scratch_stage is plain Python: a folder-layout object stands in for the DataLake resource."""
+    """stages.scratch is plain Python: a folder-layout object stands in for the DataLake resource."""
     from genai_assets.models.loading import load_scratch_model
+    from genai_assets.stages.scratch import run_next_line_transformer
     from genai_assets.training.scratch_config import SCRATCH_PRESETS, NextLineTransformerConfig
-    from genai_assets.training.scratch_stage import train_next_line_transformer
 
     class Lake:
         path = tmp_path
@@ -162,7 +162,7 @@ def test_library_stage_trains_and_saves_without_dagster(tmp_path):
     write_token_arrays(tmp_path)
     config = NextLineTransformerConfig(**SCRATCH_PRESETS["next_line_transformer"]["tiny"])
     lines: list[str] = []
-    trained = train_next_line_transformer(config, Lake(), log=lines.append)
+    trained = run_next_line_transformer(config, Lake(), log=lines.append)
     assert trained.run.train.steps == 6 and len(trained.run.examples) == 2
     assert trained.plot_path == tmp_path / "reports" / "next_line_transformer_loss.png"
     assert trained.plot_path.stat().st_size > 0 and any("step 6/6" in line for line in lines)

@@ -133,7 +133,7 @@ def train_language_model_distributed(
 def torchrun_trainer(
     context: dg.AssetExecutionContext, config: DistributedConfig, work_dir: Path, reported: dict
 ):
-    """A ``trainer`` for ``scratch_stage.train_*``: trains under torchrun; rank 0's metadata lands in ``reported``."""
+    """A ``trainer`` for ``stages.scratch.run_*``: trains under torchrun; rank 0's metadata lands in ``reported``."""
 
     def trainer(model, **spec_fields):
         run, metadata = train_language_model_distributed(context, config, model, work_dir, **spec_fields)

@@ -14,7 +14,7 @@ Assets (group ``scratch``; each writes a contract-6 folder read by ``load_scratc
   ``metrics.json``.
 
 The work (build → fingerprint → train → card → save → plot → clean up) is in
-:mod:`genai_assets.training.scratch_stage`; the settings are the dataclasses of
+:mod:`genai_assets.stages.scratch`; the settings are the dataclasses of
 :mod:`genai_assets.training.scratch_config`. These bodies only gather config and the lake, call
 one function and turn its result into metadata. torch is imported inside the bodies.
 """
@@ -90,7 +90,7 @@ def _trained_metadata(trained, **specific) -> dict:
 def scratch_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """A decoder-only Transformer LM (GPT) trained from scratch on the poems' token arrays."""
     from genai_assets.defs._distributed import torchrun_trainer
-    from genai_assets.training.scratch_stage import train_scratch_transformer
+    from genai_assets.stages.scratch import run_scratch_transformer
 
     run_config = ScratchTransformerRunConfig.from_context(context)
     config = run_config.to_library()
@@ -98,7 +98,7 @@ def scratch_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> dg
     if run_config.distributed is not None:
         work_dir = lake.checkpoint_dir("scratch_transformer") / "torchrun"
         trainer = torchrun_trainer(context, run_config.distributed.to_library(), work_dir, reported)
-    trained = train_scratch_transformer(config, lake, log=context.log.info, trainer=trainer)
+    trained = run_scratch_transformer(config, lake, log=context.log.info, trainer=trainer)
     run = trained.run
     return dg.MaterializeResult(
         metadata={
@@ -120,10 +120,10 @@ def next_line_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> 
     """The encoder–decoder Transformer (§3 of the paper) trained to write a poem's next line."""
     import pandas as pd
 
-    from genai_assets.training.scratch_stage import train_next_line_transformer
+    from genai_assets.stages.scratch import run_next_line_transformer
 
     config = NextLineTransformerRunConfig.from_context(context).to_library()
-    trained = train_next_line_transformer(config, lake, log=context.log.info)
+    trained = run_next_line_transformer(config, lake, log=context.log.info)
     run = trained.run
     return dg.MaterializeResult(
         metadata=_trained_metadata(
@@ -138,10 +138,10 @@ def next_line_transformer(context: dg.AssetExecutionContext, lake: DataLake) -> 
 @_training_asset(["token_arrays", "scratch_transformer"], RNNBaselinesRunConfig)
 def rnn_baselines(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """RNN, LSTM and GRU language models on the same data and token budget, compared with the transformer."""
-    from genai_assets.training.scratch_stage import train_rnn_baselines
+    from genai_assets.stages.scratch import run_rnn_baselines
 
     config = RNNBaselinesRunConfig.from_context(context).to_library()
-    baselines = train_rnn_baselines(config, lake, log=context.log.info, warn=context.log.warning)
+    baselines = run_rnn_baselines(config, lake, log=context.log.info, warn=context.log.warning)
     record = baselines.record
     best = record["best"]
     return dg.MaterializeResult(

@@ -5,7 +5,7 @@ Built with ``huggingface_hub.ModelCard``/``ModelCardData`` so the Hub parses the
 parses any other card; ``ModelCard.load`` on the written README.md round-trips it (tested).
 Every card this project writes comes from :func:`build_model_card`: the published card
 (``hub_upload``), the card saved in the fine-tuned folder (``finetune.model_card``) and the
-scratch models' cards (``training.scratch_runs.model_card``) differ only in their inputs.
+scratch models' cards (``stages.scratch.model_card``) differ only in their inputs.
 """
 
 from __future__ import annotations

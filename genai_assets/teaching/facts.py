@@ -159,14 +159,14 @@ def kv_cache_tolerance(root: Path) -> float:
 
 def rnn_plot_models(root: Path) -> str:
     """What the ``rnn_baselines`` loss plot compares, from the title it is given."""
-    function = _symbol(root, "genai_assets/training/scratch_stage.py", "train_rnn_baselines")
+    function = _symbol(root, "genai_assets/stages/scratch.py", "run_rnn_baselines")
     for node in ast.walk(function):
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "loss_curve_figure":
             strings = _string_args(node)
             if strings:
                 with_transformer = "transformer" in strings[0].lower()
                 return "the three recurrent baselines" + (" and the transformer" if with_transformer else "")
-    raise FactUnavailableError("no loss_curve_figure title in train_rnn_baselines")
+    raise FactUnavailableError("no loss_curve_figure title in run_rnn_baselines")
 
 
 def _spoken_power_of_ten(value: float) -> str:
@@ -181,7 +181,7 @@ FACT_SOURCES = (
     "genai_assets/finetune/train.py",
     "genai_assets/evaluation/report.py",
     "genai_assets_tests/test_models_transformer.py",
-    "genai_assets/training/scratch_stage.py",
+    "genai_assets/stages/scratch.py",
 )
 
 FACTS: dict[str, Callable[[Path], str]] = {

@@ -1,4 +1,5 @@
-"""Training runs of the scratch models on ``token_arrays`` — plain functions the Dagster assets call.
+"""Training runs of the scratch models on ``token_arrays`` with the shared loop (no stage logic:
+:mod:`genai_assets.stages.scratch` builds the models, saves them and writes their cards and plots).
 
 * :func:`run_language_model` trains a GPT or an RNN LM on the flat token streams with the shared
   loop, then measures the whole validation split (loss, perplexity, bits per character) and
@@ -410,81 +411,3 @@ def run_next_line(
         notes=notes,
         throughput=run_throughput(model, result, config.max_target_len),
     )
-
-
-def loss_curve_figure(histories: dict[str, list[dict]], title: str):
-    """Train loss per step (thin) and validation loss at eval steps (markers) for each named run."""
-    from genai_assets.plotting import new_figure
-
-    figure = new_figure(7, 4)
-    axes = figure.add_subplot()
-    for index, (name, history) in enumerate(histories.items()):
-        color = f"C{index}"
-        axes.plot(
-            [r["step"] for r in history], [r["train_loss"] for r in history], color=color, alpha=0.4, lw=1
-        )
-        evals = [r for r in history if "val_loss" in r]
-        axes.plot(
-            [r["step"] for r in evals], [r["val_loss"] for r in evals], "o-", color=color, label=f"{name} val"
-        )
-    axes.set(xlabel="optimizer step", ylabel="loss (nats/token)", title=title)
-    axes.legend()
-    return figure
-
-
-def comparison_figure(table):
-    """Bar chart of validation loss per model (lower is better), from the comparison table."""
-    from genai_assets.plotting import new_figure
-
-    figure = new_figure(6, 3.5)
-    axes = figure.add_subplot()
-    colors = ["C3" if name.startswith("Transformer") else "C0" for name in table["model"]]
-    bars = axes.bar(table["model"], table["val_loss"], color=colors)
-    axes.bar_label(bars, labels=[f"{v:.3f}" for v in table["val_loss"]])
-    axes.set(ylabel="val loss (nats/token)", title="Validation loss at the same token budget")
-    return figure
-
-
-SCRATCH_LIMITATIONS = (
-    "A small model trained for minutes: it imitates the surface of verse (line breaks, archaic words, "
-    "rhythm at best) without sense or reliable rhyme. English only; the corpus is old and its biases remain."
-)
-
-
-def model_card(name: str, description: str, config: dict, metrics: dict) -> str:
-    """The scratch model's card (``publish.model_card.build_model_card``): config, figures and samples."""
-    from genai_assets.publish.model_card import ModelCardInputs, build_model_card
-
-    figures = {key: metrics[key] for key in ("val_loss", "val_perplexity", "val_bpc", "n_parameters",
-                                             "tokens_seen", "steps", "tokens_per_second") if key in metrics}  # fmt: skip
-    examples = (metrics.get("samples") or metrics.get("examples") or [])[:4]
-    samples = [
-        {"prompt": example.get("prompt", ""), "text": example["text"]}
-        if "text" in example
-        else {"prompt": "", "text": json.dumps(example, ensure_ascii=False)}
-        for example in examples
-    ]
-    inputs = ModelCardInputs(
-        repo_id=None,
-        model_name=name,
-        base_model=None,
-        base_model_label="none: trained from scratch",
-        license="other",
-        tags=["text-generation", "poetry", "dagster", "from-scratch"],
-        description=(
-            f"{description}\n\nTrained from scratch by the `genai_assets` Dagster project on public-domain poems "
-            "(Gutenberg Poetry Corpus excerpts, Shakespeare's poems). Not a `transformers` model: load it with "
-            "`genai_assets.models.loading.load_scratch_model(folder)`; the tokenizer loads with `AutoTokenizer`."
-        ),
-        configuration=config,
-        training_results={
-            f"{key} (validation split)" if key.startswith("val_") else key: value
-            for key, value in figures.items()
-        },  # fmt: skip
-        sample_poems=samples,
-        library_name=None,
-        limitations=SCRATCH_LIMITATIONS,
-        usage='`genai-assets generate --model <this folder> --prompt "The rose"`, or in Python '
-        "`genai_assets.generation.load_generator(folder)` then `generate_poems(...)`.",
-    )
-    return str(build_model_card(inputs))

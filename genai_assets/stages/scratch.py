@@ -1,9 +1,9 @@
-"""The three scratch-model stages as plain functions: build → fingerprint → train → card → save → plot.
+"""Stages of the ``scratch`` group: build → fingerprint → train → card → save → plot.
 
-:func:`train_scratch_transformer`, :func:`train_next_line_transformer` and
-:func:`train_rnn_baselines` do everything the Dagster assets of ``genai_assets.defs.scratch`` do
+:func:`run_scratch_transformer`, :func:`run_next_line_transformer` and
+:func:`run_rnn_baselines` do everything the Dagster assets of ``genai_assets.defs.scratch`` do
 except turning the results into asset metadata. Each reads ``<lake>/token_arrays``, trains with
-the shared loop (:mod:`.scratch_runs`), writes a contract-6 model folder under ``<lake>/models/``
+the shared loop (:mod:`genai_assets.training.scratch_runs`), writes a contract-6 model folder under ``<lake>/models/``
 (read back by ``load_scratch_model``) and a loss plot under ``<lake>/reports/``; resumable
 checkpoints live in ``<lake>/checkpoints/<asset>/run-<fingerprint>/`` (fingerprint = model +
 training settings + data sizes) and are deleted after success unless ``keep_checkpoint``.
@@ -24,7 +24,8 @@ import torch
 from genai_assets.lake import atomic_write_text
 from genai_assets.models.loading import save_scratch_model
 from genai_assets.models.sampling_settings import SamplingConfig
-from genai_assets.plotting import write_figure
+from genai_assets.plotting import new_figure, write_figure
+from genai_assets.publish.model_card import ModelCardInputs, build_model_card
 from genai_assets.training.checkpoint import discard_run_checkpoint, run_fingerprint
 from genai_assets.training.scratch_config import (
     LanguageModelRunConfig,
@@ -38,9 +39,6 @@ from genai_assets.training.scratch_runs import (
     NextLineRun,
     Sampling,
     checkpoint_folder,
-    comparison_figure,
-    loss_curve_figure,
-    model_card,
     resolve_device,
     run_language_model,
     run_next_line,
@@ -229,7 +227,7 @@ def _save_plot_finish(
     return TrainedModel(run=run, folder=folder, plot_path=plot)
 
 
-def train_scratch_transformer(
+def run_scratch_transformer(
     config: ScratchTransformerConfig,
     lake: LakeFolders,
     log: Callable[[str], None] = print,
@@ -273,7 +271,7 @@ def train_scratch_transformer(
     )  # fmt: skip
 
 
-def train_next_line_transformer(
+def run_next_line_transformer(
     config: NextLineTransformerConfig, lake: LakeFolders, log: Callable[[str], None] = print
 ) -> TrainedModel:
     """Train the encoder–decoder on (line, next line) pairs; save ``models/next_line_transformer``."""
@@ -321,55 +319,24 @@ def train_next_line_transformer(
     )  # fmt: skip
 
 
-def train_rnn_baselines(
+def run_rnn_baselines(
     config: RNNBaselinesConfig,
     lake: LakeFolders,
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
 ) -> RNNBaselines:
     """Train each RNN kind on the same data and budget, save each, and compare with the transformer."""
-    from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
-
     token_dir, meta = token_arrays_meta(lake)
     device = resolve_device(config.device)
     loop = config.loop_config()
     rows, histories, summary = [], {}, {}
     for kind in config.kinds:
-        rnn_config = RNNConfig(
-            kind=kind,
-            vocab_size=int(meta["vocab_size"]),
-            n_embd=config.n_embd,
-            hidden_size=config.hidden_size,
-            n_layer=config.n_layer,
-            dropout=config.dropout,
-        )
-        model = _seeded_model(RNNLanguageModel, rnn_config, config.seed, device)
-        name = f"rnn_{kind}"
-        checkpoints = _run_checkpoints(
-            lake.checkpoint_dir("rnn_baselines") / kind,
-            rnn_config.to_dict(), loop, config.batch_size, config.block_size, meta["splits"],
-        )  # fmt: skip
-        run = _train_language_model(model, token_dir, loop, config, checkpoints, log, name)
-        folder = _save_with_card(
-            lake, name, model, meta, generation_defaults(meta, config),
-            f"A {kind.upper()} language model, baseline for the scratch transformer.",
-            rnn_config.to_dict(), run,
-        )  # fmt: skip
-        _finish(config, checkpoints)
+        run, folder = _train_and_save_rnn(kind, config, lake, loop, device, token_dir, meta, log)
         histories[kind.upper()] = run.train.history
         summary[kind] = {key: value for key, value in run.metrics().items() if key not in ("history",)}
         summary[kind]["path"] = str(folder)
         rows.append({"model": kind.upper(), **comparison_row(run.metrics())})
-
-    transformer_metrics_path = lake.model_dir("scratch_transformer") / "metrics.json"
-    transformer = None
-    if transformer_metrics_path.is_file():
-        transformer = json.loads(transformer_metrics_path.read_text(encoding="utf-8"))
-        budget = max(summary[kind]["tokens_seen"] for kind in config.kinds)
-        rows.extend(transformer_rows(transformer, budget))
-        histories["Transformer"] = transformer["history"]
-    else:
-        warn(f"{transformer_metrics_path} not found: comparing the RNNs among themselves only.")
+    transformer = _add_transformer(lake, config, summary, rows, histories, warn)
     best = min(config.kinds, key=lambda kind: summary[kind]["val_loss"])
     record = {
         "best": best,
@@ -390,6 +357,63 @@ def train_rnn_baselines(
     )
     bars = write_figure(comparison_figure(table), reports / "rnn_baselines_comparison.png")
     return RNNBaselines(record=record, table=table, curves_path=curves, bars_path=bars)
+
+
+def _train_and_save_rnn(
+    kind: str,
+    config: RNNBaselinesConfig,
+    lake: LakeFolders,
+    loop: TrainLoopConfig,
+    device: torch.device,
+    token_dir: Path,
+    meta: dict,
+    log: Callable[[str], None],
+) -> tuple[LanguageModelRun, Path]:
+    """Build (seeded), train and save ``models/rnn_<kind>``; discard its checkpoint after the save."""
+    from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
+
+    rnn_config = RNNConfig(
+        kind=kind,
+        vocab_size=int(meta["vocab_size"]),
+        n_embd=config.n_embd,
+        hidden_size=config.hidden_size,
+        n_layer=config.n_layer,
+        dropout=config.dropout,
+    )
+    model = _seeded_model(RNNLanguageModel, rnn_config, config.seed, device)
+    name = f"rnn_{kind}"
+    checkpoints = _run_checkpoints(
+        lake.checkpoint_dir("rnn_baselines") / kind,
+        rnn_config.to_dict(), loop, config.batch_size, config.block_size, meta["splits"],
+    )  # fmt: skip
+    run = _train_language_model(model, token_dir, loop, config, checkpoints, log, name)
+    folder = _save_with_card(
+        lake, name, model, meta, generation_defaults(meta, config),
+        f"A {kind.upper()} language model, baseline for the scratch transformer.",
+        rnn_config.to_dict(), run,
+    )  # fmt: skip
+    _finish(config, checkpoints)
+    return run, folder
+
+
+def _add_transformer(
+    lake: LakeFolders,
+    config: RNNBaselinesConfig,
+    summary: dict,
+    rows: list[dict],
+    histories: dict,
+    warn: Callable[[str], None],
+) -> dict | None:
+    """Append the scratch transformer's rows and curve (at the RNNs' budget and at its end), if trained."""
+    transformer_metrics_path = lake.model_dir("scratch_transformer") / "metrics.json"
+    if not transformer_metrics_path.is_file():
+        warn(f"{transformer_metrics_path} not found: comparing the RNNs among themselves only.")
+        return None
+    transformer = json.loads(transformer_metrics_path.read_text(encoding="utf-8"))
+    budget = max(summary[kind]["tokens_seen"] for kind in config.kinds)
+    rows.extend(transformer_rows(transformer, budget))
+    histories["Transformer"] = transformer["history"]
+    return transformer
 
 
 def transformer_rows(metrics: dict, tokens_budget: int) -> list[dict]:
@@ -431,3 +455,75 @@ def comparison_row(metrics: dict) -> dict:
         "train_seconds": round(metrics["train_seconds"], 1),
         "tokens_per_second": round(metrics["tokens_per_second"], 1),
     }
+
+
+def loss_curve_figure(histories: dict[str, list[dict]], title: str):
+    """Train loss per step (thin) and validation loss at eval steps (markers) for each named run."""
+    figure = new_figure(7, 4)
+    axes = figure.add_subplot()
+    for index, (name, history) in enumerate(histories.items()):
+        color = f"C{index}"
+        axes.plot(
+            [r["step"] for r in history], [r["train_loss"] for r in history], color=color, alpha=0.4, lw=1
+        )
+        evals = [r for r in history if "val_loss" in r]
+        axes.plot(
+            [r["step"] for r in evals], [r["val_loss"] for r in evals], "o-", color=color, label=f"{name} val"
+        )
+    axes.set(xlabel="optimizer step", ylabel="loss (nats/token)", title=title)
+    axes.legend()
+    return figure
+
+
+def comparison_figure(table):
+    """Bar chart of validation loss per model (lower is better), from the comparison table."""
+    figure = new_figure(6, 3.5)
+    axes = figure.add_subplot()
+    colors = ["C3" if name.startswith("Transformer") else "C0" for name in table["model"]]
+    bars = axes.bar(table["model"], table["val_loss"], color=colors)
+    axes.bar_label(bars, labels=[f"{v:.3f}" for v in table["val_loss"]])
+    axes.set(ylabel="val loss (nats/token)", title="Validation loss at the same token budget")
+    return figure
+
+
+SCRATCH_LIMITATIONS = (
+    "A small model trained for minutes: it imitates the surface of verse (line breaks, archaic words, "
+    "rhythm at best) without sense or reliable rhyme. English only; the corpus is old and its biases remain."
+)
+
+
+def model_card(name: str, description: str, config: dict, metrics: dict) -> str:
+    """The scratch model's card (``publish.model_card.build_model_card``): config, figures and samples."""
+    figures = {key: metrics[key] for key in ("val_loss", "val_perplexity", "val_bpc", "n_parameters",
+                                             "tokens_seen", "steps", "tokens_per_second") if key in metrics}  # fmt: skip
+    examples = (metrics.get("samples") or metrics.get("examples") or [])[:4]
+    samples = [
+        {"prompt": example.get("prompt", ""), "text": example["text"]}
+        if "text" in example
+        else {"prompt": "", "text": json.dumps(example, ensure_ascii=False)}
+        for example in examples
+    ]
+    inputs = ModelCardInputs(
+        repo_id=None,
+        model_name=name,
+        base_model=None,
+        base_model_label="none: trained from scratch",
+        license="other",
+        tags=["text-generation", "poetry", "dagster", "from-scratch"],
+        description=(
+            f"{description}\n\nTrained from scratch by the `genai_assets` Dagster project on public-domain poems "
+            "(Gutenberg Poetry Corpus excerpts, Shakespeare's poems). Not a `transformers` model: load it with "
+            "`genai_assets.models.loading.load_scratch_model(folder)`; the tokenizer loads with `AutoTokenizer`."
+        ),
+        configuration=config,
+        training_results={
+            f"{key} (validation split)" if key.startswith("val_") else key: value
+            for key, value in figures.items()
+        },  # fmt: skip
+        sample_poems=samples,
+        library_name=None,
+        limitations=SCRATCH_LIMITATIONS,
+        usage='`genai-assets generate --model <this folder> --prompt "The rose"`, or in Python '
+        "`genai_assets.generation.load_generator(folder)` then `generate_poems(...)`.",
+    )
+    return str(build_model_card(inputs))
