@@ -4,9 +4,11 @@ location or building the CLI parser never imports torch or transformers."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 LIBRARY_PACKAGES = (
     "sources",
@@ -79,3 +81,203 @@ def test_building_the_cli_parser_stays_light():
         "args = build_parser().parse_args(['generate', '--model', 'm', '--prompt', 'p', '--greedy', '--top-k', '3']); "
         f"assert args.do_sample is False and args.top_k == 3 and args.prompt == ['p']; {HEAVY}"
     )
+
+
+# --- Layers: every import of our own modules (top-level and inside functions) points downward. ---
+
+#: Bottom to top. A module may import its own package, any package of a lower layer, and, inside a
+#: layer, only along ``SAME_LAYER_EDGES`` (domain) or without forming a cycle (the other layers).
+LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        "core",
+        frozenset(
+            {
+                "__init__",
+                "schema",
+                "lake",
+                "config_checks",
+                "package_data",
+                "plotting",
+                "cli_input",
+                "escaping",
+                "data",
+            }
+        ),
+    ),
+    ("domain", frozenset({"sources", "cleaning", "text", "models"})),
+    ("engine", frozenset({"training"})),
+    (
+        "features",
+        frozenset({"finetune", "evaluation", "generation", "publish", "teaching", "reporting", "playground"}),
+    ),
+    ("stages", frozenset({"stages"})),
+    ("dagster", frozenset({"defs"})),
+    ("entry", frozenset({"definitions", "cli"})),
+)
+#: Inside the domain layer: ``text`` may use ``cleaning`` (never the reverse), ``cleaning`` may use
+#: ``sources`` (the site list); ``models`` stands alone.
+SAME_LAYER_EDGES = {"domain": {("text", "cleaning"), ("cleaning", "sources"), ("text", "sources")}}
+
+
+def own_imports(root: Path) -> list[tuple[str, int, str]]:
+    """(importing module, line, imported module) for every import of ``genai_assets`` under ``root``
+    (the folder holding the ``genai_assets`` package), wherever it appears in the file."""
+    package_dir = root / "genai_assets"
+    modules = {_module_name(path, root): path for path in package_dir.rglob("*.py")}
+    found = []
+    for module, path in sorted(modules.items()):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _absolute(module, path.name == "__init__.py", node.level, node.module)
+                # ``from pkg import sub`` imports the submodule ``pkg.sub`` when there is one.
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            else:
+                continue
+            found += [(module, node.lineno, t) for t in targets if t.split(".")[0] == "genai_assets"]
+    return found
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _absolute(module: str, is_package: bool, level: int, name: str | None) -> str:
+    if not level:
+        return name or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - level + 1]
+    return ".".join(base + ([name] if name else []))
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _layer(package: str) -> int:
+    for index, (_, members) in enumerate(LAYERS):
+        if package in members:
+            return index
+    raise AssertionError(f"genai_assets.{package} belongs to no layer: add it to LAYERS")
+
+
+def layering_violations(root: Path) -> list[str]:
+    """Upward imports, forbidden same-layer imports, and import cycles (between packages or modules)."""
+    edges = own_imports(root)
+    problems = []
+    package_graph: dict[str, set[str]] = {}
+    module_graph: dict[str, set[str]] = {}
+    for module, line, target in edges:
+        source_package, target_package = _package(module), _package(target)
+        if target != module:
+            module_graph.setdefault(module, set()).add(target)
+        if source_package == target_package:
+            continue
+        package_graph.setdefault(source_package, set()).add(target_package)
+        source_layer, target_layer = _layer(source_package), _layer(target_package)
+        layer_name = LAYERS[source_layer][0]
+        if target_layer > source_layer:
+            problems.append(
+                f"upward: {module}:{line} imports {target} ({layer_name} -> {LAYERS[target_layer][0]})"
+            )
+        elif target_layer == source_layer and (source_package, target_package) not in SAME_LAYER_EDGES.get(
+            layer_name, {(source_package, target_package)}
+        ):
+            problems.append(f"sideways: {module}:{line} imports {target} (inside {layer_name})")
+    problems += [f"package cycle: {' <-> '.join(sorted(c))}" for c in _cycles(package_graph)]
+    problems += [f"module cycle: {' <-> '.join(sorted(c))}" for c in _cycles(module_graph)]
+    return problems
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components with more than one member (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph.get(start, ()))))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = set()
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.add(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        components.append(component)
+            elif child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(graph.get(child, ())))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return components
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_imports_point_down_the_layers_and_form_no_cycle():
+    edges = own_imports(REPO_ROOT)
+    assert len(edges) > 300  # the scan really read the package, function-local imports included
+    assert layering_violations(REPO_ROOT) == []
+
+
+def _plant(root: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = root / "genai_assets" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def test_the_layering_check_fails_on_a_planted_upward_import_and_cycle(tmp_path):
+    """The same checker over a small synthetic package: a function-local upward import (models →
+    training), a relative one, a cleaning → text import and a module cycle are each reported."""
+    _plant(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "schema.py": "X = 1\n",
+            "models/__init__.py": "",
+            "models/transformer.py": "def f():\n    from genai_assets.training import loop\n",
+            "models/hf_gpt2.py": "from genai_assets.models import transformer\n",
+            "models/a.py": "from . import b\n",
+            "models/b.py": "def g():\n    from genai_assets.models import a\n",
+            "training/__init__.py": "",
+            "training/loop.py": "from ..schema import X\nfrom ..stages import run\n",
+            "stages/__init__.py": "",
+            "stages/run.py": "import genai_assets.training.loop\n",
+            "cleaning/__init__.py": "from genai_assets.text import tokens\n",
+            "text/__init__.py": "",
+            "text/tokens.py": "from genai_assets.cleaning import split\n",
+            "cleaning/split.py": "",
+        },
+    )
+    assert sorted(layering_violations(tmp_path)) == [
+        "module cycle: genai_assets.models.a <-> genai_assets.models.b",
+        "module cycle: genai_assets.stages.run <-> genai_assets.training.loop",
+        "package cycle: cleaning <-> text",
+        "package cycle: stages <-> training",
+        "sideways: genai_assets.cleaning:1 imports genai_assets.text.tokens (inside domain)",
+        "upward: genai_assets.models.transformer:2 imports genai_assets.training.loop (domain -> engine)",
+        "upward: genai_assets.training.loop:2 imports genai_assets.stages.run (engine -> stages)",
+    ]  # models.hf_gpt2 -> models.transformer (downward, inside a package) is fine
