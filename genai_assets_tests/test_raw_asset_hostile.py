@@ -25,11 +25,9 @@ from genai_assets_tests.fixtures import (
     serve_poets_org,
 )
 from genai_assets_tests.loopback_server import LoopbackServer, Reply
+from genai_assets_tests.test_raw_asset import FAST_SCRAPER
 from genai_assets_tests.test_sources_hostile import gzip_zeros, stacked_bomb
 
-FAST_SCRAPER = dict(
-    min_interval_s=0.0, timeout_s=5.0, backoff_base_s=0.01, backoff_max_s=0.02, max_wait_s=0.02
-)
 RAW = dg.AssetKey("raw_poems")
 MIB = 1 << 20
 

@@ -122,16 +122,21 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, to
     assert completed.returncode == 0, completed.stderr[-3000:]
     one = result_of(tmp_path)
     two = two_process_run
-    assert (one["world_size"], two["world_size"]) == (1, 2)
     assert one["backend"] == two["backend"] == "gloo"
-    assert one["tokens_seen"] == two["tokens_seen"] == STEPS * 4 * 32  # every rank's tokens counted once
+    assert_same_training(one, two, world_sizes=(1, 2))
+
+
+def assert_same_training(one: dict, other: dict, world_sizes: tuple[int, int]) -> None:
+    """Two runs of the tiny spec over the same global batches: equal token counts, a loss curve that
+    learns, and the same curve and validation loss up to the floating-point summation order."""
+    assert (one["world_size"], other["world_size"]) == world_sizes
+    assert one["tokens_seen"] == other["tokens_seen"] == STEPS * 4 * 32  # every rank's tokens counted once
     one_curve = [row["train_loss"] for row in one["history"]]
-    two_curve = [row["train_loss"] for row in two["history"]]
-    assert len(one_curve) == len(two_curve) == STEPS
-    assert two_curve[-1] < two_curve[0] - 0.5  # it learns
-    # Same batches, same weights: only the floating-point summation order differs.
-    assert max(abs(a - b) for a, b in zip(one_curve, two_curve, strict=True)) < 1e-4
-    assert abs(one["val_loss"] - two["val_loss"]) < 1e-4
+    other_curve = [row["train_loss"] for row in other["history"]]
+    assert len(one_curve) == len(other_curve) == STEPS
+    assert other_curve[-1] < other_curve[0] - 0.5  # it learns
+    assert max(abs(a - b) for a, b in zip(one_curve, other_curve, strict=True)) < 1e-4
+    assert abs(one["val_loss"] - other["val_loss"]) < 1e-4
 
 
 def test_a_killed_rank_fails_the_run_and_the_next_run_resumes_from_the_last_checkpoint(
