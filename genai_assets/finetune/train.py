@@ -245,37 +245,9 @@ def prepare_checkpoint_dir(checkpoint_root: Path | None, fingerprint: str, resum
     return run_dir
 
 
-def finetune(
-    base_dir: str | Path,
-    dataset,
-    config: FinetuneConfig,
-    out_dir: str | Path,
-    checkpoint_root: Path | None = None,
-    base_info: dict | None = None,
-    sampling: SamplingConfig | None = None,
-    log_fn: Callable[[dict], None] | None = None,
-) -> FinetuneResult:
-    """Fine-tune the base in ``base_dir`` on ``dataset``; save into ``out_dir``.
-
-    ``dataset``: the ``finetune_dataset`` DatasetDict, its ``save_to_disk`` folder, or a table with
-    ``split, poem_id, input_ids`` (see ``finetune_splits``).
-    """
-    import torch
-
-    from genai_assets.training.checkpoint import training_lock
-    from genai_assets.training.distributed import is_main_process, on_rank_zero, rank_device
-    from genai_assets.training.loop import TrainLoopConfig, resolve_precision, train
-
-    log = log_fn or (lambda row: None)
-    sampling = sampling or config.sampling
-    base_info = base_info or {"name": str(base_dir)}
-    device = rank_device()  # under torchrun + nccl: this rank's own GPU
-    precision = resolve_precision(config.precision, device)
-    # LoRA: the frozen base in the half type (half the memory; it is never updated, so no fp32 copy is
-    # needed); peft keeps the adapters in fp32. Full fine-tuning: fp32 master weights under autocast.
-    base_dtype = precision.autocast_dtype if config.lora else None
+def load_checked_base(base_dir: str | Path, dataset, config: FinetuneConfig, base_dtype) -> tuple:
+    """``(model, tokenizer, dataset)``: the prepared base, refused if the dataset or block size does not fit it."""
     model, tokenizer = load_base_for_finetuning(base_dir, dtype=base_dtype)
-    marker = poem_start_id(tokenizer)
     dataset = finetune_splits(dataset)
     max_id = max_token_id(dataset)
     if max_id >= len(tokenizer):
@@ -290,13 +262,27 @@ def finetune(
         raise ValueError(
             f"block_size {config.block_size} exceeds the base model's context of {context} tokens."
         )
+    return model, tokenizer, dataset
+
+
+@dataclass
+class FinetuneBatches:
+    """The splits as the run consumes them: poems per split, and train/val/test row batches."""
+
+    sequences: dict[str, list[np.ndarray]]  # token ids per poem, by split
+    train_rows: RowBatches  # shuffled each epoch
+    val_rows: RowBatches
+    test_rows: RowBatches  # packed, capped at perplexity_max_blocks, the marker never a target
+
+
+def prepare_batches(dataset, config: FinetuneConfig, pad_id: int, marker: int) -> FinetuneBatches:
+    """Collate the three splits of ``dataset`` into row batches; refuse an empty split."""
     sequences = {split: split_sequences(dataset, split) for split in ("train", "val", "test")}
     for split, items in sequences.items():
         if not items:
             raise ValueError(
                 f"finetune_dataset has no {split} poems; the fine-tuning needs train, val and test."
             )
-    pad_id = tokenizer.pad_token_id
     train_rows = RowBatches(
         collate_dataset(dataset["train"], config.collation, config.block_size, pad_id),
         config.batch_size,
@@ -310,13 +296,11 @@ def finetune(
     )
     if config.perplexity_max_blocks:
         test_tensors = {name: tensor[: config.perplexity_max_blocks] for name, tensor in test_tensors.items()}
-    test_rows = RowBatches(test_tensors, config.batch_size)
+    return FinetuneBatches(sequences, train_rows, val_rows, RowBatches(test_tensors, config.batch_size))
 
-    model.to(device)
-    torch.manual_seed(config.seed)
-    base_test = heldout_perplexity(model, test_rows, precision)
-    log({"event": "base test perplexity", **base_test})
 
+def wrap_lora(model, config: FinetuneConfig) -> tuple:
+    """``(model, trainable, n_trainable)``: the model with LoRA adapters if the config asks for them."""
     trainable = None
     if config.lora:
         from peft import LoraConfig, get_peft_model
@@ -331,6 +315,12 @@ def finetune(
         model = get_peft_model(model, lora_config)
         trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     n_trainable = sum(p.numel() for p in (trainable or model.parameters()) if p.requires_grad)
+    return model, trainable, n_trainable
+
+
+def finetune_loop_config(config: FinetuneConfig, train_rows: RowBatches) -> tuple:
+    """``(TrainLoopConfig, steps_per_epoch)``: the shared loop's settings for this run's length."""
+    from genai_assets.training.loop import TrainLoopConfig
 
     steps_per_epoch = max(1, -(-train_rows.n_batches() // config.grad_accum_steps))
     total_steps = config.epochs * steps_per_epoch
@@ -352,12 +342,15 @@ def finetune(
         seed=config.seed,
         precision=config.precision,
     )
-    fingerprint = finetune_fingerprint(
-        config, str(base_info.get("revision", "")), tokenizer, sequences["train"]
-    )
-    stops = stop_token_ids(tokenizer)
+    return loop_config, steps_per_epoch
+
+
+def poem_sampler(tokenizer, marker: int, stops: list[int], device, max_new_tokens: int) -> Callable:
+    """``sample_fn(model, step) -> str`` for the loop: one poem sampled from the start marker."""
 
     def sample_fn(sampled_model, step: int) -> str:
+        import torch
+
         prompt = torch.tensor([[marker]], device=device)  # (1, 1)
         output = sampled_model.generate(
             input_ids=prompt,
@@ -365,12 +358,46 @@ def finetune(
             do_sample=True,
             top_k=50,
             top_p=0.95,
-            max_new_tokens=config.sample_max_new_tokens,
+            max_new_tokens=max_new_tokens,
             eos_token_id=stops,
-            pad_token_id=pad_id,
+            pad_token_id=tokenizer.pad_token_id,
         )
         return tokenizer.decode(output[0, 1:], skip_special_tokens=True)
 
+    return sample_fn
+
+
+@dataclass
+class TrainedRun:
+    """What the training step hands to the measuring step."""
+
+    result: object  # the shared loop's TrainLoopResult
+    timed_loss: TimedLoss  # holds the validation passes' durations
+    steps_per_epoch: int
+    train_seconds: float
+
+
+def train_finetune(
+    model,
+    tokenizer,
+    batches: FinetuneBatches,
+    config: FinetuneConfig,
+    trainable: list | None,
+    checkpoint_root: Path | None,
+    base_revision: str,
+    device,
+    log: Callable[[dict], None],
+) -> TrainedRun:
+    """Run the shared training loop on the train rows, holding the asset's lock while it runs."""
+    from genai_assets.training.checkpoint import training_lock
+    from genai_assets.training.distributed import on_rank_zero
+    from genai_assets.training.loop import train
+
+    loop_config, steps_per_epoch = finetune_loop_config(config, batches.train_rows)
+    fingerprint = finetune_fingerprint(config, base_revision, tokenizer, batches.sequences["train"])
+    sample_fn = poem_sampler(
+        tokenizer, poem_start_id(tokenizer), stop_token_ids(tokenizer), device, config.sample_max_new_tokens
+    )
     timed_loss = TimedLoss()
     started = time.perf_counter()
     # One run at a time per checkpoint root (fail fast, see training_lock); none without checkpoints.
@@ -382,8 +409,8 @@ def finetune(
         )
         result = train(
             model,
-            train_rows,
-            val_rows,
+            batches.train_rows,
+            batches.val_rows,
             loop_config,
             timed_loss,
             checkpoint_dir=loop_dir,
@@ -391,21 +418,26 @@ def finetune(
             sample_fn=sample_fn if config.sample_every else None,
             trainable_parameters=trainable,
         )
-    train_seconds = time.perf_counter() - started
-    if config.lora:
-        # Merge in fp32 (a half-precision base is cast back first), so the saved folder is fp32 as always.
-        model = model.float().merge_and_unload()
-    finetuned_test = heldout_perplexity(model, test_rows, precision)
-    throughput = run_throughput(model, result, config.block_size, device)
-    log({"event": "fine-tuned test perplexity", **finetuned_test})
+    return TrainedRun(result, timed_loss, steps_per_epoch, time.perf_counter() - started)
 
+
+def finetune_metrics(
+    result,
+    timed_loss: TimedLoss,
+    steps_per_epoch: int,
+    measured: dict,
+    config: FinetuneConfig,
+    base_info: dict,
+    sampling: SamplingConfig,
+) -> dict:
+    """The content of metrics.json; ``measured``: base_test, finetuned_test, throughput, n_trainable."""
     # Validation passes of this session, in order, belong to the history rows with val_loss after the resume point.
     session_eval_steps = [
         row["step"] for row in result.history if "val_loss" in row and row["step"] > result.resumed_from_step
     ]
     eval_seconds = dict(zip(session_eval_steps, timed_loss.eval_pass_seconds, strict=False))
-    stats = training_stats(result.history, steps_per_epoch, eval_seconds)
-    metrics = {
+    base_test, finetuned_test = measured["base_test"], measured["finetuned_test"]
+    return {
         "base_model": base_info,
         "base_test_perplexity": base_test["perplexity"],
         "finetuned_test_perplexity": finetuned_test["perplexity"],
@@ -418,29 +450,102 @@ def finetune(
         "steps_per_epoch": steps_per_epoch,
         "resumed_from_step": result.resumed_from_step,
         "train_tokens_per_second": result.tokens_per_second,
-        "mfu": throughput["mfu"],
-        "throughput": throughput,
-        "n_trainable_parameters": n_trainable,
-        "training_stats": stats,
+        "mfu": measured["throughput"]["mfu"],
+        "throughput": measured["throughput"],
+        "n_trainable_parameters": measured["n_trainable"],
+        "training_stats": training_stats(result.history, steps_per_epoch, eval_seconds),
         "config": asdict(config),
         "sampling_defaults": sampling.to_dict(),
     }
+
+
+def finetune(
+    base_dir: str | Path,
+    dataset,
+    config: FinetuneConfig,
+    out_dir: str | Path,
+    checkpoint_root: Path | None = None,
+    base_info: dict | None = None,
+    sampling: SamplingConfig | None = None,
+    log_fn: Callable[[dict], None] | None = None,
+) -> FinetuneResult:
+    """Fine-tune the base in ``base_dir`` on ``dataset``; save into ``out_dir``.
+
+    ``dataset``: the ``finetune_dataset`` DatasetDict, its ``save_to_disk`` folder, or a table with
+    ``split, poem_id, input_ids`` (see ``finetune_splits``).
+    """
+    import torch
+
+    from genai_assets.training.distributed import rank_device
+    from genai_assets.training.loop import resolve_precision
+
+    log = log_fn or (lambda row: None)
+    base_info = base_info or {"name": str(base_dir)}
+    device = rank_device()  # under torchrun + nccl: this rank's own GPU
+    precision = resolve_precision(config.precision, device)
+    # LoRA: the frozen base in the half type (half the memory; it is never updated, so no fp32 copy is
+    # needed); peft keeps the adapters in fp32. Full fine-tuning: fp32 master weights under autocast.
+    model, tokenizer, dataset = load_checked_base(
+        base_dir, dataset, config, precision.autocast_dtype if config.lora else None
+    )
+    batches = prepare_batches(dataset, config, tokenizer.pad_token_id, poem_start_id(tokenizer))
+
+    model.to(device)
+    torch.manual_seed(config.seed)
+    base_test = heldout_perplexity(model, batches.test_rows, precision)
+    log({"event": "base test perplexity", **base_test})
+    model, trainable, n_trainable = wrap_lora(model, config)
+    run = train_finetune(
+        model, tokenizer, batches, config, trainable, checkpoint_root,
+        str(base_info.get("revision", "")), device, log,
+    )  # fmt: skip
+    if config.lora:
+        # Merge in fp32 (a half-precision base is cast back first), so the saved folder is fp32 as always.
+        model = model.float().merge_and_unload()
+    finetuned_test = heldout_perplexity(model, batches.test_rows, precision)
+    log({"event": "fine-tuned test perplexity", **finetuned_test})
+    measured = {
+        "base_test": base_test,
+        "finetuned_test": finetuned_test,
+        "throughput": run_throughput(model, run.result, config.block_size, device),
+        "n_trainable": n_trainable,
+    }
+    return save_run(model, tokenizer, out_dir, run, measured, config, base_info, sampling or config.sampling)
+
+
+def save_run(
+    model,
+    tokenizer,
+    out_dir: str | Path,
+    run: TrainedRun,
+    measured: dict,
+    config: FinetuneConfig,
+    base_info: dict,
+    sampling: SamplingConfig,
+) -> FinetuneResult:
+    """Write the model folder (rank 0 only under torchrun) and gather the run's ``FinetuneResult``."""
+    from genai_assets.training.distributed import is_main_process
+
+    result = run.result
+    metrics = finetune_metrics(
+        result, run.timed_loss, run.steps_per_epoch, measured, config, base_info, sampling
+    )
     if is_main_process():  # under torchrun, rank 0 alone writes the model folder
-        save_finetuned(model, tokenizer, out_dir, sampling, metrics, stops)
+        save_finetuned(model, tokenizer, out_dir, sampling, metrics, stop_token_ids(tokenizer))
     return FinetuneResult(
         steps=result.steps,
         resumed_from_step=result.resumed_from_step,
-        base_test=base_test,
-        finetuned_test=finetuned_test,
+        base_test=measured["base_test"],
+        finetuned_test=measured["finetuned_test"],
         final_val_loss=result.final_val_loss,
         tokens_per_second=result.tokens_per_second,
         history=result.history,
-        training_stats=stats,
+        training_stats=metrics["training_stats"],
         samples=result.samples,
-        n_trainable_parameters=n_trainable,
-        train_seconds=train_seconds,
+        n_trainable_parameters=measured["n_trainable"],
+        train_seconds=run.train_seconds,
         metrics=metrics,
-        throughput=throughput,
+        throughput=measured["throughput"],
     )
 
 
