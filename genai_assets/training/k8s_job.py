@@ -93,17 +93,19 @@ def pod_command(name: str, config: DistributedConfig, worker_args: list[str]) ->
 
 def headless_service(name: str, settings: TrainingPodSettings, port: int) -> dict:
     """The Service that gives pod i the DNS name ``<name>-<i>.<name>`` (needed by the rendezvous)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": settings.namespace, "labels": {LABEL_JOB: name}},
-        "spec": {
-            "clusterIP": "None",
-            "publishNotReadyAddresses": True,
-            "selector": {LABEL_JOB: name},
-            "ports": [{"name": "c10d", "port": port, "targetPort": port, "protocol": "TCP"}],
-        },
+    spec = {
+        "clusterIP": "None",
+        "publishNotReadyAddresses": True,
+        "selector": {LABEL_JOB: name},
+        "ports": [{"name": "c10d", "port": port, "targetPort": port, "protocol": "TCP"}],
     }
+    return _manifest("v1", "Service", name, settings, spec)
+
+
+def _manifest(api_version: str, kind: str, name: str, settings: TrainingPodSettings, spec: dict) -> dict:
+    """One object of the training job, named and labelled so that the launcher can find and delete it."""
+    metadata = {"name": name, "namespace": settings.namespace, "labels": {LABEL_JOB: name}}
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec}
 
 
 def _container(
@@ -153,19 +155,15 @@ def indexed_job(
     }
     if settings.service_account:
         pod_spec["serviceAccountName"] = settings.service_account
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "namespace": settings.namespace, "labels": {LABEL_JOB: name}},
-        "spec": {
-            "completionMode": "Indexed",
-            "completions": config.nnodes,
-            "parallelism": config.nnodes,
-            "backoffLimit": 0,  # one failed pod fails the job (torchrun: --max_restarts=0)
-            "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
-            "template": {"metadata": {"labels": {LABEL_JOB: name}}, "spec": pod_spec},
-        },
+    job_spec = {
+        "completionMode": "Indexed",
+        "completions": config.nnodes,
+        "parallelism": config.nnodes,
+        "backoffLimit": 0,  # one failed pod fails the job (torchrun: --max_restarts=0)
+        "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
+        "template": {"metadata": {"labels": {LABEL_JOB: name}}, "spec": pod_spec},
     }
+    return _manifest("batch/v1", "Job", name, settings, job_spec)
 
 
 def training_manifests(
