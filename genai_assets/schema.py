@@ -156,7 +156,8 @@ def build_raw_poems(
     and counted in ``dropped`` by reason: one bad poem never costs the site its other poems.
     """
     stamp = pd.Timestamp(fetched_at or datetime.now().astimezone()).tz_convert("UTC")
-    rows: list[tuple] = []
+    names = [name for name in RAW_POEM_COLUMNS if name != "fetched_at"]
+    columns: dict[str, list] = {name: [] for name in names}  # filled column-wise: no row tuples kept
     dropped: collections.Counter[str] = collections.Counter()
     examples: dict[str, str] = {}
     seen_ids: set[str] = set()
@@ -171,16 +172,14 @@ def build_raw_poems(
             examples.setdefault(problem.reason, ascii(key)[:200])
             continue
         seen_ids.add(row[0])
-        rows.append(row)
-    columns = dict(zip(RAW_POEM_COLUMNS, map(list, zip(*rows, strict=True)), strict=True)) if rows else {}
+        for name, value in zip(RAW_POEM_COLUMNS, row, strict=True):
+            if name != "fetched_at":
+                columns[name].append(value)
+    rows = len(seen_ids)
     # object columns keep None as None (pandas' str dtype would turn it into NaN before Parquet)
     frame = pd.DataFrame(
-        {
-            name: pd.Series(columns.get(name, []), dtype="object")
-            for name in RAW_POEM_COLUMNS
-            if name != "fetched_at"
-        }
-        | {"fetched_at": pd.DatetimeIndex([stamp] * len(rows), dtype="datetime64[us, UTC]")},
+        {name: pd.Series(columns.pop(name), dtype="object") for name in names}
+        | {"fetched_at": pd.DatetimeIndex([stamp] * rows, dtype="datetime64[us, UTC]")},
         columns=list(RAW_POEM_COLUMNS),
     )
     return RawPoemsTable(frame, dict(sorted(dropped.items())), dict(sorted(examples.items())))

@@ -24,13 +24,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genai_assets.cleaning.dedup import dedup_key, line_dedup_keys
+from genai_assets.cleaning.dedup import (
+    dedup_key,
+    exact_duplicate_of,
+    line_dedup_keys,
+    shingle_hashes,
+    tokenize_texts,
+)
 from genai_assets.cleaning.rules import (
     TRANSFORMS,
     clean_label,
     clean_text,
     contains_forbidden,
+    dictionary_words,
     forbidden_characters,
+    stopword_ratio,
+    stopword_shares,
 )
 from genai_assets.schema import join_stanzas
 from genai_assets.sources.http import FetchError, HttpPolicy, PoliteClient, SiteUnavailableError, decode_body
@@ -84,6 +93,28 @@ def test_no_control_format_private_surrogate_or_unassigned_character_survives(te
     assert label is None or refused(label) == [], ascii(label)
     # The asset check's test and the removal agree: refused characters are always reported.
     assert set(refused(text)) <= set(forbidden_characters(text))
+
+
+WORDY_TEXT = st.lists(st.one_of(st.sampled_from(["the", "and", "o'er", "'tis", "rose", "Rose", "''", "-", "\n"]), HOSTILE_TEXT), max_size=12).map(" ".join)  # fmt: skip
+
+
+@given(st.lists(WORDY_TEXT, max_size=8), st.data())
+def test_tokenized_texts_give_the_per_text_results(texts, data):
+    # The pipeline splits each text once; every step must decide as the per-text functions do.
+    tokens = tokenize_texts(texts)
+    rows = data.draw(st.lists(st.integers(0, max(len(texts) - 1, 0)), max_size=10)) if texts else []
+    chosen = tokens.select(rows)
+    offsets = chosen.offsets.tolist()
+    words = [
+        [chosen.vocabulary[i] for i in chosen.ids[start:end]]
+        for start, end in zip(offsets[:-1], offsets[1:], strict=True)
+    ]
+    assert words == [dictionary_words(texts[row]) for row in rows]
+    picked = [texts[row] for row in rows]
+    assert exact_duplicate_of(chosen).tolist() == exact_duplicate_of(picked).tolist()
+    assert shingle_hashes(chosen, 3)[0].tolist() == shingle_hashes(picked, 3)[0].tolist()
+    shares = stopword_shares(tokens.vocabulary, tokens.ids, tokens.lengths).tolist()
+    assert shares == [stopword_ratio(text) for text in texts]  # exactly equal floats
 
 
 @given(HOSTILE_TEXT)

@@ -24,7 +24,8 @@ import array
 import collections
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,19 +50,76 @@ def line_dedup_keys(text: str) -> list[str]:
 _WORD_OR_NEWLINE = re.compile(DICTIONARY_WORD_PATTERN.pattern + r"|\n")
 
 
-def exact_duplicate_of(texts: Sequence[str], key: Callable[[str], str] = dedup_key) -> np.ndarray:
+def exact_duplicate_of(texts: Sequence[str] | TokenizedTexts) -> np.ndarray:
     """For each text, the index of the first earlier text with the same :func:`dedup_key`, or -1.
 
-    ``key``: how to get a text's dedup key (the pipeline passes keys it computed once, and ``str``).
+    Given :class:`TokenizedTexts`, a text's word-id sequence is its key (equal ids = equal words).
     """
-    first_seen: dict[str, int] = {}
+    if isinstance(texts, TokenizedTexts):
+        keys: Iterable[str | bytes] = texts.word_id_bytes()
+    else:
+        keys = map(dedup_key, texts)
+    first_seen: dict[str | bytes, int] = {}
     duplicate_of = np.full(len(texts), -1, dtype=np.int64)
-    for index, text in enumerate(texts):
-        key_of_text = key(text)
-        earlier = first_seen.setdefault(key_of_text, index)
+    for index, key in enumerate(keys):
+        earlier = first_seen.setdefault(key, index)
         if earlier != index:
             duplicate_of[index] = earlier
     return duplicate_of
+
+
+@dataclass(frozen=True)
+class TokenizedTexts:
+    """Texts as dictionary-word ids, split once and shared by every step that reads words.
+
+    ``ids`` (int32) holds text 0's word ids, then text 1's ...; ``lengths[i]`` is text ``i``'s
+    word count; ``vocabulary[id]`` the word (ids in first-seen order).
+    """
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    vocabulary: list[str]
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Start of each text's ids, plus the end: text ``i`` is ``ids[offsets[i]:offsets[i + 1]]``."""
+        return np.concatenate(([0], np.cumsum(self.lengths))).astype(np.int64)
+
+    def select(self, rows: np.ndarray) -> TokenizedTexts:
+        """These texts (row positions) in this order; the vocabulary is shared."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = self.lengths[rows]
+        # Position of every selected word in ids: its text's start + its index within the text,
+        # as one running index that jumps at each text boundary (one int64 array, no temporaries).
+        jumps = self.offsets[rows] - (np.cumsum(lengths) - lengths)
+        positions = np.repeat(jumps, lengths)
+        positions += np.arange(len(positions))
+        return TokenizedTexts(self.ids[positions], lengths, self.vocabulary)
+
+    def word_id_bytes(self) -> Iterator[bytes]:
+        """Each text's word ids as bytes: equal exactly when the texts' dedup keys are equal."""
+        offsets = self.offsets
+        for index in range(len(self.lengths)):
+            yield self.ids[offsets[index] : offsets[index + 1]].tobytes()
+
+
+def tokenize_texts(
+    texts: Sequence[str], tokenize: Callable[[str], list[str]] = dictionary_words
+) -> TokenizedTexts:
+    """Split every text into its words once (``tokenize``) and number the words."""
+    # Word -> dense id, assigned in first-seen order by C-level dict calls (no Python loop per word).
+    vocabulary: collections.defaultdict[str, int] = collections.defaultdict()
+    vocabulary.default_factory = vocabulary.__len__
+    word_ids = array.array("i")
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    for index, text in enumerate(texts):
+        tokens = tokenize(text)
+        lengths[index] = len(tokens)
+        word_ids.extend(map(vocabulary.__getitem__, tokens))
+    return TokenizedTexts(np.frombuffer(word_ids, dtype=np.int32), lengths, list(vocabulary))
 
 
 def _word_hash(word: str) -> int:
@@ -76,31 +134,23 @@ def _fold_to_32_bits(values: np.ndarray) -> np.ndarray:
 
 
 def shingle_hashes(
-    texts: Sequence[str], shingle_size: int, tokenize: Callable[[str], list[str]] = dictionary_words
+    texts: Sequence[str] | TokenizedTexts,
+    shingle_size: int,
+    tokenize: Callable[[str], list[str]] = dictionary_words,
 ) -> tuple[np.ndarray, np.ndarray]:
     """32-bit hashes of every text's word ``shingle_size``-grams, as ``(flat, counts)``.
 
     ``flat`` (uint32) holds the hashes of text 0, then text 1, ...; ``counts[i]`` is how many
     belong to text ``i``. A text with fewer words than ``shingle_size`` (but at least one) has one
     shingle made of all its words; a text without words has none. ``tokenize`` splits a text into
-    its words (``str.split`` when the texts are dedup keys already).
+    its words; :class:`TokenizedTexts` are used as they are.
     """
     if shingle_size < 1:
         raise ValueError(f"shingle_size must be >= 1, got {shingle_size}.")
-    # Word -> dense id, assigned in first-seen order by C-level dict calls (no Python loop per word).
-    vocabulary: collections.defaultdict[str, int] = collections.defaultdict()
-    vocabulary.default_factory = vocabulary.__len__
-    word_ids = array.array("q")
-    lengths = np.zeros(len(texts), dtype=np.int64)
-    for index, text in enumerate(texts):
-        tokens = tokenize(text)
-        lengths[index] = len(tokens)
-        word_ids.extend(map(vocabulary.__getitem__, tokens))
-    vocabulary_hashes = np.fromiter((_word_hash(word) for word in vocabulary), dtype=np.uint64)
-    flat_words = (
-        vocabulary_hashes[np.frombuffer(word_ids, dtype=np.int64)] if word_ids else np.zeros(0, np.uint64)
-    )
-    del word_ids
+    tokens = texts if isinstance(texts, TokenizedTexts) else tokenize_texts(texts, tokenize)
+    lengths = tokens.lengths
+    vocabulary_hashes = np.fromiter((_word_hash(word) for word in tokens.vocabulary), dtype=np.uint64)
+    flat_words = vocabulary_hashes[tokens.ids] if len(tokens.ids) else np.zeros(0, np.uint64)
 
     n_windows = max(len(flat_words) - shingle_size + 1, 0)
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
@@ -197,7 +247,7 @@ def band_collisions(signatures: np.ndarray, rows: np.ndarray, bands: int, rows_p
 
 
 def near_duplicate_of(
-    texts: Sequence[str],
+    texts: Sequence[str] | TokenizedTexts,
     threshold: float,
     shingle_size: int,
     num_perm: int,
@@ -214,7 +264,7 @@ def near_duplicate_of(
     the same either way (tested), only faster. ``false_negative_weight`` is datasketch's weight
     of missed pairs vs. false candidates when it picks the band layout: above 0.5 it finds more
     pairs near the threshold, and the Jaccard verification discards the extra false candidates.
-    ``tokenize`` as in :func:`shingle_hashes`.
+    ``texts`` and ``tokenize`` as in :func:`shingle_hashes`.
     """
     from datasketch import LeanMinHash, MinHashLSH
 

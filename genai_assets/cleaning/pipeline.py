@@ -26,9 +26,9 @@ import pandas as pd
 
 from genai_assets.cleaning.dedup import (
     contained_duplicate_of,
-    dedup_key,
     exact_duplicate_of,
     near_duplicate_of,
+    tokenize_texts,
 )
 from genai_assets.cleaning.rules import (
     TRANSFORMS,
@@ -39,6 +39,7 @@ from genai_assets.cleaning.rules import (
     is_too_long,
     is_too_short,
     looks_non_english,
+    stopword_shares,
 )
 from genai_assets.cleaning.split import assign_splits
 from genai_assets.schema import CLEANSED_POEM_COLUMNS, RAW_POEM_COLUMNS
@@ -244,17 +245,16 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
     drop(np.flatnonzero(alive & short), "too_short", "filter")
     long = is_too_long(n_lines, n_words, config.max_lines, config.max_words)
     drop(np.flatnonzero(alive & long), "too_long", "filter")
-    # Each surviving text is split into its dictionary words once, as its dedup key ("a b c"):
-    # the language filter, the exact and the near-duplicate steps all read these keys.
+    # Each surviving text is split into its dictionary words once: the language filter, the
+    # exact and the near-duplicate steps all read these word ids (rows: ``candidates`` order).
     candidates = np.flatnonzero(alive)
-    keys: list[str] = [""] * len(texts)
-    for position in candidates.tolist():
-        keys[position] = dedup_key(texts[position])
+    tokens = tokenize_texts([texts[position] for position in candidates.tolist()])
+    row_of = np.full(len(texts), -1, dtype=np.int64)
+    row_of[candidates] = np.arange(len(candidates))
+    shares = stopword_shares(tokens.vocabulary, tokens.ids, tokens.lengths)
     foreign = [
-        looks_non_english(
-            texts[position], config.min_ascii_letter_ratio, config.min_stopword_ratio, keys[position].split()
-        )
-        for position in candidates
+        looks_non_english(texts[position], config.min_ascii_letter_ratio, config.min_stopword_ratio, share)
+        for position, share in zip(candidates.tolist(), shares.tolist(), strict=True)
     ]
     drop(candidates[np.asarray(foreign, dtype=bool)], "non_english", "filter")
 
@@ -277,22 +277,21 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
         drop(order[hits], rule, "dedup", order[duplicate_of[hits]], similarity[hits])
         return order[alive[order]]
 
-    exact = exact_duplicate_of([keys[position] for position in order], key=str)
+    exact = exact_duplicate_of(tokens.select(row_of[order]))
     order = drop_duplicates("exact_duplicate", exact, np.ones(len(exact)))
 
     if config.near_dedup:
         near, similarity = near_duplicate_of(
-            [keys[position] for position in order],
+            tokens.select(row_of[order]),
             threshold=config.near_duplicate_threshold,
             shingle_size=config.shingle_size,
             num_perm=config.num_perm,
             seed=config.seed,
             false_negative_weight=config.lsh_false_negative_weight,
-            tokenize=str.split,
         )
         order = drop_duplicates("near_duplicate", near, similarity)
 
-    del keys  # the containment step compares lines, not whole texts
+    del tokens, row_of  # the containment step compares lines, not whole texts
     if config.containment_dedup:
         contained, shared = contained_duplicate_of(
             [texts[position] for position in order],
