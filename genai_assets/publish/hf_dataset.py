@@ -15,6 +15,7 @@ No Dagster here; ``datasets`` and ``huggingface_hub`` are imported inside the fu
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -104,18 +105,8 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     return md_table(header, rows).rstrip("\n")
 
 
-def poems_dataset_card(dataset, repo_id: str = DEFAULT_DATASET_REPO_ID, cleaning: dict | None = None):
-    """A ``huggingface_hub.DatasetCard`` for ``dataset`` (from :func:`poems_dataset_dict`).
-
-    ``cleaning``: what ``cleansed_poems`` recorded — ``{"rows_in": int, "rows_out": int,
-    "steps": [{"kind", "rule", "rows"}]}`` (rows changed by a transform, removed by the others);
-    None when it is not known (the card then says so rather than inventing figures).
-    """
-    from collections import Counter
-
-    from huggingface_hub import DatasetCard, DatasetCardData
-
-    sources = dataset["train"].features["source"].names
+def _source_counts(dataset, sources: list[str]) -> tuple[dict, Counter]:
+    """``(poems per source index by split, poems per (license, source name))`` of ``dataset``."""
 
     def column(part, name: str) -> list:  # one Arrow column (row selection applied): fast
         return part.select_columns([name]).with_format("arrow")[:][name].to_pylist()
@@ -125,9 +116,14 @@ def poems_dataset_card(dataset, repo_id: str = DEFAULT_DATASET_REPO_ID, cleaning
     for part in dataset.values():
         labels = (sources[index] for index in column(part, "source"))
         licenses.update(zip(column(part, "license"), labels, strict=True))
-    n_rows = sum(len(part) for part in dataset.values())
-    present = [index for index, _ in enumerate(sources) if any(counts[split][index] for split in counts)]
-    card_data = DatasetCardData(
+    return counts, licenses
+
+
+def _card_data(dataset, repo_id: str, n_rows: int):
+    """The card's YAML header: language, license, task, size bucket and the Parquet files per split."""
+    from huggingface_hub import DatasetCardData
+
+    return DatasetCardData(
         language=["en"],
         license="other",  # per-poem licenses, mostly public domain: see the license column and table
         pretty_name=repo_id.split("/")[-1],
@@ -142,29 +138,48 @@ def poems_dataset_card(dataset, repo_id: str = DEFAULT_DATASET_REPO_ID, cleaning
             }
         ],
     )
+
+
+def _cleaning_text(cleaning: dict | None) -> str:
+    """The card's Cleaning section: rows in/out and one table row per step, or a note that it is unknown."""
+    if not cleaning:
+        return "_The cleaning report of this snapshot was not recorded; counts above are exact._"
+    step_rows = [
+        [
+            step["kind"],
+            md_code_span(step["rule"], table_cell=True),
+            step["rows"],
+            STEP_NOTES.get(step["kind"], ""),
+        ]
+        for step in cleaning.get("steps", [])
+    ]
+    return (
+        f"{md_inline(cleaning.get('rows_in', '?'))} raw poems in, {md_inline(cleaning.get('rows_out', '?'))} out "
+        "(asset `cleansed_poems`, `genai_assets.cleaning.pipeline`), step by step:\n\n"
+        + _markdown_table(["kind", "step", "rows", "effect"], step_rows)
+    )
+
+
+def poems_dataset_card(dataset, repo_id: str = DEFAULT_DATASET_REPO_ID, cleaning: dict | None = None):
+    """A ``huggingface_hub.DatasetCard`` for ``dataset`` (from :func:`poems_dataset_dict`).
+
+    ``cleaning``: what ``cleansed_poems`` recorded — ``{"rows_in": int, "rows_out": int,
+    "steps": [{"kind", "rule", "rows"}]}`` (rows changed by a transform, removed by the others);
+    None when it is not known (the card then says so rather than inventing figures).
+    """
+    from huggingface_hub import DatasetCard
+
+    sources = dataset["train"].features["source"].names
+    counts, licenses = _source_counts(dataset, sources)
+    n_rows = sum(len(part) for part in dataset.values())
+    present = [index for index, _ in enumerate(sources) if any(counts[split][index] for split in counts)]
+    card_data = _card_data(dataset, repo_id, n_rows)
     split_rows = [[sources[index], *(counts[split][index] for split in dataset)] for index in present]
     split_rows.append([md_bold("total"), *(len(part) for part in dataset.values())])
     license_rows = [[license, source, count] for (license, source), count in sorted(licenses.items())]
     feature_rows = [
         [name, md_code_span(feature, table_cell=True)] for name, feature in dataset["train"].features.items()
     ]
-    if cleaning:
-        step_rows = [
-            [
-                step["kind"],
-                md_code_span(step["rule"], table_cell=True),
-                step["rows"],
-                STEP_NOTES.get(step["kind"], ""),
-            ]
-            for step in cleaning.get("steps", [])
-        ]
-        cleaning_text = (
-            f"{md_inline(cleaning.get('rows_in', '?'))} raw poems in, {md_inline(cleaning.get('rows_out', '?'))} out "
-            "(asset `cleansed_poems`, `genai_assets.cleaning.pipeline`), step by step:\n\n"
-            + _markdown_table(["kind", "step", "rows", "effect"], step_rows)
-        )
-    else:
-        cleaning_text = "_The cleaning report of this snapshot was not recorded; counts above are exact._"
     body = f"""# {repo_id.split("/")[-1]}
 
 Poems collected and cleaned by the `genai_assets` Dagster pipeline, for training and evaluating
@@ -191,7 +206,7 @@ Every poem carries its own license in the `license` column; counts per license a
 
 ## Cleaning
 
-{cleaning_text}
+{_cleaning_text(cleaning)}
 
 ## Features
 
