@@ -143,16 +143,10 @@ def build_sheet(
     return HumanEvalSheet(sheet=sheet, key=key, sheet_id=sheet_id)
 
 
-def sheet_html(sheet: HumanEvalSheet, title: str = "Which poem continues the prompt better?") -> str:
-    """A self-contained rating page: radio buttons per item and a button that downloads the CSV.
-
-    No network: the CSV is built in inline JavaScript and saved through a Blob URL.
-    """
-    items = []
-    for row in sheet.sheet.itertuples(index=False):
-        item = html_text(row.item_id)
-        items.append(
-            f"""<fieldset id="{item}"><legend>{item}</legend>
+def _item_fieldset(row) -> str:
+    """One item of the rating page: the prompt, both poems side by side and three radio buttons."""
+    item = html_text(row.item_id)
+    return f"""<fieldset id="{item}"><legend>{item}</legend>
 <p class="label">Prompt</p><pre class="prompt">{html_text(row.prompt)}</pre>
 <div class="pair"><div><p class="label">Poem 1</p><pre>{html_text(row.poem_1)}</pre></div>
 <div><p class="label">Poem 2</p><pre>{html_text(row.poem_2)}</pre></div></div>
@@ -160,30 +154,23 @@ def sheet_html(sheet: HumanEvalSheet, title: str = "Which poem continues the pro
 <label><input type="radio" name="{item}" value="2"> Poem 2 is better</label>
 <label><input type="radio" name="{item}" value="tie"> About the same</label>
 </fieldset>"""
-        )
+
+
+_SHEET_STYLE = """body { font-family: Georgia, serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
+fieldset { margin: 1.5rem 0; border: 1px solid #bbb; border-radius: 6px; }
+.pair { display: flex; gap: 1.5rem; } .pair > div { flex: 1; }
+pre { white-space: pre-wrap; font-family: inherit; background: #f7f5ef; padding: .6rem; }
+.prompt { background: #eef; } .label { font-weight: bold; margin: .4rem 0 0; }
+label { margin-right: 1.2rem; } #status { margin-left: 1rem; }
+"""
+
+
+def _download_script(sheet: HumanEvalSheet) -> str:
+    """The page's inline script: the answers as a CSV, saved through a Blob URL (no network)."""
     # json.dumps + "</" escaping keeps the data inert inside <script>.
     item_ids = json.dumps(sheet.sheet["item_id"].tolist()).replace("</", "<\\/")
     sheet_id = json.dumps(sheet.sheet_id)
-    body = "\n".join(items)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
-<style>
-body {{ font-family: Georgia, serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
-fieldset {{ margin: 1.5rem 0; border: 1px solid #bbb; border-radius: 6px; }}
-.pair {{ display: flex; gap: 1.5rem; }} .pair > div {{ flex: 1; }}
-pre {{ white-space: pre-wrap; font-family: inherit; background: #f7f5ef; padding: .6rem; }}
-.prompt {{ background: #eef; }} .label {{ font-weight: bold; margin: .4rem 0 0; }}
-label {{ margin-right: 1.2rem; }} #status {{ margin-left: 1rem; }}
-</style></head><body>
-<h1>{html_text(title)}</h1>
-<p>For each prompt, read both continuations and pick the better poem (fluency, imagery, fit
-with the prompt). The poems are shown in random order; you are not told which system wrote which.
-When done, enter your name and press <em>Download ratings</em>; send the CSV file back.</p>
-<p>Sheet <code>{html_text(sheet.sheet_id)}</code>, {len(sheet.sheet)} items.</p>
-{body}
-<p><label>Your name or initials <input id="rater" type="text"></label>
-<button type="button" id="download">Download ratings (CSV)</button><span id="status"></span></p>
-<script>
+    return f"""<script>
 const SHEET_ID = {sheet_id};
 const ITEM_IDS = {item_ids};
 function csvField(value) {{
@@ -211,7 +198,28 @@ document.getElementById("download").addEventListener("click", () => {{
   document.getElementById("status").textContent = answered + " of " + ITEM_IDS.length + " rated.";
 }});
 </script>
-</body></html>
+"""
+
+
+def sheet_html(sheet: HumanEvalSheet, title: str = "Which poem continues the prompt better?") -> str:
+    """A self-contained rating page: radio buttons per item and a button that downloads the CSV.
+
+    No network: the CSV is built in inline JavaScript and saved through a Blob URL.
+    """
+    body = "\n".join(_item_fieldset(row) for row in sheet.sheet.itertuples(index=False))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
+<style>
+{_SHEET_STYLE}</style></head><body>
+<h1>{html_text(title)}</h1>
+<p>For each prompt, read both continuations and pick the better poem (fluency, imagery, fit
+with the prompt). The poems are shown in random order; you are not told which system wrote which.
+When done, enter your name and press <em>Download ratings</em>; send the CSV file back.</p>
+<p>Sheet <code>{html_text(sheet.sheet_id)}</code>, {len(sheet.sheet)} items.</p>
+{body}
+<p><label>Your name or initials <input id="rater" type="text"></label>
+<button type="button" id="download">Download ratings (CSV)</button><span id="status"></span></p>
+{_download_script(sheet)}</body></html>
 """
 
 
@@ -529,6 +537,11 @@ def human_eval_report(judgements: pd.DataFrame, current_sheet: str | None = None
         versions = sorted(judgements.loc[judgements["pair"] == pair, "sheet_id"].unique().tolist())
         summary["current_pair"] = {**headline, "sheet_versions": versions}
         summary.update(headline)
+    return _report_markdown(summary), summary
+
+
+def _report_markdown(summary: dict) -> str:
+    """The report's Markdown: one table row per pair, then the inter-rater agreement."""
     from genai_assets.escaping import md_table
 
     header = [
@@ -552,21 +565,20 @@ def human_eval_report(judgements: pd.DataFrame, current_sheet: str | None = None
             f"{row['win_rate_a']:.1%}",
             "{:.1%} – {:.1%}".format(*row["win_rate_a_ci95"]),
         ]
-        for row in pairs
+        for row in summary["pairs"]
     ]
+    agreement = summary["agreement"]
+    kappa = agreement["kappa"]
     lines = [
         "# Human evaluation",
         "",
         f"{summary['judgements']} judgements by {summary['raters']} rater(s).",
         "",
         md_table(header, rows).rstrip("\n"),
-    ]
-    kappa = agreement["kappa"]
-    lines += [
         "",
         f"Inter-rater agreement: {agreement['statistic']} = "
         + ("n/a (no item judged by two raters)" if math.isnan(kappa) else f"{kappa:.3f}")
         + f" over {agreement['items']} item(s) judged by two or more raters.",
         "",
     ]
-    return "\n".join(lines), summary
+    return "\n".join(lines)
