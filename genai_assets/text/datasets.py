@@ -209,6 +209,46 @@ def _build_dataset(
     return PoemDataset(sequences, max_length=max_length) if sequences else None
 
 
+def _check_loader_arguments(mode: str, batch_size: int, fallback_val_fraction: float) -> None:
+    """Refuse an unknown mode, an empty batch or a fallback fraction outside (0, 1)."""
+    if mode not in ("blocks", "poems"):
+        raise ValueError(f"mode must be 'blocks' or 'poems', got {mode!r}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if not 0.0 < fallback_val_fraction < 1.0:
+        raise ValueError(f"fallback_val_fraction must be in (0, 1), got {fallback_val_fraction}.")
+
+
+def _build_splits(
+    folder: Path,
+    mode: str,
+    block_size: int,
+    max_length: int | None,
+    seed: int,
+    fallback_val_fraction: float,
+    meta: dict,
+) -> tuple[Dataset, Dataset, Dataset | None, list[str]]:
+    """``(train, val, test or None, notes)``: val carved out of train when its own split is too small."""
+    notes: list[str] = []
+    train_set = _build_dataset(folder, "train", mode, block_size, max_length)
+    if train_set is None:
+        raise ValueError(
+            f"The train split of {folder} is too small for one {mode[:-1]} "
+            f"(block_size={block_size}, {meta['splits']['train']['n_tokens']} tokens)."
+        )
+    val_set = _build_dataset(folder, "val", mode, block_size, max_length)
+    if val_set is None:
+        if len(train_set) < 2:
+            raise ValueError(f"The val split of {folder} is empty and train has a single item to carve from.")
+        n_val = max(1, round(len(train_set) * fallback_val_fraction))
+        train_set, val_set = split_dataset(train_set, [len(train_set) - n_val, n_val], seed=seed)
+        notes.append(f"val split too small: carved {n_val} {mode} out of train with random_split")
+    test_set = _build_dataset(folder, "test", mode, block_size, max_length)
+    if test_set is None:
+        notes.append("test split too small for one item: test loader is None")
+    return train_set, val_set, test_set, notes
+
+
 def make_dataloaders(
     folder: str | Path,
     *,
@@ -234,32 +274,11 @@ def make_dataloaders(
     split gives ``test=None``. A train split too small for one item raises ``ValueError``.
     """
     folder = Path(folder)
-    if mode not in ("blocks", "poems"):
-        raise ValueError(f"mode must be 'blocks' or 'poems', got {mode!r}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    if not 0.0 < fallback_val_fraction < 1.0:
-        raise ValueError(f"fallback_val_fraction must be in (0, 1), got {fallback_val_fraction}.")
+    _check_loader_arguments(mode, batch_size, fallback_val_fraction)
     meta = read_token_meta(folder)
-    notes: list[str] = []
-
-    train_set = _build_dataset(folder, "train", mode, block_size, max_length)
-    if train_set is None:
-        raise ValueError(
-            f"The train split of {folder} is too small for one {mode[:-1]} "
-            f"(block_size={block_size}, {meta['splits']['train']['n_tokens']} tokens)."
-        )
-    val_set = _build_dataset(folder, "val", mode, block_size, max_length)
-    if val_set is None:
-        if len(train_set) < 2:
-            raise ValueError(f"The val split of {folder} is empty and train has a single item to carve from.")
-        n_val = max(1, round(len(train_set) * fallback_val_fraction))
-        train_set, val_set = split_dataset(train_set, [len(train_set) - n_val, n_val], seed=seed)
-        notes.append(f"val split too small: carved {n_val} {mode} out of train with random_split")
-    test_set = _build_dataset(folder, "test", mode, block_size, max_length)
-    if test_set is None:
-        notes.append("test split too small for one item: test loader is None")
-
+    train_set, val_set, test_set, notes = _build_splits(
+        folder, mode, block_size, max_length, seed, fallback_val_fraction, meta
+    )
     collate = PaddingCollator(int(meta["pad_id"])) if mode == "poems" else None
     generator = torch.Generator().manual_seed(seed)
 
