@@ -25,14 +25,13 @@ import pandas as pd
 
 from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL, DistributedRunConfig
-from genai_assets.defs._metadata import dataframe_markdown, save_figure
+from genai_assets.defs._metadata import dataframe_markdown, image_markdown
 from genai_assets.defs._resources import DataLake
 from genai_assets.finetune.base_model import BASE_MODEL_PRESETS, BaseModelConfig
 from genai_assets.finetune.poem_samples import GENERATED_POEMS_PRESETS
 from genai_assets.finetune.poem_samples import GeneratedPoemsConfig as GeneratedPoemsSettings
 from genai_assets.finetune.train import FINETUNE_PRESETS, FinetuneConfig
-from genai_assets.lake import atomic_directory, atomic_write_text
-from genai_assets.plotting import new_figure
+from genai_assets.lake import atomic_directory
 
 GROUP = "finetune"
 
@@ -80,11 +79,6 @@ def base_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materialize
     )
 
 
-def finetune_dataset_dir(lake: DataLake):
-    """Where ``finetune_dataset`` saves its DatasetDict (swapped in whole, like a model folder)."""
-    return lake.folder("datasets") / "finetune_dataset"
-
-
 @dg.asset(group_name=GROUP, deps=[base_lm], kinds={"huggingface"})
 def finetune_dataset(
     context: dg.AssetExecutionContext, lake: DataLake, cleansed_poems: pd.DataFrame
@@ -94,6 +88,7 @@ def finetune_dataset(
 
     from genai_assets.finetune.base_model import base_model_dir, read_base_info
     from genai_assets.finetune.data import build_finetune_dataset, poem_start_id, prepare_tokenizer
+    from genai_assets.stages.finetune import finetune_dataset_dir
 
     base_lm_dir = lake.model_dir("base_lm")
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir(base_lm_dir)))
@@ -151,63 +146,24 @@ def finetune_dataset(
 )
 def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """The base model fine-tuned on the poems (full or LoRA), saved with tokenizer, sampling defaults, metrics."""
-    from genai_assets.evaluation.forgetting import (
-        compare_bits_per_char,
-        folder_bits_per_char,
-        forgetting_texts,
-    )
-    from genai_assets.finetune.base_model import base_model_dir, read_base_info
-    from genai_assets.finetune.train import finetune
+    from genai_assets.stages.finetune import run_finetuned_lm
 
     run_config = FinetunedLMConfig.from_context(context)
-    finetune_config = run_config.to_library()
-    base_lm_dir = lake.model_dir("base_lm")
-    out_dir = lake.model_dir("finetuned_lm")
+    trainer = None
+    if run_config.distributed is not None:
+        from genai_assets.defs._distributed import finetune_distributed
 
-    def log(row: dict) -> None:
-        context.log.info(json.dumps(row, default=str))
+        launch, work_dir = run_config.distributed.to_library(), lake.checkpoint_dir("finetuned_lm_torchrun")
 
-    started = time.perf_counter()
-    base_info = {key: value for key, value in read_base_info(base_lm_dir).items() if key != "cached"}
-    reported = {}
-    with atomic_directory(out_dir) as staging:
-        if run_config.distributed is not None:
-            from genai_assets.defs._distributed import finetune_distributed
+        def trainer(**spec_fields):
+            return finetune_distributed(context, launch, work_dir, **spec_fields)
 
-            result, reported = finetune_distributed(
-                context, run_config.distributed.to_library(), lake.checkpoint_dir("finetuned_lm_torchrun"),
-                base_dir=base_model_dir(base_lm_dir), dataset=finetune_dataset_dir(lake), config=finetune_config,
-                out_dir=staging, checkpoint_root=lake.checkpoint_dir("finetuned_lm"), base_info=base_info,
-            )  # fmt: skip
-        else:
-            result = finetune(
-                base_model_dir(base_lm_dir),
-                finetune_dataset_dir(lake),  # load_from_disk (finetune_splits)
-                finetune_config,
-                staging,
-                checkpoint_root=lake.checkpoint_dir("finetuned_lm"),
-                base_info=base_info,
-                log_fn=log,
-            )
-        # Learning vs forgetting, on the texts the evaluation asset scores plus out-of-domain verse.
-        texts = forgetting_texts(
-            pd.read_parquet(lake.table_path("cleansed_poems"), columns=["poem_id", "text", "split"])
-        )
-        bits = compare_bits_per_char(
-            folder_bits_per_char(base_model_dir(base_lm_dir), texts),
-            folder_bits_per_char(staging, texts),
-            texts,
-        )
-        log({"event": "bits per char", **bits})
-        result.metrics["bits_per_char"] = bits
-        atomic_write_text(
-            staging / "metrics.json", json.dumps(result.metrics, indent=2, default=float) + "\n"
-        )
-    seconds = time.perf_counter() - started
+    run = run_finetuned_lm(run_config.to_library(), lake, context.log.info, trainer=trainer)
+    result, bits, reported = run.result, run.bits_per_char, run.reported
     stats = pd.DataFrame(result.training_stats)
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(out_dir)),
+            "path": dg.MetadataValue.path(str(run.folder)),
             "base_model": result.metrics["base_model"].get("name", "?"),
             "steps": dg.MetadataValue.int(result.steps),
             "resumed_from_step": dg.MetadataValue.int(result.resumed_from_step),
@@ -227,32 +183,11 @@ def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
             ),
             "training_stats": dg.MetadataValue.md(stats.to_markdown(index=False)),
             "samples": dg.MetadataValue.json(result.samples),
-            "loss_plot": save_figure(
-                loss_figure(result.history), lake.reports_dir() / "finetuned_lm_loss.png"
-            ),
-            "seconds": dg.MetadataValue.float(round(seconds, 1)),
+            "loss_plot": image_markdown(run.plot_path),
+            "seconds": dg.MetadataValue.float(round(run.seconds, 1)),
             **{key: reported[key] for key in ("world_size", "backend") if key in reported},
         }
     )
-
-
-def loss_figure(history: list[dict]):
-    """Training loss per step and validation loss at each evaluation."""
-    figure = new_figure()
-    axes = figure.add_subplot(1, 1, 1)
-    axes.plot([row["step"] for row in history], [row["train_loss"] for row in history], label="training loss")
-    val_rows = [row for row in history if "val_loss" in row]
-    axes.plot(
-        [row["step"] for row in val_rows],
-        [row["val_loss"] for row in val_rows],
-        "o-",
-        label="validation loss",
-    )
-    axes.set_xlabel("optimizer step")
-    axes.set_ylabel("cross-entropy (nats/token)")
-    axes.set_title("finetuned_lm")
-    axes.legend()
-    return figure
 
 
 @dg.asset_check(asset=finetuned_lm, blocking=False)

@@ -1,0 +1,132 @@
+"""Stages of the ``finetune`` group: ``finetuned_lm`` (:func:`run_finetuned_lm`).
+
+Fine-tune the base model on ``finetune_dataset`` (in this process, or through a ``trainer`` the
+Dagster layer passes to run it under torchrun), measure learning vs forgetting (bits per character
+of the base and the fine-tuned model, in domain and out of domain), write ``metrics.json`` into the
+model folder (swapped in whole) and the loss plot to ``<lake>/reports/finetuned_lm_loss.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from genai_assets.evaluation.forgetting import compare_bits_per_char, folder_bits_per_char, forgetting_texts
+from genai_assets.finetune.base_model import base_model_dir, read_base_info
+from genai_assets.finetune.train import FinetuneConfig, finetune
+from genai_assets.lake import atomic_directory, atomic_write_text
+from genai_assets.plotting import new_figure, write_figure
+
+
+class FinetuneLake(Protocol):
+    def model_dir(self, asset_name: str) -> Path: ...
+
+    def checkpoint_dir(self, asset_name: str) -> Path: ...
+
+    def folder(self, name: str) -> Path: ...
+
+    def table_path(self, name: str) -> Path: ...
+
+    def reports_dir(self) -> Path: ...
+
+
+@dataclass(frozen=True)
+class FinetunedLMResult:
+    """The training result (``finetune.train.FinetuneResult``), where it went and what it measured."""
+
+    result: Any
+    folder: Path
+    bits_per_char: dict  # base / finetuned / change, each in_domain and ood
+    plot_path: Path
+    seconds: float
+    reported: dict = field(default_factory=dict)  # what a torchrun launch reported (world_size, backend)
+
+
+#: ``trainer(base_dir=, dataset=, config=, out_dir=, checkpoint_root=, base_info=) -> (result, reported)``:
+#: fine-tunes elsewhere (the Dagster layer's torchrun launcher), leaving the model in ``out_dir``.
+Trainer = Callable[..., tuple[Any, dict]]
+
+
+def finetune_dataset_dir(lake: FinetuneLake) -> Path:
+    """Where ``finetune_dataset`` saves its DatasetDict (swapped in whole, like a model folder)."""
+    return lake.folder("datasets") / "finetune_dataset"
+
+
+def run_finetuned_lm(
+    config: FinetuneConfig, lake: FinetuneLake, log: Callable[[str], None], trainer: Trainer | None = None
+) -> FinetunedLMResult:
+    """Fine-tune → measure learning vs forgetting → save ``models/finetuned_lm`` → plot the losses."""
+
+    def log_row(row: dict) -> None:
+        log(json.dumps(row, default=str))
+
+    base_dir = base_model_dir(lake.model_dir("base_lm"))
+    out_dir = lake.model_dir("finetuned_lm")
+    started = time.perf_counter()
+    base_info = {
+        key: value for key, value in read_base_info(lake.model_dir("base_lm")).items() if key != "cached"
+    }
+    training = {
+        "base_dir": base_dir,
+        "dataset": finetune_dataset_dir(lake),  # load_from_disk (finetune_splits)
+        "config": config,
+        "checkpoint_root": lake.checkpoint_dir("finetuned_lm"),
+        "base_info": base_info,
+    }
+    reported: dict = {}
+    with atomic_directory(out_dir) as staging:
+        if trainer is not None:
+            result, reported = trainer(out_dir=staging, **training)
+        else:
+            result = finetune(
+                training["base_dir"], training["dataset"], config, staging,
+                checkpoint_root=training["checkpoint_root"], base_info=base_info, log_fn=log_row,
+            )  # fmt: skip
+        bits = _learning_vs_forgetting(lake, base_dir, staging, log_row)
+        result.metrics["bits_per_char"] = bits
+        atomic_write_text(
+            staging / "metrics.json", json.dumps(result.metrics, indent=2, default=float) + "\n"
+        )
+    seconds = time.perf_counter() - started
+    plot = write_figure(loss_figure(result.history), lake.reports_dir() / "finetuned_lm_loss.png")
+    return FinetunedLMResult(result, out_dir, bits, plot, seconds, reported)
+
+
+def _learning_vs_forgetting(
+    lake: FinetuneLake, base_dir: Path, tuned_dir: Path, log_row: Callable[[dict], None]
+) -> dict:
+    """Bits per character of the base and the tuned model on the texts the evaluation asset scores
+    plus out-of-domain verse."""
+    texts = forgetting_texts(
+        pd.read_parquet(lake.table_path("cleansed_poems"), columns=["poem_id", "text", "split"])
+    )
+    bits = compare_bits_per_char(
+        folder_bits_per_char(base_dir, texts), folder_bits_per_char(tuned_dir, texts), texts
+    )
+    log_row({"event": "bits per char", **bits})
+    return bits
+
+
+def loss_figure(history: list[dict]):
+    """Training loss per step and validation loss at each evaluation."""
+    figure = new_figure()
+    axes = figure.add_subplot(1, 1, 1)
+    axes.plot([row["step"] for row in history], [row["train_loss"] for row in history], label="training loss")
+    val_rows = [row for row in history if "val_loss" in row]
+    axes.plot(
+        [row["step"] for row in val_rows],
+        [row["val_loss"] for row in val_rows],
+        "o-",
+        label="validation loss",
+    )
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("cross-entropy (nats/token)")
+    axes.set_title("finetuned_lm")
+    axes.legend()
+    return figure
