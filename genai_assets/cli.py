@@ -24,9 +24,38 @@ from genai_assets.sources.sites import ALL_SITES, BUNDLED_SITES
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``genai-assets`` parser: materialize, list, report-docs, generate, playground."""
     parser = argparse.ArgumentParser(prog="genai-assets", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_materialize_command(commands)
+    commands.add_parser("list", help="List the assets, their groups and partitions.")
 
+    docs = commands.add_parser(
+        "report-docs",
+        help="Regenerate the measured tables in README.md and docs/*.md from the lake's reports.",
+    )
+    docs.add_argument("files", nargs="*", help="Markdown files (default: README.md and docs/*.md).")
+    docs.add_argument("--lake", help="Lake root (default: $GENAI_DATA_LAKE or ./data_lake).")
+    docs.add_argument("--check", action="store_true", help="Write nothing; exit 1 if a file would change.")
+
+    generate = commands.add_parser(
+        "generate", help="Generate poems from a saved model, streamed to the terminal."
+    )
+    from genai_assets.generation.cli import add_generate_arguments
+
+    add_generate_arguments(generate)
+
+    play = commands.add_parser(
+        "playground", help="Serve the Gradio playground: generate, compare and rate the lake's models."
+    )
+    play.add_argument("--lake", help="Lake root (default: $GENAI_DATA_LAKE or ./data_lake).")
+    play.add_argument("--host", default="127.0.0.1", help="Interface to listen on (0.0.0.0: every one).")
+    play.add_argument("--port", type=int, default=7860)
+    return parser
+
+
+def _add_materialize_command(commands) -> None:
+    """The ``materialize`` subcommand: selection, downstream, sites, preset and extra run config."""
     materialize = commands.add_parser(
         "materialize",
         help="Materialize all assets or a selection, partitions first, in dependency order.",
@@ -60,31 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
         help='Extra run config merged over the preset, e.g. \'{"ops": {"finetuned_lm": {"config": {"max_steps": 5}}}}\'.',
     )
 
-    commands.add_parser("list", help="List the assets, their groups and partitions.")
-
-    docs = commands.add_parser(
-        "report-docs",
-        help="Regenerate the measured tables in README.md and docs/*.md from the lake's reports.",
-    )
-    docs.add_argument("files", nargs="*", help="Markdown files (default: README.md and docs/*.md).")
-    docs.add_argument("--lake", help="Lake root (default: $GENAI_DATA_LAKE or ./data_lake).")
-    docs.add_argument("--check", action="store_true", help="Write nothing; exit 1 if a file would change.")
-
-    generate = commands.add_parser(
-        "generate", help="Generate poems from a saved model, streamed to the terminal."
-    )
-    from genai_assets.generation.cli import add_generate_arguments
-
-    add_generate_arguments(generate)
-
-    play = commands.add_parser(
-        "playground", help="Serve the Gradio playground: generate, compare and rate the lake's models."
-    )
-    play.add_argument("--lake", help="Lake root (default: $GENAI_DATA_LAKE or ./data_lake).")
-    play.add_argument("--host", default="127.0.0.1", help="Interface to listen on (0.0.0.0: every one).")
-    play.add_argument("--port", type=int, default=7860)
-    return parser
-
 
 def merge_run_config(base: dict, extra: dict) -> dict:
     """Deep-merge ``extra`` into a copy of ``base`` (dicts merge, other values replace)."""
@@ -98,6 +102,7 @@ def merge_run_config(base: dict, extra: dict) -> dict:
 
 
 def run_materialize(args: argparse.Namespace) -> int:
+    """Check the input and run config, then materialize the selection in order; the exit code."""
     from genai_assets.cli_input import UsageError, parse_config_json
 
     try:  # before loading Dagster and the graph: bad input fails in a second, in one line
@@ -111,21 +116,39 @@ def run_materialize(args: argparse.Namespace) -> int:
     from genai_assets.definitions import defs
     from genai_assets.defs._config import check_run_config
     from genai_assets.defs._presets import preset_run_config
-    from genai_assets.defs._run_owners import fail_runs_of_dead_owners, run_owner_tags
+    from genai_assets.defs._run_owners import fail_runs_of_dead_owners
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     for run_id in fail_runs_of_dead_owners(instance):  # killed earlier: it would stay STARTED forever
         print(f"Marked run {run_id} failed: the process that ran it is gone.", file=sys.stderr)
 
     run_config = merge_run_config(preset_run_config(args.preset), extra_config)
+    selected = _selected_keys(defs.resolve_asset_graph(), args)
+    if selected is None:
+        return 2
+    job = defs.resolve_implicit_global_asset_job_def()
+    try:  # the library's value checks of every asset's config, before any step runs
+        check_run_config(job, run_config)
+    except (ValueError, dg.DagsterInvalidConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    partitioned, unpartitioned = selected
+    plan: list[tuple[list, str | None]] = [(partitioned, site) for site in args.sites] if partitioned else []
+    if unpartitioned:
+        plan.append((unpartitioned, None))
+    return _execute_plan(job, instance, plan, run_config)
 
-    graph = defs.resolve_asset_graph()
+
+def _selected_keys(graph, args: argparse.Namespace) -> tuple[list, list] | None:
+    """``(partitioned, unpartitioned)`` asset keys of the selection; None (reported) on an unknown name."""
+    import dagster as dg
+
     all_keys = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
     if args.select:
         unknown = sorted(set(args.select) - {key.to_user_string() for key in all_keys})
         if unknown:
             print(f"Unknown assets: {', '.join(unknown)}. See `genai-assets list`.", file=sys.stderr)
-            return 2
+            return None
         selection = dg.AssetSelection.assets(*args.select)
         if args.downstream:
             selection = selection.downstream()
@@ -134,16 +157,12 @@ def run_materialize(args: argparse.Namespace) -> int:
         selected = all_keys
     partitioned = sorted((key for key in selected if graph.get(key).is_partitioned), key=str)
     unpartitioned = sorted((key for key in selected if not graph.get(key).is_partitioned), key=str)
+    return partitioned, unpartitioned
 
-    job = defs.resolve_implicit_global_asset_job_def()
-    try:  # the library's value checks of every asset's config, before any step runs
-        check_run_config(job, run_config)
-    except (ValueError, dg.DagsterInvalidConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    plan: list[tuple[list, str | None]] = [(partitioned, site) for site in args.sites] if partitioned else []
-    if unpartitioned:
-        plan.append((unpartitioned, None))
+
+def _execute_plan(job, instance, plan: list[tuple[list, str | None]], run_config: dict) -> int:
+    """Run each ``(keys, partition)`` of the plan in process, in order; 1 at the first failure."""
+    from genai_assets.defs._run_owners import run_owner_tags
 
     def config_for(keys) -> dict:
         names = {key.to_user_string() for key in keys}
