@@ -161,23 +161,11 @@ def gpt_from_hf_gpt2(model_or_folder: Any, use_sdpa: bool = True):
 SCRATCH_TO_HF_ACTIVATIONS = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
 
 
-def hf_gpt2_from_gpt(model: Any, token_ids: dict | None = None):
-    """A ``GPT2LMHeadModel`` (eval mode) computing exactly what the scratch ``model`` computes.
+def _hf_gpt2_config(config: Any, token_ids: dict | None):
+    """The ``GPT2Config`` matching a pre-norm scratch ``GPTConfig`` (sizes, activation, dropout, ties)."""
+    from transformers import GPT2Config
 
-    ``token_ids``: ``bos_token_id``/``eos_token_id``/``pad_token_id`` for the config (GPT2Config
-    would otherwise claim OpenAI's 50256, which is not in a poem tokenizer's vocabulary).
-
-    Works for every pre-norm config: sinusoidal positions become a fixed ``wpe`` table (exact for
-    positions below ``block_size``), a model without biases gets zero biases. Post-norm
-    (``norm_first=False``) has no GPT-2 equivalent and is refused.
-    """
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    config = model.config
-    if not config.norm_first:
-        raise ValueError("A post-norm scratch GPT (norm_first=False) has no GPT-2 equivalent.")
-    hf_config = GPT2Config(
+    return GPT2Config(
         vocab_size=config.vocab_size,
         n_positions=config.block_size,
         n_embd=config.n_embd,
@@ -192,7 +180,13 @@ def hf_gpt2_from_gpt(model: Any, token_ids: dict | None = None):
         tie_word_embeddings=config.tie_weights,
         **{"bos_token_id": None, "eos_token_id": None, **(token_ids or {})},
     )
-    hf_model = GPT2LMHeadModel(hf_config)
+
+
+def _hf_gpt2_state(model: Any) -> dict:
+    """The scratch ``model``'s weights under GPT-2's names and layouts (Conv1D, ``wpe`` table, zero biases)."""
+    import torch
+
+    config = model.config
     ours = model.state_dict()
     positions = torch.arange(config.block_size)
     with torch.no_grad():
@@ -220,7 +214,25 @@ def hf_gpt2_from_gpt(model: Any, token_ids: dict | None = None):
             state[f"{hf}{hf_name}.weight"] = ours[f"{mine}{our_name}.weight"]
             state[f"{hf}{hf_name}.bias"] = bias_or_zeros(f"{mine}{our_name}.bias", config.n_embd)
     state["lm_head.weight"] = ours["lm_head.weight"]
-    missing, unexpected = hf_model.load_state_dict(state, strict=False)
+    return state
+
+
+def hf_gpt2_from_gpt(model: Any, token_ids: dict | None = None):
+    """A ``GPT2LMHeadModel`` (eval mode) computing exactly what the scratch ``model`` computes.
+
+    ``token_ids``: ``bos_token_id``/``eos_token_id``/``pad_token_id`` for the config (GPT2Config
+    would otherwise claim OpenAI's 50256, which is not in a poem tokenizer's vocabulary).
+
+    Works for every pre-norm config: sinusoidal positions become a fixed ``wpe`` table (exact for
+    positions below ``block_size``), a model without biases gets zero biases. Post-norm
+    (``norm_first=False``) has no GPT-2 equivalent and is refused.
+    """
+    from transformers import GPT2LMHeadModel
+
+    if not model.config.norm_first:
+        raise ValueError("A post-norm scratch GPT (norm_first=False) has no GPT-2 equivalent.")
+    hf_model = GPT2LMHeadModel(_hf_gpt2_config(model.config, token_ids))
+    missing, unexpected = hf_model.load_state_dict(_hf_gpt2_state(model), strict=False)
     # GPT-2 keeps non-persistent attention-mask buffers only in some versions: nothing else may be missing.
     missing = [name for name in missing if not name.endswith((".attn.bias", ".attn.masked_bias"))]
     if missing or unexpected:
