@@ -247,6 +247,26 @@ def _split_focus(sentence: str) -> tuple[str, tuple[str, ...]]:
     return " ".join(_FOCUS_MARK.sub(" ", sentence).split()), focus
 
 
+def _add_paragraph(sections: list[Section], paragraph: list[str], where: str) -> None:
+    """Append the paragraph's sentences (and their ``[[...]]`` focus) to the last slide of ``sections``."""
+    if not paragraph:
+        return
+    if not sections or not sections[-1].segments:
+        raise NarrationFormatError(
+            f"{where}: narration text before any '@code' or '@plot' line "
+            f"(every paragraph is spoken over a slide)."
+        )
+    segment = sections[-1].segments[-1]
+    for sentence in split_sentences(" ".join(paragraph)):
+        spoken, focus = _split_focus(sentence)
+        if focus and not isinstance(segment.target, CodeRef):
+            raise NarrationFormatError(f"{where}: [[...]] marks need a @code slide.")
+        if any(not snippet for snippet in focus):
+            raise NarrationFormatError(f"{where}: empty [[ ]] mark.")
+        segment.sentences.append(spoken)
+        segment.sentence_focus.append(focus)
+
+
 def parse_script(
     text: str,
     source_name: str = "narration.md",
@@ -270,22 +290,7 @@ def parse_script(
     stale_facts: list[str] = []
 
     def flush_paragraph(line_number: int) -> None:
-        if not paragraph:
-            return
-        if not sections or not sections[-1].segments:
-            raise NarrationFormatError(
-                f"{source_name}:{line_number}: narration text before any '@code' or '@plot' line "
-                f"(every paragraph is spoken over a slide)."
-            )
-        segment = sections[-1].segments[-1]
-        for sentence in split_sentences(" ".join(paragraph)):
-            spoken, focus = _split_focus(sentence)
-            if focus and not isinstance(segment.target, CodeRef):
-                raise NarrationFormatError(f"{source_name}:{line_number}: [[...]] marks need a @code slide.")
-            if any(not snippet for snippet in focus):
-                raise NarrationFormatError(f"{source_name}:{line_number}: empty [[ ]] mark.")
-            segment.sentences.append(spoken)
-            segment.sentence_focus.append(focus)
+        _add_paragraph(sections, paragraph, f"{source_name}:{line_number}")
         paragraph.clear()
 
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -312,6 +317,7 @@ def parse_script(
 
 
 def _check_sections(sections: list[Section], source_name: str) -> None:
+    """Refuse a script without sections, or with a section or slide that has nothing to say."""
     if not sections:
         raise NarrationFormatError(f"{source_name}: no '## ' sections found.")
     for section in sections:
