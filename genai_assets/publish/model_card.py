@@ -129,12 +129,8 @@ def _card_data(inputs: ModelCardInputs):
     )
 
 
-def build_model_card(inputs: ModelCardInputs) -> ModelCard:
-    """The card for ``inputs.repo_id``: YAML header + What / Data / Training / Evaluation / Samples / Limits / Use."""
-    from huggingface_hub import ModelCard
-
-    card_data = _card_data(inputs)
-    # Every value below can come from run config, scraped data or generated text: escaped for Markdown.
+def _training_markdown(inputs: ModelCardInputs) -> tuple[str, str]:
+    """``(hyperparameter table, results list)`` of the Training procedure section, every value escaped."""
     hyperparameters = md_table(
         ["hyperparameter", "value"],
         [(name, _format_value(value)) for name, value in inputs.hyperparameters.items()] or [("–", "–")],
@@ -143,37 +139,60 @@ def build_model_card(inputs: ModelCardInputs) -> ModelCard:
         f"- **{md_inline(name)}**: {md_inline(_format_value(value))}"
         for name, value in inputs.training_results.items()
     )
-    samples = "\n\n".join(
+    return hyperparameters, results
+
+
+def _samples_markdown(inputs: ModelCardInputs) -> str:
+    """Each sample poem as a fenced prompt and continuation (generated text, never read as Markdown)."""
+    return "\n\n".join(
         f"**Prompt:**\n\n{md_fence(sample['prompt'], 'text')}\n**Continuation:**\n\n{md_fence(sample['text'], 'text')}"
         for sample in inputs.sample_poems
     )
+
+
+def _description(inputs: ModelCardInputs) -> str:
+    """The What-it-is paragraph: the caller's, or the fine-tuned model's naming its base (linked if on the Hub)."""
     if inputs.base_model:
         base = f"[{md_code_span(inputs.base_model)}](https://huggingface.co/{quote(inputs.base_model, safe='/')})"
     else:
         base = f"{md_code_span(inputs.base_model_label or 'unknown')} (not on the Hub)"
-    description = inputs.description or (
+    return inputs.description or (
         "A small causal language model that writes short poems in English. It is the base model\n"
         f"{base} fine-tuned on public-domain poetry by the `genai_assets` Dagster pipeline, which also\n"
         "scrapes and cleans the corpus, trains from-scratch baselines and evaluates every model on the\n"
         "same held-out poems."
     )
-    configuration = (
-        f"\n## Configuration\n\n{md_fence(json.dumps(inputs.configuration, indent=2), 'json')}"
-        if inputs.configuration
-        else ""
-    )
-    usage = inputs.usage or md_fence(
+
+
+def _usage(inputs: ModelCardInputs) -> str:
+    """The How-to-use section: the caller's, or a ``pipeline("text-generation")`` snippet for the repo."""
+    return inputs.usage or md_fence(
         "from transformers import pipeline\n\n"
         f'generator = pipeline("text-generation", model={json.dumps(inputs.repo_id)})\n'
         'print(generator("The moon above the silent sea\\n", max_new_tokens=48, do_sample=True)[0]["generated_text"])\n',
         "python",
     ).rstrip("\n")
+
+
+def build_model_card(inputs: ModelCardInputs) -> ModelCard:
+    """The card for ``inputs.repo_id``: YAML header + What / Data / Training / Evaluation / Samples / Limits / Use."""
+    from huggingface_hub import ModelCard
+
+    card_data = _card_data(inputs)
+    # Every value below can come from run config, scraped data or generated text: escaped for Markdown.
+    hyperparameters, results = _training_markdown(inputs)
+    samples = _samples_markdown(inputs)
+    configuration = (
+        f"\n## Configuration\n\n{md_fence(json.dumps(inputs.configuration, indent=2), 'json')}"
+        if inputs.configuration
+        else ""
+    )
     body = f"""
 # {md_inline(inputs.model_name)}
 
 ## What it is
 
-{description}
+{_description(inputs)}
 {configuration}
 ## Training data and cleaning
 
@@ -201,6 +220,6 @@ def build_model_card(inputs: ModelCardInputs) -> ModelCard:
 
 ## How to use
 
-{usage}
+{_usage(inputs)}
 """
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
