@@ -23,11 +23,20 @@ def build_tiny_lake(root):
     from genai_assets.models.loading import save_scratch_model
     from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
     from genai_assets.models.transformer import GPT, GPTConfig
-    from genai_assets.text.tokenization import TokenizerTrainingConfig, train_bpe_tokenizer
+    from genai_assets.text.tokenization import (
+        TokenizerTrainingConfig,
+        train_bpe_tokenizer,
+        train_wordlevel_tokenizer,
+    )
 
-    tokenizer = train_bpe_tokenizer(POEMS, TokenizerTrainingConfig(vocab_size=300, min_frequency=1))
+    training = TokenizerTrainingConfig(vocab_size=300, min_frequency=1)
+    tokenizer = train_bpe_tokenizer(POEMS, training)
     tokenizer_dir = root / "models" / "poem_tokenizer"
     tokenizer.save_pretrained(tokenizer_dir)
+    train_wordlevel_tokenizer(POEMS, training).save_pretrained(root / "models" / "poem_tokenizer_wordlevel")
+    splits = ["train", "validation", "test"] * (len(POEMS) // 3)
+    pd.DataFrame({"text": POEMS, "split": splits}).to_parquet(root / "cleansed_poems.parquet")
+    build_tiny_next_line_model(root, tokenizer_dir, len(tokenizer))
     torch.manual_seed(0)
     gpt = GPT(GPTConfig.from_preset("tiny", vocab_size=len(tokenizer)))
     save_scratch_model(root / "models" / "scratch_transformer", gpt, tokenizer_dir, {}, "tiny")
@@ -49,6 +58,19 @@ def build_tiny_lake(root):
     gpt2_tokenizer.save_pretrained(root / "models" / "finetuned_lm")
 
 
+def build_tiny_next_line_model(root, tokenizer_dir, vocab_size: int) -> None:
+    from genai_assets.models.encoder_decoder import EncoderDecoderConfig, EncoderDecoderTransformer
+    from genai_assets.models.loading import save_scratch_model
+
+    torch.manual_seed(0)
+    config = EncoderDecoderConfig(
+        vocab_size=vocab_size, max_source_len=32, max_target_len=33, n_encoder_layers=1, n_decoder_layers=2,
+        n_head=2, d_model=16,
+    )  # fmt: skip
+    model = EncoderDecoderTransformer(config).eval()
+    save_scratch_model(root / "models" / "next_line_transformer", model, tokenizer_dir, {}, "tiny")
+
+
 def materialize_theory(root, raise_on_error=True, **config):
     job = build_definitions(lake_root=str(root)).resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
@@ -58,6 +80,13 @@ def materialize_theory(root, raise_on_error=True, **config):
     )
 
 
+PART_TWO_FIGURES = (
+    "head_profiles",
+    "cross_attention",
+    "tokenizer_comparison",
+    "sampling_penalties",
+    "finetune_lora",
+)
 HOSTILE_LINE = "Shall I compare thee <img src=x onerror=alert(1)><script>alert(2)</script> to a day?"
 
 
@@ -93,6 +122,10 @@ def test_theory_notes_on_a_tiny_lake(lake_root):
     bits = {"base": {"in_domain": 2.0, "ood": 1.5}, "finetuned": {"in_domain": 1.8, "ood": 1.53}}
     bits["change"] = {k: bits["finetuned"][k] / bits["base"][k] - 1 for k in bits["base"]}
     metrics = {"n_trainable_parameters": 1000, "config": {"lora": True}, "bits_per_char": bits}
+    metrics["training_stats"] = [
+        {"epoch": 1, "training_loss": 3.1, "validation_loss": 2.9},
+        {"epoch": 2, "training_loss": 2.7, "validation_loss": 2.8},
+    ]
     (lake_root / "models" / "finetuned_lm" / "metrics.json").write_text(json.dumps(metrics))
     evaluation = {"models": [
         {"model": "finetuned_lm", "bits_per_char": 1.8, "bleu": 3.0, "chrf": 20.0},
@@ -142,8 +175,32 @@ def test_theory_notes_on_a_tiny_lake(lake_root):
         "positional_similarity",
         "activations",
         "bptt_gradients",
+        *PART_TWO_FIGURES,
     ):
         assert (reports / "theory" / f"{name}.png").stat().st_size > 1000
+    # Each part-two figure sits at the end of the section it answers (7-11), before the next heading.
+    for name, section in (
+        ("head_profiles", 7),
+        ("cross_attention", 8),
+        ("tokenizer_comparison", 9),
+        ("sampling_penalties", 10),
+        ("finetune_lora", 11),
+    ):
+        where = markdown.index(f"(theory/{name}.png)")
+        assert markdown.index(f"## {section}.") < where < markdown.index(f"## {section + 1}.")
+    assert metadata["cross_attention_layers"] == 2 and 0 < metadata["cross_attention_mean_peak"] <= 1
+    assert "no full fine-tuning run was made" in markdown
+    # Every theory_notes plot a bundled narration shows is one this asset wrote (no missing slide).
+    from genai_assets.teaching.script import NARRATION_PATH, PART_TWO_PATH, load_script
+
+    shown = {
+        ref.path
+        for path in (NARRATION_PATH, PART_TWO_PATH)
+        for ref in load_script(path).plot_refs()
+        if ref.asset == "theory_notes"
+    }
+    assert shown and all((lake_root / path).stat().st_size > 1000 for path in shown)
+    assert "12 cleaned poems" in markdown  # the tokenizer figure counts the lake's poems
     assert "| love |" in markdown  # the neighbour table from the lake's embeddings
     html = (reports / "theory.html").read_text()
     assert "<table>" in html and "data:image/png;base64," in html
@@ -210,3 +267,90 @@ def test_head_profiles_and_their_reading_follow_the_weights():
     )))  # fmt: skip
     assert "temperature 1.3 gave less varied text than 0.7 (0.60 vs 0.80)" in reading
     assert "gave more varied text (0.90 vs 0.70)" in reading
+
+
+# --- issue 22: part two's figures ------------------------------------------------------------------
+
+
+def test_cross_attention_maps_reproduce_the_layer_output():
+    """The captured weights, applied to the memory's values, give the cross-attention sub-layer's output."""
+    from genai_assets.models.encoder_decoder import EncoderDecoderConfig, EncoderDecoderTransformer
+    from genai_assets.teaching.course_figures import cross_attention_maps
+
+    torch.manual_seed(0)
+    config = EncoderDecoderConfig(vocab_size=40, n_encoder_layers=1, n_decoder_layers=2, n_head=2, d_model=16)
+    model = EncoderDecoderTransformer(config).eval()
+    source = torch.tensor([[5, 6, 7, 8, config.pad_id]])  # a padded source: its last key gets no weight
+    target = torch.tensor([[9, 10, 11, config.eos_id]])
+    seen = []
+    layer = model.decoder_layers[1].cross_attention
+    handle = layer.register_forward_hook(lambda m, args, out: seen.append((args[1], out)))
+    maps = cross_attention_maps(model, source, target)
+    handle.remove()
+    assert [tuple(m.shape) for m in maps] == [(2, 4, 5), (2, 4, 5)]
+    assert torch.allclose(maps[1].sum(-1), torch.ones(2, 4)) and float(maps[1][..., -1].abs().max()) == 0.0
+    memory, output = seen[0]
+    channels = config.d_model
+    value = torch.nn.functional.linear(
+        memory, layer.in_proj.weight[2 * channels :], layer.in_proj.bias[2 * channels :]
+    )
+    heads = layer._split_heads(value)[0]  # (nh, S, hs)
+    mixed = (maps[1] @ heads).transpose(0, 1).reshape(1, 4, channels)  # (1, T, C)
+    assert torch.allclose(layer.out_proj(mixed), output, atol=1e-5)
+
+
+def test_course_figures_carry_labels_and_colorbars():
+    from genai_assets.teaching.course_figures import (
+        cross_attention_figure,
+        finetune_figure,
+        head_profile_figure,
+        penalty_figure,
+        repeated_ngrams,
+        tokenizer_figure,
+    )
+
+    maps = [torch.softmax(torch.randn(2, 3, 4), dim=-1) for _ in range(2)]
+    figure = cross_attention_figure(maps, ["a", "b", "c", "d"], ["x", "y", "z"])
+    *panels, colorbar = figure.axes
+    assert len(panels) == 2 and colorbar.get_ylabel() == "cross-attention weight (0–1)"
+    assert all(axis.get_xlabel() and axis.get_ylabel() for axis in panels)
+    assert [t.get_text() for t in panels[0].get_xticklabels()] == ["a", "b", "c", "d"]
+    rows = [{"layer": 0, "head": h, "distance": 1.0 + h, "previous": 0.5, "first": 0.2} for h in range(2)]
+    assert all(axis.get_xlabel() and axis.get_ylabel() for axis in head_profile_figure(rows).axes)
+    histogram, _ = tokenizer_figure(
+        {"bpe": [5, 9], "word": [3, 4]}, [("thee", "the·e", "thee")], "2 poems"
+    ).axes
+    assert histogram.get_xlabel() == "tokens per poem" and histogram.get_ylabel() == "poems"
+    assert repeated_ngrams([7, 8, 7, 8, 7, 8]) == 2 and repeated_ngrams([]) == 0
+    penalty = [{"setting": s, "distinct_1": 0.5, "distinct_2": 0.6, "repeated_3grams": 3, "first": "o sea"}
+               for s in ("greedy", "greedy + penalties")]  # fmt: skip
+    bars = [axis for axis in penalty_figure(penalty, "Shall I", 4).axes if axis.axison]
+    assert len(bars) == 2 and all(axis.get_xlabel() and axis.get_ylabel() for axis in bars)
+    stats = [{"epoch": 1, "training_loss": 3.0, "validation_loss": 2.9}]
+    metrics = {"config": {"lora": True}, "n_trainable_parameters": 10, "training_stats": stats}
+    losses, counts = finetune_figure(metrics, 1000).axes
+    assert "no full fine-tuning run was made" in losses.get_title()
+    assert [line.get_ydata()[0] for line in losses.get_lines()[:2]] == [3.0, 2.9]
+    assert counts.get_ylabel().startswith("trainable parameters") and "1.00%" in counts.get_xlabel()
+
+
+def test_figure_notes_end_their_sections():
+    from genai_assets.teaching.course_figures import with_figure_notes
+
+    parts = ["## 7. heads", "text 7", "## 8. layers", "text 8", "## 11. fine-tuning", "text 11"]
+    notes = {
+        "head_profiles": "N7",
+        "cross_attention": "N8",
+        "finetune_lora": "N11",
+        "sampling_penalties": "N10",
+    }
+    placed = with_figure_notes(parts, notes)
+    assert (
+        placed.index("N7")
+        < placed.index("## 8. layers")
+        < placed.index("N8")
+        < placed.index("## 11. fine-tuning")
+    )
+    # A section the parts lack (10): its note still comes before the next heading; the last one ends it all.
+    assert placed.index("N8") < placed.index("N10") < placed.index("## 11. fine-tuning")
+    assert placed.index("text 11") < placed.index("N11") == len(placed) - 2

@@ -423,7 +423,14 @@ def walkthrough_page(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
 @dg.asset(
     group_name="teaching",
     kinds={"pytorch"},
-    deps=["scratch_transformer", "rnn_baselines", "cooccurrence_embeddings", "finetuned_lm", "evaluation"],
+    deps=[
+        "scratch_transformer",
+        "next_line_transformer",  # its cross-attention figure (part two)
+        "rnn_baselines",
+        "cooccurrence_embeddings",
+        "finetuned_lm",
+        "evaluation",
+    ],
     config_schema=TheoryNotesConfig.config_schema(),
 )
 def theory_notes(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:

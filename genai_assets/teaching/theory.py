@@ -32,6 +32,9 @@ class TheoryConfig:
     poem_line: Annotated[str, "sonnet 18: attention maps are drawn on it"] = (
         "Shall I compare thee to a summer's day?"
     )
+    poem_next_line: Annotated[
+        str, "the line after poem_line: the encoder–decoder's cross-attention is drawn writing it"
+    ] = "Thou art more lovely and more temperate:"
     max_heads_plotted: Annotated[int, "cap on layer × head panels in the attention figure"] = 16
     positions: Annotated[
         int, "rows of the sinusoidal heatmap (the similarity maps stop at the model's block size)"
@@ -58,8 +61,8 @@ class TheoryConfig:
         problems = []
         if self.sampling_samples < 1 or self.sampling_tokens < 1:
             problems.append("sampling_samples and sampling_tokens must be >= 1")
-        if not self.poem_line.strip():
-            problems.append("poem_line is empty")
+        if not self.poem_line.strip() or not self.poem_next_line.strip():
+            problems.append("poem_line and poem_next_line must not be empty")
         if self.bptt_steps < 2:
             problems.append(f"bptt_steps must be >= 2, got {self.bptt_steps}")
         if self.positions < 2:
@@ -635,8 +638,15 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         "",
     ]
     more, more_numbers = course_sections(gpt, gpt_tokenizer, maps, inputs, config)
-    parts += more + finetune_section(finetuned, inputs.finetuned_dir) + evaluation_section(reports_dir)
-    numbers |= more_numbers
+    # Part two's figures (issue 22), each placed at the end of the section it answers (7-11).
+    from genai_assets.teaching.course_figures import with_figure_notes, write_course_figures
+
+    total = sum(p.numel() for p in finetuned.parameters())
+    course = write_course_figures(inputs, config, (gpt, gpt_tokenizer, maps), total, figures_dir)
+    more = with_figure_notes(more + finetune_section(finetuned, inputs.finetuned_dir), course.notes)
+    parts += more + evaluation_section(reports_dir)
+    numbers |= more_numbers | course.numbers
+    figures |= course.figures
     markdown = "\n".join(parts)
     atomic_write_text(reports_dir / "theory.md", markdown)
     atomic_write_text(reports_dir / "theory.html", markdown_to_html(markdown, reports_dir))
