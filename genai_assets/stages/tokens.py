@@ -1,5 +1,7 @@
-"""Stages of the ``tokens`` group: ``cooccurrence_embeddings`` (:func:`run_cooccurrence_embeddings`).
+"""Stages of the ``tokens`` group: :func:`run_poem_tokenizer`, :func:`run_token_arrays` and
+:func:`run_cooccurrence_embeddings`.
 
+``cooccurrence_embeddings``:
 Poem lines → vocabulary → co-occurrence counts → PPMI → SVD vectors
 (:mod:`genai_assets.text.cooccurrence`), compared with GloVe (:mod:`genai_assets.text.glove`),
 plotted to ``<lake>/reports/cooccurrence_vs_glove.png``, and written to ``<lake>/embeddings/``:
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from genai_assets.cleaning.split import SPLITS
 from genai_assets.lake import atomic_directory
 from genai_assets.plotting import new_figure, write_figure
 from genai_assets.text.cooccurrence import (
@@ -41,6 +44,16 @@ from genai_assets.text.glove import (
     neighbour_overlap,
     shared_space,
     similarity_spearman,
+)
+from genai_assets.text.token_arrays import check_poem_table, encode_splits, write_token_arrays
+from genai_assets.text.tokenization import (
+    TokenArraysConfig,
+    TokenizerTrainingConfig,
+    compare_tokenizers,
+    load_gpt2_tokenizer,
+    rare_words,
+    train_bpe_tokenizer,
+    train_wordlevel_tokenizer,
 )
 
 MIN_SENTENCES_ADVISED = 5000  # below this, say in the notes that the vectors will be noisy
@@ -251,4 +264,130 @@ def _pca_figure(words: list[str], ours: np.ndarray, glove: np.ndarray, seed: int
         for word, (x, y) in zip(words, coordinates, strict=True):
             axes.annotate(word, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=9)
         axes.set(title=title, xlabel="PC 1", ylabel="PC 2")
+    return figure
+
+
+# --- poem_tokenizer -----------------------------------------------------------------------------
+
+WORDLEVEL_TOKENIZER_ASSET_DIR = "poem_tokenizer_wordlevel"
+
+
+class TokensLake(Protocol):
+    path: Path
+
+    def model_dir(self, asset_name: str) -> Path: ...
+
+    def reports_dir(self) -> Path: ...
+
+
+@dataclass(frozen=True)
+class PoemTokenizerResult:
+    """The two tokenizers written, and how they compare with GPT-2's on the comparison split."""
+
+    bpe: Any  # PreTrainedTokenizerFast
+    folder: Path
+    wordlevel_folder: Path
+    train_poems: int
+    train_seconds: float
+    comparison_split: str
+    stats: list[dict]  # one row per tokenizer
+    segmentations: list[dict]  # rare words, split by each tokenizer
+    notes: list[str]
+
+
+def run_poem_tokenizer(
+    config: TokenizerTrainingConfig,
+    lake: TokensLake,
+    log: Callable[[str], None],
+    cleansed_poems: pd.DataFrame,
+) -> PoemTokenizerResult:
+    """Train byte-level BPE and word-level on the train split, save both, compare with GPT-2's."""
+    poems = check_poem_table(cleansed_poems)
+    train_texts = poems.loc[poems["split"] == "train", "text"].tolist()
+    eval_split = "val" if (poems["split"] == "val").any() else "train"
+    eval_texts = poems.loc[poems["split"] == eval_split, "text"].tolist()
+    started = time.perf_counter()
+    bpe = train_bpe_tokenizer(train_texts, config)
+    wordlevel = train_wordlevel_tokenizer(train_texts, config)
+    train_seconds = time.perf_counter() - started
+    log(f"Trained BPE ({len(bpe)} ids) and word-level ({len(wordlevel)} ids) in {train_seconds:.1f} s")
+    target = lake.model_dir("poem_tokenizer")
+    with atomic_directory(target) as staging:
+        bpe.save_pretrained(staging)
+    wordlevel_target = lake.model_dir(WORDLEVEL_TOKENIZER_ASSET_DIR)
+    with atomic_directory(wordlevel_target) as staging:
+        wordlevel.save_pretrained(staging)
+    examples = rare_words(train_texts, eval_texts, count=config.n_example_words)
+    stats, segmentations = compare_tokenizers(
+        {"poem BPE": bpe, "word-level": wordlevel, "GPT-2": load_gpt2_tokenizer()}, eval_texts, examples
+    )
+    notes = [] if eval_split == "val" else ["val split is empty: the comparison uses the train split"]
+    if len(bpe) < config.vocab_size:
+        notes.append(f"the corpus supported only {len(bpe)} of {config.vocab_size} requested BPE ids")
+    return PoemTokenizerResult(
+        bpe,
+        target,
+        wordlevel_target,
+        len(train_texts),
+        train_seconds,
+        eval_split,
+        stats,
+        segmentations,
+        notes,
+    )
+
+
+# --- token_arrays -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenArraysResult:
+    folder: Path
+    meta: dict  # what write_token_arrays returned (dtype, vocab_size, splits)
+    encode_seconds: float
+    n_chars: int
+    plot_path: Path
+
+
+def run_token_arrays(
+    config: TokenArraysConfig, lake: TokensLake, log: Callable[[str], None], cleansed_poems: pd.DataFrame
+) -> TokenArraysResult:
+    """Encode each split with the poem tokenizer, write ``<lake>/token_arrays/`` and a length histogram."""
+    from transformers import AutoTokenizer
+
+    tokenizer_dir = lake.model_dir("poem_tokenizer")
+    if not (tokenizer_dir / "tokenizer.json").exists():
+        raise FileNotFoundError(
+            f"No poem tokenizer in {tokenizer_dir}: materialize poem_tokenizer first "
+            "(`genai-assets materialize --select poem_tokenizer`)."
+        )
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    poems = check_poem_table(cleansed_poems)
+    started = time.perf_counter()
+    encoded = encode_splits(tokenizer, poems)
+    encode_seconds = time.perf_counter() - started
+    n_chars = sum(arrays.n_chars for arrays in encoded.values())
+    log(f"Encoded {n_chars / 1e6:.2f} M characters in {encode_seconds:.2f} s")
+    target = lake.path / "token_arrays"
+    with atomic_directory(target) as staging:
+        meta = write_token_arrays(encoded, staging, tokenizer, tokenizer_dir)
+    lengths = {split: encoded[split].lengths for split in SPLITS if len(encoded[split].lengths)}
+    plot = write_figure(
+        _poem_length_figure(lengths, config.histogram_bins),
+        lake.reports_dir() / "token_arrays_poem_lengths.png",
+    )
+    return TokenArraysResult(target, meta, encode_seconds, n_chars, plot)
+
+
+def _poem_length_figure(lengths: dict[str, np.ndarray], histogram_bins: int):
+    """Density of tokens per poem, one histogram per split (last bin = 99.5th percentile and up)."""
+    figure = new_figure(7, 4)
+    axes = figure.add_subplot()
+    all_lengths = np.concatenate(list(lengths.values()))
+    bins = np.linspace(0, max(int(np.percentile(all_lengths, 99.5)), 2), histogram_bins + 1)
+    for split, split_lengths in lengths.items():
+        axes.hist(np.minimum(split_lengths, bins[-1]), bins=bins, density=True, alpha=0.5, label=split)
+    axes.set(xlabel="tokens per poem (incl. bos/eos; last bin = 99.5th percentile and up)", ylabel="density")
+    axes.set_title("Poem lengths in poem-tokenizer tokens")
+    axes.legend()
     return figure
