@@ -314,34 +314,41 @@ def penalty_result(model, tokenizer, config, figures_dir: Path) -> CourseFigures
 # --- (d) fine-tuning: the LoRA run, and what full fine-tuning would train -----------------------
 
 
-def finetune_figure(metrics: dict, total_parameters: int):
-    """Left: the run's per-epoch losses (metrics.json ``training_stats``) and test losses before/after;
-    right: trainable parameters of the run vs all weights. Only the run in the lake is drawn."""
-    lora = bool(metrics.get("config", {}).get("lora", False))
-    run = "LoRA" if lora else "full fine-tuning"
+def finetune_loss_panel(axis, metrics: dict, run: str) -> None:
+    """Losses of the run in metrics.json, against optimizer steps: each epoch's mean training loss and
+    end-of-epoch validation loss at the epoch's last step; held-out test loss before (step 0) and after."""
     stats = metrics.get("training_stats") or []
+    ends, total = [], 0
+    for row in stats:
+        total += int(row.get("steps", 0))
+        ends.append(total)
+    axis.plot(
+        ends, [row["training_loss"] for row in stats], "o-", label=f"{run}: training (mean of the epoch)"
+    )
+    validated = [(end, row["validation_loss"]) for end, row in zip(ends, stats, strict=True)
+                 if row.get("validation_loss") is not None]  # fmt: skip
+    axis.plot([e for e, _ in validated], [v for _, v in validated], "s--", label=f"{run}: validation")
+    before, after = metrics.get("base_test_loss"), metrics.get("finetuned_test_loss")
+    if before is not None and after is not None:
+        last = int(metrics.get("steps") or total)
+        axis.plot([0, last], [before, after], "D-.", color="grey", label="test: base (step 0) → fine-tuned")
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("cross-entropy (nats/token)")
+    axis.legend(fontsize=7)
+
+
+def finetune_figure(metrics: dict, total_parameters: int):
+    """Left: the run's losses (:func:`finetune_loss_panel`); right: its trainable parameters vs all
+    weights. Only the run in the lake is drawn: the other kind of fine-tuning is named, never plotted."""
+    from matplotlib.ticker import MaxNLocator
+
+    lora = bool(metrics.get("config", {}).get("lora", False))
+    run, other = ("LoRA", "full fine-tuning") if lora else ("full fine-tuning", "LoRA")
     figure = new_figure(11.0, 4.2)
     losses = figure.add_subplot(1, 2, 1)
-    epochs = [row["epoch"] for row in stats]
-    losses.plot(epochs, [row["training_loss"] for row in stats], "o-", label=f"{run}: training (epoch mean)")
-    validated = [row for row in stats if row.get("validation_loss") is not None]
-    losses.plot(
-        [row["epoch"] for row in validated],
-        [row["validation_loss"] for row in validated],
-        "s--",
-        label=f"{run}: validation (end of epoch)",
-    )
-    for key, label, style in (
-        ("base_test_loss", "test, base model", ":"),
-        ("finetuned_test_loss", "test, fine-tuned", "-."),
-    ):
-        if metrics.get(key) is not None:
-            losses.axhline(metrics[key], linestyle=style, color="grey", label=label)
-    losses.set_xlabel("epoch")
-    losses.set_ylabel("cross-entropy (nats/token)")
-    other = "full fine-tuning" if lora else "LoRA"
+    finetune_loss_panel(losses, metrics, run)
+    losses.xaxis.set_major_locator(MaxNLocator(integer=True))
     losses.set_title(f"The demo's {run} run (no {other} run was made in the demo)", fontsize=9)
-    losses.legend(fontsize=7)
     counts = figure.add_subplot(1, 2, 2)
     trained = int(metrics.get("n_trainable_parameters", total_parameters))
     bars = counts.bar(
@@ -349,6 +356,7 @@ def finetune_figure(metrics: dict, total_parameters: int):
     )
     counts.bar_label(bars, labels=[f"{trained:,}", f"{total_parameters:,}"], fontsize=8)
     counts.set_yscale("log")
+    counts.set_ylim(bottom=1)  # log bars need a fixed base: 1 parameter
     counts.set_ylabel("trainable parameters (log scale)")
     counts.set_xlabel(f"{trained / total_parameters:.2%} of the weights trained by this run")
     return figure
