@@ -13,8 +13,6 @@ Bodies only gather config and resources; the work is in :mod:`genai_assets.clean
 :mod:`genai_assets.reporting.eda` (run by :mod:`genai_assets.stages.data`).
 """
 
-import time
-
 import dagster as dg
 import pandas as pd
 
@@ -44,24 +42,25 @@ def cleansed_poems(
     lake: DataLake,
     raw_poems: dict[str, pd.DataFrame],
 ) -> pd.DataFrame:
-    from genai_assets.cleaning.exports import write_cleansed_text, write_raw_poems_json
-    from genai_assets.cleaning.pipeline import cleanse_poems, combine_partitions
     from genai_assets.defs._io_manager import asset_version
-    from genai_assets.defs._metadata import dataframe_markdown, save_figure, table_markdown
-    from genai_assets.plotting import new_figure
+    from genai_assets.defs._metadata import dataframe_markdown, image_markdown, table_markdown
+    from genai_assets.stages.data import run_cleansed_poems
 
     config = CleansePoemsConfig.from_context(context)
-    cleaning_config = config.to_library()
     partitions = raw_poems if isinstance(raw_poems, dict) else {"raw_poems": raw_poems}
-    raw = combine_partitions(partitions)
-    context.log.info(f"Cleansing {len(raw)} raw poems from {sorted(partitions)}.")
-    started = time.perf_counter()
-    result = cleanse_poems(raw, cleaning_config)
-    elapsed = time.perf_counter() - started
-    table = result.table
-    steps = result.steps_frame()
-    context.log.info(f"Kept {len(table)} of {len(raw)} poems in {elapsed:.1f}s.")
-
+    # Every file of this asset is staged in one version the IO manager publishes with the table
+    # (genai_assets.lake.AssetVersion): a kill at any moment leaves all files of one run.
+    version = asset_version(str(lake.path), context.asset_key, None, context.run_id)
+    run = run_cleansed_poems(
+        config.to_library(),
+        lake,
+        context.log.info,
+        partitions,
+        config.write_exports,
+        stage_file=version.stage,
+    )
+    raw, result, elapsed = run.raw, run.cleaning, run.seconds
+    table, steps = result.table, result.steps_frame()
     metadata: dict[str, object] = {
         "rows_in": dg.MetadataValue.int(len(raw)),
         "rows_out": dg.MetadataValue.int(len(table)),
@@ -87,28 +86,10 @@ def cleansed_poems(
             duplicates.head(5) if len(duplicates) else result.removed.head(5), 5
         )
 
-    figure = new_figure(7, 3.5)
-    axis = figure.subplots()
-    removing = steps[steps["kind"] != "transform"]
-    axis.barh(removing["rule"], removing["rows_removed"], color="tab:red")
-    axis.invert_yaxis()
-    axis.set(title=f"Rows removed per step ({len(raw)} in, {len(table)} out)", xlabel="rows")
-    # Every file of this asset is staged in one version the IO manager publishes with the table
-    # (genai_assets.lake.AssetVersion): a kill at any moment leaves all files of one run.
-    version = asset_version(str(lake.path), context.asset_key, None, context.run_id)
-    metadata["removed_per_step"] = save_figure(
-        figure, version.stage(lake.reports_dir() / "cleansing_steps.png")
-    )
-
-    if config.write_exports:
-        exports = lake.exports_dir()
-        for name, write in (
-            ("raw_poems.json", lambda path: write_raw_poems_json(raw, path)),
-            ("cleansed.txt", lambda path: write_cleansed_text(table["text"], path)),
-        ):
-            write(version.stage(exports / name))
-        metadata["export_raw_poems_json"] = dg.MetadataValue.path(str(exports / "raw_poems.json"))
-        metadata["export_cleansed_txt"] = dg.MetadataValue.path(str(exports / "cleansed.txt"))
+    metadata["removed_per_step"] = image_markdown(run.plot_path)
+    if run.export_paths:
+        metadata["export_raw_poems_json"] = dg.MetadataValue.path(str(run.export_paths["raw_poems.json"]))
+        metadata["export_cleansed_txt"] = dg.MetadataValue.path(str(run.export_paths["cleansed.txt"]))
     context.add_output_metadata(metadata)
     return table
 

@@ -1,7 +1,9 @@
-"""Stages of the ``data`` group after cleaning: the corpus report (``corpus_eda``)."""
+"""Stages of the ``data`` group: ``cleansed_poems`` (:func:`run_cleansed_poems`) and the corpus
+report ``corpus_eda`` (:func:`run_corpus_eda`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -9,8 +11,10 @@ from typing import Protocol
 
 import pandas as pd
 
+from genai_assets.cleaning.exports import write_cleansed_text, write_raw_poems_json
+from genai_assets.cleaning.pipeline import CleaningConfig, CleanseResult, cleanse_poems, combine_partitions
 from genai_assets.lake import atomic_write_text
-from genai_assets.plotting import write_figure
+from genai_assets.plotting import new_figure, write_figure
 from genai_assets.reporting.eda import PLOTS, CorpusStats, EdaConfig, compute_corpus_stats, render_report
 
 
@@ -40,3 +44,67 @@ def run_corpus_eda(
     report_path = atomic_write_text(reports / "corpus_eda.md", render_report(stats, image_files))
     log(f"Wrote {report_path} and {len(image_files)} plots.")
     return CorpusEdaResult(stats=stats, report_path=Path(report_path), plot_paths=plot_paths)
+
+
+# --- cleansed_poems -----------------------------------------------------------------------------
+
+
+class CleansingLake(Protocol):
+    def reports_dir(self) -> Path: ...
+
+    def exports_dir(self) -> Path: ...
+
+
+@dataclass(frozen=True)
+class CleansedPoemsResult:
+    """The combined raw table, the cleaning result (table, steps, removed rows) and the files written."""
+
+    raw: pd.DataFrame
+    cleaning: CleanseResult
+    seconds: float
+    plot_path: Path  # where it was written (staged until the IO manager publishes it)
+    export_paths: dict[str, Path]  # file name -> final path; empty when exports are off
+
+
+def run_cleansed_poems(
+    config: CleaningConfig,
+    lake: CleansingLake,
+    log: Callable[[str], None],
+    raw_partitions: dict[str, pd.DataFrame],
+    write_exports: bool = True,
+    stage_file: Callable[[Path], Path] = lambda path: path,
+) -> CleansedPoemsResult:
+    """Combine the partitions → clean → plot what each step removed → write the exports.
+
+    ``stage_file(final_path)`` gives the path to write a file at (the Dagster IO manager stages every
+    file of the asset and publishes them with the table: all files of one run, or none).
+    """
+    raw = combine_partitions(raw_partitions)
+    log(f"Cleansing {len(raw)} raw poems from {sorted(raw_partitions)}.")
+    started = time.perf_counter()
+    result = cleanse_poems(raw, config)
+    seconds = time.perf_counter() - started
+    table = result.table
+    log(f"Kept {len(table)} of {len(raw)} poems in {seconds:.1f}s.")
+    figure = _removed_per_step_figure(result.steps_frame(), len(raw), len(table))
+    plot = write_figure(figure, stage_file(lake.reports_dir() / "cleansing_steps.png"))
+    export_paths: dict[str, Path] = {}
+    if write_exports:
+        exports = lake.exports_dir()
+        for name, write in (
+            ("raw_poems.json", lambda path: write_raw_poems_json(raw, path)),
+            ("cleansed.txt", lambda path: write_cleansed_text(table["text"], path)),
+        ):
+            write(stage_file(exports / name))
+            export_paths[name] = exports / name
+    return CleansedPoemsResult(raw, result, seconds, plot, export_paths)
+
+
+def _removed_per_step_figure(steps: pd.DataFrame, rows_in: int, rows_out: int):
+    figure = new_figure(7, 3.5)
+    axis = figure.subplots()
+    removing = steps[steps["kind"] != "transform"]
+    axis.barh(removing["rule"], removing["rows_removed"], color="tab:red")
+    axis.invert_yaxis()
+    axis.set(title=f"Rows removed per step ({rows_in} in, {rows_out} out)", xlabel="rows")
+    return figure
