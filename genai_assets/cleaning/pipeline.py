@@ -192,9 +192,60 @@ def apply_transforms(texts: list[str]) -> tuple[list[str], list[RuleReport]]:
     return texts, steps
 
 
-def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> CleanseResult:
-    """Clean, filter, de-duplicate and split ``raw`` (a raw_poems table, all partitions)."""
-    config = config or CleaningConfig()
+class _Removals:
+    """The rows still alive, and one ``RuleReport`` plus removed-rows frame per removal step."""
+
+    def __init__(self, frame: pd.DataFrame, steps: list[RuleReport]) -> None:
+        self.alive = np.ones(len(frame), dtype=bool)
+        self.poem_ids = frame["poem_id"].to_numpy(dtype=object)
+        self.sources = frame["source"].to_numpy(dtype=object)
+        self.removed: list[pd.DataFrame] = []
+        self.steps = steps  # the transforms' reports; each removal step appends its own
+        self.step_started, self.step_cpu_started = time.perf_counter(), time.process_time()
+
+    def drop(self, positions, rule: str, kind: str, duplicate_of=None, similarity=None) -> None:
+        """Drop ``positions`` under ``rule``; the step's time runs from the end of the previous step."""
+        positions = np.asarray(positions, dtype=np.int64)
+        rows_in = int(self.alive.sum())
+        self.removed.append(
+            pd.DataFrame(
+                {
+                    "poem_id": self.poem_ids[positions],
+                    "source": self.sources[positions],
+                    "rule": rule,
+                    "duplicate_of": None
+                    if duplicate_of is None
+                    else self.poem_ids[np.asarray(duplicate_of, dtype=np.int64)],
+                    "similarity": np.nan if similarity is None else np.asarray(similarity, dtype=float),
+                }
+            )
+        )
+        self.alive[positions] = False
+        now, cpu_now = time.perf_counter(), time.process_time()
+        self.steps.append(
+            RuleReport(
+                rule,
+                kind,
+                rows_in,
+                0,
+                len(positions),
+                now - self.step_started,
+                cpu_now - self.step_cpu_started,
+            )
+        )
+        self.step_started, self.step_cpu_started = now, cpu_now
+
+    def drop_duplicates(
+        self, order: np.ndarray, rule: str, duplicate_of: np.ndarray, similarity: np.ndarray
+    ) -> np.ndarray:
+        """Drop each visited row whose match (index into ``order``, -1 = none) came first; the survivors' order."""
+        hits = np.flatnonzero(duplicate_of >= 0)
+        self.drop(order[hits], rule, "dedup", order[duplicate_of[hits]], similarity[hits])
+        return order[self.alive[order]]
+
+
+def _prepare_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """The raw columns in contract order, titles and authors without invisible characters; refuse bad input."""
     missing = [column for column in RAW_POEM_COLUMNS if column not in raw.columns]
     if missing:
         raise ValueError(f"raw poems lack the columns {missing}; expected {list(RAW_POEM_COLUMNS)}.")
@@ -204,49 +255,26 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
     # Titles and authors lose invisible characters too (the text rule minus printable debris).
     for column in ("title", "author"):
         frame[column] = pd.Series([clean_label(value) for value in frame[column]], dtype=object)
-    texts, steps = apply_transforms([text if isinstance(text, str) else "" for text in frame["text"]])
+    return frame
 
-    alive = np.ones(len(texts), dtype=bool)
-    poem_ids = frame["poem_id"].to_numpy(dtype=object)
-    sources = frame["source"].to_numpy(dtype=object)
-    removed: list[pd.DataFrame] = []
 
-    step_started, step_cpu_started = time.perf_counter(), time.process_time()
+def _filter_texts(
+    texts: list[str], n_lines: np.ndarray, n_words: np.ndarray, config: CleaningConfig, removals: _Removals
+) -> tuple:
+    """Drop empty, too short, too long and non-English texts; ``(tokens, row_of)`` of the survivors.
 
-    def drop(positions, rule: str, kind: str, duplicate_of=None, similarity=None) -> None:
-        # Records a removal step; its time runs from the end of the previous step.
-        nonlocal step_started, step_cpu_started
-        positions = np.asarray(positions, dtype=np.int64)
-        rows_in = int(alive.sum())
-        removed.append(
-            pd.DataFrame(
-                {
-                    "poem_id": poem_ids[positions],
-                    "source": sources[positions],
-                    "rule": rule,
-                    "duplicate_of": None
-                    if duplicate_of is None
-                    else poem_ids[np.asarray(duplicate_of, dtype=np.int64)],
-                    "similarity": np.nan if similarity is None else np.asarray(similarity, dtype=float),
-                }
-            )
-        )
-        alive[positions] = False
-        now, cpu_now = time.perf_counter(), time.process_time()
-        steps.append(
-            RuleReport(rule, kind, rows_in, 0, len(positions), now - step_started, cpu_now - step_cpu_started)
-        )
-        step_started, step_cpu_started = now, cpu_now
-
-    n_lines = np.fromiter((count_lines(text) for text in texts), dtype=np.int64, count=len(texts))
-    n_words = np.fromiter((count_words(text) for text in texts), dtype=np.int64, count=len(texts))
-    drop(np.flatnonzero(alive & np.array([is_empty(text) for text in texts], dtype=bool)), "empty", "filter")
+    Each surviving text is split into its dictionary words once: the language filter, the exact and
+    the near-duplicate steps all read these word ids (rows: survivors in position order; ``row_of``
+    maps a position to its row).
+    """
+    alive = removals.alive
+    removals.drop(
+        np.flatnonzero(alive & np.array([is_empty(text) for text in texts], dtype=bool)), "empty", "filter"
+    )
     short = is_too_short(n_lines, n_words, config.min_lines, config.min_words)
-    drop(np.flatnonzero(alive & short), "too_short", "filter")
+    removals.drop(np.flatnonzero(alive & short), "too_short", "filter")
     long = is_too_long(n_lines, n_words, config.max_lines, config.max_words)
-    drop(np.flatnonzero(alive & long), "too_long", "filter")
-    # Each surviving text is split into its dictionary words once: the language filter, the
-    # exact and the near-duplicate steps all read these word ids (rows: ``candidates`` order).
+    removals.drop(np.flatnonzero(alive & long), "too_long", "filter")
     candidates = np.flatnonzero(alive)
     tokens = tokenize_texts([texts[position] for position in candidates.tolist()])
     row_of = np.full(len(texts), -1, dtype=np.int64)
@@ -256,8 +284,13 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
         looks_non_english(texts[position], config.min_ascii_letter_ratio, config.min_stopword_ratio, share)
         for position, share in zip(candidates.tolist(), shares.tolist(), strict=True)
     ]
-    drop(candidates[np.asarray(foreign, dtype=bool)], "non_english", "filter")
+    removals.drop(candidates[np.asarray(foreign, dtype=bool)], "non_english", "filter")
+    return tokens, row_of
 
+
+def _drop_duplicate_ids(frame: pd.DataFrame, removals: _Removals) -> np.ndarray:
+    """Drop later rows of a repeated ``poem_id``; the survivors in keep-priority order."""
+    alive, poem_ids = removals.alive, removals.poem_ids
     # De-duplication visits the surviving rows in keep-priority order.
     order = keep_priority(frame)
     order = order[alive[order]]
@@ -268,18 +301,16 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
         if first != position:
             id_duplicates.append(position)
             id_originals.append(first)
-    drop(id_duplicates, "duplicate_poem_id", "dedup", id_originals, np.ones(len(id_duplicates)))
-    order = order[alive[order]]
+    removals.drop(id_duplicates, "duplicate_poem_id", "dedup", id_originals, np.ones(len(id_duplicates)))
+    return order[alive[order]]
 
-    def drop_duplicates(rule: str, duplicate_of: np.ndarray, similarity: np.ndarray) -> np.ndarray:
-        """Drop each visited row whose match (index into ``order``, -1 = none) came first; the survivors' order."""
-        hits = np.flatnonzero(duplicate_of >= 0)
-        drop(order[hits], rule, "dedup", order[duplicate_of[hits]], similarity[hits])
-        return order[alive[order]]
 
+def _drop_text_duplicates(
+    order: np.ndarray, tokens, row_of: np.ndarray, config: CleaningConfig, removals: _Removals
+) -> np.ndarray:
+    """Drop exact, then (if on) MinHash near duplicates of the word ids; the survivors' order."""
     exact = exact_duplicate_of(tokens.select(row_of[order]))
-    order = drop_duplicates("exact_duplicate", exact, np.ones(len(exact)))
-
+    order = removals.drop_duplicates(order, "exact_duplicate", exact, np.ones(len(exact)))
     if config.near_dedup:
         near, similarity = near_duplicate_of(
             tokens.select(row_of[order]),
@@ -289,7 +320,41 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
             seed=config.seed,
             false_negative_weight=config.lsh_false_negative_weight,
         )
-        order = drop_duplicates("near_duplicate", near, similarity)
+        order = removals.drop_duplicates(order, "near_duplicate", near, similarity)
+    return order
+
+
+def _kept_table(
+    frame: pd.DataFrame,
+    texts: list[str],
+    counts: tuple[np.ndarray, np.ndarray],
+    config: CleaningConfig,
+    alive,
+) -> pd.DataFrame:
+    """The surviving rows with their cleaned text, line/word counts and split, in contract columns."""
+    n_lines, n_words = counts
+    kept = np.flatnonzero(alive)
+    table = frame.iloc[kept].reset_index(drop=True)
+    kept_texts = [texts[position] for position in kept]
+    table["text"] = pd.Series(kept_texts, dtype=object)
+    table["n_lines"] = n_lines[kept]
+    table["n_words"] = n_words[kept]
+    table["split"] = assign_splits(table["poem_id"], config.train_ratio, config.val_ratio, config.seed)
+    return table.loc[:, list(CLEANSED_POEM_COLUMNS)]
+
+
+def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> CleanseResult:
+    """Clean, filter, de-duplicate and split ``raw`` (a raw_poems table, all partitions)."""
+    config = config or CleaningConfig()
+    frame = _prepare_frame(raw)
+    texts, steps = apply_transforms([text if isinstance(text, str) else "" for text in frame["text"]])
+    removals = _Removals(frame, steps)
+
+    n_lines = np.fromiter((count_lines(text) for text in texts), dtype=np.int64, count=len(texts))
+    n_words = np.fromiter((count_words(text) for text in texts), dtype=np.int64, count=len(texts))
+    tokens, row_of = _filter_texts(texts, n_lines, n_words, config, removals)
+    order = _drop_duplicate_ids(frame, removals)
+    order = _drop_text_duplicates(order, tokens, row_of, config, removals)
 
     del tokens, row_of  # the containment step compares lines, not whole texts
     if config.containment_dedup:
@@ -298,21 +363,13 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
             min_line_words=config.containment_min_line_words,
             min_shared_ratio=config.containment_ratio,
         )
-        order = drop_duplicates("contained_duplicate", contained, shared)
+        order = removals.drop_duplicates(order, "contained_duplicate", contained, shared)
 
-    if not alive.any():
+    if not removals.alive.any():
         emptied_by = next(step.rule for step in reversed(steps) if step.rows_removed)
         raise ValueError(
             f"Cleansing removed every poem (the last ones by rule {emptied_by!r}); "
             "check the raw data and the thresholds in the cleansing config."
         )
-
-    kept = np.flatnonzero(alive)
-    table = frame.iloc[kept].reset_index(drop=True)
-    kept_texts = [texts[position] for position in kept]
-    table["text"] = pd.Series(kept_texts, dtype=object)
-    table["n_lines"] = n_lines[kept]
-    table["n_words"] = n_words[kept]
-    table["split"] = assign_splits(table["poem_id"], config.train_ratio, config.val_ratio, config.seed)
-    removed_frame = pd.concat(removed, ignore_index=True)
-    return CleanseResult(table=table.loc[:, list(CLEANSED_POEM_COLUMNS)], steps=steps, removed=removed_frame)
+    table = _kept_table(frame, texts, (n_lines, n_words), config, removals.alive)
+    return CleanseResult(table=table, steps=steps, removed=pd.concat(removals.removed, ignore_index=True))
