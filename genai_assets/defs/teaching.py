@@ -435,11 +435,11 @@ def walkthrough_page(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
 )
 def theory_notes(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """The course's theory questions answered with figures from our trained models (reports/theory.md)."""
-    from genai_assets.teaching.theory import TheoryInputs, write_theory_notes
+    from genai_assets.stages.teaching import run_theory_notes
 
     config: TheoryConfig = TheoryNotesConfig.from_context(context).to_library()
     started = time.perf_counter()
-    result = write_theory_notes(TheoryInputs.from_lake(lake.path), config, lake.reports_dir())
+    result = run_theory_notes(config, lake, context.log.info)
     context.log.info(
         f"Theory notes with {len(result.figures)} figures in {time.perf_counter() - started:.1f} s"
     )

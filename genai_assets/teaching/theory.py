@@ -1,7 +1,8 @@
 """The course's theory questions, answered with figures computed from the project's own models.
 
-:func:`write_theory_notes` writes ``theory.md`` (+ ``theory.html``) and its PNGs. Every number in
-the text is computed here, from the models in the lake, never typed in: attention maps of the
+The sections of ``theory.md``, each a function returning a :class:`NotesSection`;
+:func:`genai_assets.stages.teaching.run_theory_notes` runs them in order and writes ``theory.md``
+(+ ``theory.html``) and its PNGs. Every number in the text is computed here, from the models in the lake, never typed in: attention maps of the
 scratch transformer on a real poem line, the positional-encoding tables, a worked attention
 example run through :func:`genai_assets.models.layers.scaled_dot_product_attention`, the hand-
 written RNN/LSTM/GRU cells and their parity with torch, measured BPTT gradient norms of the trained
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Annotated
 
 from genai_assets.escaping import markdown_to_safe_html, md_code_span, md_inline
-from genai_assets.lake import atomic_write_text
 from genai_assets.plotting import new_figure, write_figure
 
 
@@ -473,23 +473,20 @@ def _markdown_table(header: list[str], rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
-def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: str | Path) -> TheoryResult:
-    """Compute every figure and number, write ``theory.md`` and ``theory.html`` under ``reports_dir``."""
+@dataclass
+class NotesSection:
+    """One numbered section of the notes: its Markdown lines, the figures it wrote, the numbers it measured."""
+
+    parts: list[str]
+    figures: dict[str, Path] = field(default_factory=dict)
+    numbers: dict[str, float] = field(default_factory=dict)
+
+
+def attention_section(gpt, gpt_tokenizer, config: TheoryConfig, figures_dir: Path):
+    """1. Attention maps of the scratch transformer on a real poem line; also returns the maps."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from genai_assets.models.loading import load_scratch_model
-
-    inputs.check()
-    torch.manual_seed(config.seed)
-    reports_dir = Path(reports_dir)
-    figures_dir = reports_dir / "theory"
     figures: dict[str, Path] = {}
-    numbers: dict[str, float] = {}
-    parts = ["# Theory notes, answered with our own models", ""]
-
-    # 1. Attention maps on a real poem line.
-    gpt, gpt_tokenizer = load_scratch_model(inputs.scratch_dir)
     ids = gpt_tokenizer(config.poem_line)["input_ids"][: gpt.config.block_size]
     tokens = [gpt_tokenizer.decode([token]) for token in ids]
     maps = attention_maps(gpt, torch.tensor([ids]))
@@ -497,7 +494,7 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         attention_figure(maps, tokens, config.max_heads_plotted), figures_dir / "attention_heads.png"
     )
     entropies = [float(-(m.clamp_min(1e-12).log() * m).sum(-1)[:, -1].mean()) for m in maps]
-    parts += [
+    parts = [
         "## 1. Self-attention of the scratch transformer on a poem line",
         # poem_line is run config: escaped, like the token pieces (genai_assets.escaping)
         f"Line: *{md_inline(config.poem_line)}* — {len(ids)} tokens: {md_code_span(' | '.join(tokens))}.",
@@ -512,15 +509,22 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         "",
     ]
 
-    # 2. A worked scaled dot-product attention example.
+    return NotesSection(parts, figures), maps
+
+
+def worked_example_section() -> NotesSection:
+    """2. A worked scaled dot-product attention example."""
+    numbers: dict[str, float] = {}
     worked, gap = worked_attention_example()
     numbers["worked_example_gap"] = gap
-    parts += ["## 2. Scaled dot-product attention, step by step", "", worked, ""]
+    parts = ["## 2. Scaled dot-product attention, step by step", "", worked, ""]
 
-    # 3. Positional encodings.
+    return NotesSection(parts, numbers=numbers)
+
+
+def positional_section(gpt, config: TheoryConfig, figures_dir: Path) -> NotesSection:
+    """3. Positional encodings: the sinusoid table, its similarity, and our learned positions."""
     paths, position_numbers = positional_figures(gpt, config.positions, figures_dir)
-    figures |= paths
-    numbers |= position_numbers
     learned_line = (
         f"Our scratch model uses **learned** positions: neighbouring positions have mean cosine "
         f"{position_numbers['learned_neighbour_cosine']:.2f} and the similarity is far less a function of the "
@@ -530,7 +534,7 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         if "learned_neighbour_cosine" in position_numbers
         else "Our scratch model uses sinusoidal positions, so the two tables coincide."
     )
-    parts += [
+    parts = [
         "## 3. Positional encoding: what can you observe?",
         "![positional encoding](theory/positional_encoding.png)",
         "",
@@ -551,11 +555,16 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         "",
     ]
 
-    # 4. Sigmoid, tanh and the recurrent cells.
+    return NotesSection(parts, paths, position_numbers)
+
+
+def cells_section(config: TheoryConfig, figures_dir: Path) -> NotesSection:
+    """4. Sigmoid, tanh and the hand-written RNN, LSTM and GRU cells (parity with torch)."""
+    figures: dict[str, Path] = {}
     figures["activations"] = write_figure(activation_figure(), figures_dir / "activations.png")
     gaps = cell_parity(config.seed)
-    numbers |= {f"{kind}_cell_parity_gap": value for kind, value in gaps.items()}
-    parts += [
+    numbers = {f"{kind}_cell_parity_gap": value for kind, value in gaps.items()}
+    parts = [
         "## 4. Sigmoid, tanh and the RNN, LSTM and GRU cells",
         "![activations](theory/activations.png)",
         "",
@@ -575,8 +584,13 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         "",
     ]
 
-    # 5. BPTT with the trained recurrent baselines.
-    rnn_models = {kind: load_scratch_model(folder)[0] for kind, folder in inputs.rnn_dirs.items()}
+    return NotesSection(parts, figures, numbers)
+
+
+def bptt_section(rnn_models: dict, gpt_tokenizer, config: TheoryConfig, figures_dir: Path) -> NotesSection:
+    """5. Back-propagation through time, measured on the trained recurrent baselines."""
+    figures: dict[str, Path] = {}
+    numbers: dict[str, float] = {}
     stream = gpt_tokenizer(" ".join([config.poem_line] * 8))["input_ids"]
     probes = bptt_probes(rnn_models, stream, config.bptt_steps)
     figures["bptt"] = write_figure(bptt_figure(probes), figures_dir / "bptt_gradients.png")
@@ -588,7 +602,7 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         numbers[f"{kind}_grad_ratio_k{marks[-1]}"] = ratios[-1]
         rows.append((kind.upper(), *[f"{r:.2e}" for r in ratios]))
     final = {kind: numbers[f"{kind}_grad_ratio_k{marks[-1]}"] for kind in probes}
-    parts += [
+    parts = [
         "## 5. Back-propagation through time, measured",
         "For a loss on the last step only, how large is ∂L/∂h_{T-k} as *k* grows? Layer 0 of each trained "
         "baseline (`rnn_baselines`), fed the embedded tokens of a poem line, unrolled with the hand-written cells:",
@@ -601,16 +615,20 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         "",
     ]
 
-    # 6. Two count-based static embeddings (ours, GloVe); static vs contextual.
+    return NotesSection(parts, figures, numbers)
+
+
+def embeddings_section(
+    inputs: TheoryInputs, finetuned, finetuned_tokenizer, config: TheoryConfig
+) -> NotesSection:
+    """6. Two count-based static embeddings (ours, GloVe); static vs contextual."""
     neighbours = static_neighbours(inputs.embeddings_dir, config.probe_words)
-    finetuned_tokenizer = AutoTokenizer.from_pretrained(inputs.finetuned_dir)
-    finetuned = AutoModelForCausalLM.from_pretrained(inputs.finetuned_dir, dtype=torch.float32).eval()
     same, different = contextual_similarities(
         finetuned, finetuned_tokenizer, config.two_sense_word, config.sense_sentences
     )
-    numbers |= {"contextual_same_sense": same, "contextual_other_sense": different}
+    numbers = {"contextual_same_sense": same, "contextual_other_sense": different}
     sentences = config.sense_sentences
-    parts += [
+    parts = [
         "## 6. Two static embeddings from co-occurrence counts; static vs contextual",
         "Both are built from word co-occurrence counts: ours factorises a reweighted count matrix once, GloVe "
         "fits vectors by weighted least squares so their dot products predict the log counts (it is not a "
@@ -637,20 +655,7 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
         ),
         "",
     ]
-    more, more_numbers = course_sections(gpt, gpt_tokenizer, maps, inputs, config)
-    # Part two's figures (issue 22), each placed at the end of the section it answers (7-11).
-    from genai_assets.teaching.course_figures import with_figure_notes, write_course_figures
-
-    total = sum(p.numel() for p in finetuned.parameters())
-    course = write_course_figures(inputs, config, (gpt, gpt_tokenizer, maps), total, figures_dir)
-    more = with_figure_notes(more + finetune_section(finetuned, inputs.finetuned_dir), course.notes)
-    parts += more + evaluation_section(reports_dir)
-    numbers |= more_numbers | course.numbers
-    figures |= course.figures
-    markdown = "\n".join(parts)
-    atomic_write_text(reports_dir / "theory.md", markdown)
-    atomic_write_text(reports_dir / "theory.html", markdown_to_html(markdown, reports_dir))
-    return TheoryResult(markdown, figures, numbers)
+    return NotesSection(parts, numbers=numbers)
 
 
 def markdown_to_html(markdown: str, base_dir: Path) -> str:
