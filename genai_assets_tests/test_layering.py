@@ -23,13 +23,14 @@ LIBRARY_PACKAGES = (
     "teaching",
     "reporting",
     "playground",
+    "stages",  # orchestration, still no Dagster: defs/ adapts it
 )
 
 PROBE = """
 import importlib, json, pkgutil, sys
 import genai_assets
 packages = {packages}
-modules = ["genai_assets." + name for name in ("lake", "escaping", "plotting", "schema", "eda", "cli_input", "config_checks")]
+modules = ["genai_assets." + name for name in ("lake", "escaping", "plotting", "schema", "cli_input", "config_checks", "package_data")]
 for name in packages:
     try:
         package = importlib.import_module("genai_assets." + name)
