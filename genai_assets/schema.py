@@ -54,7 +54,8 @@ RAW_POEM_COLUMNS: tuple[str, ...] = (
 )
 """Columns of ``raw_poems/<site>.parquet``, in file order."""
 
-#: Raw columns carried unchanged into ``cleansed_poems`` (everything but ``text``).
+#: Raw columns carried into ``cleansed_poems`` (everything but ``text``): unchanged, except that
+#: ``title`` and ``author`` lose invisible characters (``cleaning.rules.clean_label``).
 IDENTITY_COLUMNS: tuple[str, ...] = tuple(column for column in RAW_POEM_COLUMNS if column != "text")
 
 CLEANSED_POEM_COLUMNS: tuple[str, ...] = (*RAW_POEM_COLUMNS, "n_lines", "n_words", "split")
