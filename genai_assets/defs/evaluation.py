@@ -17,7 +17,6 @@ Assets (group ``evaluation``):
 Heavy libraries are imported inside the asset bodies (``genai_assets.definitions`` stays light).
 """
 
-import json
 import os
 
 import dagster as dg
@@ -27,14 +26,10 @@ from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown, table_markdown
 from genai_assets.defs._resources import DataLake
 from genai_assets.escaping import md_code_span, md_inline
-from genai_assets.evaluation.human_eval import FALLBACK_ORDER, HUMAN_EVAL_PRESETS
+from genai_assets.evaluation.human_eval import HUMAN_EVAL_PRESETS
 from genai_assets.evaluation.human_eval import HumanEvalSheetConfig as HumanEvalSheetSettings
 from genai_assets.evaluation.runner import EVALUATED_MODELS, EVALUATION_PRESETS, EvaluationSettings
-from genai_assets.lake import atomic_write_text
-
-HUMAN_EVAL_FOLDER = "human_eval"
-RATINGS_FOLDER = "ratings"
-
+from genai_assets.stages.evaluation import HUMAN_EVAL_FOLDER
 
 EvaluationConfig = stage_config(EvaluationSettings)
 HumanEvalSheetConfig = stage_config(HumanEvalSheetSettings)
@@ -86,37 +81,17 @@ def evaluation(
 @dg.asset(group_name="evaluation", deps=["evaluation"], config_schema=HumanEvalSheetConfig.config_schema())
 def human_eval_sheet(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """A blind A/B rating sheet (CSV + self-contained HTML page) and its separate key file."""
-    from genai_assets.evaluation.human_eval import build_sheet, mark_current_sheet, sheet_folder, write_sheet
+    from genai_assets.stages.evaluation import run_human_eval_sheet
 
     config = HumanEvalSheetConfig.from_context(context).to_library()
-
-    samples_path = lake.reports_dir() / "evaluation_samples.parquet"
-    if not samples_path.is_file():
-        raise FileNotFoundError(f"{samples_path} is missing: materialize asset evaluation first.")
-    samples = pd.read_parquet(samples_path)
-    available = set(samples["model"])
-    model_a, model_b = config.model_a, config.model_b
-    note = ""
-    if model_a not in available or model_b not in available:
-        ordered = [name for name in FALLBACK_ORDER if name in available]
-        chosen = [name for name in (model_a, model_b) if name in available]
-        chosen += [name for name in ordered if name not in chosen]
-        if len(chosen) < 2:
-            raise ValueError(
-                f"The evaluation samples hold only {sorted(available)}: need two systems to compare."
-            )
-        model_a, model_b = chosen[:2]
-        note = (
-            f"configured pair ({config.model_a}, {config.model_b}) not both in the samples "
-            f"({sorted(available)}); comparing {model_a} vs {model_b} instead"
-        )
-        context.log.warning(note)
-    sheet = build_sheet(samples, model_a, model_b, seed=config.seed, max_items=config.max_items)
-    # A new version folder per distinct sheet: ratings of earlier sheets keep their key.
-    root = lake.folder(HUMAN_EVAL_FOLDER)
-    paths = write_sheet(sheet, sheet_folder(root, sheet.sheet_id))
-    mark_current_sheet(root, sheet.sheet_id)
-    lake.folder(HUMAN_EVAL_FOLDER, RATINGS_FOLDER)
+    result = run_human_eval_sheet(config, lake, context.log.warning)  # it logs only a replaced pair
+    sheet, paths, model_a, model_b, note = (
+        result.sheet,
+        result.paths,
+        result.model_a,
+        result.model_b,
+        result.note,
+    )
     metadata = {
         "sheet_id": sheet.sheet_id,
         "items": dg.MetadataValue.int(len(sheet.sheet)),
@@ -124,7 +99,7 @@ def human_eval_sheet(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
         "sheet_html": dg.MetadataValue.path(str(paths["sheet_html"])),
         "sheet_csv": dg.MetadataValue.path(str(paths["sheet_csv"])),
         "key_csv": dg.MetadataValue.path(str(paths["key_csv"])),
-        "ratings_folder": dg.MetadataValue.path(str(lake.path / HUMAN_EVAL_FOLDER / RATINGS_FOLDER)),
+        "ratings_folder": dg.MetadataValue.path(str(result.ratings_folder)),
         "preview": dataframe_markdown(sheet.sheet, max_rows=4),
     }
     if note:
@@ -139,50 +114,27 @@ def human_eval_results(context: dg.AssetExecutionContext, lake: DataLake) -> dg.
     The playground's Rate tab writes the database; filled-in CSVs dropped into
     ``human_eval/ratings/`` are imported into it first (a judgement already stored is kept).
     """
-    from genai_assets.evaluation.human_eval import (
-        current_sheet_id,
-        human_eval_report,
-        judgements_with_winners,
-        load_sheet_keys,
-        ratings_files,
-        read_ratings,
-    )
-    from genai_assets.evaluation.ratings_db import RatingsStore, ratings_db_url
+    from genai_assets.stages.evaluation import run_human_eval_results
 
-    folder = lake.path / HUMAN_EVAL_FOLDER
-    keys = load_sheet_keys(folder)
-    if keys.empty:
-        raise FileNotFoundError(f"No sheet key under {folder}: materialize asset human_eval_sheet first.")
-    current = current_sheet_id(folder) or str(keys["sheet_id"].iloc[-1])
-    store = RatingsStore(ratings_db_url(lake.path))
-    try:
-        ratings_dir = folder / RATINGS_FOLDER
-        files, ignored = ratings_files(ratings_dir)
-        imported = store.import_ratings(read_ratings(files, keys)) if files else 0
-        stored = store.ratings()
-    finally:
-        store.close()
-    context.log.info(f"Imported {imported} new rating(s) from {len(files)} CSV file(s) in {ratings_dir}.")
-    judgements = judgements_with_winners(stored, keys)
+    result = run_human_eval_results(lake, context.log.info)
     base = {
-        "database": store.display_url,
-        "csv_imported": dg.MetadataValue.int(imported),
-        "ignored_files": dg.MetadataValue.json(ignored),  # hidden or not .csv in the ratings folder
-        "current_sheet": current,
+        "database": result.database,
+        "csv_imported": dg.MetadataValue.int(result.imported),
+        "ignored_files": dg.MetadataValue.json(
+            result.ignored_files
+        ),  # hidden or not .csv in the ratings folder
+        "current_sheet": result.current_sheet,
     }
-    if judgements.empty:
+    if result.summary is None:
         message = (
             "No ratings yet: rate pairs in the playground's Rate tab (genai-assets playground), or put "
-            f"ratings CSVs downloaded from the sheet page into {folder / RATINGS_FOLDER}/, then materialize again."
+            f"ratings CSVs downloaded from the sheet page into {result.ratings_dir}/, then materialize again."
         )
         context.log.info(message)
         return dg.MaterializeResult(
             metadata={**base, "status": "no ratings yet", "note": message, "judgements": 0}
         )
-    text, summary = human_eval_report(judgements, current_sheet=current)
-    reports = lake.reports_dir()
-    atomic_write_text(reports / "human_eval.md", text)
-    atomic_write_text(reports / "human_eval.json", json.dumps(summary, indent=2) + "\n")
+    text, summary = result.report_text, result.summary
     metadata = {
         **base,
         "status": "rated",
@@ -192,8 +144,8 @@ def human_eval_results(context: dg.AssetExecutionContext, lake: DataLake) -> dg.
         "pairs": dg.MetadataValue.json(summary["pairs"]),
         "interval": summary["interval"],
         "summary": dg.MetadataValue.md(text),
-        "report": dg.MetadataValue.path(str(reports / "human_eval.md")),
-        "ratings_unmatched": dg.MetadataValue.int(len(stored) - len(judgements)),
+        "report": dg.MetadataValue.path(str(result.report_path)),
+        "ratings_unmatched": dg.MetadataValue.int(result.n_stored - result.n_judgements),
     }
     for row in summary["pairs"]:
         metadata[f"win_rate/{row['model_a']} vs {row['model_b']}"] = dg.MetadataValue.float(row["win_rate_a"])

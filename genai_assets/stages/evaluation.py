@@ -1,4 +1,5 @@
-"""Stages of the ``evaluation`` group: ``evaluation`` (every trained model on the test split).
+"""Stages of the ``evaluation`` group: ``evaluation`` (every trained model on the test split), and the
+human A/B study (``human_eval_sheet``, ``human_eval_results``).
 
 :func:`run_evaluation` resolves which model folders exist in the lake, evaluates each one
 (:func:`evaluate_models`: perplexity and bits/char in and out of domain, sampled continuations
@@ -13,16 +14,32 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
 
 from genai_assets.evaluation import metrics
-from genai_assets.evaluation.human_eval import REFERENCE_MODEL
+from genai_assets.evaluation.human_eval import (
+    FALLBACK_ORDER,
+    REFERENCE_MODEL,
+    HumanEvalSheet,
+    HumanEvalSheetConfig,
+    build_sheet,
+    current_sheet_id,
+    human_eval_report,
+    judgements_with_winners,
+    load_sheet_keys,
+    mark_current_sheet,
+    ratings_files,
+    read_ratings,
+    sheet_folder,
+    write_sheet,
+)
 from genai_assets.evaluation.ood_poems import ood_texts
 from genai_assets.evaluation.perplexity import evaluate_perplexity
+from genai_assets.evaluation.ratings_db import RatingsStore, ratings_db_url
 from genai_assets.evaluation.report import plot_report, write_report
 from genai_assets.evaluation.runner import (
     EvaluationReport,
@@ -36,6 +53,7 @@ from genai_assets.evaluation.runner import (
 )
 from genai_assets.finetune.base_model import base_model_dir
 from genai_assets.generation import SamplingConfig, load_generator
+from genai_assets.lake import atomic_write_text
 
 
 class EvaluationLake(Protocol):
@@ -244,3 +262,112 @@ def evaluate_models(
         settings=asdict(settings),
         timings=timings,
     )
+
+
+# --- human_eval_sheet and human_eval_results ----------------------------------------------------
+
+HUMAN_EVAL_FOLDER = "human_eval"  # <lake>/human_eval/: sheet versions, current.json, ratings/
+RATINGS_FOLDER = "ratings"  # filled-in CSVs dropped here are imported into the ratings database
+
+
+class HumanEvalLake(Protocol):
+    path: Path
+
+    def folder(self, *parts: str) -> Path: ...
+
+    def reports_dir(self) -> Path: ...
+
+
+@dataclass(frozen=True)
+class HumanEvalSheetResult:
+    sheet: HumanEvalSheet
+    model_a: str
+    model_b: str
+    paths: dict[str, Path]  # sheet_html, sheet_csv, key_csv
+    ratings_folder: Path
+    note: str  # why the configured pair was replaced; empty when it was not
+
+
+def run_human_eval_sheet(
+    config: HumanEvalSheetConfig, lake: HumanEvalLake, log: Callable[[str], None]
+) -> HumanEvalSheetResult:
+    """A blind A/B sheet of two models' evaluation samples, in a new version folder marked current."""
+    samples_path = lake.reports_dir() / "evaluation_samples.parquet"
+    if not samples_path.is_file():
+        raise FileNotFoundError(f"{samples_path} is missing: materialize asset evaluation first.")
+    samples = pd.read_parquet(samples_path)
+    model_a, model_b, note = _pair_to_compare(config, set(samples["model"]))
+    if note:
+        log(note)
+    sheet = build_sheet(samples, model_a, model_b, seed=config.seed, max_items=config.max_items)
+    # A new version folder per distinct sheet: ratings of earlier sheets keep their key.
+    root = lake.folder(HUMAN_EVAL_FOLDER)
+    paths = write_sheet(sheet, sheet_folder(root, sheet.sheet_id))
+    mark_current_sheet(root, sheet.sheet_id)
+    lake.folder(HUMAN_EVAL_FOLDER, RATINGS_FOLDER)
+    return HumanEvalSheetResult(
+        sheet, model_a, model_b, paths, lake.path / HUMAN_EVAL_FOLDER / RATINGS_FOLDER, note
+    )
+
+
+def _pair_to_compare(config: HumanEvalSheetConfig, available: set[str]) -> tuple[str, str, str]:
+    """The configured pair, or the first two available systems in ``FALLBACK_ORDER`` (with a note why)."""
+    model_a, model_b = config.model_a, config.model_b
+    if model_a in available and model_b in available:
+        return model_a, model_b, ""
+    ordered = [name for name in FALLBACK_ORDER if name in available]
+    chosen = [name for name in (model_a, model_b) if name in available]
+    chosen += [name for name in ordered if name not in chosen]
+    if len(chosen) < 2:
+        raise ValueError(
+            f"The evaluation samples hold only {sorted(available)}: need two systems to compare."
+        )
+    note = (
+        f"configured pair ({config.model_a}, {config.model_b}) not both in the samples "
+        f"({sorted(available)}); comparing {chosen[0]} vs {chosen[1]} instead"
+    )
+    return chosen[0], chosen[1], note
+
+
+@dataclass(frozen=True)
+class HumanEvalResults:
+    """Ratings imported and stored, and the report (``summary`` None = no judgements yet)."""
+
+    database: str  # display URL, password masked
+    imported: int
+    ignored_files: list[str]
+    current_sheet: str
+    ratings_dir: Path
+    n_stored: int
+    n_judgements: int
+    report_text: str | None = None
+    summary: dict | None = None
+    report_path: Path | None = None
+
+
+def run_human_eval_results(lake: HumanEvalLake, log: Callable[[str], None]) -> HumanEvalResults:
+    """Import dropped ratings CSVs into the database, join every rating with its sheet's key, report."""
+    folder = lake.path / HUMAN_EVAL_FOLDER
+    keys = load_sheet_keys(folder)
+    if keys.empty:
+        raise FileNotFoundError(f"No sheet key under {folder}: materialize asset human_eval_sheet first.")
+    current = current_sheet_id(folder) or str(keys["sheet_id"].iloc[-1])
+    store = RatingsStore(ratings_db_url(lake.path))
+    try:
+        ratings_dir = folder / RATINGS_FOLDER
+        files, ignored = ratings_files(ratings_dir)
+        imported = store.import_ratings(read_ratings(files, keys)) if files else 0
+        stored = store.ratings()
+    finally:
+        store.close()
+    log(f"Imported {imported} new rating(s) from {len(files)} CSV file(s) in {ratings_dir}.")
+    judgements = judgements_with_winners(stored, keys)
+    counts = {"n_stored": len(stored), "n_judgements": len(judgements)}
+    result = HumanEvalResults(store.display_url, imported, ignored, current, ratings_dir, **counts)
+    if judgements.empty:
+        return result
+    text, summary = human_eval_report(judgements, current_sheet=current)
+    reports = lake.reports_dir()
+    atomic_write_text(reports / "human_eval.md", text)
+    atomic_write_text(reports / "human_eval.json", json.dumps(summary, indent=2) + "\n")
+    return replace(result, report_text=text, summary=summary, report_path=reports / "human_eval.md")
