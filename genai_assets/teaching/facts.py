@@ -53,25 +53,35 @@ def _string_args(call: ast.Call) -> list[str]:
 
 def dedup_rules(root: Path) -> list[str]:
     """The de-duplication passes of ``cleanse_poems``, in order: each ``drop(..., rule, "dedup")`` or
-    ``drop_duplicates(rule, ...)`` call names one."""
-    function = _symbol(root, "genai_assets/cleaning/pipeline.py", "cleanse_poems")
+    ``drop_duplicates(..., rule, ...)`` call names one (plain or method calls), also inside the
+    module's own helper functions that ``cleanse_poems`` calls (followed where they are called)."""
+    path = "genai_assets/cleaning/pipeline.py"
+    pipeline = _symbol(root, path, "cleanse_poems")  # raises when the file or the function is gone
+    tree = ast.parse((root / path).read_text(encoding="utf-8"))
+    helpers = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    rules = _dedup_calls(pipeline, helpers, {"cleanse_poems"})
+    if not rules:
+        raise FactUnavailableError("no de-duplication pass found in cleanse_poems")
+    return rules
+
+
+def _dedup_calls(function: ast.AST, helpers: dict[str, ast.FunctionDef], visited: set[str]) -> list[str]:
     calls = sorted(
-        (
-            node
-            for node in ast.walk(function)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        ),
+        (node for node in ast.walk(function) if isinstance(node, ast.Call)),
         key=lambda node: (node.lineno, node.col_offset),
     )
     rules = []
     for call in calls:
+        func = call.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
         strings = _string_args(call)
-        named_pass = call.func.id == "drop_duplicates" and strings
-        dedup_drop = call.func.id == "drop" and strings[-1:] == ["dedup"] and len(strings) == 2
-        if named_pass or dedup_drop:
+        if (name == "drop_duplicates" and strings) or (
+            name == "drop" and strings[-1:] == ["dedup"] and len(strings) == 2
+        ):
             rules.append(strings[0])
-    if not rules:
-        raise FactUnavailableError("no de-duplication pass found in cleanse_poems")
+        elif name in helpers and name not in visited:  # a pass may live in a helper of the pipeline
+            visited.add(name)
+            rules += _dedup_calls(helpers[name], helpers, visited)
     return rules
 
 

@@ -96,6 +96,9 @@ class TheoryInputs:
 
     def check(self) -> None:
         wanted = [(self.scratch_dir / "config.json", "scratch_transformer")]
+        wanted += [
+            (self.scratch_dir.parent / "next_line_transformer" / "config.json", "next_line_transformer")
+        ]
         wanted += [(folder / "config.json", "rnn_baselines") for folder in self.rnn_dirs.values()]
         wanted += [
             (self.embeddings_dir / name, "cooccurrence_embeddings")
