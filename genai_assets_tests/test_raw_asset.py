@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import genai_assets.defs.raw as raw_module
+import genai_assets.stages.data as data_stage  # where raw_poems builds its table
 from genai_assets.defs._io_manager import ParquetIOManager
 from genai_assets.defs._partitions import site_partitions
 from genai_assets.defs._resources import DataLake
@@ -150,7 +151,7 @@ def test_schema_check_fails_on_a_bad_frame(lake_root, monkeypatch):
     def frame_without_license(records, fetched_at=None):
         return RawPoemsTable(raw_poems_frame(records, fetched_at).drop(columns=["license"]))
 
-    monkeypatch.setattr(raw_module, "build_raw_poems", frame_without_license)
+    monkeypatch.setattr(data_stage, "build_raw_poems", frame_without_license)
     result = materialize("shakespeare", lake_root)
     assert not result.success
     assert check_results(result)["schema"] is False

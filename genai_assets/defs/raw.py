@@ -14,12 +14,12 @@
 * ``weekly_online_rescrape`` (Mondays 03:00 UTC, stopped until switched on) requests one run of
   ``rescrape_online_sites_job`` per online site partition.
 
-The asset body only gathers config and resources; the work happens in :mod:`genai_assets.sources`.
+The asset body only gathers config and resources and reports; the work happens in
+:func:`genai_assets.stages.data.run_raw_poems` over :mod:`genai_assets.sources`.
 """
 
 import dataclasses
 import os
-import time
 
 import dagster as dg
 from pydantic import Field, create_model, model_validator
@@ -28,17 +28,12 @@ from genai_assets.defs._config import asset_presets, library_fields, stage_confi
 from genai_assets.defs._metadata import dataframe_markdown
 from genai_assets.defs._partitions import BUNDLED_SITES, ONLINE_SITES, site_partitions
 from genai_assets.defs._resources import DataLake
-from genai_assets.schema import build_raw_poems
-from genai_assets.sources.base import ScrapeResult
 from genai_assets.sources.http import HttpPolicy, PoliteClient
 from genai_assets.sources.scrape_config import RAW_PRESETS, RawScrapeConfig
 from genai_assets.sources.snapshot import (
     CHECK_NON_EMPTY,
     CHECK_NOT_COLLAPSED,
     CHECK_SCHEMA,
-    evaluate_snapshot,
-    inspect_previous_snapshot,
-    write_rejected,
 )
 
 POETRYDB_URL_ENV = "GENAI_POETRYDB_URL"
@@ -90,31 +85,6 @@ class ScraperSettings(_HttpPolicyFields):
 RawPoemsConfig = stage_config(RawScrapeConfig)
 
 
-def scrape_site(site: str, config: RawScrapeConfig, scraper: ScraperSettings) -> ScrapeResult:
-    """Run the adapter of one site partition (bundled: package data; online: HTTP)."""
-    if site == "gutenberg":
-        from genai_assets.sources.gutenberg import gutenberg_poems
-
-        return gutenberg_poems(
-            max_excerpts=config.gutenberg_max_excerpts, seed=config.gutenberg_seed, rule=config.excerpt_rule()
-        )
-    if site == "shakespeare":
-        from genai_assets.sources.shakespeare import shakespeare_poems
-
-        return shakespeare_poems()
-    if site == "poetrydb":
-        from genai_assets.sources.poetrydb import scrape_poetrydb
-
-        with scraper.client(site) as client:
-            return scrape_poetrydb(client, config.poetrydb_options())
-    if site == "poets_org":
-        from genai_assets.sources.poets_org import scrape_poets_org
-
-        with scraper.client(site) as client:
-            return scrape_poets_org(client, config.poets_org_options())
-    raise ValueError(f"Unknown site partition {site!r}.")
-
-
 def _metadata_value(value: object) -> dg.MetadataValue:
     if isinstance(value, bool):
         return dg.MetadataValue.bool(value)
@@ -153,34 +123,19 @@ RAW_POEMS_CHECKS = [
 )
 def raw_poems(context: dg.AssetExecutionContext, scraper: ScraperSettings, lake: DataLake):
     """Poems of one source site, one row per poem (contract 1); a bad scrape never replaces a good one."""
+    from genai_assets.stages.data import run_raw_poems
+
     config = RawPoemsConfig.from_context(context).to_library()
     site = context.partition_key
-    started = time.perf_counter()
-    result = scrape_site(site, config, scraper)  # a whole-site failure raises: the old file stays
-    table = build_raw_poems(result.records)  # a record that cannot be a row is dropped and counted
-    frame = table.frame
-    if table.dropped:
-        context.log.warning(f"raw_poems[{site}]: records left out, by reason: {table.dropped}")
-    snapshot_path = lake.table_path("raw_poems", site)
-    previous = inspect_previous_snapshot(snapshot_path, lake.path / "raw_poems" / "_corrupt")  # made on use
-    previous_rows = previous.rows
-    if previous.quarantined_to is not None:
-        context.log.warning(
-            f"raw_poems[{site}]: the last snapshot {snapshot_path} is unreadable ({previous.problem}); "
-            f"moved to {previous.quarantined_to} and judging this scrape as the first one."
-        )
-    verdict = evaluate_snapshot(
-        frame,
-        previous_rows,
-        min_ratio=config.collapse_min_ratio,
-        check_collapse=site not in BUNDLED_SITES and not config.allow_shrink,
-    )
+    run = run_raw_poems(config, lake, context.log.warning, site, scraper)
+    frame, table, result, previous, verdict = run.frame, run.table, run.scrape, run.previous, run.verdict
+    previous_rows, snapshot_path = previous.rows, run.snapshot_path
     metadata: dict[str, object] = {
         "site": site,
         "source_kind": "bundled" if site in BUNDLED_SITES else "online",
         "poems": dg.MetadataValue.int(len(frame)),
         "previous_rows": dg.MetadataValue.int(previous_rows) if previous_rows is not None else "none",
-        "elapsed_s": round(time.perf_counter() - started, 2),
+        "elapsed_s": round(run.seconds, 2),
         "pages_fetched": result.stats.pages_fetched,
         "pages_skipped": result.stats.pages_skipped,
         "pages_retried": result.stats.retries,
@@ -204,7 +159,7 @@ def raw_poems(context: dg.AssetExecutionContext, scraper: ScraperSettings, lake:
         context.log.info(f"raw_poems[{site}]: {len(frame)} poems pass every check; writing {snapshot_path}.")
         yield dg.Output(frame, metadata=metadata)
     else:
-        rejected = write_rejected(frame, lake.folder("raw_poems", "_rejected"), site)
+        rejected = run.rejected_path
         metadata["snapshot_replaced"] = False
         metadata["rejected_path"] = dg.MetadataValue.path(str(rejected))
         context.log.error(

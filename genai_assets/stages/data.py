@@ -1,4 +1,4 @@
-"""Stages of the ``data`` group: ``cleansed_poems`` (:func:`run_cleansed_poems`) and the corpus
+"""Stages of the ``data`` group: ``raw_poems`` (:func:`run_raw_poems`), ``cleansed_poems`` (:func:`run_cleansed_poems`) and the corpus
 report ``corpus_eda`` (:func:`run_corpus_eda`)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -16,6 +16,21 @@ from genai_assets.cleaning.pipeline import CleaningConfig, CleanseResult, cleans
 from genai_assets.lake import atomic_write_text
 from genai_assets.plotting import new_figure, write_figure
 from genai_assets.reporting.eda import PLOTS, CorpusStats, EdaConfig, compute_corpus_stats, render_report
+from genai_assets.schema import RawPoemsTable, build_raw_poems
+from genai_assets.sources.base import ScrapeResult
+from genai_assets.sources.gutenberg import gutenberg_poems
+from genai_assets.sources.poetrydb import scrape_poetrydb
+from genai_assets.sources.poets_org import scrape_poets_org
+from genai_assets.sources.scrape_config import RawScrapeConfig
+from genai_assets.sources.shakespeare import shakespeare_poems
+from genai_assets.sources.sites import BUNDLED_SITES
+from genai_assets.sources.snapshot import (
+    PreviousSnapshot,
+    SnapshotVerdict,
+    evaluate_snapshot,
+    inspect_previous_snapshot,
+    write_rejected,
+)
 
 
 class ReportsFolder(Protocol):
@@ -108,3 +123,87 @@ def _removed_per_step_figure(steps: pd.DataFrame, rows_in: int, rows_out: int):
     axis.invert_yaxis()
     axis.set(title=f"Rows removed per step ({rows_in} in, {rows_out} out)", xlabel="rows")
     return figure
+
+
+# --- raw_poems ----------------------------------------------------------------------------------
+
+
+class Scraper(Protocol):
+    """What scraping needs of the ``scraper`` resource: a polite HTTP client per online site."""
+
+    def client(self, site: str) -> Any: ...
+
+
+class RawLake(Protocol):
+    path: Path
+
+    def table_path(self, name: str, partition: str | None = None) -> Path: ...
+
+    def folder(self, *parts: str) -> Path: ...
+
+
+@dataclass(frozen=True)
+class RawPoemsResult:
+    """One site's scrape, the table built from it, the last snapshot and the verdict of the checks."""
+
+    frame: pd.DataFrame
+    table: RawPoemsTable  # frame + records dropped (by reason, first source keys)
+    scrape: ScrapeResult  # per-site details and HTTP statistics
+    previous: PreviousSnapshot
+    verdict: SnapshotVerdict
+    seconds: float
+    snapshot_path: Path
+    rejected_path: Path | None  # where a rejected scrape went (the last good snapshot is kept)
+
+
+def run_raw_poems(
+    config: RawScrapeConfig,
+    lake: RawLake,
+    warn: Callable[[str], None],
+    site: str,
+    scraper: Scraper,
+) -> RawPoemsResult:
+    """Scrape → build the table → judge it against the last snapshot → set a rejected scrape aside.
+
+    Writing an accepted table is the IO manager's job; a whole-site failure raises (the old file stays).
+    """
+    started = time.perf_counter()
+    result = scrape_site(site, config, scraper)
+    table = build_raw_poems(result.records)  # a record that cannot be a row is dropped and counted
+    if table.dropped:
+        warn(f"raw_poems[{site}]: records left out, by reason: {table.dropped}")
+    snapshot_path = lake.table_path("raw_poems", site)
+    previous = inspect_previous_snapshot(snapshot_path, lake.path / "raw_poems" / "_corrupt")  # made on use
+    if previous.quarantined_to is not None:
+        warn(
+            f"raw_poems[{site}]: the last snapshot {snapshot_path} is unreadable ({previous.problem}); "
+            f"moved to {previous.quarantined_to} and judging this scrape as the first one."
+        )
+    verdict = evaluate_snapshot(
+        table.frame,
+        previous.rows,
+        min_ratio=config.collapse_min_ratio,
+        check_collapse=site not in BUNDLED_SITES and not config.allow_shrink,
+    )
+    seconds = time.perf_counter() - started
+    rejected = None
+    if not verdict.accepted:
+        rejected = write_rejected(table.frame, lake.folder("raw_poems", "_rejected"), site)
+    return RawPoemsResult(table.frame, table, result, previous, verdict, seconds, snapshot_path, rejected)
+
+
+def scrape_site(site: str, config: RawScrapeConfig, scraper: Scraper) -> ScrapeResult:
+    """Run the adapter of one site partition (bundled: package data; online: HTTP)."""
+    if site == "gutenberg":
+        return gutenberg_poems(
+            max_excerpts=config.gutenberg_max_excerpts, seed=config.gutenberg_seed, rule=config.excerpt_rule()
+        )
+    if site == "shakespeare":
+        return shakespeare_poems()
+    if site == "poetrydb":
+        with scraper.client(site) as client:
+            return scrape_poetrydb(client, config.poetrydb_options())
+    if site == "poets_org":
+        with scraper.client(site) as client:
+            return scrape_poets_org(client, config.poets_org_options())
+    raise ValueError(f"Unknown site partition {site!r}.")
