@@ -136,6 +136,31 @@ def sample_poems(frame: pd.DataFrame, n_samples: int, seed: int) -> pd.DataFrame
     )
 
 
+def _per_source_and_split(
+    frame: pd.DataFrame, tokens_per_poem: list[list[str]], words_per_poem: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Poems, share, mean lines/words and vocabulary per source; poems and words per split."""
+    by_source = frame.assign(_words=words_per_poem, _tokens=tokens_per_poem).groupby("source", sort=True)
+    per_source = pd.DataFrame(
+        {
+            "poems": by_source.size(),
+            "share": (by_source.size() / len(frame)).round(4),
+            "mean_lines": by_source["n_lines"].mean().round(2),
+            "mean_words": by_source["_words"].mean().round(2),
+            "vocabulary": by_source["_tokens"].agg(
+                lambda series: len({t for tokens in series for t in tokens})
+            ),
+        }
+    ).reset_index()
+    per_split = (
+        frame.assign(_words=words_per_poem)
+        .groupby("split", sort=True)
+        .agg(poems=("poem_id", "size"), words=("_words", "sum"))
+        .reset_index()
+    )
+    return per_source, per_split
+
+
 def compute_corpus_stats(
     frame: pd.DataFrame,
     top_k: int = 20,
@@ -165,25 +190,7 @@ def compute_corpus_stats(
     lines = [line for text in texts for line in text.split("\n") if line.strip()]
     words_per_poem = np.array([len(tokens) for tokens in tokens_per_poem], dtype=np.int64)
     n_lines = frame["n_lines"].to_numpy()
-
-    by_source = frame.assign(_words=words_per_poem, _tokens=tokens_per_poem).groupby("source", sort=True)
-    per_source = pd.DataFrame(
-        {
-            "poems": by_source.size(),
-            "share": (by_source.size() / len(frame)).round(4),
-            "mean_lines": by_source["n_lines"].mean().round(2),
-            "mean_words": by_source["_words"].mean().round(2),
-            "vocabulary": by_source["_tokens"].agg(
-                lambda series: len({t for tokens in series for t in tokens})
-            ),
-        }
-    ).reset_index()
-    per_split = (
-        frame.assign(_words=words_per_poem)
-        .groupby("split", sort=True)
-        .agg(poems=("poem_id", "size"), words=("_words", "sum"))
-        .reset_index()
-    )
+    per_source, per_split = _per_source_and_split(frame, tokens_per_poem, words_per_poem)
     return CorpusStats(
         n_poems=len(frame),
         n_lines=int(n_lines.sum()),
