@@ -30,6 +30,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from genai_assets.finetune.train import FinetuneConfig, FinetuneResult, finetune
+from genai_assets.lake import atomic_directory, atomic_write_text
+from genai_assets.models.loading import GPT_MODEL_TYPE, _classes
+from genai_assets.models.transformer import GPTConfig
+from genai_assets.training.distributed import init_distributed
+from genai_assets.training.loop import TrainLoopConfig, TrainResult
+from genai_assets.training.scratch_runs import LanguageModelRun, Sampling, resolve_device, run_language_model
+
 SPEC_VERSION = 1
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -92,9 +100,6 @@ def write_scratch_gpt_spec(
     ``meta.json`` (gives the vocabulary size); ``gpt``: the other ``GPTConfig`` fields (its
     ``block_size`` is also the training window).
     """
-    from genai_assets.lake import atomic_write_text
-    from genai_assets.models.loading import GPT_MODEL_TYPE
-    from genai_assets.models.transformer import GPTConfig
 
     model_config = GPTConfig(vocab_size=int(meta["vocab_size"]), **gpt)
     spec = language_model_spec(
@@ -137,39 +142,62 @@ def _open_pipes(is_main: bool):
     return open_dagster_pipes()
 
 
+def _worker_device(context, spec: dict):
+    """This rank's device: its GPU under NCCL, the CPU under gloo, else the spec's choice."""
+    import torch
+
+    if context.backend == "nccl":
+        return torch.device("cuda", context.local_rank)
+    if context.backend == "gloo":
+        return torch.device("cpu")
+    return resolve_device(spec.get("device", "auto"))
+
+
+def _pipes_logger(pipes, total_steps: int, rank_note: str):
+    """Progress rows as lines: to the Pipes log under Dagster, else to stderr."""
+
+    def log_fn(row: dict) -> None:
+        line = _progress_line(row, total_steps, rank_note)
+        if pipes is not None:
+            pipes.log.info(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    return log_fn
+
+
+def _save_rank_zero_result(model, run, context, device, spec: dict, pipes) -> dict:
+    """Rank 0: the run's figures and the trained weights into ``output_dir`` (atomically), reported."""
+    from safetensors.torch import save_model
+
+    result = {
+        **run.metrics(),
+        "final_val_loss": run.train.final_val_loss,
+        "world_size": context.world_size,
+        "backend": context.backend,
+        "device": str(device),
+    }
+    with atomic_directory(spec["output_dir"]) as staging:
+        save_model(model, str(staging / WEIGHTS_FILE))
+        (staging / RESULT_FILE).write_text(json.dumps(result, default=float), encoding="utf-8")
+    if pipes is not None:
+        pipes.report_asset_materialization(metadata=worker_metadata(result))
+    return result
+
+
 def run_language_model_worker(spec: dict) -> dict | None:
     """Run the spec on this rank; rank 0 writes ``output_dir`` and returns the result dict."""
     import torch
     import torch.distributed as dist
 
-    from genai_assets.lake import atomic_directory
-    from genai_assets.models.loading import _classes
-    from genai_assets.training.distributed import init_distributed
-    from genai_assets.training.loop import TrainLoopConfig
-    from genai_assets.training.scratch_runs import Sampling, resolve_device, run_language_model
-
     context = init_distributed(spec.get("backend", "auto"))
-    if context.backend == "nccl":
-        device = torch.device("cuda", context.local_rank)
-    elif context.backend == "gloo":
-        device = torch.device("cpu")
-    else:
-        device = resolve_device(spec.get("device", "auto"))
+    device = _worker_device(context, spec)
     model_class, config_class = _classes(spec["model_type"])
     loop_config = TrainLoopConfig(**spec["loop_config"])
     torch.manual_seed(int(spec["seed"]))  # the same initial weights on every rank (DDP also broadcasts)
     model = model_class(config_class(**spec["model_config"])).to(device)
     rank_note = f"[rank {context.rank}/{context.world_size}] "
-
     with _open_pipes(context.is_main) as pipes:
-
-        def log_fn(row: dict) -> None:
-            line = _progress_line(row, loop_config.max_steps, rank_note)
-            if pipes is not None:
-                pipes.log.info(line)
-            else:
-                print(line, file=sys.stderr, flush=True)
-
         if pipes is not None:
             pipes.log.info(
                 f"{context.world_size} training process(es), backend {context.backend}, device {device}, "
@@ -183,25 +211,10 @@ def run_language_model_worker(spec: dict) -> dict | None:
             int(spec["batch_size"]),
             Sampling(**spec["sampling"]),
             None if spec["checkpoint_dir"] is None else Path(spec["checkpoint_dir"]),
-            log_fn if context.is_main else None,
+            _pipes_logger(pipes, loop_config.max_steps, rank_note) if context.is_main else None,
             spec.get("max_context"),
         )
-        result = None
-        if context.is_main:
-            from safetensors.torch import save_model
-
-            result = {
-                **run.metrics(),
-                "final_val_loss": run.train.final_val_loss,
-                "world_size": context.world_size,
-                "backend": context.backend,
-                "device": str(device),
-            }
-            with atomic_directory(spec["output_dir"]) as staging:
-                save_model(model, str(staging / WEIGHTS_FILE))
-                (staging / RESULT_FILE).write_text(json.dumps(result, default=float), encoding="utf-8")
-            if pipes is not None:
-                pipes.report_asset_materialization(metadata=worker_metadata(result))
+        result = _save_rank_zero_result(model, run, context, device, spec, pipes) if context.is_main else None
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
@@ -226,9 +239,6 @@ def worker_metadata(result: dict) -> dict[str, Any]:
 def read_language_model_run(output_dir: str | Path, model):
     """Load rank 0's weights into ``model`` (in place) and rebuild its ``LanguageModelRun``."""
     from safetensors.torch import load_model
-
-    from genai_assets.training.loop import TrainResult
-    from genai_assets.training.scratch_runs import LanguageModelRun
 
     output_dir = Path(output_dir)
     result_path = output_dir / RESULT_FILE
@@ -310,10 +320,6 @@ def run_finetune_worker(spec: dict) -> dict | None:
     """Fine-tune on this rank (``finetune`` trains data-parallel under the process group); rank 0 saves."""
     import torch.distributed as dist
 
-    from genai_assets.finetune.train import FinetuneConfig, finetune
-    from genai_assets.lake import atomic_write_text
-    from genai_assets.training.distributed import init_distributed
-
     context = init_distributed(spec.get("backend", "auto"))
     config = dataclass_from_dict(FinetuneConfig, spec["config"])
     rank_note = f"[rank {context.rank}/{context.world_size}] "
@@ -362,7 +368,6 @@ def run_finetune_worker(spec: dict) -> dict | None:
 
 def read_finetune_result(result_path: str | Path):
     """The ``FinetuneResult`` rank 0 wrote (the model folder itself is already in ``out_dir``)."""
-    from genai_assets.finetune.train import FinetuneResult
 
     result_path = Path(result_path)
     if not result_path.is_file():
