@@ -198,16 +198,8 @@ def generate_continuations(generator, prompts: list[str], sampling, batch_size: 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     for start in range(0, len(prompts), batch_size):
         batch_prompts = prompts[start : start + batch_size]
-        encoded = [encode_prompt(tokenizer, prompt) for prompt in batch_prompts]
-        width = max(len(ids) for ids in encoded)
-        if generator.context_length and width + sampling.max_new_tokens > generator.context_length:
-            raise ValueError(
-                f"Prompts of {width} tokens + {sampling.max_new_tokens} new tokens exceed the context of "
-                f"{generator.name} ({generator.context_length} tokens); lower max_new_tokens or prompt_lines."
-            )
-        # Left padding: every prompt ends at the same column, so new tokens line up (B, width).
-        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded])
-        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+        input_ids, attention_mask = _left_padded(generator, batch_prompts, pad_id, sampling.max_new_tokens)
+        width = input_ids.shape[1]
         with torch.no_grad():
             output = model.generate(
                 input_ids,
@@ -219,6 +211,25 @@ def generate_continuations(generator, prompts: list[str], sampling, batch_size: 
         for prompt, row in zip(batch_prompts, output[:, width:].tolist(), strict=True):
             finish(prompt, row)
     return results
+
+
+def _left_padded(generator, prompts: list[str], pad_id: int, max_new_tokens: int):
+    """(input_ids, attention_mask), both (B, width): every prompt ends at the same column, so the new
+    tokens line up; refused when prompt + new tokens exceed the model's context."""
+    import torch
+
+    from genai_assets.generation import encode_prompt
+
+    encoded = [encode_prompt(generator.tokenizer, prompt) for prompt in prompts]
+    width = max(len(ids) for ids in encoded)
+    if generator.context_length and width + max_new_tokens > generator.context_length:
+        raise ValueError(
+            f"Prompts of {width} tokens + {max_new_tokens} new tokens exceed the context of "
+            f"{generator.name} ({generator.context_length} tokens); lower max_new_tokens or prompt_lines."
+        )
+    input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded])
+    attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+    return input_ids, attention_mask
 
 
 def json_max_new(output: dict) -> int:

@@ -799,7 +799,18 @@ def course_sections(
     gpt, gpt_tokenizer, maps, inputs: TheoryInputs, config: TheoryConfig
 ) -> tuple[list[str], dict]:
     """Sections 7–10: heads measured, encoder vs decoder layers, tokenizers, sampling on one prompt."""
-    from genai_assets.escaping import md_inline, md_table
+    # In the original order: building the layers of section 8 draws from torch's random state.
+    parts, numbers = heads_section(maps)
+    parts += layers_section(gpt)
+    parts += tokenizers_section(gpt_tokenizer, inputs, config)
+    sampling_parts, sampling_numbers = sampling_section(gpt, gpt_tokenizer, config)
+    parts += sampling_parts
+    return parts, numbers | sampling_numbers
+
+
+def heads_section(maps) -> tuple[list[str], dict]:
+    """7. What each head of the scratch transformer reads, measured on the poem line."""
+    from genai_assets.escaping import md_table
 
     profiles = head_profiles(maps)
     numbers = {"heads_profiled": float(len(profiles))}
@@ -833,8 +844,15 @@ def course_sections(
         head_reading(profiles),
         "",
     ]
+    return parts, numbers
+
+
+def layers_section(gpt) -> list[str]:
+    """8. Encoder layers vs decoder layers, built at the scratch model's width."""
+    from genai_assets.escaping import md_table
+
     width, heads = gpt.config.n_embd, gpt.config.n_head
-    parts += [
+    return [
         "## 8. Encoder layers vs decoder layers",
         f"Built at our scratch model's width (d_model = {width}, {heads} heads, d_ff = {4 * width}):",
         "",
@@ -849,6 +867,12 @@ def course_sections(
         "decoder and keys/values from the encoder. A GPT is a stack of decoder layers without cross-attention.",
         "",
     ]
+
+
+def tokenizers_section(gpt_tokenizer, inputs: TheoryInputs, config: TheoryConfig) -> list[str]:
+    """9. Tokenization: our BPE vs the word-level baseline on the notes' lines and words."""
+    from genai_assets.escaping import md_table
+
     tokenizers = {"poem BPE": gpt_tokenizer}
     wordlevel_dir = inputs.scratch_dir.parent / "poem_tokenizer_wordlevel"
     if (wordlevel_dir / "tokenizer.json").is_file():
@@ -857,7 +881,7 @@ def course_sections(
         tokenizers["word-level"] = AutoTokenizer.from_pretrained(wordlevel_dir)
     texts = [config.poem_line, *config.sense_sentences]
     counts, pieces = tokenizer_rows(tokenizers, texts, list(config.tokenizer_words))
-    parts += [
+    return [
         "## 9. Tokenization: BPE vs word-level",
         md_table(["tokenizer", "tokens per line (the lines above)", "unknown tokens"], counts),
         "",
@@ -870,12 +894,18 @@ def course_sections(
            "'poem_tokenizer' to add its column.)"),
         "",
     ]  # fmt: skip
+
+
+def sampling_section(gpt, gpt_tokenizer, config: TheoryConfig) -> tuple[list[str], dict]:
+    """10. Sampling settings on the same prompt, with distinct-2 per setting."""
+    from genai_assets.escaping import md_inline, md_table
+
     torch_seed = config.seed
     rows = sampling_table(
         gpt, gpt_tokenizer, config.poem_line, config.sampling_samples, config.sampling_tokens, torch_seed
     )
-    numbers |= {f"distinct2_{i}": float(row[1]) for i, row in enumerate(rows)}
-    parts += [
+    numbers = {f"distinct2_{i}": float(row[1]) for i, row in enumerate(rows)}
+    parts = [
         "## 10. Sampling settings on the same prompt",
         f"Prompt: *{md_inline(config.poem_line)}*; {config.sampling_samples} continuations of "
         f"{config.sampling_tokens} tokens per setting from `scratch_transformer`, same seed; distinct-2 = share "

@@ -344,6 +344,29 @@ def load_line_pairs(token_dir: str | Path, max_source_len: int, max_target_len: 
     return train_pairs, val_pairs, meta, notes
 
 
+def _next_line_examples(
+    model, val_pairs: list, codec: PoemCodec, n_examples: int, max_new: int
+) -> list[dict]:
+    """Lines of the val split spread evenly, each with its reference and the model's next line."""
+    device = next(model.parameters()).device
+    examples = []
+    step = max(1, len(val_pairs) // max(1, n_examples))
+    # Sampled, not greedy: a small model's greedy output collapses into its most frequent words.
+    generator = torch.Generator(device=device).manual_seed(0)
+    for source, target in val_pairs[::step][:n_examples]:
+        generated = model.generate(
+            torch.tensor([source], device=device), max_new, temperature=0.8, top_k=40, generator=generator
+        )
+        examples.append(
+            {
+                "line": codec.decode(source),
+                "reference": codec.decode(target),
+                "generated": codec.decode(generated[0].tolist()),
+            }
+        )
+    return examples
+
+
 def run_next_line(
     model: torch.nn.Module,
     token_dir: str | Path,
@@ -380,25 +403,7 @@ def run_next_line(
         max_batches=0,
         precision=resolve_precision(loop_config.precision, device),
     )
-    examples = []
-    step = max(1, len(val_pairs) // max(1, n_examples))
-    # Sampled, not greedy: a small model's greedy output collapses into its most frequent words.
-    generator = torch.Generator(device=device).manual_seed(0)
-    for source, target in val_pairs[::step][:n_examples]:
-        generated = model.generate(
-            torch.tensor([source], device=device),
-            config.max_target_len,
-            temperature=0.8,
-            top_k=40,
-            generator=generator,
-        )
-        examples.append(
-            {
-                "line": codec.decode(source),
-                "reference": codec.decode(target),
-                "generated": codec.decode(generated[0].tolist()),
-            }
-        )
+    examples = _next_line_examples(model, val_pairs, codec, n_examples, config.max_target_len)
     return NextLineRun(
         train=result,
         val_loss=val_loss,
