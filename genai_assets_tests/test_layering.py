@@ -282,3 +282,30 @@ def test_the_layering_check_fails_on_a_planted_upward_import_and_cycle(tmp_path)
         "upward: genai_assets.models.transformer:2 imports genai_assets.training.loop (domain -> engine)",
         "upward: genai_assets.training.loop:2 imports genai_assets.stages.run (engine -> stages)",
     ]  # models.hf_gpt2 -> models.transformer (downward, inside a package) is fine
+
+
+MAX_FUNCTION_LINES = 60  # the anchors' longest (nanoGPT, minGPT) are about 50
+
+
+def long_functions(package_dir: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """``path:line name (n lines)`` for every function or method longer than ``limit`` lines."""
+    found = []
+    for path in sorted(package_dir.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > limit:
+                    found.append(
+                        f"{path.relative_to(package_dir.parent)}:{node.lineno} {node.name} ({length} lines)"
+                    )
+    return found
+
+
+def test_no_function_is_longer_than_sixty_lines(tmp_path):
+    assert long_functions(REPO_ROOT / "genai_assets") == []
+    # The check can fail: a 61-line function is listed, a 60-line one is not.
+    package = tmp_path / "genai_assets"
+    package.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(59))
+    (package / "m.py").write_text(f"def ok():\n{body}\n\n\ndef too_long():\n{body}\n    return 0\n")
+    assert long_functions(package) == ["genai_assets/m.py:63 too_long (61 lines)"]
