@@ -27,11 +27,11 @@ from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL, DistributedRunConfig
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown
 from genai_assets.defs._resources import DataLake
-from genai_assets.finetune.base_model import BASE_MODEL_PRESETS, BaseModelConfig
+from genai_assets.finetune.base_model import BASE_MODEL_PRESETS, BaseModelConfig, read_base_info
+from genai_assets.finetune.data import poem_start_id
 from genai_assets.finetune.poem_samples import GENERATED_POEMS_PRESETS
 from genai_assets.finetune.poem_samples import GeneratedPoemsConfig as GeneratedPoemsSettings
 from genai_assets.finetune.train import FINETUNE_PRESETS, FinetuneConfig
-from genai_assets.lake import atomic_directory
 
 GROUP = "finetune"
 
@@ -84,29 +84,10 @@ def finetune_dataset(
     context: dg.AssetExecutionContext, lake: DataLake, cleansed_poems: pd.DataFrame
 ) -> dg.MaterializeResult:
     """The cleansed splits tokenized with the base model's tokenizer, with poem start/end markers."""
-    from transformers import AutoTokenizer
+    from genai_assets.stages.finetune import run_finetune_dataset
 
-    from genai_assets.finetune.base_model import base_model_dir, read_base_info
-    from genai_assets.finetune.data import build_finetune_dataset, poem_start_id, prepare_tokenizer
-    from genai_assets.stages.finetune import finetune_dataset_dir
-
-    base_lm_dir = lake.model_dir("base_lm")
-    tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir(base_lm_dir)))
-    added = prepare_tokenizer(tokenizer)
-    started = time.perf_counter()
-    # num_proc stays None: on 2 cores two tokenizer processes took 4.1 s against 3.1 s in-process
-    # for the 20 k-poem demo corpus (the batched fast tokenizer is already efficient alone).
-    dataset = build_finetune_dataset(cleansed_poems, tokenizer)
-    lengths = {split: [len(ids) for ids in part["input_ids"]] for split, part in dataset.items()}
-    per_split = {
-        split: {"poems": len(counts), "tokens": int(sum(counts))} for split, counts in lengths.items()
-    }
-    if per_split["train"]["poems"] == 0:
-        raise ValueError("cleansed_poems has no train poems: nothing to fine-tune on.")
-    folder = finetune_dataset_dir(lake)
-    with atomic_directory(folder) as staging:
-        dataset.save_to_disk(str(staging))
-    context.log.info(f"finetune_dataset: {per_split} in {time.perf_counter() - started:.1f}s -> {folder}")
+    result = run_finetune_dataset(lake, context.log.info, cleansed_poems)
+    dataset, tokenizer, lengths, folder = result.dataset, result.tokenizer, result.lengths, result.folder
     preview = dataset["train"].select(range(min(5, len(dataset["train"])))).to_pandas()
     preview["input_ids"] = preview["input_ids"].map(lambda ids: str(list(ids[:12])))
     all_lengths = [count for counts in lengths.values() for count in counts]
@@ -116,15 +97,15 @@ def finetune_dataset(
             "features": dg.MetadataValue.json(
                 {name: str(kind) for name, kind in dataset["train"].features.items()}
             ),
-            "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 2)),
+            "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
             "rows": dg.MetadataValue.int(len(all_lengths)),
-            "splits": dg.MetadataValue.json(per_split),
+            "splits": dg.MetadataValue.json(result.per_split),
             "tokenizer": dg.MetadataValue.json(
                 {
-                    "base_model": read_base_info(base_lm_dir)["name"],
+                    "base_model": read_base_info(lake.model_dir("base_lm"))["name"],
                     "class": type(tokenizer).__name__,
                     "vocab_size": len(tokenizer),
-                    "added_tokens": added,
+                    "added_tokens": result.added_tokens,
                     "poem_start_id": poem_start_id(tokenizer),
                     "eos_id": tokenizer.eos_token_id,
                     "pad_id": tokenizer.pad_token_id,
