@@ -22,10 +22,15 @@ import pandas as pd
 import torch
 
 from genai_assets.lake import atomic_write_text
+from genai_assets.models.encoder_decoder import EncoderDecoderConfig, EncoderDecoderTransformer
 from genai_assets.models.loading import save_scratch_model
+from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
 from genai_assets.models.sampling_settings import SamplingConfig
+from genai_assets.models.size_guard import check_memory, estimate_gpt_training_memory
+from genai_assets.models.transformer import GPT
 from genai_assets.plotting import new_figure, write_figure
 from genai_assets.publish.model_card import ModelCardInputs, build_model_card
+from genai_assets.text.datasets import read_token_meta
 from genai_assets.training.checkpoint import discard_run_checkpoint, run_fingerprint
 from genai_assets.training.scratch_config import (
     LanguageModelRunConfig,
@@ -111,7 +116,6 @@ def progress_logger(log: Callable[[str], None], total_steps: int, label: str) ->
 
 def token_arrays_meta(lake: LakeFolders) -> tuple[Path, dict]:
     """``<lake>/token_arrays`` and its ``meta.json`` (a clear error if token_arrays is missing)."""
-    from genai_assets.text.datasets import read_token_meta
 
     token_dir = lake.path / "token_arrays"
     return token_dir, read_token_meta(token_dir)
@@ -240,8 +244,6 @@ def run_scratch_transformer(
     seed=, device=)``, it must leave the trained weights in ``model`` and return the run (the
     Dagster asset passes a torchrun launcher, ``genai_assets.defs._distributed.torchrun_trainer``).
     """
-    from genai_assets.models.size_guard import check_memory, estimate_gpt_training_memory
-    from genai_assets.models.transformer import GPT
 
     name = "scratch_transformer"
     token_dir, meta = token_arrays_meta(lake)
@@ -275,7 +277,6 @@ def run_next_line_transformer(
     config: NextLineTransformerConfig, lake: LakeFolders, log: Callable[[str], None] = print
 ) -> TrainedModel:
     """Train the encoder–decoder on (line, next line) pairs; save ``models/next_line_transformer``."""
-    from genai_assets.models.encoder_decoder import EncoderDecoderConfig, EncoderDecoderTransformer
 
     name = "next_line_transformer"
     token_dir, meta = token_arrays_meta(lake)
@@ -370,7 +371,6 @@ def _train_and_save_rnn(
     log: Callable[[str], None],
 ) -> tuple[LanguageModelRun, Path]:
     """Build (seeded), train and save ``models/rnn_<kind>``; discard its checkpoint after the save."""
-    from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
 
     rnn_config = RNNConfig(
         kind=kind,

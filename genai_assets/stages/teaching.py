@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from genai_assets.lake import atomic_write_text
+from genai_assets.models.loading import load_scratch_model
 from genai_assets.teaching.course_figures import with_figure_notes, write_course_figures
 from genai_assets.teaching.theory import (
     TheoryConfig,
@@ -47,8 +48,6 @@ def write_theory_notes(inputs: TheoryInputs, config: TheoryConfig, reports_dir: 
     """Compute every figure and number, write ``theory.md`` and ``theory.html`` under ``reports_dir``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from genai_assets.models.loading import load_scratch_model
 
     inputs.check()
     torch.manual_seed(config.seed)

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 
 from genai_assets.models.sampling_settings import SamplingConfig
+from genai_assets.text.datasets import load_poem_sequences, load_token_stream, read_token_meta
+from genai_assets.training.checkpoint import prepare_run_checkpoint, run_fingerprint, training_lock
 from genai_assets.training.distributed import active_world
 from genai_assets.training.lm_data import (
     line_pairs,
@@ -67,7 +69,6 @@ def token_data_digest(token_dir: str | Path, splits: tuple[str, ...] = ("train",
     Token counts are not enough: a re-cleaned corpus with the same sizes must not resume an old run.
     Read in 1 MiB chunks, so memory stays flat for any corpus size.
     """
-    from genai_assets.text.datasets import read_token_meta
 
     token_dir = Path(token_dir)
     meta = read_token_meta(token_dir)
@@ -93,7 +94,6 @@ def locked_run_checkpoint(checkpoint_dir: Path | None, token_dir: str | Path, lo
     if checkpoint_dir is None:
         yield None
         return
-    from genai_assets.training.checkpoint import prepare_run_checkpoint, run_fingerprint, training_lock
 
     checkpoint_dir = Path(checkpoint_dir)
     world = active_world()
@@ -234,7 +234,6 @@ def run_language_model(
     max_context: int | None = None,
 ) -> LanguageModelRun:
     """Train ``model`` (already on its device) on the train stream and measure it on the val stream."""
-    from genai_assets.text.datasets import load_token_stream, read_token_meta
 
     meta = read_token_meta(token_dir)
     codec = PoemCodec(meta["tokenizer_dir"], int(meta["bos_id"]), int(meta["eos_id"]))
@@ -322,7 +321,6 @@ class NextLineRun:
 
 def load_line_pairs(token_dir: str | Path, max_source_len: int, max_target_len: int, seed: int = 0):
     """``(train_pairs, val_pairs, meta, notes)`` of (line ids, next line ids + eos) from the poems."""
-    from genai_assets.text.datasets import load_poem_sequences, read_token_meta
 
     meta = read_token_meta(token_dir)
     special = {int(meta["bos_id"]), int(meta["eos_id"]), int(meta["pad_id"])}
