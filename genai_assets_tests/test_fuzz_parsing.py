@@ -15,7 +15,9 @@ from __future__ import annotations
 import codecs
 import encodings.aliases
 import json
+import re
 import string
+import sys
 import unicodedata
 
 import ftfy
@@ -32,12 +34,18 @@ from genai_assets.cleaning.dedup import (
     tokenize_texts,
 )
 from genai_assets.cleaning.rules import (
+    _DOUBLE_HYPHEN,
+    _ODD_SPACE,
+    _QUOTE_TABLE,
     TRANSFORMS,
+    _fix_text_by_line,
+    ascii_letter_ratio,
     clean_label,
     clean_text,
     contains_forbidden,
     dictionary_words,
     forbidden_characters,
+    normalize_punctuation,
     stopword_ratio,
     stopword_shares,
 )
@@ -126,6 +134,38 @@ def test_line_dedup_keys_equal_dedup_key_per_line(text):
 def test_ftfy_leaves_printable_ascii_with_em_dashes_alone(text):
     # repair_unicode skips ftfy for such text (the em dashes normalize_punctuation makes): exact.
     assert ftfy.fix_text(text, unescape_html=False, uncurl_quotes=False, normalization="NFKC") == text
+
+
+@given(
+    st.lists(
+        st.one_of(HOSTILE_TEXT, ANY_TEXT, st.sampled_from(["\u00e9", "\u00c3\u00a9", "\x1b[31m"])), max_size=6
+    )
+)
+def test_ftfy_line_by_line_equals_ftfy_on_the_whole_text(pieces):
+    # repair_unicode hands ftfy only the lines that are not printable ASCII (issue 19 speed): exact.
+    text = "\n".join(pieces).replace("\r", "")
+    expected = ftfy.fix_text(text, unescape_html=False, uncurl_quotes=False, normalization="NFKC")
+    assert _fix_text_by_line(text) == expected
+
+
+@given(ANY_TEXT)
+def test_fast_punctuation_and_letter_ratio_equal_their_definitions(text):
+    translated = text.translate(_QUOTE_TABLE)
+    expected = _DOUBLE_HYPHEN.sub("\u2014", translated)
+    assert normalize_punctuation(text) == expected
+    ascii_letters = sum(char.isascii() and char.isalpha() for char in text)
+    other_letters = sum(not char.isascii() and char.isalpha() for char in text)
+    total = ascii_letters + other_letters
+    assert ascii_letter_ratio(text) == (ascii_letters / total if total else 1.0)
+
+
+def test_odd_space_pattern_is_every_whitespace_but_space_and_newline():
+    # repair_whitespace's cheap pre-test must see every character _INNER_SPACES can act on.
+    whitespace = re.compile(r"\s")
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        expected = bool(whitespace.match(char)) and char not in " \n"
+        assert bool(_ODD_SPACE.match(char)) == expected, hex(code)
 
 
 @pytest.mark.parametrize("name", [name for name, _ in TRANSFORMS])
