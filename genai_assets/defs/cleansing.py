@@ -30,35 +30,10 @@ CleansePoemsConfig = stage_config(
 CorpusEdaConfig = stage_config(EdaConfig)
 
 
-@dg.asset(
-    group_name="data",
-    ins={"raw_poems": dg.AssetIn("raw_poems")},
-    kinds={"pandas"},
-    description="Cleaned, filtered, de-duplicated poems of every source with a train/val/test split.",
-    config_schema=CleansePoemsConfig.config_schema(),
-)
-def cleansed_poems(
-    context: dg.AssetExecutionContext,
-    lake: DataLake,
-    raw_poems: dict[str, pd.DataFrame],
-) -> pd.DataFrame:
-    from genai_assets.defs._io_manager import asset_version
+def _cleansing_metadata(run) -> dict[str, object]:
+    """What ``cleansed_poems`` reports (``run``: a ``stages.data.CleansedPoemsResult``)."""
     from genai_assets.defs._metadata import dataframe_markdown, image_markdown, table_markdown
-    from genai_assets.stages.data import run_cleansed_poems
 
-    config = CleansePoemsConfig.from_context(context)
-    partitions = raw_poems if isinstance(raw_poems, dict) else {"raw_poems": raw_poems}
-    # Every file of this asset is staged in one version the IO manager publishes with the table
-    # (genai_assets.lake.AssetVersion): a kill at any moment leaves all files of one run.
-    version = asset_version(str(lake.path), context.asset_key, None, context.run_id)
-    run = run_cleansed_poems(
-        config.to_library(),
-        lake,
-        context.log.info,
-        partitions,
-        config.write_exports,
-        stage_file=version.stage,
-    )
     raw, result, elapsed = run.raw, run.cleaning, run.seconds
     table, steps = result.table, result.steps_frame()
     metadata: dict[str, object] = {
@@ -90,8 +65,39 @@ def cleansed_poems(
     if run.export_paths:
         metadata["export_raw_poems_json"] = dg.MetadataValue.path(str(run.export_paths["raw_poems.json"]))
         metadata["export_cleansed_txt"] = dg.MetadataValue.path(str(run.export_paths["cleansed.txt"]))
-    context.add_output_metadata(metadata)
-    return table
+    return metadata
+
+
+@dg.asset(
+    group_name="data",
+    ins={"raw_poems": dg.AssetIn("raw_poems")},
+    kinds={"pandas"},
+    description="Cleaned, filtered, de-duplicated poems of every source with a train/val/test split.",
+    config_schema=CleansePoemsConfig.config_schema(),
+)
+def cleansed_poems(
+    context: dg.AssetExecutionContext,
+    lake: DataLake,
+    raw_poems: dict[str, pd.DataFrame],
+) -> pd.DataFrame:
+    from genai_assets.defs._io_manager import asset_version
+    from genai_assets.stages.data import run_cleansed_poems
+
+    config = CleansePoemsConfig.from_context(context)
+    partitions = raw_poems if isinstance(raw_poems, dict) else {"raw_poems": raw_poems}
+    # Every file of this asset is staged in one version the IO manager publishes with the table
+    # (genai_assets.lake.AssetVersion): a kill at any moment leaves all files of one run.
+    version = asset_version(str(lake.path), context.asset_key, None, context.run_id)
+    run = run_cleansed_poems(
+        config.to_library(),
+        lake,
+        context.log.info,
+        partitions,
+        config.write_exports,
+        stage_file=version.stage,
+    )
+    context.add_output_metadata(_cleansing_metadata(run))
+    return run.cleaning.table
 
 
 @dg.multi_asset_check(

@@ -113,23 +113,10 @@ RAW_POEMS_CHECKS = [
 ]
 
 
-@dg.asset(
-    partitions_def=site_partitions,
-    group_name="data",
-    check_specs=RAW_POEMS_CHECKS,
-    kinds={"pandas", "parquet"},
-    output_required=False,  # a rejected scrape yields no output: no new materialization at all
-    config_schema=RawPoemsConfig.config_schema(),
-)
-def raw_poems(context: dg.AssetExecutionContext, scraper: ScraperSettings, lake: DataLake):
-    """Poems of one source site, one row per poem (contract 1); a bad scrape never replaces a good one."""
-    from genai_assets.stages.data import run_raw_poems
-
-    config = RawPoemsConfig.from_context(context).to_library()
-    site = context.partition_key
-    run = run_raw_poems(config, lake, context.log.warning, site, scraper)
-    frame, table, result, previous, verdict = run.frame, run.table, run.scrape, run.previous, run.verdict
-    previous_rows, snapshot_path = previous.rows, run.snapshot_path
+def _scrape_metadata(run, site: str, config: RawScrapeConfig, scraper: ScraperSettings) -> dict[str, object]:
+    """What one scrape reports (``run``: a ``stages.data.RawPoemsResult``), accepted or not."""
+    frame, table, result, previous = run.frame, run.table, run.scrape, run.previous
+    previous_rows = previous.rows
     metadata: dict[str, object] = {
         "site": site,
         "source_kind": "bundled" if site in BUNDLED_SITES else "online",
@@ -154,6 +141,26 @@ def raw_poems(context: dg.AssetExecutionContext, scraper: ScraperSettings, lake:
     if site in ONLINE_SITES:
         metadata["base_url"] = dg.MetadataValue.url(scraper.base_url(site))
     metadata.update({f"{site}/{name}": _metadata_value(value) for name, value in result.details.items()})
+    return metadata
+
+
+@dg.asset(
+    partitions_def=site_partitions,
+    group_name="data",
+    check_specs=RAW_POEMS_CHECKS,
+    kinds={"pandas", "parquet"},
+    output_required=False,  # a rejected scrape yields no output: no new materialization at all
+    config_schema=RawPoemsConfig.config_schema(),
+)
+def raw_poems(context: dg.AssetExecutionContext, scraper: ScraperSettings, lake: DataLake):
+    """Poems of one source site, one row per poem (contract 1); a bad scrape never replaces a good one."""
+    from genai_assets.stages.data import run_raw_poems
+
+    config = RawPoemsConfig.from_context(context).to_library()
+    site = context.partition_key
+    run = run_raw_poems(config, lake, context.log.warning, site, scraper)
+    frame, verdict, snapshot_path = run.frame, run.verdict, run.snapshot_path
+    metadata = _scrape_metadata(run, site, config, scraper)
     if verdict.accepted:
         metadata["snapshot_replaced"] = True
         context.log.info(f"raw_poems[{site}]: {len(frame)} poems pass every check; writing {snapshot_path}.")
