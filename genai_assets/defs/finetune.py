@@ -117,6 +117,37 @@ def finetune_dataset(
     )
 
 
+def _finetune_metadata(run) -> dict:
+    """What ``finetuned_lm`` reports (``run``: a ``stages.finetune.FinetunedLMResult``)."""
+    result, bits, reported = run.result, run.bits_per_char, run.reported
+    stats = pd.DataFrame(result.training_stats)
+    return {
+        "path": dg.MetadataValue.path(str(run.folder)),
+        "base_model": result.metrics["base_model"].get("name", "?"),
+        "steps": dg.MetadataValue.int(result.steps),
+        "resumed_from_step": dg.MetadataValue.int(result.resumed_from_step),
+        "final_val_loss": dg.MetadataValue.float(float(result.final_val_loss)),
+        "base_test_perplexity": dg.MetadataValue.float(float(result.base_test["perplexity"])),
+        "finetuned_test_perplexity": dg.MetadataValue.float(float(result.finetuned_test["perplexity"])),
+        "test_tokens": dg.MetadataValue.int(int(result.finetuned_test["n_tokens"])),
+        "train_tokens_per_second": dg.MetadataValue.float(round(result.tokens_per_second, 1)),
+        "mfu": dg.MetadataValue.float(round(float(result.throughput.get("mfu") or 0.0), 4)),
+        "precision": str(result.throughput.get("precision", "")),
+        "n_trainable_parameters": dg.MetadataValue.int(result.n_trainable_parameters),
+        "bits_per_char_in_domain": dg.MetadataValue.json(
+            {name: bits[name]["in_domain"] for name in ("base", "finetuned", "change")}
+        ),
+        "bits_per_char_out_of_domain": dg.MetadataValue.json(
+            {name: bits[name]["ood"] for name in ("base", "finetuned", "change")}
+        ),
+        "training_stats": dg.MetadataValue.md(stats.to_markdown(index=False)),
+        "samples": dg.MetadataValue.json(result.samples),
+        "loss_plot": image_markdown(run.plot_path),
+        "seconds": dg.MetadataValue.float(round(run.seconds, 1)),
+        **{key: reported[key] for key in ("world_size", "backend") if key in reported},
+    }
+
+
 @dg.asset(
     group_name=GROUP,
     deps=[base_lm, finetune_dataset],
@@ -140,35 +171,7 @@ def finetuned_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
             return finetune_distributed(context, launch, work_dir, **spec_fields)
 
     run = run_finetuned_lm(run_config.to_library(), lake, context.log.info, trainer=trainer)
-    result, bits, reported = run.result, run.bits_per_char, run.reported
-    stats = pd.DataFrame(result.training_stats)
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(run.folder)),
-            "base_model": result.metrics["base_model"].get("name", "?"),
-            "steps": dg.MetadataValue.int(result.steps),
-            "resumed_from_step": dg.MetadataValue.int(result.resumed_from_step),
-            "final_val_loss": dg.MetadataValue.float(float(result.final_val_loss)),
-            "base_test_perplexity": dg.MetadataValue.float(float(result.base_test["perplexity"])),
-            "finetuned_test_perplexity": dg.MetadataValue.float(float(result.finetuned_test["perplexity"])),
-            "test_tokens": dg.MetadataValue.int(int(result.finetuned_test["n_tokens"])),
-            "train_tokens_per_second": dg.MetadataValue.float(round(result.tokens_per_second, 1)),
-            "mfu": dg.MetadataValue.float(round(float(result.throughput.get("mfu") or 0.0), 4)),
-            "precision": str(result.throughput.get("precision", "")),
-            "n_trainable_parameters": dg.MetadataValue.int(result.n_trainable_parameters),
-            "bits_per_char_in_domain": dg.MetadataValue.json(
-                {name: bits[name]["in_domain"] for name in ("base", "finetuned", "change")}
-            ),
-            "bits_per_char_out_of_domain": dg.MetadataValue.json(
-                {name: bits[name]["ood"] for name in ("base", "finetuned", "change")}
-            ),
-            "training_stats": dg.MetadataValue.md(stats.to_markdown(index=False)),
-            "samples": dg.MetadataValue.json(result.samples),
-            "loss_plot": image_markdown(run.plot_path),
-            "seconds": dg.MetadataValue.float(round(run.seconds, 1)),
-            **{key: reported[key] for key in ("world_size", "backend") if key in reported},
-        }
-    )
+    return dg.MaterializeResult(metadata=_finetune_metadata(run))
 
 
 @dg.asset_check(asset=finetuned_lm, blocking=False)
