@@ -107,36 +107,10 @@ def human_eval_sheet(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name="evaluation", deps=["human_eval_sheet"])
-def human_eval_results(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
-    """Preferences per model pair (Wilson 95%), raters and Fleiss' kappa from the ratings database.
-
-    The playground's Rate tab writes the database; filled-in CSVs dropped into
-    ``human_eval/ratings/`` are imported into it first (a judgement already stored is kept).
-    """
-    from genai_assets.stages.evaluation import run_human_eval_results
-
-    result = run_human_eval_results(lake, context.log.info)
-    base = {
-        "database": result.database,
-        "csv_imported": dg.MetadataValue.int(result.imported),
-        "ignored_files": dg.MetadataValue.json(
-            result.ignored_files
-        ),  # hidden or not .csv in the ratings folder
-        "current_sheet": result.current_sheet,
-    }
-    if result.summary is None:
-        message = (
-            "No ratings yet: rate pairs in the playground's Rate tab (genai-assets playground), or put "
-            f"ratings CSVs downloaded from the sheet page into {result.ratings_dir}/, then materialize again."
-        )
-        context.log.info(message)
-        return dg.MaterializeResult(
-            metadata={**base, "status": "no ratings yet", "note": message, "judgements": 0}
-        )
+def _ratings_metadata(result) -> dict:
+    """What ``human_eval_results`` reports once there are judgements (``result``: ``HumanEvalResults``)."""
     text, summary = result.report_text, result.summary
     metadata = {
-        **base,
         "status": "rated",
         "judgements": dg.MetadataValue.int(summary["judgements"]),
         "raters": dg.MetadataValue.int(summary["raters"]),
@@ -154,7 +128,36 @@ def human_eval_results(context: dg.AssetExecutionContext, lake: DataLake) -> dg.
         metadata[f"win_rate/{headline['model_a']}"] = dg.MetadataValue.float(headline["win_rate_a"])
         metadata["win_rate_ci95"] = dg.MetadataValue.json(headline["win_rate_a_ci95"])
         metadata["sheet_versions"] = dg.MetadataValue.json(headline["sheet_versions"])
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata
+
+
+@dg.asset(group_name="evaluation", deps=["human_eval_sheet"])
+def human_eval_results(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
+    """Preferences per model pair (Wilson 95%), raters and Fleiss' kappa from the ratings database.
+
+    The playground's Rate tab writes the database; filled-in CSVs dropped into
+    ``human_eval/ratings/`` are imported into it first (a judgement already stored is kept).
+    """
+    from genai_assets.stages.evaluation import run_human_eval_results
+
+    result = run_human_eval_results(lake, context.log.info)
+    base = {
+        "database": result.database,
+        "csv_imported": dg.MetadataValue.int(result.imported),
+        # files in the ratings folder that are hidden or not .csv
+        "ignored_files": dg.MetadataValue.json(result.ignored_files),
+        "current_sheet": result.current_sheet,
+    }
+    if result.summary is None:
+        message = (
+            "No ratings yet: rate pairs in the playground's Rate tab (genai-assets playground), or put "
+            f"ratings CSVs downloaded from the sheet page into {result.ratings_dir}/, then materialize again."
+        )
+        context.log.info(message)
+        return dg.MaterializeResult(
+            metadata={**base, "status": "no ratings yet", "note": message, "judgements": 0}
+        )
+    return dg.MaterializeResult(metadata={**base, **_ratings_metadata(result)})
 
 
 @dg.sensor(
