@@ -319,10 +319,12 @@ def contained_duplicate_of(
         keys = {key for key in line_dedup_keys(text) if key.count(" ") + 1 >= min_line_words}
         if not keys:
             continue
-        owners = collections.Counter(owner_of_line[key] for key in keys if key in owner_of_line)
-        shared = sum(owners.values()) / len(keys)
-        if owners and shared >= min_shared_ratio:
-            # The most-shared owner; ties go to the earliest (highest-priority) kept text.
+        owned = [owner_of_line[key] for key in keys if key in owner_of_line]
+        shared = len(owned) / len(keys)
+        if owned and shared >= min_shared_ratio:
+            # The most-shared owner; ties go to the earliest (highest-priority) kept text. (Counted
+            # only for duplicates: most texts own their lines, and a Counter each cost seconds.)
+            owners = collections.Counter(owned)
             duplicate_of[index] = min(owners, key=lambda owner: (-owners[owner], owner))
             shared_ratio[index] = shared
             continue
