@@ -18,7 +18,6 @@ Heavy libraries are imported inside the asset bodies (``genai_assets.definitions
 """
 
 import json
-import time
 
 import dagster as dg
 import pandas as pd
@@ -55,14 +54,10 @@ GeneratedPoemsConfig = stage_config(GeneratedPoemsSettings)
 @dg.asset(group_name=GROUP, kinds={"huggingface"}, config_schema=BaseLMConfig.config_schema())
 def base_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """The pre-trained base model, resolved offline-first and (for the packaged GGUF) converted once."""
-    from genai_assets.finetune.base_model import prepare_base_lm
+    from genai_assets.stages.finetune import run_base_lm
 
-    config = BaseLMConfig.from_context(context).to_library()
-
-    started = time.perf_counter()
-    info = prepare_base_lm(config.base_model, lake.model_dir("base_lm"))
-    seconds = time.perf_counter() - started
-    context.log.info(f"base_lm: {info['name']} ({info['kind']}) in {seconds:.1f}s, cached={info['cached']}")
+    run = run_base_lm(BaseLMConfig.from_context(context).to_library(), lake, context.log.info)
+    info, seconds = run.info, run.seconds
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(info["model_dir"]),
@@ -193,21 +188,11 @@ def finetuned_lm_beats_base(lake: DataLake) -> dg.AssetCheckResult:
 )
 def generated_poems(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Output[pd.DataFrame]:
     """Sample poems for the configured prompts from the fine-tuned model and the base, side by side."""
-    from genai_assets.finetune.base_model import base_model_dir
-    from genai_assets.generation import generate_poems, load_generator
+    from genai_assets.stages.finetune import run_generated_poems
 
     config = GeneratedPoemsConfig.from_context(context).to_library()
-    sampling = config.sampling()  # the fields, then the named preset's values over them
-    models = {"finetuned_lm": lake.model_dir("finetuned_lm")}
-    if config.include_base:
-        models["base_lm"] = base_model_dir(lake.model_dir("base_lm"))
-    rows, started = [], time.perf_counter()
-    for model_name, folder in models.items():
-        generator = load_generator(folder)
-        for sample in generate_poems(generator.model, generator.tokenizer, config.prompts, sampling):
-            rows.append({"model": model_name, **sample})
-        context.log.info(f"generated_poems: {model_name} done after {time.perf_counter() - started:.1f}s")
-    table = pd.DataFrame(rows, columns=["model", "prompt", "sample_index", "text", "params", "n_new_tokens"])
+    run = run_generated_poems(config, lake, context.log.info)
+    table, sampling = run.table, run.sampling
     side_by_side = table.pivot_table(
         index=["prompt", "sample_index"], columns="model", values="text", aggfunc="first"
     )
@@ -216,7 +201,7 @@ def generated_poems(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Out
         metadata={
             "rows": dg.MetadataValue.int(len(table)),
             "sampling": dg.MetadataValue.json({"preset": config.preset or None, **sampling.to_dict()}),
-            "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 1)),
+            "seconds": dg.MetadataValue.float(round(run.seconds, 1)),
             "side_by_side": dataframe_markdown(side_by_side.reset_index(), max_rows=20, max_chars=300),
         },
     )

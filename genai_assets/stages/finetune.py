@@ -1,5 +1,6 @@
-"""Stages of the ``finetune`` group: ``finetune_dataset`` (:func:`run_finetune_dataset`) and
-``finetuned_lm`` (:func:`run_finetuned_lm`).
+"""Stages of the ``finetune`` group: ``base_lm`` (:func:`run_base_lm`), ``finetune_dataset``
+(:func:`run_finetune_dataset`), ``finetuned_lm`` (:func:`run_finetuned_lm`) and ``generated_poems``
+(:func:`run_generated_poems`).
 
 Fine-tune the base model on ``finetune_dataset`` (in this process, or through a ``trainer`` the
 Dagster layer passes to run it under torchrun), measure learning vs forgetting (bits per character
@@ -19,9 +20,11 @@ from typing import Any, Protocol
 import pandas as pd
 
 from genai_assets.evaluation.forgetting import compare_bits_per_char, folder_bits_per_char, forgetting_texts
-from genai_assets.finetune.base_model import base_model_dir, read_base_info
+from genai_assets.finetune.base_model import BaseModelConfig, base_model_dir, prepare_base_lm, read_base_info
 from genai_assets.finetune.data import build_finetune_dataset, prepare_tokenizer
+from genai_assets.finetune.poem_samples import GeneratedPoemsConfig
 from genai_assets.finetune.train import FinetuneConfig, finetune
+from genai_assets.generation import generate_poems, load_generator
 from genai_assets.lake import atomic_directory, atomic_write_text
 from genai_assets.plotting import new_figure, write_figure
 
@@ -175,3 +178,49 @@ def run_finetune_dataset(
     return FinetuneDatasetResult(
         folder, dataset, per_split, lengths, tokenizer, added, time.perf_counter() - started
     )
+
+
+# --- base_lm and generated_poems ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaseLMResult:
+    info: dict  # base_info.json: name, kind, revision, license, architecture, sizes, model_dir, cached
+    seconds: float
+
+
+def run_base_lm(config: BaseModelConfig, lake: FinetuneLake, log: Callable[[str], None]) -> BaseLMResult:
+    """Resolve the base model offline-first; the packaged GGUF is converted once and reused."""
+    started = time.perf_counter()
+    info = prepare_base_lm(config.base_model, lake.model_dir("base_lm"))
+    seconds = time.perf_counter() - started
+    log(f"base_lm: {info['name']} ({info['kind']}) in {seconds:.1f}s, cached={info['cached']}")
+    return BaseLMResult(info, seconds)
+
+
+GENERATED_POEMS_COLUMNS = ["model", "prompt", "sample_index", "text", "params", "n_new_tokens"]
+
+
+@dataclass(frozen=True)
+class GeneratedPoemsResult:
+    table: pd.DataFrame  # GENERATED_POEMS_COLUMNS, one row per sample
+    sampling: Any  # the SamplingConfig applied (fields, then the named preset over them)
+    seconds: float
+
+
+def run_generated_poems(
+    config: GeneratedPoemsConfig, lake: FinetuneLake, log: Callable[[str], None]
+) -> GeneratedPoemsResult:
+    """Samples for the configured prompts from the fine-tuned model and (optionally) the base."""
+    sampling = config.sampling()  # the fields, then the named preset's values over them
+    models = {"finetuned_lm": lake.model_dir("finetuned_lm")}
+    if config.include_base:
+        models["base_lm"] = base_model_dir(lake.model_dir("base_lm"))
+    rows, started = [], time.perf_counter()
+    for model_name, folder in models.items():
+        generator = load_generator(folder)
+        for sample in generate_poems(generator.model, generator.tokenizer, config.prompts, sampling):
+            rows.append({"model": model_name, **sample})
+        log(f"generated_poems: {model_name} done after {time.perf_counter() - started:.1f}s")
+    table = pd.DataFrame(rows, columns=GENERATED_POEMS_COLUMNS)
+    return GeneratedPoemsResult(table, sampling, time.perf_counter() - started)
