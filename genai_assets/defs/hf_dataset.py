@@ -14,15 +14,10 @@ from genai_assets.defs._config import stage_config
 from genai_assets.defs._resources import DataLake
 from genai_assets.publish.config import PoemsDatasetCardSettings
 
-DATASET_FOLDER = "poems_hf_dataset"  # under <lake>/datasets/
 STEP_KINDS = ("transform", "filter", "dedup")  # cleansed_poems records "<kind>/<rule>": rows
 
 
 PoemsHFDatasetConfig = stage_config(PoemsDatasetCardSettings)
-
-
-def hf_dataset_dir(lake: DataLake):
-    return lake.folder("datasets") / DATASET_FOLDER
 
 
 def cleaning_report(instance: dg.DagsterInstance) -> dict | None:
@@ -53,22 +48,14 @@ def poems_hf_dataset(
     cleansed_poems: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """The cleansed poems as a Hub-ready DatasetDict folder (typed Features, DatasetCard, Parquet per split)."""
-    from genai_assets.publish.hf_dataset import (
-        poems_dataset_card,
-        poems_dataset_dict,
-        save_hub_dataset_folder,
-    )
+    from genai_assets.stages.publish import run_poems_hf_dataset
 
     config = PoemsHFDatasetConfig.from_context(context).to_library()
-    dataset = poems_dataset_dict(cleansed_poems)
     cleaning = cleaning_report(context.instance)
     if cleaning is None:
         context.log.warning("No cleansed_poems materialization in this instance: the card omits the steps.")
-    card = poems_dataset_card(dataset, config.repo_id, cleaning)
-    folder = hf_dataset_dir(lake)
-    files = save_hub_dataset_folder(dataset, card, folder)
-    splits = {split: len(part) for split, part in dataset.items()}
-    context.log.info(f"poems_hf_dataset: {splits} -> {folder}")
+    run = run_poems_hf_dataset(config, lake, context.log.info, cleansed_poems, cleaning)
+    folder, files, splits, dataset, card = run.folder, run.files, run.splits, run.dataset, run.card
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(folder)),

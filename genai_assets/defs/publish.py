@@ -30,8 +30,7 @@ HubUploadConfig = stage_config(HubUploadSettings)
 )
 def hub_upload(context: dg.AssetExecutionContext, lake: DataLake, hub: HubClient) -> dg.MaterializeResult:
     """Stage the model with a generated model card, then upload it (or say why not: dry run)."""
-    from genai_assets.defs.hf_dataset import hf_dataset_dir
-    from genai_assets.stages.publish import run_hub_upload
+    from genai_assets.stages.publish import hf_dataset_dir, run_hub_upload
 
     config = HubUploadConfig.from_context(context).to_library()
     result = run_hub_upload(config, lake, context.log.info, hub, dataset_dir=hf_dataset_dir(lake))

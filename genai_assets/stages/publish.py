@@ -1,4 +1,5 @@
-"""Stages of the ``publish`` group: ``hub_upload`` (:func:`run_hub_upload`).
+"""Stages of the ``publish`` group: ``poems_hf_dataset`` (:func:`run_poems_hf_dataset`) and
+``hub_upload`` (:func:`run_hub_upload`).
 
 Gather the model card's inputs from the lake (training metrics, base model, corpus, evaluation and
 its samples), stage the model folder with the card under ``<lake>/hub_staging/<repo name>/``, then
@@ -18,8 +19,13 @@ from typing import Any, Protocol
 import pandas as pd
 
 from genai_assets.escaping import md_inline, md_table_from_frame
-from genai_assets.publish.config import HubUploadSettings
-from genai_assets.publish.hf_dataset import stage_hub_dataset_copy
+from genai_assets.publish.config import HubUploadSettings, PoemsDatasetCardSettings
+from genai_assets.publish.hf_dataset import (
+    poems_dataset_card,
+    poems_dataset_dict,
+    save_hub_dataset_folder,
+    stage_hub_dataset_copy,
+)
 from genai_assets.publish.hub import path_inside, scrub_local_paths, stage_model_folder, validate_repo_id
 from genai_assets.publish.model_card import ModelCardInputs, build_model_card
 
@@ -188,3 +194,40 @@ def training_data_markdown(poems: pd.DataFrame | None) -> str:
         "so no poem is in two splits.\n\n"
         f"{table}"
     )
+
+
+# --- poems_hf_dataset ---------------------------------------------------------------------------
+
+DATASET_FOLDER = "poems_hf_dataset"  # under <lake>/datasets/
+
+
+def hf_dataset_dir(lake: PublishLake) -> Path:
+    """Where ``poems_hf_dataset`` writes the Hub-ready dataset folder (``hub_upload`` stages a copy)."""
+    return lake.folder("datasets") / DATASET_FOLDER
+
+
+@dataclass(frozen=True)
+class PoemsHFDatasetResult:
+    folder: Path
+    files: list[str]
+    splits: dict[str, int]  # split -> rows
+    dataset: Any  # datasets.DatasetDict with typed Features
+    card: Any  # huggingface_hub.DatasetCard
+
+
+def run_poems_hf_dataset(
+    config: PoemsDatasetCardSettings,
+    lake: PublishLake,
+    log: Callable[[str], None],
+    cleansed_poems: pd.DataFrame,
+    cleaning: dict | None,
+) -> PoemsHFDatasetResult:
+    """The cleansed poems as a DatasetDict folder with its card; ``cleaning``: rows per cleaning step
+    (None = unknown here: the card says so)."""
+    dataset = poems_dataset_dict(cleansed_poems)
+    card = poems_dataset_card(dataset, config.repo_id, cleaning)
+    folder = hf_dataset_dir(lake)
+    files = save_hub_dataset_folder(dataset, card, folder)
+    splits = {split: len(part) for split, part in dataset.items()}
+    log(f"poems_hf_dataset: {splits} -> {folder}")
+    return PoemsHFDatasetResult(folder, files, splits, dataset, card)
