@@ -1,7 +1,7 @@
 """Dagster wiring, one module per stage. Each module exposes ``defs = dg.Definitions(...)``
 (assets, checks, schedules, stage-specific resources); ``genai_assets.definitions`` merges them
-and binds the shared resources. Keep these modules thin: gather config and resources, call a
-plain function from the library packages, write the result, return metadata."""
+and binds the shared resources. Keep these modules thin: gather config and resources, call the
+asset's ``run_<asset>`` in :mod:`genai_assets.stages`, turn its result into outputs and metadata."""
 
 import pkgutil
 
