@@ -27,6 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genai_assets.cleaning.dedup import (
+    _tokenize_dictionary_words,
     dedup_key,
     exact_duplicate_of,
     line_dedup_keys,
@@ -134,6 +135,17 @@ def test_line_dedup_keys_equal_dedup_key_per_line(text):
 def test_ftfy_leaves_printable_ascii_with_em_dashes_alone(text):
     # repair_unicode skips ftfy for such text (the em dashes normalize_punctuation makes): exact.
     assert ftfy.fix_text(text, unescape_html=False, uncurl_quotes=False, normalization="NFKC") == text
+
+
+@given(st.lists(st.one_of(WORDY_TEXT, ANY_TEXT, st.sampled_from(["a''b'c 'd' e'", "\u212a\u0130\u03a3x", "a\x00b"])), max_size=8))  # fmt: skip
+def test_byte_level_word_split_equals_the_regex_per_text(texts):
+    # tokenize_texts' fast path (bytes.split over batches, issue 19 speed) against one regex per text.
+    expected = tokenize_texts(texts, lambda text: dictionary_words(text))
+    for batch_texts in (1, 3, 4096):
+        fast = _tokenize_dictionary_words(texts, batch_texts)
+        assert fast.ids.tolist() == expected.ids.tolist()
+        assert fast.lengths.tolist() == expected.lengths.tolist()
+        assert fast.vocabulary == expected.vocabulary
 
 
 @given(

@@ -110,6 +110,8 @@ def tokenize_texts(
     texts: Sequence[str], tokenize: Callable[[str], list[str]] = dictionary_words
 ) -> TokenizedTexts:
     """Split every text into its words once (``tokenize``) and number the words."""
+    if tokenize is dictionary_words:
+        return _tokenize_dictionary_words(texts)
     # Word -> dense id, assigned in first-seen order by C-level dict calls (no Python loop per word).
     vocabulary: collections.defaultdict[str, int] = collections.defaultdict()
     vocabulary.default_factory = vocabulary.__len__
@@ -120,6 +122,51 @@ def tokenize_texts(
         lengths[index] = len(tokens)
         word_ids.extend(map(vocabulary.__getitem__, tokens))
     return TokenizedTexts(np.frombuffer(word_ids, dtype=np.int32), lengths, list(vocabulary))
+
+
+#: Bytes kept by the word scan: a-z, the apostrophe and NUL (the text end marker); the rest is a space.
+_WORD_BYTES = bytes(code if 97 <= code <= 122 or code in (0, 39) else 32 for code in range(256))
+
+
+def _tokenize_dictionary_words(texts: Sequence[str], batch_texts: int = 4096) -> TokenizedTexts:
+    """:func:`tokenize_texts` with :func:`dictionary_words`, without a regex.
+
+    A batch of texts is joined by `` NUL `` (NUL is never part of a word), lower-cased (per
+    character, so the same letters as per text) and encoded to ASCII (other characters become
+    ``?``, a separator as for the regex); every byte but a-z, ``'`` and NUL becomes a space, an
+    apostrophe not between two letters too, and ``bytes.split`` gives the words (and one NUL
+    after each text's words). The same ids, lengths and vocabulary as one regex scan per text
+    (tested on the whole Gutenberg corpus and by hypothesis), about twice as fast.
+    """
+    vocabulary: collections.defaultdict[bytes, int] = collections.defaultdict()
+    vocabulary.default_factory = vocabulary.__len__
+    vocabulary[b"\x00"]  # id 0: the text end marker, dropped below
+    word_ids = array.array("i")  # grows in place (a list of chunks + concatenate held both)
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    for start in range(0, len(texts), batch_texts):
+        batch = texts[start : start + batch_texts]
+        joined = " \x00 ".join(batch) + " \x00"
+        if joined.count("\x00") != len(batch):  # a NUL inside a text: one regex scan per text
+            for offset, text in enumerate(batch):
+                words = [word.encode("ascii") for word in dictionary_words(text)]
+                lengths[start + offset] = len(words)
+                word_ids.extend(vocabulary[word] - 1 for word in words)
+            continue
+        scanned = np.frombuffer(joined.lower().encode("ascii", "replace").translate(_WORD_BYTES), np.uint8)
+        scanned = scanned.copy()
+        apostrophes = np.flatnonzero(scanned == 39)
+        before = scanned[np.maximum(apostrophes - 1, 0)]
+        after = scanned[np.minimum(apostrophes + 1, len(scanned) - 1)]
+        inner = (apostrophes > 0) & (before >= 97) & (before <= 122) & (after >= 97) & (after <= 122)
+        scanned[apostrophes[~inner]] = 32
+        batch_ids = np.fromiter(map(vocabulary.__getitem__, scanned.tobytes().split()), dtype=np.int32)
+        ends = np.flatnonzero(batch_ids == 0)  # one per text
+        lengths[start : start + len(batch)] = np.diff(ends, prepend=-1) - 1
+        word_ids.frombytes((batch_ids[batch_ids != 0] - 1).tobytes())
+    del vocabulary[b"\x00"]
+    return TokenizedTexts(
+        np.frombuffer(word_ids, dtype=np.int32), lengths, [word.decode("ascii") for word in vocabulary]
+    )
 
 
 def _word_hash(word: str) -> int:
