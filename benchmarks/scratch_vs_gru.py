@@ -47,7 +47,7 @@ def run(name: str, lake: Path) -> dict:
     from genai_assets.training.scratch_runs import run_language_model
 
     kind, overrides = RUNS[name]
-    quiet = {"sample_prompts": [""], "sample_max_new_tokens": 1, "checkpoint_every": 0}
+    quiet = {"sample_prompts": [""], "sampling": {"max_new_tokens": 1}, "checkpoint_every": 0}
     steps = overrides["max_steps"]
     token_dir = lake / "token_arrays"
     vocab = int(read_token_meta(token_dir)["vocab_size"])

@@ -122,6 +122,26 @@ def test_the_launchpad_shows_a_field_with_its_declared_description_and_default(d
     assert all(each.description for each in evaluation.values())
 
 
+def test_a_nested_settings_field_shows_its_own_default_instance_in_the_launchpad(defs):
+    """One SamplingConfig type, nested with different defaults per stage: Dagster would read a nested
+    config's defaults from its class, so each default instance gets its own derived class."""
+    from genai_assets.finetune.poem_samples import GeneratedPoemsConfig
+    from genai_assets.training.scratch_config import ScratchTransformerConfig
+
+    assets = configured_assets(defs)
+    for asset_name, library in [
+        ("generated_poems", GeneratedPoemsConfig),
+        ("scratch_transformer", ScratchTransformerConfig),
+    ]:
+        nested = assets[asset_name].fields["sampling"].config_type.fields
+        expected = dataclasses.asdict(library().sampling)
+        assert {name: field.default_value for name, field in nested.items()} == expected
+        assert all(field.description for field in nested.values())
+    assert expected["temperature"] == 0.8 and expected["repetition_penalty"] == 1.0  # the scratch run's own
+    poems = derived_classes(defs)["generated_poems"](sampling={"top_k": 3}).to_library()
+    assert (poems.sampling.top_k, poems.sampling.seed, poems.sampling.max_new_tokens) == (3, 1234, 60)
+
+
 def test_the_derivation_reads_no_source_and_imports_nothing_private():
     source = inspect.getsource(_config)
     assert "dagster._" not in source and "tokenize" not in source and "dg.Shape" not in source
@@ -176,6 +196,12 @@ BAD_VALUES = [
     ("raw_poems", {"collapse_min_ratio": math.nan}, "collapse_min_ratio must be a finite number"),
     ("generated_poems", {"prompts": []}, "prompts must hold at least one prompt"),
     ("generated_poems", {"preset": "corse"}, "Unknown sampling preset 'corse'"),
+    ("generated_poems", {"sampling": {"temperature": 0.0}}, "temperature must be > 0"),
+    (
+        "scratch_transformer",
+        {"sampling": {"num_return_sequences": 2}},
+        "sampling.num_return_sequences must be 1",
+    ),
 ]
 
 

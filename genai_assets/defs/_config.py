@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import types
 import typing
 from collections.abc import Mapping
@@ -93,11 +94,25 @@ def stage_config(library_class: type, **asset_only_fields: tuple[type, Any, str]
     """A ``dg.Config`` subclass mirroring ``library_class`` (plus ``name=(type, default, description)``
     fields that only the asset uses, e.g. whether to write exports).
 
-    Nested dataclass fields become nested configs; ``tuple[X, ...]`` becomes ``list[X]`` (Dagster
-    has no tuple type; the dataclass converts back in ``__post_init__`` if it cares).
+    Nested dataclass fields become nested configs whose defaults are the field's default instance
+    (Dagster reads a nested config's defaults from its class, so each distinct default instance gets
+    its own derived class); ``tuple[X, ...]`` becomes ``list[X]`` (Dagster has no tuple type; the
+    dataclass converts back in ``__post_init__`` if it cares).
     """
-    fields = library_fields(library_class)
-    for name, (annotation, default, description) in asset_only_fields.items():
+    return _derived_config(library_class, None, tuple(asset_only_fields.items()))
+
+
+@functools.cache
+def _nested_config(library_class: type, defaults_json: str) -> type[StageConfig]:
+    """The derived config of a nested dataclass field whose default instance is ``defaults_json``."""
+    return _derived_config(library_class, json.loads(defaults_json), ())
+
+
+def _derived_config(
+    library_class: type, defaults: dict[str, Any] | None, asset_only_fields: tuple
+) -> type[StageConfig]:
+    fields = library_fields(library_class, defaults)
+    for name, (annotation, default, description) in asset_only_fields:
         if name in fields:
             raise ValueError(f"Asset-only field {name!r} clashes with {library_class.__name__}.{name}.")
         fields[name] = (annotation, Field(default, description=description))
@@ -108,7 +123,7 @@ def stage_config(library_class: type, **asset_only_fields: tuple[type, Any, str]
         **fields,
     )
     derived.library_class = library_class
-    derived.asset_only_fields = frozenset(asset_only_fields)
+    derived.asset_only_fields = frozenset(name for name, _ in asset_only_fields)
     _DERIVED_BY_SCHEMA_KEY[_schema_key(derived.to_config_schema())] = derived
     return derived
 
@@ -142,18 +157,23 @@ def _schema_key(config_schema) -> str:
     return config_schema.as_field().config_type.key
 
 
-def library_fields(library_class: type) -> dict[str, tuple[Any, Any]]:
+def library_fields(
+    library_class: type, defaults: Mapping[str, Any] | None = None
+) -> dict[str, tuple[Any, Any]]:
     """``{name: (annotation, pydantic Field)}`` mirroring a dataclass: for ``create_model`` (configs,
-    and resources such as the scraper's, whose HTTP settings are ``HttpPolicy``'s fields)."""
+    and resources such as the scraper's, whose HTTP settings are ``HttpPolicy``'s fields).
+    ``defaults`` (a nested field's default instance, as a dict) replaces the class's defaults."""
     if not dataclasses.is_dataclass(library_class):
         raise TypeError(f"{library_class!r} is not a dataclass.")
     hints = typing.get_type_hints(library_class)  # without Annotated's extras: the plain types
     descriptions = field_descriptions(library_class)
     fields: dict[str, Any] = {}
     for item in dataclasses.fields(library_class):
-        annotation = _config_annotation(hints[item.name])
+        annotation = _config_annotation(hints[item.name], _default_instance(item))
         description = descriptions.get(item.name)
-        if item.default_factory is not dataclasses.MISSING:
+        if defaults is not None and item.name in defaults:
+            fields[item.name] = (annotation, Field(defaults[item.name], description=description))
+        elif item.default_factory is not dataclasses.MISSING:
             factory = functools.partial(_converted, item.default_factory, annotation)
             fields[item.name] = (annotation, Field(default_factory=factory, description=description))
         elif item.default is not dataclasses.MISSING:
@@ -215,9 +235,21 @@ def _converted(factory, annotation):
     return list(value) if isinstance(value, tuple) else value
 
 
-def _config_annotation(annotation):
-    """The pydantic/Dagster annotation for a dataclass field's type."""
+def _default_instance(item: dataclasses.Field) -> Any:
+    """A nested dataclass field's default value (None when it has none or is not a dataclass)."""
+    if item.default_factory is not dataclasses.MISSING:
+        value = item.default_factory()
+    else:
+        value = None if item.default is dataclasses.MISSING else item.default
+    return value if dataclasses.is_dataclass(value) else None
+
+
+def _config_annotation(annotation, default_instance: Any = None):
+    """The pydantic/Dagster annotation for a dataclass field's type (a nested dataclass: its derived
+    config, with ``default_instance``'s values as the defaults the Launchpad shows)."""
     nested = _dataclass_type(annotation)
+    if nested is not None and default_instance is not None:
+        return _nested_config(nested, json.dumps(dataclasses.asdict(default_instance), sort_keys=True))
     if nested is not None:
         return stage_config(nested)
     origin = typing.get_origin(annotation)

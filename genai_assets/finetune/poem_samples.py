@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated
 
 from genai_assets.config_checks import non_finite_problems, raise_problems
@@ -18,52 +18,39 @@ class GeneratedPoemsConfig:
     prompts: Annotated[list[str], "first words of each poem"] = field(
         default_factory=lambda: list(DEFAULT_PROMPTS)
     )
-    num_samples: Annotated[int, "samples per prompt and model"] = 1
-    max_new_tokens: Annotated[int, "tokens generated per sample"] = 60
-    temperature: Annotated[float, "sampling temperature (> 0)"] = 0.9
-    top_k: Annotated[int, "top-k filter (0 = off)"] = 50
-    top_p: Annotated[float, "nucleus filter mass in (0, 1]"] = 0.95
-    repetition_penalty: Annotated[float, "penalty on repeated tokens (1 = none)"] = 1.1
-    no_repeat_ngram_size: Annotated[int, "never repeat an n-gram of this size (0 = off)"] = 0
-    do_sample: Annotated[bool, "sample (True) or greedy decoding (False)"] = True
+    sampling: Annotated[
+        SamplingConfig,
+        "decoding settings (transformers generate names; num_return_sequences = samples per prompt)",
+    ] = field(default_factory=lambda: SamplingConfig(max_new_tokens=60, seed=1234))
     preset: Annotated[
         str,
-        "Named decoding preset ('course': temperature 1.0, top-k 50, top-p 0.95, repetition penalty 1.2, no repeated 2-grams, 3 samples per prompt); its values replace the fields above. Empty = use the fields.",
+        "Named decoding preset ('course': temperature 1.0, top-k 50, top-p 0.95, repetition penalty 1.2, "
+        "no repeated 2-grams, 3 samples per prompt); its values replace those of sampling. Empty = sampling's.",
     ] = ""
     include_base: Annotated[bool, "also generate from base_lm, side by side"] = True
-    seed: Annotated[int, "seed of the sampling (reproducible table)"] = 1234
 
     def __post_init__(self) -> None:
+        if isinstance(self.sampling, dict):  # a run config's nested mapping
+            self.sampling = SamplingConfig(**self.sampling)
         problems = non_finite_problems(self)
         if not self.prompts:
             problems.append("prompts must hold at least one prompt ('' = from scratch)")
         try:
-            self.sampling()  # the decoding settings' own checks, with the preset applied
+            self.applied_sampling()  # the preset's values must pass the decoding settings' checks too
         except ValueError as error:
             problems.append(str(error).rstrip("."))
         raise_problems(self, problems)
 
-    def sampling(self) -> SamplingConfig:
-        """The decoding settings: these fields, then the preset's values over them."""
+    def applied_sampling(self) -> SamplingConfig:
+        """The decoding settings: ``sampling``, then the named preset's values over them."""
         from genai_assets.generation.presets import sampling_preset
 
-        values = dict(
-            do_sample=self.do_sample,
-            top_k=self.top_k,
-            top_p=self.top_p,
-            temperature=self.temperature,
-            repetition_penalty=self.repetition_penalty,
-            no_repeat_ngram_size=self.no_repeat_ngram_size,
-            num_return_sequences=self.num_samples,
-            max_new_tokens=self.max_new_tokens,
-            seed=self.seed,
-        )
         # A Dagster config cannot tell a default from a typed value, so a preset replaces what it names.
-        return SamplingConfig(**{**values, **(sampling_preset(self.preset) if self.preset else {})})
+        return replace(self.sampling, **sampling_preset(self.preset)) if self.preset else self.sampling
 
 
 GENERATED_POEMS_PRESETS: dict[str, dict] = {
-    "tiny": {"prompts": ["The rose"], "max_new_tokens": 12},
+    "tiny": {"prompts": ["The rose"], "sampling": {"max_new_tokens": 12}},
     "cpu": {},
-    "gpu": {"num_samples": 3, "max_new_tokens": 120},
+    "gpu": {"sampling": {"num_return_sequences": 3, "max_new_tokens": 120}},
 }

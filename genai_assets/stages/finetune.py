@@ -212,7 +212,7 @@ def run_generated_poems(
     config: GeneratedPoemsConfig, lake: FinetuneLake, log: Callable[[str], None]
 ) -> GeneratedPoemsResult:
     """Samples for the configured prompts from the fine-tuned model and (optionally) the base."""
-    sampling = config.sampling()  # the fields, then the named preset's values over them
+    sampling = config.applied_sampling()  # the nested settings, then the named preset's over them
     models = {"finetuned_lm": lake.model_dir("finetuned_lm")}
     if config.include_base:
         models["base_lm"] = base_model_dir(lake.model_dir("base_lm"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,7 +25,6 @@ from genai_assets.lake import atomic_write_text
 from genai_assets.models.encoder_decoder import EncoderDecoderConfig, EncoderDecoderTransformer
 from genai_assets.models.loading import save_scratch_model
 from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
-from genai_assets.models.sampling_settings import SamplingConfig
 from genai_assets.models.size_guard import check_memory, estimate_gpt_training_memory
 from genai_assets.models.transformer import GPT
 from genai_assets.plotting import new_figure, write_figure
@@ -122,15 +121,10 @@ def token_arrays_meta(lake: LakeFolders) -> tuple[Path, dict]:
 
 
 def sampling_for(config: LanguageModelRunConfig) -> Sampling:
-    """The run's samples: its prompts and sampling fields, no repetition controls (they show what was learned)."""
-    settings = SamplingConfig(
-        max_new_tokens=config.sample_max_new_tokens,
-        temperature=config.temperature,
-        top_k=config.top_k,
-        top_p=config.top_p,
-        repetition_penalty=1.0,
-        seed=config.seed,
-    )
+    """The run's samples: its prompts decoded with its ``sampling`` settings (seed None = the run's)."""
+    settings = config.sampling
+    if settings.seed is None:
+        settings = replace(settings, seed=config.seed)
     return Sampling(prompts=list(config.sample_prompts), settings=settings)
 
 
@@ -140,11 +134,11 @@ def generation_defaults(meta: dict, config: LanguageModelRunConfig) -> dict:
         "bos_token_id": int(meta["bos_id"]),
         "eos_token_id": int(meta["eos_id"]),
         "pad_token_id": int(meta["pad_id"]),
-        "do_sample": True,
-        "temperature": config.temperature,
-        "top_k": config.top_k,
-        "top_p": config.top_p,
-        "max_new_tokens": config.sample_max_new_tokens,
+        "do_sample": config.sampling.do_sample,
+        "temperature": config.sampling.temperature,
+        "top_k": config.sampling.top_k,
+        "top_p": config.sampling.top_p,
+        "max_new_tokens": config.sampling.max_new_tokens,
     }
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from genai_assets.config_checks import non_finite_problems, raise_problems, upper_bound_problems
 from genai_assets.models.gpt_config import GPT_PRESETS, GPTArchitecture, GPTConfig
-from genai_assets.models.sampling_settings import filter_problems
+from genai_assets.models.sampling_settings import SamplingConfig
 from genai_assets.training.precision import precision_problems
 
 DEFAULT_PROMPTS = ["", "The moon", "Shall I compare thee", "O gentle love,"]
@@ -108,10 +108,18 @@ class LanguageModelRunConfig(ScratchRunConfig):
     sample_prompts: Annotated[list[str], "'' = from scratch"] = field(
         default_factory=lambda: list(DEFAULT_PROMPTS)
     )
-    sample_max_new_tokens: Annotated[int, "new tokens per sample"] = 96
-    temperature: Annotated[float, "sampling temperature (also the saved generation default)"] = 0.8
-    top_k: Annotated[int, "top-k filter for sampling; 0 = off"] = 50
-    top_p: Annotated[float, "nucleus (top-p) filter for sampling; 1 = off"] = 0.95
+    sampling: Annotated[
+        SamplingConfig,
+        "how the logged samples are decoded (no repetition controls by default: they show what was learned); "
+        "seed None = the run's seed; temperature, top-k and top-p are also the saved generation defaults",
+    ] = field(
+        default_factory=lambda: SamplingConfig(temperature=0.8, repetition_penalty=1.0, max_new_tokens=96)
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sampling, dict):  # a run config's or a torchrun worker's nested mapping
+            self.sampling = SamplingConfig(**self.sampling)  # its own checks run here
+        super().__post_init__()
 
     def problems(self) -> list[str]:
         problems = super().problems()
@@ -119,9 +127,12 @@ class LanguageModelRunConfig(ScratchRunConfig):
             problems.append(f"block_size must be >= 2, got {self.block_size}")
         if not self.sample_prompts:
             problems.append("sample_prompts must hold at least one prompt ('' = from scratch)")
-        if self.sample_max_new_tokens < 1:
-            problems.append(f"sample_max_new_tokens must be >= 1, got {self.sample_max_new_tokens}")
-        return problems + filter_problems(self.temperature, self.top_k, self.top_p)
+        if self.sampling.num_return_sequences != 1:
+            problems.append(
+                f"sampling.num_return_sequences must be 1 (one sample per prompt), got "
+                f"{self.sampling.num_return_sequences}"
+            )
+        return problems
 
 
 @dataclass
@@ -218,7 +229,7 @@ SCRATCH_PRESETS: dict[str, dict[str, dict]] = {
         # the model's sizes (block_size included) are GPT_PRESETS'; the run's settings are added here
         "tiny": {
             **GPT_PRESETS["tiny"], "max_steps": 6, "batch_size": 4, "warmup_steps": 2, "eval_every": 3,
-            "eval_batches": 2, "checkpoint_every": 3, "sample_max_new_tokens": 12, "sample_prompts": ["", "The moon"],
+            "eval_batches": 2, "checkpoint_every": 3, "sampling": {"max_new_tokens": 12}, "sample_prompts": ["", "The moon"],
         },
         "cpu": {**GPT_PRESETS["cpu"]},
         "gpu": {
@@ -244,7 +255,7 @@ SCRATCH_PRESETS: dict[str, dict[str, dict]] = {
         "tiny": {
             "max_steps": 6, "batch_size": 4, "block_size": 32, "n_embd": 32, "hidden_size": 48, "dropout": 0.0,
             "warmup_steps": 2, "eval_every": 3, "eval_batches": 2, "checkpoint_every": 3,
-            "sample_max_new_tokens": 12, "sample_prompts": ["", "The moon"], "num_threads": 1,
+            "sampling": {"max_new_tokens": 12}, "sample_prompts": ["", "The moon"], "num_threads": 1,
         },
         "cpu": {},
         "gpu": {
