@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -189,10 +189,28 @@ def generate_samples(
 
 
 @dataclass
-class LanguageModelRun:
-    """What :func:`run_language_model` measured (the model is trained in place)."""
+class _TrainedRun:
+    """What every scratch run reports: the loop's result plus the subclass's own measurements."""
 
     train: TrainResult
+
+    def metrics(self) -> dict:
+        """``metrics.json`` / model-card figures: every field but ``train``, and the loop's figures."""
+        measured = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "train"}
+        throughput = measured.get("throughput", {})
+        return measured | {
+            "tokens_per_second": self.train.tokens_per_second,
+            "mfu": throughput.get("mfu"),
+            "steps": self.train.steps,
+            "resumed_from_step": self.train.resumed_from_step,
+            "history": self.train.history,
+        }
+
+
+@dataclass
+class LanguageModelRun(_TrainedRun):
+    """What :func:`run_language_model` measured (the model is trained in place)."""
+
     val_loss: float  # mean nats per token over every full validation block
     val_perplexity: float
     val_bpc: float  # bits per character of the validation text
@@ -202,24 +220,6 @@ class LanguageModelRun:
     samples: list[dict]
     notes: list[str] = field(default_factory=list)
     throughput: dict = field(default_factory=dict)  # tokens/s, MFU and how (training.throughput)
-
-    def metrics(self) -> dict:
-        return {
-            "val_loss": self.val_loss,
-            "val_perplexity": self.val_perplexity,
-            "val_bpc": self.val_bpc,
-            "n_parameters": self.n_parameters,
-            "tokens_seen": self.tokens_seen,
-            "tokens_per_second": self.train.tokens_per_second,
-            "mfu": self.throughput.get("mfu"),
-            "throughput": self.throughput,
-            "train_seconds": self.train_seconds,
-            "steps": self.train.steps,
-            "resumed_from_step": self.train.resumed_from_step,
-            "history": self.train.history,
-            "samples": self.samples,
-            "notes": self.notes,
-        }
 
 
 def run_language_model(
@@ -287,10 +287,9 @@ def run_throughput(model: torch.nn.Module, result: TrainResult, seq_len: int) ->
 
 
 @dataclass
-class NextLineRun:
+class NextLineRun(_TrainedRun):
     """What :func:`run_next_line` measured."""
 
-    train: TrainResult
     val_loss: float
     val_perplexity: float
     n_parameters: int
@@ -300,23 +299,6 @@ class NextLineRun:
     examples: list[dict]  # {"line", "reference", "generated"}
     notes: list[str] = field(default_factory=list)
     throughput: dict = field(default_factory=dict)  # tokens/s, MFU and how (training.throughput)
-
-    def metrics(self) -> dict:
-        return {
-            "val_loss": self.val_loss,
-            "val_perplexity": self.val_perplexity,
-            "n_parameters": self.n_parameters,
-            "n_train_pairs": self.n_train_pairs,
-            "n_val_pairs": self.n_val_pairs,
-            "tokens_per_second": self.train.tokens_per_second,
-            "mfu": self.throughput.get("mfu"),
-            "throughput": self.throughput,
-            "train_seconds": self.train_seconds,
-            "steps": self.train.steps,
-            "history": self.train.history,
-            "examples": self.examples,
-            "notes": self.notes,
-        }
 
 
 def load_line_pairs(token_dir: str | Path, max_source_len: int, max_target_len: int, seed: int = 0):
