@@ -6,6 +6,8 @@ import sys
 import numpy as np
 import pytest
 from datasketch import MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genai_assets.cleaning.dedup import (
     dedup_key,
@@ -166,3 +168,90 @@ def test_contained_duplicate_rejects_bad_settings():
         contained_duplicate_of(["a b c d"], min_shared_ratio=0.0)
     with pytest.raises(ValueError, match="min_line_words"):
         contained_duplicate_of(["a b c d"], min_line_words=0)
+
+
+def _contained_by_strings(texts, min_line_words, min_shared_ratio):
+    """The containment step as it was (one dict of line strings, text by text): the reference."""
+    import collections
+
+    from genai_assets.cleaning.dedup import line_dedup_keys
+
+    owner_of_line, duplicate_of, shared_ratio = {}, [-1] * len(texts), [0.0] * len(texts)
+    for index, text in enumerate(texts):
+        keys = {key for key in line_dedup_keys(text) if key.count(" ") + 1 >= min_line_words}
+        owned = [owner_of_line[key] for key in keys if key in owner_of_line]
+        if keys and owned and len(owned) / len(keys) >= min_shared_ratio:
+            owners = collections.Counter(owned)
+            duplicate_of[index] = min(owners, key=lambda owner: (-owners[owner], owner))
+            shared_ratio[index] = len(owned) / len(keys)
+            continue
+        for key in keys:
+            owner_of_line.setdefault(key, index)
+    return duplicate_of, shared_ratio
+
+
+LINES = ["the rose is red today", "O love!", "and so the night went on", "", "The Rose is red, today.", "a b"]
+
+
+@given(
+    st.lists(st.lists(st.sampled_from(LINES), max_size=5).map("\n".join), max_size=12),
+    st.integers(1, 5),
+    st.sampled_from([0.3, 0.5, 1.0]),
+)
+@settings(max_examples=300, deadline=None)
+def test_contained_duplicate_of_equals_the_string_reference(texts, min_line_words, ratio):
+    from genai_assets.cleaning.dedup import contained_duplicate_of, tokenize_texts
+
+    expected = _contained_by_strings(texts, min_line_words, ratio)
+    tokens = tokenize_texts(texts)
+    for given_texts in (texts, tokens, tokens.select(np.arange(len(texts)))):
+        duplicate_of, shared = contained_duplicate_of(given_texts, min_line_words, ratio)
+        assert (duplicate_of.tolist(), shared.tolist()) == expected
+
+
+@given(st.lists(st.text(st.sampled_from("ab '\n\x00\x01.K\u212a"), max_size=20), max_size=6), st.data())
+def test_tokenized_lines_are_the_words_of_each_line(texts, data):
+    from genai_assets.cleaning.dedup import dictionary_words, tokenize_texts
+
+    rows = data.draw(st.lists(st.integers(0, max(len(texts) - 1, 0)), max_size=6)) if texts else []
+    tokens = tokenize_texts(texts).select(rows)
+    expected = [len(dictionary_words(line)) for row in rows for line in texts[row].split("\n")]
+    assert tokens.line_lengths.tolist() == expected
+    assert tokens.line_counts.tolist() == [texts[row].count("\n") + 1 for row in rows]
+
+
+def _near_by_datasketch(texts, threshold, num_perm, seed, weight):
+    """The near-duplicate loop as it was (datasketch's MinHashLSH and LeanMinHash): the reference."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    flat, counts = shingle_hashes(texts, 3)
+    signatures = minhash_signatures(flat, counts, num_perm, seed)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(1 - weight, weight))
+    duplicate_of, similarity = [-1] * len(texts), [0.0] * len(texts)
+    for index in np.flatnonzero(counts > 0).tolist():
+        sketch = LeanMinHash(seed=seed, hashvalues=signatures[index], scheme="affine32")
+        for candidate in sorted(lsh.query(sketch)):
+            estimate = float(np.mean(signatures[candidate] == signatures[index]))
+            if estimate >= threshold:
+                duplicate_of[index], similarity[index] = candidate, estimate
+                break
+        else:
+            lsh.insert(index, sketch)
+    return duplicate_of, similarity
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(BASE.split()[:14]), min_size=0, max_size=14).map(" ".join), max_size=25
+    ),
+    st.sampled_from([0.3, 0.5, 0.7]),
+    st.sampled_from([0.5, 0.7]),
+)
+@settings(max_examples=60, deadline=None)
+def test_near_duplicate_of_equals_the_datasketch_lsh_loop(texts, threshold, weight):
+    expected = _near_by_datasketch(texts, threshold, 32, 7, weight)
+    for prefilter in (True, False):
+        found = near_duplicate_of(
+            texts, threshold, 3, 32, 7, prefilter=prefilter, false_negative_weight=weight
+        )
+        assert (found[0].tolist(), found[1].tolist()) == expected

@@ -356,10 +356,9 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
     order = _drop_duplicate_ids(frame, removals)
     order = _drop_text_duplicates(order, tokens, row_of, config, removals)
 
-    del tokens, row_of  # the containment step compares lines, not whole texts
     if config.containment_dedup:
         contained, shared = contained_duplicate_of(
-            [texts[position] for position in order],
+            tokens.select(row_of[order]),
             min_line_words=config.containment_min_line_words,
             min_shared_ratio=config.containment_ratio,
         )
