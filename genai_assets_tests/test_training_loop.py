@@ -60,11 +60,32 @@ def fresh_model(seed: int = 0) -> TinyLM:
 def test_config_validation_names_the_problem():
     with pytest.raises(ValueError, match="max_steps must be >= 1"):
         TrainLoopConfig(max_steps=0)
-    with pytest.raises(ValueError, match="warmup_steps must be in"):
-        TrainLoopConfig(max_steps=5, warmup_steps=6)
+    with pytest.raises(ValueError, match="warmup_steps must be >= 0"):
+        TrainLoopConfig(max_steps=5, warmup_steps=-1)
+    with pytest.raises(ValueError, match="max_steps must be <= 10,000,000"):
+        TrainLoopConfig(max_steps=10**21)
     with pytest.raises(ValueError, match="adam_betas"):
         TrainLoopConfig(adam_betas=(0.9, 1.5))
     assert TrainLoopConfig(adam_betas=[0.8, 0.9]).adam_betas == (0.8, 0.9)
+
+
+def test_a_warmup_longer_than_the_run_is_capped_at_its_length():
+    """Warm-up is capped at ``max_steps`` (the scratch and fine-tune configs rely on it): 6 warm-up
+    steps in a 4-step run train exactly like 4."""
+    data = make_data(3)
+    capped, exact = fresh_model(), fresh_model()
+    train(
+        capped,
+        lambda: data,
+        lambda: data,
+        TrainLoopConfig(max_steps=4, warmup_steps=6, eval_every=0),
+        lm_loss,
+    )
+    train(
+        exact, lambda: data, lambda: data, TrainLoopConfig(max_steps=4, warmup_steps=4, eval_every=0), lm_loss
+    )
+    for left, right in zip(capped.parameters(), exact.parameters(), strict=True):
+        assert torch.equal(left, right)
 
 
 def test_schedule_matches_transformers():

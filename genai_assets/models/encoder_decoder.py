@@ -23,72 +23,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from genai_assets.models.layers import ACTIVATIONS, DecoderLayer, EncoderLayer, KVCache, positional_encoding
+from genai_assets.models.encoder_decoder_config import EncoderDecoderConfig
+from genai_assets.models.layers import DecoderLayer, EncoderLayer, KVCache, positional_encoding
 from genai_assets.models.loss import IGNORE_INDEX, token_cross_entropy
 from genai_assets.models.sampling import GeneratesTokens
-
-
-@dataclass
-class EncoderDecoderConfig:
-    """Hyperparameters of :class:`EncoderDecoderTransformer`. Defaults are the ``cpu`` demo size."""
-
-    vocab_size: int = 4096  # shared source/target vocabulary
-    pad_id: int = 0  # padding id in sources (masked out of attention); targets pad with -100
-    bos_id: int = 1  # decoder start token
-    eos_id: int = 2  # ends a generated target
-    max_source_len: int = 48  # longest source in tokens (longer ones are cut by the data pipeline)
-    max_target_len: int = 48  # longest decoder input, start token included
-    n_encoder_layers: int = 2  # N for the encoder stack
-    n_decoder_layers: int = 2  # N for the decoder stack
-    n_head: int = 4  # attention heads (h)
-    d_model: int = 128  # model width (C)
-    ffn_multiplier: int = 4  # d_ff = ffn_multiplier * d_model
-    dropout: float = 0.0  # P_drop (§5.4; the paper uses 0.1 — 0 here: demo runs see < 1 epoch)
-    norm_first: bool = True  # pre-norm (default here) or the paper's post-norm
-    positional_encoding: str = "sinusoidal"  # the paper's choice; or "learned"
-    activation: str = "relu"  # the paper's choice; or "gelu"
-    tie_embeddings: bool = True  # one matrix for source embedding, target embedding and output (§3.4)
-    use_sdpa: bool = True  # fused attention kernel; False = the explicit teaching path
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in (
-            "vocab_size",
-            "max_source_len",
-            "n_encoder_layers",
-            "n_decoder_layers",
-            "n_head",
-            "d_model",
-        ):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_target_len < 2:
-            problems.append(f"max_target_len must be >= 2 (start token + one), got {self.max_target_len}")
-        if self.n_head >= 1 and self.d_model % self.n_head:
-            problems.append(f"d_model={self.d_model} must be divisible by n_head={self.n_head}")
-        for name in ("pad_id", "bos_id", "eos_id"):
-            if not 0 <= getattr(self, name) < self.vocab_size:
-                problems.append(
-                    f"{name}={getattr(self, name)} is outside the vocabulary (size {self.vocab_size})"
-                )
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.positional_encoding not in ("learned", "sinusoidal"):
-            problems.append(
-                f"positional_encoding must be 'learned' or 'sinusoidal', got {self.positional_encoding!r}"
-            )
-        if self.activation not in ACTIVATIONS:
-            problems.append(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if problems:
-            raise ValueError("Invalid EncoderDecoderConfig: " + "; ".join(problems) + ".")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class EncoderDecoderTransformer(GeneratesTokens, nn.Module):

@@ -22,46 +22,17 @@ Shape letters: B batch, T time, E embedding width, H hidden width, L layers, V v
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from genai_assets.models.loss import token_cross_entropy
+from genai_assets.models.rnn_config import RNNConfig
 from genai_assets.models.sampling import GeneratesTokens
 
-RNN_KINDS = ("rnn", "lstm", "gru")
 _RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # (L, B, H), or (h, c) for the LSTM
-
-
-@dataclass
-class RNNConfig:
-    """Hyperparameters of :class:`RNNLanguageModel`. Defaults are the ``cpu`` demo size."""
-
-    kind: str = "lstm"  # "rnn" (Elman, tanh), "lstm" or "gru"
-    vocab_size: int = 4096  # number of token ids
-    n_embd: int = 128  # token embedding width (E)
-    hidden_size: int = 256  # recurrent state width (H)
-    n_layer: int = 1  # stacked recurrent layers (L)
-    dropout: float = 0.0  # on embeddings, between recurrent layers and before the head
-    tie_weights: bool = True  # output head shares the embedding matrix (through an H → E projection)
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.kind not in RNN_KINDS:
-            problems.append(f"kind must be one of {', '.join(RNN_KINDS)}, got {self.kind!r}")
-        for name in ("vocab_size", "n_embd", "hidden_size", "n_layer"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        if problems:
-            raise ValueError("Invalid RNNConfig: " + "; ".join(problems) + ".")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class RNNLanguageModel(GeneratesTokens, nn.Module):

@@ -22,9 +22,9 @@ import pandas as pd
 import torch
 
 from genai_assets.lake import atomic_write_text
-from genai_assets.models.encoder_decoder import EncoderDecoderConfig, EncoderDecoderTransformer
+from genai_assets.models.encoder_decoder import EncoderDecoderTransformer
 from genai_assets.models.loading import save_scratch_model
-from genai_assets.models.rnn import RNNConfig, RNNLanguageModel
+from genai_assets.models.rnn import RNNLanguageModel
 from genai_assets.models.size_guard import check_memory, estimate_gpt_training_memory
 from genai_assets.models.transformer import GPT
 from genai_assets.plotting import new_figure, write_figure
@@ -275,20 +275,7 @@ def run_next_line_transformer(
     name = "next_line_transformer"
     token_dir, meta = token_arrays_meta(lake)
     device = resolve_device(config.device)
-    model_config = EncoderDecoderConfig(
-        vocab_size=int(meta["vocab_size"]),
-        pad_id=int(meta["pad_id"]),
-        bos_id=int(meta["bos_id"]),
-        eos_id=int(meta["eos_id"]),
-        max_source_len=config.max_line_tokens,
-        max_target_len=config.max_line_tokens + 1,  # + the start token
-        n_encoder_layers=config.n_encoder_layers,
-        n_decoder_layers=config.n_decoder_layers,
-        n_head=config.n_head,
-        d_model=config.d_model,
-        dropout=config.dropout,
-        norm_first=config.norm_first,
-    )
+    model_config = config.model_config(meta)
     loop = config.loop_config()
     model = _seeded_model(EncoderDecoderTransformer, model_config, config.seed, device)
     checkpoints = _run_checkpoints(
@@ -366,14 +353,7 @@ def _train_and_save_rnn(
 ) -> tuple[LanguageModelRun, Path]:
     """Build (seeded), train and save ``models/rnn_<kind>``; discard its checkpoint after the save."""
 
-    rnn_config = RNNConfig(
-        kind=kind,
-        vocab_size=int(meta["vocab_size"]),
-        n_embd=config.n_embd,
-        hidden_size=config.hidden_size,
-        n_layer=config.n_layer,
-        dropout=config.dropout,
-    )
+    rnn_config = config.model_config(kind, int(meta["vocab_size"]))
     model = _seeded_model(RNNLanguageModel, rnn_config, config.seed, device)
     name = f"rnn_{kind}"
     checkpoints = _run_checkpoints(

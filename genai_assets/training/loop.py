@@ -64,7 +64,8 @@ from genai_assets.training.checkpoint import (
     save_checkpoint,
 )
 from genai_assets.training.distributed import active_world, batch_rows, maybe_inject_fault, shard_batch
-from genai_assets.training.precision import PRECISIONS, precision_problems
+from genai_assets.training.loop_config import TrainLoopConfig
+from genai_assets.training.precision import PRECISIONS
 
 # torch.compile's backend for ``compile: true`` (tests swap in a cheaper one).
 COMPILE_BACKEND = "inductor"
@@ -133,53 +134,6 @@ def tf32_matmuls(device_type: str):
     finally:
         torch.set_float32_matmul_precision(previous[0])
         torch.backends.cudnn.allow_tf32 = previous[1]
-
-
-@dataclass
-class TrainLoopConfig:
-    """Hyperparameters of :func:`train`. Defaults are a small CPU run."""
-
-    max_steps: int = 200  # optimizer steps in total (a resumed run counts the steps already done)
-    learning_rate: float = 3e-4  # peak learning rate, reached at the end of warm-up
-    weight_decay: float = 0.1  # AdamW decoupled weight decay, on weight matrices only
-    adam_betas: tuple[float, float] = (0.9, 0.95)  # AdamW (beta1, beta2)
-    adam_eps: float = 1e-8  # AdamW epsilon
-    warmup_steps: int = 20  # linear warm-up from 0, then linear decay to 0 at max_steps
-    grad_accum_steps: int = 1  # micro-batches per optimizer step
-    grad_clip: float = 1.0  # max global gradient L2 norm; 0 disables clipping
-    eval_every: int = 50  # steps between validation passes (there is always one at the end); 0 = end only
-    eval_batches: int = 20  # validation batches per pass; 0 = the whole validation iterable
-    sample_every: int = 0  # steps between sample generations; 0 = never
-    checkpoint_every: int = 100  # steps between resumable checkpoints; 0 = at the end only
-    seed: int = 1337  # seeds torch, numpy and random at the start of a fresh run
-    precision: str = "auto"  # 'auto' (bf16/fp16 autocast on CUDA, fp32 on CPU), 'fp32', 'bf16' or 'fp16'
-    compile: bool = False  # torch.compile the training forward (pays for small, launch-bound GPU models)
-
-    def __post_init__(self) -> None:
-        self.adam_betas = tuple(self.adam_betas)  # configs from JSON give lists
-        problems = []
-        if self.max_steps < 1:
-            problems.append(f"max_steps must be >= 1, got {self.max_steps}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            problems.append(f"learning_rate must be a positive number, got {self.learning_rate}")
-        if self.weight_decay < 0:
-            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
-            problems.append(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
-        if self.adam_eps <= 0:
-            problems.append(f"adam_eps must be > 0, got {self.adam_eps}")
-        if not 0 <= self.warmup_steps <= self.max_steps:
-            problems.append(
-                f"warmup_steps must be in [0, max_steps={self.max_steps}], got {self.warmup_steps}"
-            )
-        if self.grad_accum_steps < 1:
-            problems.append(f"grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
-        for name in ("grad_clip", "eval_every", "eval_batches", "sample_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        problems += precision_problems(self.precision)
-        if problems:
-            raise ValueError("Invalid TrainLoopConfig: " + "; ".join(problems) + ".")
 
 
 @dataclass
@@ -585,7 +539,8 @@ def _start_session(model, train_batches, config, loss_fn, checkpoint_dir, traina
     # multiplicatively step by step, so its values drift from the formula by rounding. LambdaLR's
     # state_dict is saved in every checkpoint and restored on resume.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: linear_warmup_decay(step, config.warmup_steps, config.max_steps)
+        optimizer,
+        lambda step: linear_warmup_decay(step, min(config.warmup_steps, config.max_steps), config.max_steps),
     )
     device = next(model.parameters()).device
     precision = resolve_precision(config.precision, device)

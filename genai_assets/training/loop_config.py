@@ -1,0 +1,75 @@
+"""Settings of the one training loop, declared once (no torch: the stage configs inherit them).
+
+:func:`genai_assets.training.loop.train` takes a :class:`TrainLoopConfig`. The scratch stages'
+run config (``training.scratch_config.ScratchRunConfig``) inherits this class, so its optimiser,
+schedule, evaluation and checkpoint fields, their descriptions and their checks are these; the
+fine-tune maps its own run length (epochs, a step cap) onto one in ``finetune.train``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Annotated
+
+from genai_assets.config_checks import non_finite_problems, raise_problems, upper_bound_problems
+from genai_assets.training.precision import precision_problems
+
+PRECISION_HELP = (
+    "'auto' (bf16 autocast on CUDA, fp16 + gradient scaler on GPUs without bf16, fp32 on CPU), "
+    "'fp32', 'bf16' or 'fp16'"
+)
+
+
+@dataclass
+class TrainLoopConfig:
+    """Hyperparameters of :func:`~genai_assets.training.loop.train`. Defaults are a small CPU run."""
+
+    max_steps: Annotated[int, "optimizer steps in total (a resumed run counts the steps already done)"] = 200
+    learning_rate: Annotated[float, "AdamW peak learning rate, reached at the end of warm-up"] = 3e-4
+    weight_decay: Annotated[float, "AdamW decoupled weight decay, on weight matrices only"] = 0.1
+    adam_betas: Annotated[tuple[float, float], "AdamW (beta1, beta2)"] = (0.9, 0.95)
+    adam_eps: Annotated[float, "AdamW epsilon"] = 1e-8
+    warmup_steps: Annotated[int, "linear warm-up steps (capped at max_steps), then linear decay to 0"] = 20
+    grad_accum_steps: Annotated[int, "micro-batches per optimizer step"] = 1
+    grad_clip: Annotated[
+        float, "max global gradient L2 norm (the cure for exploding RNN gradients); 0 = off"
+    ] = 1.0
+    eval_every: Annotated[int, "steps between validation passes (one at the end too); 0 = end only"] = 50
+    eval_batches: Annotated[int, "validation batches per periodic pass (the final one uses all); 0 = all"] = (
+        20
+    )
+    sample_every: Annotated[int, "steps between logged samples; 0 = never"] = 0
+    checkpoint_every: Annotated[int, "steps between resumable checkpoints; 0 = end only"] = 100
+    seed: Annotated[int, "seeds initialisation, batch sampling and dropout (torch, numpy, random)"] = 1337
+    precision: Annotated[str, PRECISION_HELP] = "auto"
+    compile: Annotated[bool, "torch.compile the training forward (pays for small models on a GPU)"] = False
+
+    def __post_init__(self) -> None:
+        self.adam_betas = tuple(self.adam_betas)  # configs from JSON or Dagster give lists
+        raise_problems(self, self.problems())
+
+    def problems(self) -> list[str]:
+        """Every invalid loop setting, named (subclasses extend the list)."""
+        loop_fields = [item.name for item in fields(TrainLoopConfig)]  # a subclass bounds its own
+        problems = non_finite_problems(self) + upper_bound_problems(self, loop_fields)
+        if self.max_steps < 1:
+            problems.append(f"max_steps must be >= 1, got {self.max_steps}")
+        if not self.learning_rate > 0:
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
+            problems.append(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
+        if not self.adam_eps > 0:
+            problems.append(f"adam_eps must be > 0, got {self.adam_eps}")
+        if self.grad_accum_steps < 1:
+            problems.append(f"grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+        for name in ("weight_decay", "grad_clip"):
+            if not getattr(self, name) >= 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("warmup_steps", "eval_every", "eval_batches", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        return problems + precision_problems(self.precision)
+
+    def loop_config(self) -> TrainLoopConfig:
+        """Just the loop's settings (a subclass's run config carries more fields than ``train`` takes)."""
+        return TrainLoopConfig(**{item.name: getattr(self, item.name) for item in fields(TrainLoopConfig)})
