@@ -293,3 +293,58 @@ def test_cached_and_uncached_generation_agree_with_repetition_controls():
     # Several stop ids: generation ends at whichever comes first, and finished rows are padded.
     first = model.generate(prompt[:1], 1, temperature=0)[0, -1].item()
     assert model.generate(prompt[:1], 10, temperature=0, eos_token_id=[49, first]).shape == (1, 6)
+
+
+# Digests of the weights a fixed seed gives, recorded from the layers before EncoderLayer and
+# DecoderLayer shared one constructor (#18, torch 2.13.0 as the Makefile pins). The order the
+# sub-layers are registered in is the order they are initialised in, so a reordering shows here
+# (and a saved model would load with different names if one were renamed).
+SEEDED_WEIGHTS = {
+    "gpt_pre_norm": "96e3f38fb29eae8d82a65f19a52cbe005dc29b289e01a66ba83704b135fbf116",
+    "gpt_post_norm": "21b992f006605aae76e16e8db4661e4ce9d9942f2a9298a9a5d174321c262c08",
+    "encoder_decoder_pre_norm": "abdf21e37f994abb71a0fcb02432f87539e7d1ca0f9371402df5f8bb8814aa8c",
+    "encoder_decoder_post_norm": "85329806ba7bb0ab64a9603e20c7de97398f2bfcc7fad57fb9480965a30f8864",
+}
+SEEDED_MODELS = {
+    "gpt_pre_norm": lambda: GPT(GPTConfig.from_preset("tiny", vocab_size=50)),
+    "gpt_post_norm": lambda: GPT(
+        GPTConfig.from_preset("tiny", vocab_size=50, norm_first=False, bias=False, dropout=0.1)
+    ),
+    "encoder_decoder_pre_norm": lambda: EncoderDecoderTransformer(
+        EncoderDecoderConfig(vocab_size=50, d_model=32, n_head=2)
+    ),
+    "encoder_decoder_post_norm": lambda: EncoderDecoderTransformer(
+        EncoderDecoderConfig(vocab_size=50, d_model=32, n_head=2, norm_first=False, dropout=0.1)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEEDED_WEIGHTS))
+def test_a_fixed_seed_gives_the_recorded_weights(name):
+    import hashlib
+
+    torch.manual_seed(1234)
+    digest = hashlib.sha256()
+    for key, tensor in SEEDED_MODELS[name]().state_dict().items():  # names, order and values
+        digest.update(key.encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    assert digest.hexdigest() == SEEDED_WEIGHTS[name]
+
+
+def test_layers_register_their_sublayers_in_the_recorded_order():
+    def children(layer: nn.Module) -> list[str]:
+        return [name for name, _ in layer.named_children()]
+
+    assert children(EncoderLayer(D_MODEL, N_HEADS, D_FF)) == [
+        "self_attention", "feed_forward", "norm1", "norm2", "dropout"
+    ]  # fmt: skip
+    assert children(DecoderLayer(D_MODEL, N_HEADS, D_FF)) == [
+        "self_attention", "norm1", "cross_attention", "norm2", "feed_forward", "norm3", "dropout"
+    ]  # fmt: skip
+    gpt_block = DecoderLayer(D_MODEL, N_HEADS, D_FF, cross_attention=False, ffn_dropout=0.0, dropout=0.1)
+    assert children(gpt_block) == ["self_attention", "norm1", "feed_forward", "norm3", "dropout"]
+    assert gpt_block.cross_attention is None and gpt_block.norm2 is None
+    assert isinstance(gpt_block.feed_forward.dropout, nn.Identity)  # ffn_dropout=0: none inside the MLP
+    assert gpt_block.dropout.p == 0.1
+    with pytest.raises(TypeError):  # the encoder has no cross-attention to switch
+        EncoderLayer(D_MODEL, N_HEADS, D_FF, cross_attention=True)

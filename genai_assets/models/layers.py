@@ -23,6 +23,8 @@ nh number of heads, hs head size (C // nh).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -235,53 +237,35 @@ class PositionwiseFeedForward(nn.Module):
         return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 
+@dataclass(frozen=True)
+class _SublayerFactory:
+    """Builds the sub-layers of one encoder or decoder layer, all with the layer's settings."""
+
+    d_model: int
+    n_heads: int
+    d_ff: int
+    dropout: float
+    ffn_dropout: float
+    activation: str
+    bias: bool
+    use_sdpa: bool
+    norm_eps: float
+
+    def attention(self) -> MultiHeadAttention:
+        return MultiHeadAttention(self.d_model, self.n_heads, self.dropout, self.bias, self.use_sdpa)
+
+    def feed_forward(self) -> PositionwiseFeedForward:
+        return PositionwiseFeedForward(self.d_model, self.d_ff, self.ffn_dropout, self.activation, self.bias)
+
+    def norm(self) -> nn.LayerNorm:
+        return nn.LayerNorm(self.d_model, eps=self.norm_eps, bias=self.bias)
+
+
 class _ResidualLayer(nn.Module):
-    """Shared residual + layer-norm wiring of the encoder and decoder layers (§3.1, §5.4)."""
-
-    norm_first: bool
-    dropout: nn.Dropout
-
-    def residual(self, x: torch.Tensor, norm: nn.LayerNorm, sublayer) -> torch.Tensor:
-        """Pre-norm ``x + Dropout(Sublayer(LayerNorm(x)))`` or post-norm ``LayerNorm(x + Dropout(Sublayer(x)))``."""
-        if self.norm_first:
-            return x + self.dropout(sublayer(norm(x)))
-        return norm(x + self.dropout(sublayer(x)))
-
-
-class EncoderLayer(_ResidualLayer):
-    """Self-attention (every position sees every other) then feed-forward, each residual + norm (§3.1)."""
-
-    def __init__(
-        self,
-        d_model: int,
-        n_heads: int,
-        d_ff: int,
-        dropout: float = 0.0,
-        norm_first: bool = False,
-        activation: str = "relu",
-        bias: bool = True,
-        use_sdpa: bool = True,
-        norm_eps: float = 1e-5,
-        ffn_dropout: float | None = None,
-    ):
-        super().__init__()
-        self.norm_first = norm_first
-        self.self_attention = MultiHeadAttention(d_model, n_heads, dropout, bias, use_sdpa)
-        inner = dropout if ffn_dropout is None else ffn_dropout
-        self.feed_forward = PositionwiseFeedForward(d_model, d_ff, inner, activation, bias)
-        self.norm1 = nn.LayerNorm(d_model, eps=norm_eps, bias=bias)
-        self.norm2 = nn.LayerNorm(d_model, eps=norm_eps, bias=bias)
-        self.dropout = nn.Dropout(dropout)  # residual dropout (§5.4 "Residual Dropout")
-
-    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``x`` (B, T, C), ``padding_mask`` (B, T) True on padding → (B, T, C)."""
-        x = self.residual(x, self.norm1, lambda h: self.self_attention(h, key_padding_mask=padding_mask))
-        return self.residual(x, self.norm2, self.feed_forward)
-
-
-class DecoderLayer(_ResidualLayer):
-    """Masked self-attention, then (with ``cross_attention``) attention over the encoder output, then
-    feed-forward — each residual + norm (§3.1). Without cross-attention this is a GPT block.
+    """What the encoder and decoder layers share: their settings, and the residual + layer-norm
+    wiring around each sub-layer (§3.1, §5.4). Each subclass registers its own sub-layers in
+    ``build``; registration order is the order the weights are initialised in, so it is kept per
+    class (the same seed gives the same weights).
     """
 
     def __init__(
@@ -295,21 +279,61 @@ class DecoderLayer(_ResidualLayer):
         bias: bool = True,
         use_sdpa: bool = True,
         norm_eps: float = 1e-5,
-        cross_attention: bool = True,
+        *,
         ffn_dropout: float | None = None,
+        **layer_options: bool,
     ):
         super().__init__()
         self.norm_first = norm_first
-        self.self_attention = MultiHeadAttention(d_model, n_heads, dropout, bias, use_sdpa)
-        self.norm1 = nn.LayerNorm(d_model, eps=norm_eps, bias=bias)
-        self.cross_attention = (
-            MultiHeadAttention(d_model, n_heads, dropout, bias, use_sdpa) if cross_attention else None
-        )
-        self.norm2 = nn.LayerNorm(d_model, eps=norm_eps, bias=bias) if cross_attention else None
         inner = dropout if ffn_dropout is None else ffn_dropout  # None: as torch's layers
-        self.feed_forward = PositionwiseFeedForward(d_model, d_ff, inner, activation, bias)
-        self.norm3 = nn.LayerNorm(d_model, eps=norm_eps, bias=bias)
-        self.dropout = nn.Dropout(dropout)
+        make = _SublayerFactory(d_model, n_heads, d_ff, dropout, inner, activation, bias, use_sdpa, norm_eps)
+        self.build(make, **layer_options)  # a subclass's own options (the decoder's cross_attention)
+        self.dropout = nn.Dropout(dropout)  # residual dropout (§5.4 "Residual Dropout"), registered last
+
+    def build(self, make: _SublayerFactory, **layer_options: bool) -> None:
+        """Register this layer's sub-layers (attention, feed-forward, norms) as attributes, in order."""
+        raise NotImplementedError
+
+    def residual(self, x: torch.Tensor, norm: nn.LayerNorm, sublayer) -> torch.Tensor:
+        """Pre-norm ``x + Dropout(Sublayer(LayerNorm(x)))`` or post-norm ``LayerNorm(x + Dropout(Sublayer(x)))``."""
+        if self.norm_first:
+            return x + self.dropout(sublayer(norm(x)))
+        return norm(x + self.dropout(sublayer(x)))
+
+
+class EncoderLayer(_ResidualLayer):
+    """Self-attention (every position sees every other) then feed-forward, each residual + norm (§3.1)."""
+
+    def build(self, make: _SublayerFactory) -> None:
+        self.self_attention = make.attention()
+        self.feed_forward = make.feed_forward()
+        self.norm1 = make.norm()
+        self.norm2 = make.norm()
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (B, T, C), ``padding_mask`` (B, T) True on padding → (B, T, C)."""
+        x = self.residual(x, self.norm1, lambda h: self.self_attention(h, key_padding_mask=padding_mask))
+        return self.residual(x, self.norm2, self.feed_forward)
+
+
+class DecoderLayer(_ResidualLayer):
+    """Masked self-attention, then (with ``cross_attention``) attention over the encoder output, then
+    feed-forward — each residual + norm (§3.1). Without cross-attention this is a GPT block.
+
+    Takes :class:`EncoderLayer`'s arguments and ``cross_attention``.
+    """
+
+    def __init__(self, *args: Any, cross_attention: bool = True, **kwargs: Any):
+        # The shared arguments are _ResidualLayer's; only the default of cross_attention is set here.
+        super().__init__(*args, cross_attention=cross_attention, **kwargs)
+
+    def build(self, make: _SublayerFactory, cross_attention: bool) -> None:  # type: ignore[override]
+        self.self_attention = make.attention()
+        self.norm1 = make.norm()
+        self.cross_attention = make.attention() if cross_attention else None
+        self.norm2 = make.norm() if cross_attention else None
+        self.feed_forward = make.feed_forward()
+        self.norm3 = make.norm()
 
     def forward(
         self,
