@@ -45,6 +45,26 @@ from genai_assets.models.transformer import GPT
 HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
 SCRATCH_LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, used by every scratch LayerNorm
 
+# (GPTConfig field, GPT2Config field) that hold the same value under two names: both directions of
+# the config mapping read this table. The rest is derived (ffn_multiplier ↔ n_inner) or fixed.
+CONFIG_NAMES = (
+    ("vocab_size", "vocab_size"),
+    ("block_size", "n_positions"),
+    ("n_layer", "n_layer"),
+    ("n_head", "n_head"),
+    ("n_embd", "n_embd"),
+    ("tie_weights", "tie_word_embeddings"),
+)
+# Per block, (GPT-2 name, scratch name) of the weights (the module docstring's table): the Conv1D
+# layers, whose weights are stored transposed, and the layer norms (norm2 is cross-attention's).
+CONV1D_NAMES = (
+    ("attn.c_attn", "self_attention.in_proj"),
+    ("attn.c_proj", "self_attention.out_proj"),
+    ("mlp.c_fc", "feed_forward.linear1"),
+    ("mlp.c_proj", "feed_forward.linear2"),
+)
+LAYER_NORM_NAMES = (("ln_1", "norm1"), ("ln_2", "norm3"))
+
 
 def gpt_config_from_hf(hf_config: Any, use_sdpa: bool = True):
     """The :class:`GPTConfig` computing what ``hf_config`` (a ``GPT2Config``) computes; clear error if none can."""
@@ -73,18 +93,13 @@ def gpt_config_from_hf(hf_config: Any, use_sdpa: bool = True):
             "Cannot express this GPT-2 config as a scratch GPTConfig: " + "; ".join(problems) + "."
         )
     return GPTConfig(
-        vocab_size=hf_config.vocab_size,
-        block_size=hf_config.n_positions,
-        n_layer=hf_config.n_layer,
-        n_head=hf_config.n_head,
-        n_embd=hf_config.n_embd,
+        **{ours: getattr(hf_config, hf) for ours, hf in CONFIG_NAMES},
         ffn_multiplier=inner // hf_config.n_embd,
         dropout=0.0,  # inference parity; set config.dropout before training if wanted
         bias=True,
         norm_first=True,
         positional_encoding="learned",
         activation=activation,
-        tie_weights=bool(getattr(hf_config, "tie_word_embeddings", True)),
         use_sdpa=use_sdpa,
     )
 
@@ -105,20 +120,13 @@ def scratch_state_dict_from_hf(hf_state: dict, n_layer: int, tie_weights: bool =
         "final_norm.weight": get("ln_f.weight"),
         "final_norm.bias": get("ln_f.bias"),
     }
-    # GPT-2's Conv1D stores (in, out); nn.Linear stores (out, in): transpose every one of them.
-    conv1d = {
-        "attn.c_attn": "self_attention.in_proj",
-        "attn.c_proj": "self_attention.out_proj",
-        "mlp.c_fc": "feed_forward.linear1",
-        "mlp.c_proj": "feed_forward.linear2",
-    }
-    norms = {"ln_1": "norm1", "ln_2": "norm3"}
     for layer in range(n_layer):
         hf, ours = f"h.{layer}.", f"layers.{layer}."
-        for hf_name, our_name in conv1d.items():
+        for hf_name, our_name in CONV1D_NAMES:
+            # GPT-2's Conv1D stores (in, out); nn.Linear stores (out, in): transpose every one of them.
             state[f"{ours}{our_name}.weight"] = get(f"{hf}{hf_name}.weight").t().contiguous()
             state[f"{ours}{our_name}.bias"] = get(f"{hf}{hf_name}.bias")
-        for hf_name, our_name in norms.items():
+        for hf_name, our_name in LAYER_NORM_NAMES:
             state[f"{ours}{our_name}.weight"] = get(f"{hf}{hf_name}.weight")
             state[f"{ours}{our_name}.bias"] = get(f"{hf}{hf_name}.bias")
     if tie_weights:
@@ -166,18 +174,13 @@ def _hf_gpt2_config(config: Any, token_ids: dict | None):
     from transformers import GPT2Config
 
     return GPT2Config(
-        vocab_size=config.vocab_size,
-        n_positions=config.block_size,
-        n_embd=config.n_embd,
-        n_layer=config.n_layer,
-        n_head=config.n_head,
+        **{hf: getattr(config, ours) for ours, hf in CONFIG_NAMES},
         n_inner=config.ffn_multiplier * config.n_embd,
         activation_function=SCRATCH_TO_HF_ACTIVATIONS[config.activation],
         layer_norm_epsilon=SCRATCH_LAYER_NORM_EPS,
         resid_pdrop=config.dropout,
         embd_pdrop=config.dropout,
         attn_pdrop=config.dropout,
-        tie_word_embeddings=config.tie_weights,
         **{"bos_token_id": None, "eos_token_id": None, **(token_ids or {})},
     )
 
@@ -198,19 +201,13 @@ def _hf_gpt2_state(model: Any) -> dict:
 
     state["transformer.ln_f.weight"] = ours["final_norm.weight"]
     state["transformer.ln_f.bias"] = bias_or_zeros("final_norm.bias", config.n_embd)
-    linears = {
-        "attn.c_attn": "self_attention.in_proj",
-        "attn.c_proj": "self_attention.out_proj",
-        "mlp.c_fc": "feed_forward.linear1",
-        "mlp.c_proj": "feed_forward.linear2",
-    }
     for layer in range(config.n_layer):
         hf, mine = f"transformer.h.{layer}.", f"layers.{layer}."
-        for hf_name, our_name in linears.items():
+        for hf_name, our_name in CONV1D_NAMES:
             weight = ours[f"{mine}{our_name}.weight"]  # (out, in) → Conv1D's (in, out)
             state[f"{hf}{hf_name}.weight"] = weight.t().contiguous()
             state[f"{hf}{hf_name}.bias"] = bias_or_zeros(f"{mine}{our_name}.bias", weight.shape[0])
-        for hf_name, our_name in (("ln_1", "norm1"), ("ln_2", "norm3")):
+        for hf_name, our_name in LAYER_NORM_NAMES:
             state[f"{hf}{hf_name}.weight"] = ours[f"{mine}{our_name}.weight"]
             state[f"{hf}{hf_name}.bias"] = bias_or_zeros(f"{mine}{our_name}.bias", config.n_embd)
     state["lm_head.weight"] = ours["lm_head.weight"]
