@@ -264,3 +264,42 @@ def test_materialize_refuses_a_bad_value_before_launching_anything(capsys, monke
     error = capsys.readouterr().err
     assert status == 2 and "scratch_transformer: " in error and "learning_rate must be > 0" in error
     assert not (tmp_path / "lake" / "models").exists()  # nothing ran
+
+
+def test_each_scratch_model_is_declared_once_and_its_stage_config_builds_it():
+    """The next-line and RNN stage configs inherit their model's architecture (fields, descriptions,
+    checks) as the transformer's does GPTArchitecture's; the loop's settings are TrainLoopConfig's."""
+    from genai_assets.models.encoder_decoder_config import EncoderDecoderArchitecture, EncoderDecoderConfig
+    from genai_assets.models.rnn_config import RNNArchitecture, RNNConfig
+    from genai_assets.training.loop_config import TrainLoopConfig
+    from genai_assets.training.scratch_config import NextLineTransformerConfig, RNNBaselinesConfig
+
+    for stage, model in [
+        (NextLineTransformerConfig, EncoderDecoderArchitecture),
+        (RNNBaselinesConfig, RNNArchitecture),
+    ]:
+        described = _config.field_descriptions(stage)
+        for base in (model, TrainLoopConfig):
+            assert {item.name for item in dataclasses.fields(base)} <= set(described)
+        assert (
+            described["n_head" if model is EncoderDecoderArchitecture else "hidden_size"]
+            == (
+                _config.field_descriptions(model)[
+                    "n_head" if model is EncoderDecoderArchitecture else "hidden_size"
+                ]
+            )
+        )
+    meta = {"vocab_size": 99, "pad_id": 0, "bos_id": 1, "eos_id": 2}
+    built = NextLineTransformerConfig(d_model=64, n_head=2, max_line_tokens=10).model_config(meta)
+    assert built == EncoderDecoderConfig(
+        vocab_size=99, max_source_len=10, max_target_len=11, d_model=64, n_head=2
+    )
+    assert RNNBaselinesConfig(hidden_size=32).model_config("gru", 99) == RNNConfig(
+        kind="gru", vocab_size=99, hidden_size=32
+    )
+    with pytest.raises(ValueError, match="d_model=30 must be divisible by n_head=4"):
+        NextLineTransformerConfig(d_model=30)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        RNNBaselinesConfig(dropout=1.0)
+    with pytest.raises(ValueError, match="n_layer must be <= 256"):
+        RNNBaselinesConfig(n_layer=10**6)

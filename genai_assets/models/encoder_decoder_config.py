@@ -9,12 +9,11 @@ so its fields, descriptions and checks are these.
 
 from __future__ import annotations
 
-import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated
 
 from genai_assets.config_checks import raise_problems, upper_bound_problems
-from genai_assets.models.gpt_config import Activation, PositionalEncoding
+from genai_assets.models.gpt_config import Activation, PositionalEncoding, transformer_layer_problems
 
 
 @dataclass
@@ -41,22 +40,8 @@ class EncoderDecoderArchitecture:
 
     def architecture_problems(self) -> list[str]:
         """Every invalid layer setting, named (a run config inheriting this class adds its own)."""
-        names = ("n_encoder_layers", "n_decoder_layers", "n_head", "d_model", "ffn_multiplier")
-        problems = [
-            f"{name} must be >= 1, got {getattr(self, name)}" for name in names if getattr(self, name) < 1
-        ]
-        if self.n_head >= 1 and self.d_model % self.n_head:
-            problems.append(f"d_model={self.d_model} must be divisible by n_head={self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.positional_encoding not in typing.get_args(PositionalEncoding):
-            problems.append(
-                f"positional_encoding must be 'learned' or 'sinusoidal', got {self.positional_encoding!r}"
-            )
-        if self.activation not in typing.get_args(Activation):
-            problems.append(
-                f"activation must be one of {list(typing.get_args(Activation))}, got {self.activation!r}"
-            )
+        positive = ("n_encoder_layers", "n_decoder_layers", "n_head", "d_model", "ffn_multiplier")
+        problems = transformer_layer_problems(self, positive, "d_model")
         return problems + upper_bound_problems(
             self, [item.name for item in fields(EncoderDecoderArchitecture)]
         )

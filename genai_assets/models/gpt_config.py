@@ -19,6 +19,31 @@ PositionalEncoding = Literal["learned", "sinusoidal"]
 Activation = Literal["gelu", "gelu_tanh", "relu"]  # the keys of models.layers.ACTIVATIONS (tested)
 
 
+def transformer_layer_problems(config, positive: tuple[str, ...], width: str) -> list[str]:
+    """The checks every Transformer's layer settings share (GPT, encoder–decoder): ``positive`` sizes
+    >= 1, ``n_head`` dividing the ``width`` field, dropout in [0, 1), a known positional encoding (an
+    even width for the sinusoidal one) and a known activation."""
+    problems = [
+        f"{name} must be >= 1, got {getattr(config, name)}" for name in positive if getattr(config, name) < 1
+    ]
+    size = getattr(config, width)
+    if config.n_head >= 1 and size % config.n_head:
+        problems.append(f"{width}={size} must be divisible by n_head={config.n_head}")
+    if not 0.0 <= config.dropout < 1.0:
+        problems.append(f"dropout must be in [0, 1), got {config.dropout}")
+    if config.positional_encoding not in typing.get_args(PositionalEncoding):
+        problems.append(
+            f"positional_encoding must be 'learned' or 'sinusoidal', got {config.positional_encoding!r}"
+        )
+    elif config.positional_encoding == "sinusoidal" and size % 2:
+        problems.append(f"sinusoidal positional encodings need an even {width}")
+    if config.activation not in typing.get_args(Activation):
+        problems.append(
+            f"activation must be one of {list(typing.get_args(Activation))}, got {config.activation!r}"
+        )
+    return problems
+
+
 @dataclass
 class GPTArchitecture:
     """The layers of a GPT, apart from the sizes set by the data. Defaults are the ``cpu`` demo size."""
@@ -46,25 +71,9 @@ class GPTArchitecture:
     def architecture_problems(self) -> list[str]:
         """Every invalid layer setting, named (a different name from ``problems`` so that a run
         config inheriting this class keeps its own ``problems`` and adds these)."""
-        problems = [
-            f"{name} must be >= 1, got {getattr(self, name)}"
-            for name in ("n_layer", "n_head", "n_embd", "ffn_multiplier")
-            if getattr(self, name) < 1
-        ]
-        if self.n_head >= 1 and self.n_embd % self.n_head:
-            problems.append(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.positional_encoding not in typing.get_args(PositionalEncoding):
-            problems.append(
-                f"positional_encoding must be 'learned' or 'sinusoidal', got {self.positional_encoding!r}"
-            )
-        elif self.positional_encoding == "sinusoidal" and self.n_embd % 2:
-            problems.append("sinusoidal positional encodings need an even n_embd")
-        if self.activation not in typing.get_args(Activation):
-            problems.append(
-                f"activation must be one of {list(typing.get_args(Activation))}, got {self.activation!r}"
-            )
+        problems = transformer_layer_problems(
+            self, ("n_layer", "n_head", "n_embd", "ffn_multiplier"), "n_embd"
+        )
         # Sizes bounded before anything is built (the run config checks its own fields).
         return problems + upper_bound_problems(self, [item.name for item in fields(GPTArchitecture)])
 
