@@ -20,6 +20,7 @@ import pandas as pd
 
 from genai_assets.config_checks import non_finite_problems
 from genai_assets.evaluation import metrics
+from genai_assets.models.sampling_settings import filter_problems
 
 COPY_NGRAM = 8  # memorisation: share of generated word 8-grams found in the training poems
 
@@ -61,12 +62,9 @@ class EvaluationSettings:
                 problems.append(f"{name} must be >= 1")
         if self.n_prompts < 2:
             problems.append("n_prompts must be >= 2 (self-BLEU compares samples with each other)")
-        if not self.temperature > 0:
-            problems.append("temperature must be > 0")
-        if not 0 < self.top_p <= 1:
-            problems.append("top_p must be in (0, 1]")
-        if self.top_k < 0:
-            problems.append("top_k must be >= 0")
+        problems += filter_problems(
+            self.temperature, self.top_k, self.top_p
+        )  # the decoding rules' own checks
         if problems:
             raise ValueError("Invalid evaluation settings: " + "; ".join(problems) + ".")
 
