@@ -86,9 +86,10 @@ class GPTDecoder:
         encoding = model.position_encoding
         self.position_table = encoding.embedding.weight if hasattr(encoding, "embedding") else encoding.table
         weight = model.token_embedding.weight
-        shape = (len(self.layers), batch, self.n_head, config.block_size, self.head_size)
-        self.keys = weight.new_empty(shape)  # (L, B, nh, block, hs): filled up to self.length
-        self.values = weight.new_empty(shape)
+        shape = (batch, self.n_head, config.block_size, self.head_size)
+        # One (B, nh, block, hs) buffer per layer, filled up to self.length (a list: no indexing op per step).
+        self.keys = [weight.new_empty(shape) for _ in self.layers]
+        self.values = [weight.new_empty(shape) for _ in self.layers]
         self.length = 0
 
     def __len__(self) -> int:
@@ -125,14 +126,15 @@ class GPTDecoder:
     def _attend(self, h: torch.Tensor, index: int, layer: _LayerWeights, start: int) -> torch.Tensor:
         batch, count, channels = h.shape
         qkv = F.linear(h, layer.in_weight, layer.in_bias)  # (B, T, 3C)
-        qkv = qkv.view(batch, count, 3, self.n_head, self.head_size).permute(
+        query, key, value = qkv.view(batch, count, 3, self.n_head, self.head_size).permute(
             2, 0, 3, 1, 4
-        )  # (3, B, nh, T, hs)
+        )  # 3 × (B, nh, T, hs)
         end = start + count
-        self.keys[index, :, :, start:end] = qkv[1]
-        self.values[index, :, :, start:end] = qkv[2]
+        keys, values = self.keys[index], self.values[index]  # (B, nh, block, hs)
+        keys[:, :, start:end] = key
+        values[:, :, start:end] = value
         y = F.scaled_dot_product_attention(
-            qkv[0], self.keys[index, :, :, :end], self.values[index, :, :, :end], is_causal=count > 1
+            query, keys[:, :, :end], values[:, :, :end], is_causal=count > 1
         )  # (B, nh, T, hs); one query sees every cached key, several (from 0) are causal
         y = y.transpose(1, 2).reshape(batch, count, channels)  # (B, T, C)
         return F.linear(y, layer.out_weight, layer.out_bias)

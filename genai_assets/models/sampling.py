@@ -129,55 +129,117 @@ def sample_next_token(
         )
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    logits = logits / temperature
+    if temperature != 1.0:  # x / 1 is x exactly: skip a pass over the vocabulary
+        logits = logits / temperature
     if top_k is not None and 0 < top_k < logits.size(-1) and top_p is not None and 0 < top_p < 1.0:
         logits = filter_top_k_top_p(logits, top_k, top_p)  # the course's settings: one small sort
     else:
         logits = filter_top_p(filter_top_k(logits, top_k), top_p)
     probabilities = torch.softmax(logits.float(), dim=-1)
-    return torch.multinomial(probabilities, num_samples=1, generator=generator)
+    return draw_one(probabilities, generator)
+
+
+def draw_one(probabilities: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``torch.multinomial(probabilities, 1, generator=generator)`` for ``probabilities`` (B, V) → (B, 1).
+
+    For one sample torch draws ``q ~ Exp(1)`` per token and returns ``argmax(p / q)`` (the
+    exponential race, equivalent to the Gumbel-max trick); on the CPU this does the same without
+    its input checks (a host sync and four passes over V), so the same token and generator state
+    (tested). Elsewhere it calls ``torch.multinomial`` itself.
+    """
+    if probabilities.device.type != "cpu":
+        return torch.multinomial(probabilities, num_samples=1, generator=generator)
+    race = torch.empty_like(probabilities).exponential_(generator=generator)  # (B, V)
+    return torch.div(probabilities, race, out=race).argmax(dim=-1, keepdim=True)
 
 
 class RepetitionControls:
     """Repetition penalty and no-repeat n-grams kept up to date one token at a time (the fast path).
 
     Gives the same logits as :func:`apply_repetition_penalty` and :func:`ban_repeated_ngrams` on
-    the whole sequence (tested), without their per-step cost: the set of tokens seen so far is a
-    (B, V) mask updated by one scatter per new token, and the n-gram ban compares the last n-1
-    tokens with every earlier window in a few tensor operations (no Python loop over the
-    sequence, no copy to the host, so no device sync on a GPU).
+    the whole sequence (tested), without rescanning the sequence every step. The penalty is
+    :func:`apply_repetition_penalty` itself: a gather and a scatter over the T ids so far, cheaper
+    than elementwise passes over the V logits while T < V. For the n-gram ban on the CPU each row
+    keeps a dict from an (n-1)-token prefix to the tokens that followed it, extended by one entry
+    per new token, so the banned ids are one dict lookup. On an accelerator the ban is computed
+    with a few tensor operations instead (no copy to the host, so no device sync per token).
     """
 
     def __init__(self, prompt: torch.Tensor, vocab_size: int, penalty: float, ngram_size: int):
         if not penalty > 0:
             raise ValueError(f"repetition_penalty must be > 0, got {penalty}.")
         self.penalty, self.ngram_size = penalty, ngram_size
-        self.seen = None
-        if penalty != 1.0:
-            self.seen = torch.zeros(prompt.size(0), vocab_size, dtype=torch.bool, device=prompt.device)
-            self.seen.scatter_(1, prompt, True)  # (B, V)
+        self.on_host = ngram_size > 0 and prompt.device.type == "cpu"
+        self.rows: list[list[int]] = prompt.tolist() if self.on_host else []  # the ids so far, per row
+        self.followers: list[dict[tuple[int, ...], set[int]]] = [{} for _ in self.rows]
+        for row, ids in enumerate(self.rows):
+            for end in range(ngram_size, len(ids) + 1):
+                self._record(row, end)
+
+    def _record(self, row: int, end: int) -> None:
+        """Note the n-gram of row ``row`` that ends before position ``end``: its prefix -> its last id."""
+        ids = self.rows[row]
+        prefix = tuple(ids[end - self.ngram_size : end - 1])
+        self.followers[row].setdefault(prefix, set()).add(ids[end - 1])
 
     def observe(self, token: torch.Tensor) -> None:
         """Record the new column ``token`` (B, 1)."""
-        if self.seen is not None:
-            self.seen.scatter_(1, token, True)
+        if self.on_host:
+            for row, new_id in enumerate(token[:, 0].tolist()):
+                self.rows[row].append(new_id)
+                if len(self.rows[row]) >= self.ngram_size:
+                    self._record(row, len(self.rows[row]))
 
     def apply(self, logits: torch.Tensor, sequence: torch.Tensor) -> torch.Tensor:
         """``logits`` (B, V) for the token after ``sequence`` (B, T), both controls applied."""
-        if self.seen is not None:
-            penalised = torch.where(logits < 0, logits * self.penalty, logits / self.penalty)
-            logits = torch.where(self.seen, penalised, logits)
-        size = self.ngram_size
-        if size > 0 and sequence.size(1) >= size:  # else no complete n-gram yet
-            windows = sequence.unfold(1, size, 1)  # (B, W, n): every n-gram so far
-            prefix = sequence[:, sequence.size(1) - size + 1 :]  # (B, n-1): the n-gram being completed
-            matches = (windows[:, :, :-1] == prefix[:, None, :]).all(dim=-1)  # (B, W)
-            # A window that does not match points at a spare column V, dropped after the scatter.
-            candidates = torch.where(matches, windows[:, :, -1], logits.size(-1))  # (B, W)
-            banned = torch.zeros(logits.size(0), logits.size(-1) + 1, dtype=torch.bool, device=logits.device)
-            banned.scatter_(1, candidates, True)
-            logits = logits.masked_fill(banned[:, :-1], float("-inf"))
+        logits = apply_repetition_penalty(logits, sequence, self.penalty)
+        if self.ngram_size <= 0 or sequence.size(1) < self.ngram_size:  # no complete n-gram yet
+            return logits
+        if not self.on_host:
+            return _ban_repeated_ngrams_on_device(logits, sequence, self.ngram_size)
+        banned = []
+        for row, ids in enumerate(self.rows):
+            prefix = tuple(ids[len(ids) - self.ngram_size + 1 :]) if self.ngram_size > 1 else ()
+            banned.append(self.followers[row].get(prefix))
+        if not any(banned):
+            return logits
+        logits = logits.clone()
+        for row, ids in enumerate(banned):
+            if ids:
+                index = torch.tensor(sorted(ids), device=logits.device)
+                logits[row].index_fill_(0, index, float("-inf"))
         return logits
+
+
+def _ban_repeated_ngrams_on_device(logits: torch.Tensor, sequence: torch.Tensor, size: int) -> torch.Tensor:
+    """:func:`ban_repeated_ngrams` as tensor operations: every n-gram of ``sequence`` (B, T) compared at once."""
+    windows = sequence.unfold(1, size, 1)  # (B, W, n): every n-gram so far
+    prefix = sequence[:, sequence.size(1) - size + 1 :]  # (B, n-1): the n-gram being completed
+    matches = (windows[:, :, :-1] == prefix[:, None, :]).all(dim=-1)  # (B, W)
+    # A window that does not match points at a spare column V, dropped after the scatter.
+    candidates = torch.where(matches, windows[:, :, -1], logits.size(-1))  # (B, W)
+    banned = torch.zeros(logits.size(0), logits.size(-1) + 1, dtype=torch.bool, device=logits.device)
+    banned.scatter_(1, candidates, True)
+    return logits.masked_fill(banned[:, :-1], float("-inf"))
+
+
+@contextlib.contextmanager
+def _one_thread_at_batch_one(idx: torch.Tensor) -> Iterator[None]:
+    """One intra-op CPU thread while decoding a single row (the previous count restored after).
+
+    A batch-1 step is a few dozen tiny operations; splitting each over threads costs more in
+    synchronisation than it saves, and on a busy machine a thread waiting for a descheduled
+    partner can make a step an order of magnitude slower (measured: 2 ms vs 28 ms per forward).
+    """
+    threads = torch.get_num_threads()
+    if idx.size(0) != 1 or idx.device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def generate_tokens(
@@ -204,14 +266,16 @@ def generate_tokens(
 
     At batch 1 the model's arithmetic per token is tiny, so this loop's own overhead matters: the
     sequence lives in one buffer allocated up front (no ``torch.cat`` per token), the repetition
-    controls are updated incrementally (:class:`RepetitionControls`), and the loop runs under
-    ``torch.inference_mode`` (less autograd bookkeeping per operation than ``no_grad``).
+    controls are updated incrementally (:class:`RepetitionControls`), the draw skips
+    ``torch.multinomial``'s input checks (:func:`draw_one`), and the loop runs under
+    ``torch.inference_mode`` (less autograd bookkeeping per operation than ``no_grad``) on one
+    CPU thread when there is one row (:func:`_one_thread_at_batch_one`).
     """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}.")
     stops = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
     batch, length = idx.shape
-    with torch.inference_mode():
+    with torch.inference_mode(), _one_thread_at_batch_one(idx):
         buffer = idx.new_empty(batch, length + max_new_tokens)  # (B, T + new): filled as we go
         buffer[:, :length] = idx
         stop_ids = torch.tensor(stops, dtype=idx.dtype, device=idx.device)
