@@ -11,6 +11,7 @@ from genai_assets.models.sampling import (
     RepetitionControls,
     apply_repetition_penalty,
     ban_repeated_ngrams,
+    draw_one,
     filter_top_k,
     filter_top_k_top_p,
     filter_top_p,
@@ -65,11 +66,13 @@ def test_cached_generation_past_the_block_matches_the_module_cache():
     assert torch.equal(model.generate(prompt, 60, temperature=0), reference)
 
 
-def test_incremental_repetition_controls_equal_the_whole_sequence_functions():
+@pytest.mark.parametrize("on_host", [True, False])  # False: the tensor path an accelerator takes
+def test_incremental_repetition_controls_equal_the_whole_sequence_functions(on_host):
     torch.manual_seed(0)
     sequence = torch.tensor([[1, 2, 3, 1, 2], [4, 4, 4, 4, 4], [0, 5, 0, 5, 0]])
-    for penalty, size in ((1.3, 2), (0.7, 1), (2.0, 3), (1.0, 6), (1.2, 0)):
+    for penalty, size in ((1.3, 2), (0.7, 1), (2.0, 3), (1.0, 6), (1.2, 0), (1.0, 2)):
         controls = RepetitionControls(sequence[:, :2], 12, penalty, size)
+        controls.on_host = controls.on_host and on_host
         for column in range(2, sequence.size(1)):
             controls.observe(sequence[:, column : column + 1])
         logits = torch.randn(3, 12) * 3
@@ -110,3 +113,39 @@ def test_combined_top_k_top_p_equals_the_two_filters_in_turn():
         logits = torch.randn(3, 300, generator=generator) * 2
         expected = filter_top_p(filter_top_k(logits, k), p)
         assert torch.equal(filter_top_k_top_p(logits, k, p), expected)
+
+
+def test_draw_one_is_torch_multinomial():
+    """Same tokens and the same generator state afterwards, so seeded generations keep their tokens."""
+    data = torch.Generator().manual_seed(0)
+    ours, reference = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    for trial in range(300):
+        logits = torch.randn(1 + trial % 3, 500, generator=data) * 3
+        logits = filter_top_k_top_p(logits, 40, 0.9) if trial % 2 else logits  # zeros too
+        probabilities = torch.softmax(logits, dim=-1)
+        expected = torch.multinomial(probabilities, 1, generator=reference)
+        assert torch.equal(draw_one(probabilities, ours), expected)
+    assert torch.equal(ours.get_state(), reference.get_state())
+
+
+def test_batch_one_decodes_on_one_thread_and_restores_the_count():
+    model, before = tiny_gpt(), torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        during = []
+        model.generate(
+            torch.tensor([[1, 2]]),
+            3,
+            temperature=0,
+            on_token=lambda _: during.append(torch.get_num_threads()),
+        )
+        assert during == [1, 1, 1] and torch.get_num_threads() == 2
+        model.generate(
+            torch.tensor([[1, 2], [3, 4]]),
+            2,
+            temperature=0,
+            on_token=lambda _: during.append(torch.get_num_threads()),
+        )
+        assert during[3:] == [2, 2]  # several rows keep the threads
+    finally:
+        torch.set_num_threads(before)
