@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 
-from genai_assets.config_checks import non_finite_problems
+from genai_assets.config_checks import upper_bound_problems
 from genai_assets.finetune.data import (
     COLLATIONS,
     RowBatches,
@@ -46,7 +45,7 @@ from genai_assets.finetune.data import (
 )
 from genai_assets.finetune.metrics import TimedLoss, heldout_perplexity, lm_loss, training_stats
 from genai_assets.generation import SamplingConfig, stop_token_ids
-from genai_assets.training.precision import precision_problems
+from genai_assets.training.loop_config import PRECISION_HELP, TrainingSettings
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "heldout_perplexity", "lm_loss", "save_finetuned"]
 
@@ -67,30 +66,38 @@ def lora_targets(modules: list[str]) -> str | list[str] | None:
 
 
 @dataclass
-class FinetuneConfig:
-    """Hyperparameters of one fine-tuning run. Defaults: the CPU demo on SmolLM2-135M."""
+class FinetuneConfig(TrainingSettings):
+    """Hyperparameters of one fine-tuning run. Defaults: the CPU demo on SmolLM2-135M.
 
+    The optimiser, warm-up, clipping, evaluation, sample, checkpoint, seed and precision fields and
+    their checks are :class:`~genai_assets.training.loop_config.TrainingSettings`' (declared once,
+    there; the seed's values are noted where this recipe differs); the run's length is counted here
+    in epochs, capped at ``max_steps``.
+    """
+
+    # The cpu recipe (LoRA r16 on every linear layer, lr 1e-3, 80 steps) was chosen by measurement:
+    # benchmarks/sweep_finetune.py, table in docs/finetune.md. The seed's full-weight lr 5e-4 made the
+    # model forget (out-of-domain verse +1.8 % bits/char) while learning less (-5.3 % in domain).
+    learning_rate: Annotated[float, "AdamW peak learning rate (seed: 5e-4 for all weights)"] = 1e-3
+    weight_decay: float = 0.01
+    adam_betas: Annotated[tuple[float, float], "AdamW (beta1, beta2): torch's and the seed's"] = (0.9, 0.999)
+    warmup_steps: Annotated[int, "linear warm-up steps (seed: 100), capped at the run's length"] = 5
+    eval_batches: Annotated[int, "validation batches per pass; 0 = the whole val split"] = 8
+    sample_every: int = 20
+    checkpoint_every: int = 20
+    seed: Annotated[int, "seeds the training order, dropout and the logged samples"] = 42
+    precision: Annotated[str, PRECISION_HELP + "; with LoRA the frozen base is loaded in the half type"] = (
+        "auto"
+    )
     collation: Annotated[str, '"packing" (full blocks) or "padding" (one poem per row, the seed\'s)'] = (
         "packing"
     )
     block_size: Annotated[int, "tokens per row"] = 128
     batch_size: Annotated[int, "rows per micro-batch"] = 4
     epochs: Annotated[int, "passes over the train split ..."] = 1
-    # The cpu recipe (LoRA r16 on every linear layer, lr 1e-3, 80 steps) was chosen by measurement:
-    # benchmarks/sweep_finetune.py, table in docs/finetune.md. The seed's full-weight lr 5e-4 made the
-    # model forget (out-of-domain verse +1.8 % bits/char) while learning less (-5.3 % in domain).
     max_steps: Annotated[int, "... capped at this many optimizer steps; 0 = no cap"] = 80
-    learning_rate: Annotated[float, "AdamW peak learning rate (seed: 5e-4 for all weights)"] = 1e-3
-    adam_eps: Annotated[float, "AdamW epsilon (seed: 1e-8)"] = 1e-8
-    weight_decay: Annotated[float, "AdamW weight decay on weight matrices"] = 0.01
-    warmup_steps: Annotated[int, "linear warm-up steps (seed: 100), capped at the run's length"] = 5
-    grad_accum_steps: Annotated[int, "micro-batches per optimizer step"] = 1
-    grad_clip: Annotated[float, "max global gradient norm; 0 disables"] = 1.0
     eval_every: Annotated[int, "steps between validation passes; 0 = once per epoch (and at the end)"] = 0
-    eval_batches: Annotated[int, "validation batches per pass; 0 = the whole val split"] = 8
-    sample_every: Annotated[int, "steps between sample poems in the log; 0 = never"] = 20
-    sample_max_new_tokens: Annotated[int, "length of those samples"] = 40
-    checkpoint_every: Annotated[int, "steps between resumable checkpoints; 0 = at the end only"] = 20
+    sample_max_new_tokens: Annotated[int, "length of the logged samples"] = 40
     resume: Annotated[bool, "continue from a compatible checkpoint if one exists"] = True
     lora: Annotated[bool, "train LoRA adapters (peft) instead of all weights; merged before saving"] = True
     lora_r: Annotated[int, "adapter rank"] = 16
@@ -101,12 +108,6 @@ class FinetuneConfig:
         '["all-linear"] = every linear layer but the output head (any architecture); [] = peft\'s default',
     ] = field(default_factory=lambda: [ALL_LINEAR])
     perplexity_max_blocks: Annotated[int, "test blocks scored for held-out perplexity; 0 = all"] = 16
-    seed: Annotated[int, "seeds the training order, dropout and the logged samples"] = 42
-    precision: Annotated[
-        str,
-        "'auto' (bf16 autocast on CUDA, fp16 + gradient scaler on GPUs without bf16, fp32 on CPU), 'fp32', "
-        "'bf16' or 'fp16'; with LoRA the frozen base is loaded in the half type",
-    ] = "auto"
     sampling: Annotated[SamplingConfig, "decoding defaults saved with the model"] = field(
         default_factory=SamplingConfig
     )
@@ -114,31 +115,26 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if isinstance(self.sampling, dict):  # configs from JSON give a mapping
             self.sampling = SamplingConfig(**self.sampling)
-        problems = non_finite_problems(self)
+        super().__post_init__()
+
+    def problems(self) -> list[str]:
+        own = [item.name for item in fields(self) if item.name not in TrainingSettings.__dataclass_fields__]
+        problems = super().problems() + upper_bound_problems(self, own)
         if self.collation not in COLLATIONS:
             problems.append(f"collation must be one of {COLLATIONS}, got {self.collation!r}")
-        for name in ("batch_size", "epochs", "grad_accum_steps", "sample_max_new_tokens", "lora_r"):
+        for name in ("batch_size", "epochs", "sample_max_new_tokens", "lora_r"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.block_size < 2:
             problems.append(f"block_size must be >= 2, got {self.block_size}")
-        for name in ("max_steps", "warmup_steps", "eval_every", "eval_batches", "sample_every"):
+        for name in ("max_steps", "eval_every", "perplexity_max_blocks"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "perplexity_max_blocks", "weight_decay", "grad_clip"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not self.adam_eps > 0:
-            problems.append(f"adam_eps must be > 0, got {self.adam_eps}")
         if not 0 <= self.lora_dropout < 1:
             problems.append(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if self.lora_alpha <= 0:
             problems.append(f"lora_alpha must be > 0, got {self.lora_alpha}")
-        problems += precision_problems(self.precision)
-        if problems:
-            raise ValueError("Invalid fine-tuning config: " + "; ".join(problems) + ".")
+        return problems
 
 
 # Named presets (overrides of the defaults above; cpu = the defaults).
@@ -327,20 +323,9 @@ def finetune_loop_config(config: FinetuneConfig, train_rows: RowBatches) -> tupl
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
     loop_config = TrainLoopConfig(
+        **config.training_settings(),  # optimiser, warm-up (capped by the schedule), clipping, seed, ...
         max_steps=total_steps,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        adam_betas=(0.9, 0.999),  # torch/transformers AdamW defaults, as in the seed
-        adam_eps=config.adam_eps,
-        warmup_steps=min(config.warmup_steps, total_steps),
-        grad_accum_steps=config.grad_accum_steps,
-        grad_clip=config.grad_clip,
         eval_every=config.eval_every or steps_per_epoch,
-        eval_batches=config.eval_batches,
-        sample_every=config.sample_every,
-        checkpoint_every=config.checkpoint_every,
-        seed=config.seed,
-        precision=config.precision,
     )
     return loop_config, steps_per_epoch
 

@@ -1,9 +1,10 @@
 """Settings of the one training loop, declared once (no torch: the stage configs inherit them).
 
-:func:`genai_assets.training.loop.train` takes a :class:`TrainLoopConfig`. The scratch stages'
-run config (``training.scratch_config.ScratchRunConfig``) inherits this class, so its optimiser,
-schedule, evaluation and checkpoint fields, their descriptions and their checks are these; the
-fine-tune maps its own run length (epochs, a step cap) onto one in ``finetune.train``.
+:func:`genai_assets.training.loop.train` takes a :class:`TrainLoopConfig`: the
+:class:`TrainingSettings` every run has, plus its length in steps. The scratch stages' run config
+(``training.scratch_config.ScratchRunConfig``) inherits :class:`TrainLoopConfig` and the
+fine-tune's (``finetune.train.FinetuneConfig``, whose length is in epochs) :class:`TrainingSettings`,
+so their optimiser, schedule, evaluation and checkpoint fields, descriptions and checks are these.
 """
 
 from __future__ import annotations
@@ -21,20 +22,21 @@ PRECISION_HELP = (
 
 
 @dataclass
-class TrainLoopConfig:
-    """Hyperparameters of :func:`~genai_assets.training.loop.train`. Defaults are a small CPU run."""
+class TrainingSettings:
+    """What every training run sets, however its length is counted (steps here, epochs in the
+    fine-tune): optimiser, warm-up, clipping, evaluation size, samples, checkpoints, seed, precision."""
 
-    max_steps: Annotated[int, "optimizer steps in total (a resumed run counts the steps already done)"] = 200
     learning_rate: Annotated[float, "AdamW peak learning rate, reached at the end of warm-up"] = 3e-4
     weight_decay: Annotated[float, "AdamW decoupled weight decay, on weight matrices only"] = 0.1
     adam_betas: Annotated[tuple[float, float], "AdamW (beta1, beta2)"] = (0.9, 0.95)
     adam_eps: Annotated[float, "AdamW epsilon"] = 1e-8
-    warmup_steps: Annotated[int, "linear warm-up steps (capped at max_steps), then linear decay to 0"] = 20
+    warmup_steps: Annotated[
+        int, "linear warm-up steps (capped at the run's length), then linear decay to 0"
+    ] = 20
     grad_accum_steps: Annotated[int, "micro-batches per optimizer step"] = 1
     grad_clip: Annotated[
         float, "max global gradient L2 norm (the cure for exploding RNN gradients); 0 = off"
     ] = 1.0
-    eval_every: Annotated[int, "steps between validation passes (one at the end too); 0 = end only"] = 50
     eval_batches: Annotated[int, "validation batches per periodic pass (the final one uses all); 0 = all"] = (
         20
     )
@@ -42,18 +44,15 @@ class TrainLoopConfig:
     checkpoint_every: Annotated[int, "steps between resumable checkpoints; 0 = end only"] = 100
     seed: Annotated[int, "seeds initialisation, batch sampling and dropout (torch, numpy, random)"] = 1337
     precision: Annotated[str, PRECISION_HELP] = "auto"
-    compile: Annotated[bool, "torch.compile the training forward (pays for small models on a GPU)"] = False
 
     def __post_init__(self) -> None:
         self.adam_betas = tuple(self.adam_betas)  # configs from JSON or Dagster give lists
         raise_problems(self, self.problems())
 
     def problems(self) -> list[str]:
-        """Every invalid loop setting, named (subclasses extend the list)."""
-        loop_fields = [item.name for item in fields(TrainLoopConfig)]  # a subclass bounds its own
-        problems = non_finite_problems(self) + upper_bound_problems(self, loop_fields)
-        if self.max_steps < 1:
-            problems.append(f"max_steps must be >= 1, got {self.max_steps}")
+        """Every invalid setting, named (subclasses extend the list)."""
+        own = [item.name for item in fields(TrainingSettings)]  # a subclass bounds its own fields
+        problems = non_finite_problems(self) + upper_bound_problems(self, own)
         if not self.learning_rate > 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
@@ -65,10 +64,32 @@ class TrainLoopConfig:
         for name in ("weight_decay", "grad_clip"):
             if not getattr(self, name) >= 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("warmup_steps", "eval_every", "eval_batches", "sample_every", "checkpoint_every"):
+        for name in ("warmup_steps", "eval_batches", "sample_every", "checkpoint_every"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         return problems + precision_problems(self.precision)
+
+    def training_settings(self) -> dict:
+        """Just these fields (from a subclass: without its other settings)."""
+        return {item.name: getattr(self, item.name) for item in fields(TrainingSettings)}
+
+
+@dataclass
+class TrainLoopConfig(TrainingSettings):
+    """Hyperparameters of :func:`~genai_assets.training.loop.train`: the shared settings plus the run's
+    length in optimizer steps. Defaults are a small CPU run."""
+
+    max_steps: Annotated[int, "optimizer steps in total (a resumed run counts the steps already done)"] = 200
+    eval_every: Annotated[int, "steps between validation passes (one at the end too); 0 = end only"] = 50
+    compile: Annotated[bool, "torch.compile the training forward (pays for small models on a GPU)"] = False
+
+    def problems(self) -> list[str]:
+        problems = super().problems() + upper_bound_problems(self, ("max_steps", "eval_every"))
+        if self.max_steps < 1:
+            problems.append(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.eval_every < 0:
+            problems.append(f"eval_every must be >= 0, got {self.eval_every}")
+        return problems
 
     def loop_config(self) -> TrainLoopConfig:
         """Just the loop's settings (a subclass's run config carries more fields than ``train`` takes)."""
