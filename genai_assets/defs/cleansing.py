@@ -20,6 +20,7 @@ from genai_assets.cleaning.checks import CHECKS
 from genai_assets.cleaning.pipeline import CLEANING_PRESETS, CleaningConfig
 from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._resources import DataLake
+from genai_assets.defs._stage_call import run_stage
 from genai_assets.reporting.eda import EDA_PRESETS, EdaConfig
 
 # ``write_exports`` is the asset's own switch; every other field is ``CleaningConfig``'s.
@@ -135,8 +136,7 @@ def corpus_eda(
     from genai_assets.escaping import md_bold, md_code_span
     from genai_assets.stages.data import run_corpus_eda
 
-    config = CorpusEdaConfig.from_context(context).to_library()
-    result = run_corpus_eda(config, lake, context.log.info, cleansed_poems)
+    result = run_stage(run_corpus_eda, CorpusEdaConfig, context, lake, cleansed_poems)
     stats, report_path = result.stats, result.report_path
     metadata: dict[str, object] = {key: value for key, value in stats.summary().items()}
     metadata |= {f"plot_{name}": image_markdown(path) for name, path in result.plot_paths.items()}

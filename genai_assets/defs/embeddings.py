@@ -11,6 +11,7 @@ import pandas as pd
 from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown
 from genai_assets.defs._resources import DataLake
+from genai_assets.defs._stage_call import run_stage
 from genai_assets.text.cooccurrence import COOCCURRENCE_PRESETS, CooccurrenceConfig
 
 CooccurrenceEmbeddingsConfig = stage_config(CooccurrenceConfig)
@@ -27,8 +28,7 @@ def cooccurrence_embeddings(
     """Word co-occurrence counts over poem lines → PPMI → SVD vectors, plotted and compared with GloVe."""
     from genai_assets.stages.tokens import run_cooccurrence_embeddings
 
-    config = CooccurrenceEmbeddingsConfig.from_context(context).to_library()
-    run = run_cooccurrence_embeddings(config, lake, context.log.info, cleansed_poems)
+    run = run_stage(run_cooccurrence_embeddings, CooccurrenceEmbeddingsConfig, context, lake, cleansed_poems)
     meta, answered = run.meta, run.meta["analogies_answered"]
     return dg.MaterializeResult(
         metadata={

@@ -25,6 +25,7 @@ import pandas as pd
 from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown, table_markdown
 from genai_assets.defs._resources import DataLake
+from genai_assets.defs._stage_call import run_stage
 from genai_assets.escaping import md_code_span, md_inline
 from genai_assets.evaluation.human_eval import HUMAN_EVAL_PRESETS
 from genai_assets.evaluation.human_eval import HumanEvalSheetConfig as HumanEvalSheetSettings
@@ -50,8 +51,8 @@ def evaluation(
     from genai_assets.evaluation.report import summary_table
     from genai_assets.stages.evaluation import run_evaluation
 
-    settings = EvaluationConfig.from_context(context).to_library()  # models validated there
-    result = run_evaluation(settings, lake, context.log.info, cleansed_poems)
+    # The configured model list is validated with the config, before any model is loaded.
+    result = run_stage(run_evaluation, EvaluationConfig, context, lake, cleansed_poems)
     report, paths = result.report, result.paths
     plots = {name: image_markdown(path) for name, path in result.plot_paths.items()}
     table = summary_table(report)
@@ -83,8 +84,8 @@ def human_eval_sheet(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Ma
     """A blind A/B rating sheet (CSV + self-contained HTML page) and its separate key file."""
     from genai_assets.stages.evaluation import run_human_eval_sheet
 
-    config = HumanEvalSheetConfig.from_context(context).to_library()
-    result = run_human_eval_sheet(config, lake, context.log.warning)  # it logs only a replaced pair
+    # It logs only a replaced pair: a warning.
+    result = run_stage(run_human_eval_sheet, HumanEvalSheetConfig, context, lake, log=context.log.warning)
     sheet, paths, model_a, model_b, note = (
         result.sheet,
         result.paths,

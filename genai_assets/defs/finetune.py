@@ -26,6 +26,7 @@ from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._distributed import TRAINING_OP_TAGS, TRAINING_POOL, DistributedRunConfig
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown
 from genai_assets.defs._resources import DataLake
+from genai_assets.defs._stage_call import run_stage
 from genai_assets.finetune.base_model import BASE_MODEL_PRESETS, BaseModelConfig, read_base_info
 from genai_assets.finetune.data import poem_start_id
 from genai_assets.finetune.poem_samples import GENERATED_POEMS_PRESETS
@@ -56,7 +57,7 @@ def base_lm(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materialize
     """The pre-trained base model, resolved offline-first and (for the packaged GGUF) converted once."""
     from genai_assets.stages.finetune import run_base_lm
 
-    run = run_base_lm(BaseLMConfig.from_context(context).to_library(), lake, context.log.info)
+    run = run_stage(run_base_lm, BaseLMConfig, context, lake)
     info, seconds = run.info, run.seconds
     return dg.MaterializeResult(
         metadata={

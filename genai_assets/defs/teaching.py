@@ -24,6 +24,7 @@ import dagster as dg
 from genai_assets.defs._config import stage_config
 from genai_assets.defs._metadata import image_markdown
 from genai_assets.defs._resources import DataLake
+from genai_assets.defs._stage_call import run_stage
 from genai_assets.lake import atomic_write_text
 from genai_assets.teaching.script import ScriptConfig
 from genai_assets.teaching.slides import VideoConfig
@@ -437,9 +438,8 @@ def theory_notes(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materi
     """The course's theory questions answered with figures from our trained models (reports/theory.md)."""
     from genai_assets.stages.teaching import run_theory_notes
 
-    config: TheoryConfig = TheoryNotesConfig.from_context(context).to_library()
     started = time.perf_counter()
-    result = run_theory_notes(config, lake, context.log.info)
+    result = run_stage(run_theory_notes, TheoryNotesConfig, context, lake)
     context.log.info(
         f"Theory notes with {len(result.figures)} figures in {time.perf_counter() - started:.1f} s"
     )

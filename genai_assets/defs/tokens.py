@@ -19,6 +19,7 @@ import pandas as pd
 from genai_assets.defs._config import asset_presets, stage_config
 from genai_assets.defs._metadata import dataframe_markdown, image_markdown
 from genai_assets.defs._resources import DataLake
+from genai_assets.defs._stage_call import run_stage
 from genai_assets.text.tokenization import (
     TOKEN_ARRAYS_PRESETS,
     TOKENIZER_PRESETS,
@@ -39,8 +40,7 @@ def poem_tokenizer(
     """A byte-level BPE tokenizer trained on the train split, compared with word-level and GPT-2."""
     from genai_assets.stages.tokens import run_poem_tokenizer
 
-    config = PoemTokenizerConfig.from_context(context).to_library()
-    result = run_poem_tokenizer(config, lake, context.log.info, cleansed_poems)
+    result = run_stage(run_poem_tokenizer, PoemTokenizerConfig, context, lake, cleansed_poems)
     bpe, segmentations = result.bpe, result.segmentations
     stats_by_name = {row["tokenizer"]: row for row in result.stats}
     return dg.MaterializeResult(
@@ -79,8 +79,7 @@ def token_arrays(
     """The corpus encoded per split with the poem tokenizer: Parquet per poem + flat ``.bin`` streams."""
     from genai_assets.stages.tokens import run_token_arrays
 
-    config = TokenArraysRunConfig.from_context(context).to_library()
-    result = run_token_arrays(config, lake, context.log.info, cleansed_poems)
+    result = run_stage(run_token_arrays, TokenArraysRunConfig, context, lake, cleansed_poems)
     meta, target, encode_seconds, n_chars = result.meta, result.folder, result.encode_seconds, result.n_chars
     split_table = pd.DataFrame(
         [
