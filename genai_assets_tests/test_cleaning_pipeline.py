@@ -150,3 +150,26 @@ def test_combine_partitions_orders_sites():
     parts = {source: frame for source, frame in raw.groupby("source")}
     combined = combine_partitions(parts)
     assert combined["source"].drop_duplicates().tolist() == ["gutenberg", "shakespeare", "poetrydb"]
+
+
+def test_two_processes_clean_exactly_as_one(monkeypatch):
+    # Above PARALLEL_MIN_TEXTS a worker process cleans part of the corpus: same texts, counts,
+    # word ids and per-rule change counts, and so the same cleansed table and removals.
+    from genai_assets.cleaning import textpass
+
+    raw = pd.concat([toy_raw()] * 3, ignore_index=True)
+    raw["poem_id"] = [f"{poem_id}-{index}" for index, poem_id in enumerate(raw["poem_id"])]
+    texts = [*raw["text"], "A\u00c3\u00a9 x\u200b\n\nthe  end--now", "caf\u00e9 \u2018quoted\u2019"]
+    one, two = textpass.clean_texts(texts), textpass.clean_texts(texts, parallel_min_texts=2)
+    assert (one.texts, one.changed) == (two.texts, two.changed)
+    for field in ("n_lines", "n_words", "ascii_ratios"):
+        assert np.array_equal(getattr(one, field), getattr(two, field))
+    for field in ("ids", "lengths", "line_lengths", "line_counts"):
+        assert np.array_equal(getattr(one.tokens, field), getattr(two.tokens, field))
+    assert one.tokens.vocabulary == two.tokens.vocabulary
+    serial = cleanse_poems(raw, CleaningConfig(num_perm=128))
+    monkeypatch.setattr(textpass, "PARALLEL_MIN_TEXTS", 2)
+    parallel = cleanse_poems(raw, CleaningConfig(num_perm=128))
+    assert parallel.table.equals(serial.table) and parallel.removed.equals(serial.removed)
+    columns = ["rule", "rows_in", "rows_changed", "rows_removed"]
+    assert parallel.steps_frame()[columns].equals(serial.steps_frame()[columns])

@@ -31,7 +31,9 @@ def _distinct_line_keys(tokens: TokenizedTexts, min_line_words: int) -> tuple[np
     distinctive = np.maximum(line_lengths, 1) >= min_line_words
     text_of_line = np.repeat(np.arange(len(tokens), dtype=np.int64), tokens.line_counts)
     n_keys = int(keys.max()) + 1 if len(keys) else 1
-    pairs = np.unique(text_of_line[distinctive] * n_keys + keys[distinctive])
+    pairs = np.sort(text_of_line[distinctive] * n_keys + keys[distinctive])
+    # Sort-based unique: numpy 2's hash-based np.unique took 2.6 s on these 2.6M int64s (sort: 0.06).
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
     return pairs // n_keys, pairs % n_keys
 
 
