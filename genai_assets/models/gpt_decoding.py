@@ -105,18 +105,28 @@ class GPTDecoder:
             raise ValueError(f"{start + count} tokens exceed block_size={self.config.block_size}.")
         if count > 1 and start > 0:
             raise ValueError("Several new tokens at once only into an empty cache (prompt or refill).")
-        x = (
-            F.embedding(tokens, self.model.token_embedding.weight)
-            + self.position_table[start : start + count]
-        )
+        x = self._embed(tokens, start)  # (B·T, C)
         for index, layer in enumerate(self.layers):
             x = self._residual(x, layer.norm1, lambda h, i=index, w=layer: self._attend(h, i, w, start))
             x = self._residual(x, layer.norm3, lambda h, w=layer: self._feed_forward(h, w))
         self.length = start + count
-        last = x[:, -1, :]  # (B, C): only the next token's logits are needed
+        last = x.view(tokens.size(0), count, -1)[:, -1, :]  # (B, C): only the next token's logits are needed
         if self.norm_first:
             last = _layer_norm(self.model.final_norm, last)
         return F.linear(last, self.model.lm_head.weight)  # (B, V)
+
+    def _embed(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
+        """Token plus position embeddings of ``tokens`` (B, T) → (B·T, C).
+
+        Activations are kept as one row per token, (B·T, C): every operation but attention works
+        row by row, and a 2-D input spares ``F.linear`` the reshapes around its matmul (same values).
+        """
+        count = tokens.size(1)
+        x = (
+            F.embedding(tokens, self.model.token_embedding.weight)
+            + self.position_table[start : start + count]
+        )
+        return x.view(-1, x.size(-1))
 
     def _residual(self, x: torch.Tensor, norm: nn.LayerNorm, sublayer) -> torch.Tensor:
         if self.norm_first:
@@ -124,8 +134,9 @@ class GPTDecoder:
         return _layer_norm(norm, x + sublayer(x))  # post-norm (the paper)
 
     def _attend(self, h: torch.Tensor, index: int, layer: _LayerWeights, start: int) -> torch.Tensor:
-        batch, count, channels = h.shape
-        qkv = F.linear(h, layer.in_weight, layer.in_bias)  # (B, T, 3C)
+        batch, channels = self.keys[index].size(0), h.size(-1)
+        count = h.size(0) // batch
+        qkv = F.linear(h, layer.in_weight, layer.in_bias)  # (B·T, 3C)
         query, key, value = qkv.view(batch, count, 3, self.n_head, self.head_size).permute(
             2, 0, 3, 1, 4
         )  # 3 × (B, nh, T, hs)
@@ -136,11 +147,11 @@ class GPTDecoder:
         y = F.scaled_dot_product_attention(
             query, keys[:, :, :end], values[:, :, :end], is_causal=count > 1
         )  # (B, nh, T, hs); one query sees every cached key, several (from 0) are causal
-        y = y.transpose(1, 2).reshape(batch, count, channels)  # (B, T, C)
+        y = y.transpose(1, 2).reshape(batch * count, channels)  # (B·T, C)
         return F.linear(y, layer.out_weight, layer.out_bias)
 
     def _feed_forward(self, h: torch.Tensor, layer: _LayerWeights) -> torch.Tensor:
-        inner = self.activation(F.linear(h, layer.ff1_weight, layer.ff1_bias))  # (B, T, d_ff)
+        inner = self.activation(F.linear(h, layer.ff1_weight, layer.ff1_bias))  # (B·T, d_ff)
         return F.linear(inner, layer.ff2_weight, layer.ff2_bias)
 
 
@@ -178,11 +189,11 @@ def attention_weights(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
     tokens = idx[:, -model.config.block_size :]
     count = tokens.size(1)
     maps = []
-    x = F.embedding(tokens, model.token_embedding.weight) + decoder.position_table[:count]
+    x = decoder._embed(tokens, 0)  # (T, C)
     causal = torch.ones(count, count, dtype=torch.bool, device=idx.device).tril()  # (T, T)
     for index, layer in enumerate(decoder.layers):
         h = _layer_norm(layer.norm1, x) if decoder.norm_first else x
-        qkv = F.linear(h, layer.in_weight, layer.in_bias)
+        qkv = F.linear(h, layer.in_weight, layer.in_bias)  # (T, 3C)
         qkv = qkv.view(1, count, 3, decoder.n_head, decoder.head_size).permute(
             2, 0, 3, 1, 4
         )  # (3, 1, nh, T, hs)
