@@ -19,8 +19,11 @@ misses: a poem most of whose distinctive lines already belong to poems kept befo
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -276,22 +279,34 @@ def near_duplicate_of(
 
 
 def _signatures(
-    tokens: TokenizedTexts, shingle_size: int, num_perm: int, seed: int, batch_words: int = 1 << 20
+    tokens: TokenizedTexts, shingle_size: int, num_perm: int, seed: int, batch_words: int = 1 << 19
 ) -> np.ndarray:
     """MinHash signatures of every text's shingles (:func:`shingle_hashes` + :func:`minhash_signatures`),
-    a batch of ~1M words at a time: the shingle temporaries stay small (they were the pipeline's
-    peak memory when made for the whole corpus at once)."""
+    a batch of ~500k words at a time: the shingle temporaries stay small (they were the pipeline's
+    peak memory when made for the whole corpus at once). Two threads share the batches when there
+    are several: numpy releases the GIL in its loops, and each batch writes only its own rows."""
     permutations = minhash_permutations(num_perm, seed)
     word_hashes = _vocabulary_hashes(tokens.vocabulary)
     signatures = np.full((len(tokens), num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
     offsets = tokens.offsets
-    first = 0
-    while first < len(tokens):
-        stop = max(int(np.searchsorted(offsets, offsets[first] + batch_words, side="right")) - 1, first + 1)
+    bounds = [0]
+    while bounds[-1] < len(tokens):
+        first = bounds[-1]
+        bounds.append(
+            max(int(np.searchsorted(offsets, offsets[first] + batch_words, side="right")) - 1, first + 1)
+        )
+
+    def batch(first: int, stop: int) -> None:
         flat_words = word_hashes[tokens.ids[offsets[first] : offsets[stop]]]
         flat, counts = _shingles_of(flat_words, tokens.lengths[first:stop], shingle_size)
         _minhash_into(signatures[first:stop], flat, counts, permutations)
-        first = stop
+
+    if len(bounds) > 3 and (os.cpu_count() or 1) >= 2:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(batch, bounds[:-1], bounds[1:]))  # list(): re-raise a batch's error
+    else:
+        for first, stop in itertools.pairwise(bounds):
+            batch(first, stop)
     return signatures
 
 

@@ -28,7 +28,10 @@ def assign_splits(poem_ids: Iterable[str], train_ratio: float, val_ratio: float,
             f"split ratios need 0 < train_ratio <= 1, val_ratio >= 0 and train+val <= 1; "
             f"got train_ratio={train_ratio}, val_ratio={val_ratio}."
         )
-    fractions = np.fromiter((split_fraction(poem_id, seed) for poem_id in poem_ids), dtype=np.float64)
+    # split_fraction for all ids at once: the digests' first 8 bytes as big-endian uint64, then the
+    # same correctly rounded division by 2**64 (float64 rounding commutes with the power of two).
+    heads = b"".join([hashlib.sha256(f"{seed}:{poem_id}".encode()).digest()[:8] for poem_id in poem_ids])
+    fractions = np.frombuffer(heads, dtype=">u8").astype(np.float64) / 2**64
     labels = np.full(len(fractions), "test", dtype=object)
     labels[fractions < train_ratio + val_ratio] = "val"
     labels[fractions < train_ratio] = "train"
