@@ -255,3 +255,12 @@ def test_near_duplicate_of_equals_the_datasketch_lsh_loop(texts, threshold, weig
             texts, threshold, 3, 32, 7, prefilter=prefilter, false_negative_weight=weight
         )
         assert (found[0].tolist(), found[1].tolist()) == expected
+
+
+def test_assign_splits_uses_exactly_split_fraction():
+    # assign_splits turns all digests into floats at once; each must equal split_fraction's.
+    ids = [f"gutenberg-{index:x}" for index in range(3000)] + ["", "é", "x" * 300]
+    labels = assign_splits(ids, 0.9, 0.05, seed=5)
+    fractions = np.array([split_fraction(poem_id, 5) for poem_id in ids])
+    expected = np.where(fractions < 0.9, "train", np.where(fractions < 0.95, "val", "test"))
+    assert labels.tolist() == expected.tolist()
