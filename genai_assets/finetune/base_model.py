@@ -243,12 +243,11 @@ def build_tiny_gpt2(tiny: TinyGPT2Config | None = None):
 
     tiny = tiny or TinyGPT2Config()
     tokenizer = load_gpt2_tokenizer()
+    # TinyGPT2Config's shape fields carry GPT2Config's own names; only the seed is not GPT-2's.
+    shape = {name: value for name, value in asdict(tiny).items() if name != "seed"}
     config = GPT2Config(
         vocab_size=len(tokenizer),
-        n_positions=tiny.n_positions,
-        n_embd=tiny.n_embd,
-        n_layer=tiny.n_layer,
-        n_head=tiny.n_head,
+        **shape,
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
