@@ -10,14 +10,7 @@ import pytest
 from genai_assets.defs._io_manager import ParquetIOManager
 from genai_assets.defs._resources import DataLake
 from genai_assets.stages.tokens import corpus_lines, run_cooccurrence_embeddings
-from genai_assets.text.cooccurrence import (
-    CooccurrenceConfig,
-    cooccurrence_counts,
-    pca_2d,
-    ppmi_matrix,
-    svd_vectors,
-    tokenize_lines,
-)
+from genai_assets.text import cooccurrence
 from genai_assets.text.glove import (
     SharedSpace,
     WordVectors,
@@ -33,8 +26,8 @@ TOY_LINES = ["The cat sat", "the dog sat", "A cat"]
 
 
 def dense_counts(lines, window, vocab_size=100, min_count=1):
-    corpus = tokenize_lines(lines, vocab_size, min_count)
-    return corpus, cooccurrence_counts(corpus, window).toarray()
+    corpus = cooccurrence.tokenize_lines(lines, vocab_size, min_count)
+    return corpus, cooccurrence.cooccurrence_counts(corpus, window).toarray()
 
 
 def cell(corpus, matrix, a, b):
@@ -43,14 +36,14 @@ def cell(corpus, matrix, a, b):
 
 def test_vocabulary_order_and_tokens():
     lines = ["O’er the King's sea, o'er 2 seas!", "", "'Tis the sea—Éire's"]
-    corpus = tokenize_lines(lines, vocab_size=100, min_count=1)
+    corpus = cooccurrence.tokenize_lines(lines, vocab_size=100, min_count=1)
     # frequency first, then alphabetical; curly apostrophes folded; possessive 's dropped; 'tis → tis
     assert corpus.vocabulary == ["o'er", "sea", "the", "king", "seas", "tis", "éire"]
     assert corpus.word_counts.tolist() == [2, 2, 2, 1, 1, 1, 1]
     assert corpus.token_ids.tolist() == [0, 2, 3, 1, 0, 4, 5, 2, 1, 6]
     assert corpus.sentence_ids.tolist() == [0, 0, 0, 0, 0, 0, 2, 2, 2, 2]
     assert corpus.n_tokens == 10 and corpus.n_sentences == 3
-    assert tokenize_lines(lines, vocab_size=3, min_count=2).token_ids.tolist() == [
+    assert cooccurrence.tokenize_lines(lines, vocab_size=3, min_count=2).token_ids.tolist() == [
         0,
         2,
         -1,
@@ -91,38 +84,38 @@ def test_repeated_word_and_out_of_vocabulary_slots():
 
 def test_ppmi_invariants_and_one_cell_by_hand():
     corpus, counts = dense_counts(TOY_LINES, window=1)
-    plain = ppmi_matrix(counts, alpha=1.0).toarray()
+    plain = cooccurrence.ppmi_matrix(counts, alpha=1.0).toarray()
     assert (plain >= 0).all() and (plain[counts == 0] == 0).all()
     # N = 10; row("a") = 1, column("cat") = 3: PMI = log((1/10) / ((1/10) * (3/10))) = log(10/3)
     assert cell(corpus, plain, "a", "cat") == pytest.approx(math.log(10 / 3))
-    smoothed = ppmi_matrix(counts, alpha=0.75).toarray()
+    smoothed = cooccurrence.ppmi_matrix(counts, alpha=0.75).toarray()
     column_totals = counts.sum(axis=0)  # cat 3, sat 2, the 2, a 1, dog 2
     p_alpha_cat = 3**0.75 / (column_totals**0.75).sum()
     assert cell(corpus, smoothed, "a", "cat") == pytest.approx(math.log((1 / 10) / ((1 / 10) * p_alpha_cat)))
     assert (smoothed[counts == 0] == 0).all()
     with pytest.raises(ValueError, match="all zeros"):
-        ppmi_matrix(np.zeros((3, 3)))
+        cooccurrence.ppmi_matrix(np.zeros((3, 3)))
 
 
 def test_svd_and_pca_shapes():
     lines = [" ".join(text.split("\n")) for text in sonnet_texts()]
-    corpus = tokenize_lines(lines, vocab_size=300, min_count=2)
-    ppmi = ppmi_matrix(cooccurrence_counts(corpus, 3))
-    vectors, singular_values = svd_vectors(ppmi, dim=20, power=0.5)
+    corpus = cooccurrence.tokenize_lines(lines, vocab_size=300, min_count=2)
+    ppmi = cooccurrence.ppmi_matrix(cooccurrence.cooccurrence_counts(corpus, 3))
+    vectors, singular_values = cooccurrence.svd_vectors(ppmi, dim=20, power=0.5)
     assert vectors.shape == (300, 20) and vectors.dtype == np.float32
     assert np.all(np.diff(singular_values) <= 1e-9)  # sorted, largest first
-    coordinates = pca_2d(vectors[:14])
+    coordinates = cooccurrence.pca_2d(vectors[:14])
     assert coordinates.shape == (14, 2)
     assert np.allclose(coordinates.mean(axis=0), 0, atol=1e-9)  # PCA centres the points
     with pytest.raises(ValueError, match="at least two"):
-        pca_2d(vectors[:1])
+        cooccurrence.pca_2d(vectors[:1])
 
 
 def test_config_validation():
     with pytest.raises(ValueError, match="ppmi_alpha"):
-        CooccurrenceConfig(ppmi_alpha=0)
+        cooccurrence.CooccurrenceConfig(ppmi_alpha=0)
     with pytest.raises(ValueError, match="window_size"):
-        CooccurrenceConfig(window_size=0)
+        cooccurrence.CooccurrenceConfig(window_size=0)
 
 
 def test_glove_loader_reads_known_rows():
@@ -202,7 +195,9 @@ def test_asset_rejects_a_corpus_too_small_for_a_vocabulary(lake_root):
 def test_library_run_writes_the_folder_without_dagster(tmp_path):
     """The stage's plain function: same files and figures the asset reports, no Dagster involved."""
     poems = cleansed_poems_frame(sonnet_texts())
-    config = CooccurrenceConfig(vocab_size=300, min_count=2, embedding_dim=8, plot_words=["love", "time"])
+    config = cooccurrence.CooccurrenceConfig(
+        vocab_size=300, min_count=2, embedding_dim=8, plot_words=["love", "time"]
+    )
     messages: list[str] = []
     lake = SimpleNamespace(
         path=tmp_path, reports_dir=lambda: tmp_path / "reports"
@@ -218,4 +213,4 @@ def test_library_run_writes_the_folder_without_dagster(tmp_path):
     )
     assert run.missing_plot_words == {"ours": [], "glove": []} and "2156 lines" in messages[0]
     with pytest.raises(ValueError, match="neighbours must be >= 1"):
-        CooccurrenceConfig(neighbours=0)
+        cooccurrence.CooccurrenceConfig(neighbours=0)
