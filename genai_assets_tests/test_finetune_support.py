@@ -69,25 +69,14 @@ def prepared_gpt2_tokenizer():
 
 
 def tiny_finetune_config(**overrides):
-    from genai_assets.finetune.train import FinetuneConfig
+    """The ``tiny`` preset (all weights unless a test asks for LoRA; the cpu default is LoRA on all
+    linears), cut further for unit tests: shorter blocks, six steps, no evaluation passes, a fixed seed."""
+    import copy
 
-    values = dict(
-        lora=False,  # all weights unless a test asks for LoRA (the cpu default is LoRA on all linears)
-        lora_target_modules=[],
-        block_size=32,
-        batch_size=4,
-        epochs=10,
-        max_steps=6,
-        learning_rate=3e-3,
-        warmup_steps=1,
-        eval_batches=0,
-        sample_every=0,
-        checkpoint_every=0,
-        perplexity_max_blocks=0,
-        seed=3,
-    )
-    values.update(overrides)
-    return FinetuneConfig(**values)
+    from genai_assets.finetune.train import FINETUNE_PRESETS, FinetuneConfig
+
+    shorter = dict(block_size=32, epochs=10, max_steps=6, eval_batches=0, perplexity_max_blocks=0, seed=3)
+    return FinetuneConfig(**{**copy.deepcopy(FINETUNE_PRESETS["tiny"]), **shorter, **overrides})
 
 
 def bytes_to_unicode() -> dict[int, str]:
