@@ -115,6 +115,28 @@ _WORD_BYTES = bytes(code if 97 <= code <= 122 or code in (0, 1, 39) else 32 for 
 _TEXT_END, _LINE_END = 0, 1  # ids of the two markers in the batch vocabulary (words start at 2)
 
 
+def _token_ids(scanned: np.ndarray, vocabulary: collections.defaultdict[bytes, int]) -> np.ndarray:
+    """Ids of the tokens of ``scanned`` (runs of bytes other than a space), numbered in ``vocabulary``.
+
+    ``scanned.tobytes().split()`` then one dict look-up per token, without making a Python object
+    per token: the runs become an Arrow binary array, Arrow's hash table numbers the batch's
+    distinct tokens (in first-seen order, so new words enter ``vocabulary`` in the same order) and
+    only those are looked up: about 30k per batch instead of 180k.
+    """
+    is_token = scanned != 32
+    edges = np.flatnonzero(np.diff(is_token.view(np.int8), prepend=0, append=0))
+    starts, ends = edges[0::2], edges[1::2]
+    offsets = np.concatenate(([0], np.cumsum(ends - starts))).astype(np.int32)
+    tokens = pa.Array.from_buffers(
+        pa.binary(),
+        len(starts),
+        [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(scanned[is_token]))],
+    ).dictionary_encode()
+    local = tokens.dictionary.to_pylist()
+    global_ids = np.fromiter(map(vocabulary.__getitem__, local), dtype=np.int32, count=len(local))
+    return global_ids[tokens.indices.to_numpy(zero_copy_only=False)]
+
+
 def _tokenize_dictionary_words(texts: Sequence[str], batch_texts: int = 4096) -> TokenizedTexts:
     """:func:`tokenize_texts` with :func:`dictionary_words`, without a regex, lines recorded.
 
@@ -152,7 +174,7 @@ def _tokenize_dictionary_words(texts: Sequence[str], batch_texts: int = 4096) ->
         after = scanned[np.minimum(apostrophes + 1, len(scanned) - 1)]
         inner = (apostrophes > 0) & (before >= 97) & (before <= 122) & (after >= 97) & (after <= 122)
         scanned[apostrophes[~inner]] = 32
-        batch_ids = np.fromiter(map(vocabulary.__getitem__, scanned.tobytes().split()), dtype=np.int32)
+        batch_ids = _token_ids(scanned, vocabulary)
         markers = np.flatnonzero(batch_ids <= _LINE_END)  # one per line: SOH, or NUL for a text's last
         line_lengths.frombytes((np.diff(markers, prepend=-1) - 1).astype(np.int32).tobytes())
         text_ends = np.flatnonzero(batch_ids[markers] == _TEXT_END)
