@@ -173,3 +173,35 @@ def test_two_processes_clean_exactly_as_one(monkeypatch):
     assert parallel.table.equals(serial.table) and parallel.removed.equals(serial.removed)
     columns = ["rule", "rows_in", "rows_changed", "rows_removed"]
     assert parallel.steps_frame()[columns].equals(serial.steps_frame()[columns])
+
+
+def test_a_dead_worker_process_leaves_its_part_to_this_one(monkeypatch):
+    # A spawned worker dies when the calling script lacks a __main__ guard: the result is the same.
+    from concurrent.futures.process import BrokenProcessPool
+
+    from genai_assets.cleaning import textpass
+
+    class DeadPool:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info) -> bool:
+            return False
+
+        def submit(self, *args):
+            class Dead:
+                def result(self):
+                    raise BrokenProcessPool("worker died")
+
+            return Dead()
+
+    texts = [*toy_raw()["text"], "caf\u00e9 \u2018quoted\u2019"]
+    one = textpass.clean_texts(texts)
+    monkeypatch.setattr(textpass, "ProcessPoolExecutor", DeadPool)
+    with pytest.warns(UserWarning, match="worker process died"):
+        two = textpass.clean_texts(texts, parallel_min_texts=2)
+    assert (two.texts, two.changed, two.n_words.tolist()) == (one.texts, one.changed, one.n_words.tolist())
+    assert np.array_equal(two.tokens.ids, one.tokens.ids)

@@ -3,8 +3,9 @@
 Exact duplicates share :func:`dedup_key`: the lower-cased words joined by single spaces, so
 copies that differ only in punctuation, case, spacing or line breaks collapse.
 
-Near duplicates are found with MinHash + LSH from ``datasketch`` over word shingles (``k``
-consecutive words). Shingles are hashed to 32 bits deterministically (BLAKE2b per distinct word,
+Near duplicates are found with MinHash + LSH over word shingles (``k`` consecutive words): the
+signatures are bit-for-bit ``datasketch``'s, and the LSH index has ``datasketch.MinHashLSH``'s
+band layout and candidates (one dict per band; tested against it). Shingles are hashed to 32 bits deterministically (BLAKE2b per distinct word,
 then a multiply-xor mix over the ``k`` word hashes, vectorised with numpy over the whole corpus),
 so the same corpus always yields the same sketches regardless of ``PYTHONHASHSEED``. Each poem
 queries the LSH index of poems kept so far; an LSH candidate counts as a duplicate only if the

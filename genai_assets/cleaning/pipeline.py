@@ -12,6 +12,9 @@ Order (each step counted in the report):
 
 The output keeps the input's row order (sources in ``ALL_SITES`` order when built from
 partitions) and has exactly :data:`genai_assets.schema.CLEANSED_POEM_COLUMNS`.
+
+The per-text work (transforms, counts, splitting into words) is :func:`clean_texts`, on two
+processes for a large corpus (same result: tested); every later step reads its word ids.
 """
 
 from __future__ import annotations

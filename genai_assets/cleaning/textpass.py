@@ -14,7 +14,9 @@ import multiprocessing
 import os
 import threading
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +98,25 @@ def _start_method() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def _two_parts(texts: list[str], split: int) -> tuple[TextPass, TextPass]:
+    """:func:`_one_process` of ``texts[:split]`` here and of ``texts[split:]`` in a worker process.
+
+    If the worker dies (a spawned interpreter first re-runs the calling script, which fails when
+    the script has no ``if __name__ == "__main__"`` guard), this process cleans that part too.
+    """
+    head = tail = None
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=_start_method()) as pool:
+            future = pool.submit(_one_process, texts[split:])
+            head = _one_process(texts[:split])
+            tail = future.result()
+    except BrokenProcessPool:
+        warnings.warn("the cleansing worker process died; cleaning its part in this process", stacklevel=3)
+    head = _one_process(texts[:split]) if head is None else head
+    tail = _one_process(texts[split:]) if tail is None else tail
+    return head, tail
+
+
 def clean_texts(texts: list[str], parallel_min_texts: int | None = None) -> TextPass:
     """:func:`_one_process` over ``texts``, split with one worker process from ``parallel_min_texts``
     (default :data:`PARALLEL_MIN_TEXTS`) texts on, when the machine has two cores or more."""
@@ -104,10 +125,7 @@ def clean_texts(texts: list[str], parallel_min_texts: int | None = None) -> Text
         return _one_process(texts)
     started, cpu_started = time.perf_counter(), time.process_time()
     split = len(texts) - int(len(texts) * WORKER_SHARE)
-    with ProcessPoolExecutor(max_workers=1, mp_context=_start_method()) as pool:
-        future = pool.submit(_one_process, texts[split:])
-        head = _one_process(texts[:split])
-        tail = future.result()
+    head, tail = _two_parts(texts, split)
     merge_started, merge_cpu_started = time.perf_counter(), time.process_time()
     tokens = concat_tokenized(head.tokens, tail.tokens)
     merge = time.perf_counter() - merge_started, time.process_time() - merge_cpu_started
