@@ -27,15 +27,32 @@ from torch import nn
 
 
 @dataclass(frozen=True)
+class _Norm:
+    """A LayerNorm's settings and tensors, read once: ``nn.Module`` attribute lookups are slow per step."""
+
+    shape: tuple[int, ...]
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+    eps: float
+
+    @classmethod
+    def of(cls, norm: nn.LayerNorm) -> _Norm:
+        return cls(tuple(norm.normalized_shape), norm.weight, norm.bias, norm.eps)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.shape, self.weight, self.bias, self.eps)
+
+
+@dataclass(frozen=True)
 class _LayerWeights:
     """One decoder layer's parameters (the module's own tensors, not copies)."""
 
-    norm1: nn.LayerNorm
+    norm1: _Norm
     in_weight: torch.Tensor  # (3C, C): W^Q, W^K, W^V stacked
     in_bias: torch.Tensor | None
     out_weight: torch.Tensor  # (C, C): W^O
     out_bias: torch.Tensor | None
-    norm3: nn.LayerNorm
+    norm3: _Norm
     ff1_weight: torch.Tensor  # (d_ff, C)
     ff1_bias: torch.Tensor | None
     ff2_weight: torch.Tensor  # (C, d_ff)
@@ -49,10 +66,6 @@ def _activation_function(module: nn.Module):
     if isinstance(module, nn.ReLU):
         return F.relu
     return module  # anything else: call the module itself
-
-
-def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
 class GPTDecoder:
@@ -69,12 +82,12 @@ class GPTDecoder:
         self.norm_first = config.norm_first
         self.layers = [
             _LayerWeights(
-                layer.norm1,
+                _Norm.of(layer.norm1),
                 layer.self_attention.in_proj.weight,
                 layer.self_attention.in_proj.bias,
                 layer.self_attention.out_proj.weight,
                 layer.self_attention.out_proj.bias,
-                layer.norm3,
+                _Norm.of(layer.norm3),
                 layer.feed_forward.linear1.weight,
                 layer.feed_forward.linear1.bias,
                 layer.feed_forward.linear2.weight,
@@ -85,7 +98,9 @@ class GPTDecoder:
         self.activation = _activation_function(model.layers[0].feed_forward.activation)
         encoding = model.position_encoding
         self.position_table = encoding.embedding.weight if hasattr(encoding, "embedding") else encoding.table
-        weight = model.token_embedding.weight
+        weight = self.embedding_weight = model.token_embedding.weight  # (V, C)
+        self.lm_head_weight = model.lm_head.weight  # (V, C)
+        self.final_norm = _Norm.of(model.final_norm) if self.norm_first else None
         shape = (batch, self.n_head, config.block_size, self.head_size)
         # One (B, nh, block, hs) buffer per layer, filled up to self.length (a list: no indexing op per step).
         self.keys = [weight.new_empty(shape) for _ in self.layers]
@@ -112,8 +127,8 @@ class GPTDecoder:
         self.length = start + count
         last = x.view(tokens.size(0), count, -1)[:, -1, :]  # (B, C): only the next token's logits are needed
         if self.norm_first:
-            last = _layer_norm(self.model.final_norm, last)
-        return F.linear(last, self.model.lm_head.weight)  # (B, V)
+            last = self.final_norm(last)
+        return F.linear(last, self.lm_head_weight)  # (B, V)
 
     def _embed(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
         """Token plus position embeddings of ``tokens`` (B, T) → (B·T, C).
@@ -122,16 +137,13 @@ class GPTDecoder:
         row by row, and a 2-D input spares ``F.linear`` the reshapes around its matmul (same values).
         """
         count = tokens.size(1)
-        x = (
-            F.embedding(tokens, self.model.token_embedding.weight)
-            + self.position_table[start : start + count]
-        )
+        x = F.embedding(tokens, self.embedding_weight) + self.position_table[start : start + count]
         return x.view(-1, x.size(-1))
 
-    def _residual(self, x: torch.Tensor, norm: nn.LayerNorm, sublayer) -> torch.Tensor:
+    def _residual(self, x: torch.Tensor, norm: _Norm, sublayer) -> torch.Tensor:
         if self.norm_first:
-            return x + sublayer(_layer_norm(norm, x))  # pre-norm (GPT-2)
-        return _layer_norm(norm, x + sublayer(x))  # post-norm (the paper)
+            return x + sublayer(norm(x))  # pre-norm (GPT-2)
+        return norm(x + sublayer(x))  # post-norm (the paper)
 
     def _attend(self, h: torch.Tensor, index: int, layer: _LayerWeights, start: int) -> torch.Tensor:
         batch, channels = self.keys[index].size(0), h.size(-1)
@@ -192,7 +204,7 @@ def attention_weights(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
     x = decoder._embed(tokens, 0)  # (T, C)
     causal = torch.ones(count, count, dtype=torch.bool, device=idx.device).tril()  # (T, T)
     for index, layer in enumerate(decoder.layers):
-        h = _layer_norm(layer.norm1, x) if decoder.norm_first else x
+        h = layer.norm1(x) if decoder.norm_first else x
         qkv = F.linear(h, layer.in_weight, layer.in_bias)  # (T, 3C)
         qkv = qkv.view(1, count, 3, decoder.n_head, decoder.head_size).permute(
             2, 0, 3, 1, 4
