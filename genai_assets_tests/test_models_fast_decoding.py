@@ -149,3 +149,37 @@ def test_batch_one_decodes_on_one_thread_and_restores_the_count():
         assert during[3:] == [2, 2]  # several rows keep the threads
     finally:
         torch.set_num_threads(before)
+
+
+def test_course_step_draws_what_transformers_processors_and_multinomial_draw():
+    """One decoding step with the course settings (repetition 1.2, no-repeat 2, top-k 50, top-p 0.95),
+    fast path (incremental controls, one-pass top-k/top-p, draw_one) vs transformers' processors in
+    ``generate``'s order then ``torch.multinomial``: same token and generator state, on random logits."""
+    from transformers.generation.logits_process import (
+        NoRepeatNGramLogitsProcessor,
+        RepetitionPenaltyLogitsProcessor,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    processors = [
+        RepetitionPenaltyLogitsProcessor(1.2),
+        NoRepeatNGramLogitsProcessor(2),
+        TopKLogitsWarper(50),
+        TopPLogitsWarper(0.95),
+    ]
+    data = torch.Generator().manual_seed(0)
+    ours, reference = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    for _ in range(100):
+        sequence = torch.randint(0, 40, (2, 30), generator=data)  # small id range: repeated bigrams
+        logits = torch.randn(2, 300, generator=data) * 3
+        controls = RepetitionControls(sequence[:, :5], 300, 1.2, 2)
+        for column in range(5, sequence.size(1)):
+            controls.observe(sequence[:, column : column + 1])
+        token = sample_next_token(controls.apply(logits, sequence), 1.0, 50, 0.95, ours)
+        expected_logits = logits.clone()
+        for processor in processors:
+            expected_logits = processor(sequence, expected_logits)
+        expected = torch.multinomial(torch.softmax(expected_logits, dim=-1), 1, generator=reference)
+        assert torch.equal(token, expected)
+    assert torch.equal(ours.get_state(), reference.get_state())
