@@ -25,9 +25,9 @@ import time
 from datetime import UTC, datetime
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished worker processes."""
-    usages = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+def cpu_seconds(who: tuple[int, ...] = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) -> float:
+    """CPU time of this process and of its finished worker processes (or of ``who`` only)."""
+    usages = [resource.getrusage(each) for each in who]
     return sum(usage.ru_utime + usage.ru_stime for usage in usages)
 
 
@@ -65,8 +65,10 @@ def main() -> None:
         overrides["num_perm"] = args.num_perm
     config = CleaningConfig(**overrides)
     started, cpu_started = time.perf_counter(), cpu_seconds()
+    worker_cpu_started = cpu_seconds((resource.RUSAGE_CHILDREN,))
     result = cleanse_poems(raw, config)
     wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
+    worker_cpu = cpu_seconds((resource.RUSAGE_CHILDREN,)) - worker_cpu_started
 
     steps = result.steps_frame()
     steps[["seconds", "cpu_seconds"]] = steps[["seconds", "cpu_seconds"]].round(2)
@@ -75,7 +77,10 @@ def main() -> None:
     print()
     print(f"config: {config}")
     print(f"rows in {len(raw):,} -> out {len(result.table):,}")
-    print(f"cleanse + dedup: {wall:.1f}s wall, {cpu:.1f}s CPU, {len(raw) / wall:,.0f} rows/s")
+    print(
+        f"cleanse + dedup: {wall:.1f}s wall, {cpu:.1f}s CPU ({cpu - worker_cpu:.1f}s this process, "
+        f"{worker_cpu:.1f}s the worker), {len(raw) / wall:,.0f} rows/s"
+    )
     print(
         f"peak resident memory: {peak_rss_gib():.2f} GiB this process (incl. loading), "
         f"{peak_rss_gib(resource.RUSAGE_CHILDREN):.2f} GiB the worker"
