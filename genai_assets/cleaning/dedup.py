@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ import numpy as np
 
 from genai_assets.cleaning.containment import contained_duplicate_of
 from genai_assets.cleaning.rules import DICTIONARY_WORD_PATTERN, dictionary_words
+from genai_assets.cleaning.textpass import usable_cores
 from genai_assets.cleaning.tokens import (
     TokenizedTexts,
     _tokenize_dictionary_words,
@@ -302,7 +302,7 @@ def _signatures(
         flat, counts = _shingles_of(flat_words, tokens.lengths[first:stop], shingle_size)
         _minhash_into(signatures[first:stop], flat, counts, permutations)
 
-    if len(bounds) > 3 and (os.cpu_count() or 1) >= 2:
+    if len(bounds) > 3 and usable_cores() >= 2:
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(batch, bounds[:-1], bounds[1:]))  # list(): re-raise a batch's error
     else:

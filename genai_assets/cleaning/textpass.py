@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import warnings
@@ -89,11 +90,18 @@ def _one_process(texts: list[str]) -> TextPass:
     )
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells, else the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _start_method() -> multiprocessing.context.BaseContext:
     """fork when this process runs one thread (fast, and a script without a ``__main__`` guard
     works); spawn when it runs more (Dagster's), as a forked child may inherit a lock another
     thread held."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+    if threading.active_count() == 1 and sys.platform.startswith("linux"):  # fork is unsafe on macOS
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
@@ -121,7 +129,7 @@ def clean_texts(texts: list[str], parallel_min_texts: int | None = None) -> Text
     """:func:`_one_process` over ``texts``, split with one worker process from ``parallel_min_texts``
     (default :data:`PARALLEL_MIN_TEXTS`) texts on, when the machine has two cores or more."""
     threshold = PARALLEL_MIN_TEXTS if parallel_min_texts is None else parallel_min_texts
-    if len(texts) < threshold or (os.cpu_count() or 1) < 2:
+    if len(texts) < threshold or usable_cores() < 2:
         return _one_process(texts)
     started, cpu_started = time.perf_counter(), time.process_time()
     split = len(texts) - int(len(texts) * WORKER_SHARE)
