@@ -1,7 +1,7 @@
 """Benchmark: the from-scratch GPT against Hugging Face GPT-2, KV-cached generation, and MFU.
 
     .venv/bin/python benchmarks/bench_models.py [--threads 2] [--steps 6] [--new-tokens 200]
-        [--only generation] [--llm] [--llm-new-tokens 64]
+        [--only generation] [--llm] [--llm-new-tokens 64] [--out data_lake/reports/bench_generation.json]
 
 1. Training throughput (tokens/s) of :class:`genai_assets.models.transformer.GPT` vs
    ``transformers.GPT2LMHeadModel`` with the same shape: 4 layers, 4 heads, 256-d, block 128,
@@ -18,14 +18,20 @@
 3. Model FLOPs utilisation: training FLOPs per token (6·N for the matmuls plus 12·L·T·C for
    attention scores, as in the PaLM paper's appendix B) × tokens/s, against the measured peak of
    a large fp32 matmul on the same threads.
+
+``--out`` writes the generation figures (2.) as JSON; ``genai-assets report-docs`` renders them
+into the README (block ``generation_benchmark``), so no figure is typed by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import torch
 
@@ -145,7 +151,7 @@ def bench_course_generation(model, new_tokens: int, repeats: int = 3) -> dict:
     return timed_generation(model, new_tokens, repeats, **COURSE)
 
 
-def bench_llm_streaming(new_tokens: int, rounds: int = 3) -> dict:
+def bench_llm_streaming(new_tokens: int, rounds: int = 5) -> dict:
     """135 M LM, course settings: ``transformers`` ``generate`` vs the playground's stream, interleaved.
 
     Both produce exactly ``new_tokens`` tokens (``min_new_tokens``). ``wall``: tokens/s of each
@@ -205,6 +211,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["generation"], help="skip training and MFU")
     parser.add_argument("--llm", action="store_true", help="also time the 135 M LM (loads the packaged GGUF)")
     parser.add_argument("--llm-new-tokens", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=None, help="write the generation figures here (JSON)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"before: {machine_load()}")
@@ -246,6 +253,7 @@ def report_generation(args, ours=None) -> None:
     if ours is None:
         ours, _ = build_models()
     ours.eval()
+    load_at_start = os.getloadavg()
     generation = bench_generation(ours, args.new_tokens)
     cached, uncached = generation["cached"], generation["uncached"]
     print(f"generation tokens/s at {args.new_tokens} new tokens, greedy, batch 1 (fastest run): "
@@ -256,13 +264,22 @@ def report_generation(args, ours=None) -> None:
     print(f"generation tokens/s, course sampling (top-k 50, top-p 0.95, repetition 1.2, no-repeat 2), "
           f"cached, batch 1: {course['wall']:.0f} (fastest run; goal >= 1000), "
           f"{course['cpu']:.0f} per CPU-second")  # fmt: skip
-    if args.llm:
-        llm = bench_llm_streaming(args.llm_new_tokens)
+    llm = bench_llm_streaming(args.llm_new_tokens) if args.llm else None
+    if llm:
         wall, cpu = llm["wall"], llm["cpu"]
         print(f"135 M LM, course sampling, {args.llm_new_tokens} new tokens: transformers generate "
               f"{wall['transformers']:.1f} tokens/s, playground stream {wall['stream']:.1f} tokens/s "
               f"(ratio {wall['stream'] / wall['transformers']:.2f}x, goal >= 1.0x); per CPU-second "
               f"{cpu['transformers']:.1f} vs {cpu['stream']:.1f} ({cpu['stream'] / cpu['transformers']:.2f}x)")  # fmt: skip
+    if args.out:
+        figures = {
+            "new_tokens": args.new_tokens, "greedy": generation, "course": course, "course_settings": COURSE,
+            "llm": llm, "llm_new_tokens": args.llm_new_tokens if llm else None, "threads": args.threads,
+            "cores": os.cpu_count(), "load_at_start": load_at_start, "load_at_end": os.getloadavg(),
+            "torch": torch.__version__, "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        }  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

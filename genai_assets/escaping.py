@@ -178,11 +178,14 @@ def md_table_cell(value: object, line_separator: str = " / ") -> str:
     return md_inline(value, line_separator=line_separator).strip() or " "
 
 
-def md_table(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table whose every header and body cell is escaped."""
+def md_table(
+    header: Sequence[object], rows: Iterable[Sequence[object]], align: Sequence[str] | None = None
+) -> str:
+    """A GitHub-flavoured Markdown table whose every header and body cell is escaped (``align``: one
+    ``"---"`` / ``"---:"`` per column; default left)."""
     lines = [
         "| " + " | ".join(md_table_cell(name) for name in header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        "|" + "|".join(align or ["---" for _ in header]) + "|",
     ]
     for row in rows:
         cells = [md_table_cell(value) for value in row]

@@ -28,6 +28,12 @@ import pandas as pd
 
 from genai_assets.escaping import md_code_span, md_inline, md_table_cell
 from genai_assets.lake import atomic_write_text
+from genai_assets.reporting.bench_tables import (
+    BENCH_CLEANSE,
+    BENCH_GENERATION,
+    cleanse_benchmark_table,
+    generation_benchmark_table,
+)
 
 BLOCK = re.compile(
     r"(?P<begin><!-- BEGIN generated:(?P<name>[a-z0-9_]+)[^>]*-->\n)(?P<body>.*?)(?P<end><!-- END generated:(?P=name) -->)",
@@ -480,3 +486,21 @@ def gpu_benchmark_table(report: dict | None) -> str:
 )
 def gpu_benchmark(files: LakeFiles) -> str:
     return gpu_benchmark_table(files.json(BENCH_GPU))
+
+
+@renderer(
+    "cleanse_benchmark",
+    needs=(BENCH_CLEANSE,),
+    hint=f"run `benchmarks/bench_cleanse_gutenberg.py --out <lake>/{BENCH_CLEANSE}`",
+)
+def cleanse_benchmark(files: LakeFiles) -> str:
+    return cleanse_benchmark_table(files.json(BENCH_CLEANSE))
+
+
+@renderer(
+    "generation_benchmark",
+    needs=(BENCH_GENERATION,),
+    hint=f"run `benchmarks/bench_models.py --only generation --llm --out <lake>/{BENCH_GENERATION}`",
+)
+def generation_benchmark(files: LakeFiles) -> str:
+    return generation_benchmark_table(files.json(BENCH_GENERATION))
