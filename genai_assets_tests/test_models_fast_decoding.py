@@ -147,6 +147,14 @@ def test_batch_one_decodes_on_one_thread_and_restores_the_count():
             on_token=lambda _: during.append(torch.get_num_threads()),
         )
         assert during[3:] == [2, 2]  # several rows keep the threads
+        model.generate(
+            torch.tensor([[1, 2]]),
+            2,
+            temperature=0,
+            use_cache=False,
+            on_token=lambda _: during.append(torch.get_num_threads()),
+        )
+        assert during[5:] == [2, 2]  # without a cache each step is whole-window matmuls: threads kept
     finally:
         torch.set_num_threads(before)
 

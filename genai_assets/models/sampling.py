@@ -224,15 +224,18 @@ def _ban_repeated_ngrams_on_device(logits: torch.Tensor, sequence: torch.Tensor,
 
 
 @contextlib.contextmanager
-def _one_thread_at_batch_one(idx: torch.Tensor) -> Iterator[None]:
-    """One intra-op CPU thread while decoding a single row (the previous count restored after).
+def _one_thread_at_batch_one(idx: torch.Tensor, one_token_steps: bool = True) -> Iterator[None]:
+    """One intra-op CPU thread while decoding a single row one token per step (the previous count
+    restored after).
 
-    A batch-1 step is a few dozen tiny operations; splitting each over threads costs more in
-    synchronisation than it saves, and on a busy machine a thread waiting for a descheduled
+    A cached batch-1 step is a few dozen tiny operations; splitting each over threads costs more
+    in synchronisation than it saves, and on a busy machine a thread waiting for a descheduled
     partner can make a step an order of magnitude slower (measured: 2 ms vs 28 ms per forward).
+    Without a cache (``one_token_steps`` False) every step re-runs the whole window, real matrix
+    products that a second thread does speed up, so the count is left alone.
     """
     threads = torch.get_num_threads()
-    if idx.size(0) != 1 or idx.device.type != "cpu" or threads == 1:
+    if not one_token_steps or idx.size(0) != 1 or idx.device.type != "cpu" or threads == 1:
         yield
         return
     torch.set_num_threads(1)
@@ -255,6 +258,7 @@ def generate_tokens(
     eos_token_id: int | Sequence[int] | None = None,
     generator: torch.Generator | None = None,
     on_token: Callable[[torch.Tensor], None] | None = None,
+    one_token_steps: bool = True,
 ) -> torch.Tensor:
     """Append up to ``max_new_tokens`` tokens to ``idx`` (B, T) → (B, T + new): the one decoding loop.
 
@@ -262,7 +266,8 @@ def generate_tokens(
     a model with a cache feeds itself only the tokens it has not seen. ``eos_token_id`` (one id
     or several, e.g. eos and the start-of-poem marker): stop once every row has produced one;
     rows that finished early are padded with the first. ``on_token`` sees each new (B, 1) column
-    as it is chosen (streaming).
+    as it is chosen (streaming). ``one_token_steps``: ``next_logits`` runs the model on the newest
+    token only (a cache), which decides the thread count at batch 1 (below).
 
     At batch 1 the model's arithmetic per token is tiny, so this loop's own overhead matters: the
     sequence lives in one buffer allocated up front (no ``torch.cat`` per token), the repetition
@@ -275,7 +280,7 @@ def generate_tokens(
         raise ValueError(f"temperature must be >= 0, got {temperature}.")
     stops = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
     batch, length = idx.shape
-    with torch.inference_mode(), _one_thread_at_batch_one(idx):
+    with torch.inference_mode(), _one_thread_at_batch_one(idx, one_token_steps):
         buffer = idx.new_empty(batch, length + max_new_tokens)  # (B, T + new): filled as we go
         buffer[:, :length] = idx
         stop_ids = torch.tensor(stops, dtype=idx.dtype, device=idx.device)
@@ -329,7 +334,16 @@ class GeneratesTokens:
         """Append up to ``max_new_tokens`` tokens to ``idx`` (B, T) → (B, T + new). ``temperature=0`` is greedy."""
         with self.evaluating():
             next_logits, start = self.start_generation(idx, use_cache)
-            return generate_tokens(next_logits, start, max_new_tokens, temperature, top_k, top_p, **options)
+            return generate_tokens(
+                next_logits,
+                start,
+                max_new_tokens,
+                temperature,
+                top_k,
+                top_p,
+                one_token_steps=use_cache,
+                **options,
+            )
 
     def start_generation(self, idx: torch.Tensor, use_cache: bool) -> tuple[Callable, torch.Tensor]:
         """``(next_logits, sequence to extend)``: a decoder-only model extends ``idx`` itself."""
