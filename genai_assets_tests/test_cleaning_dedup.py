@@ -174,11 +174,11 @@ def _contained_by_strings(texts, min_line_words, min_shared_ratio):
     """The containment step as it was (one dict of line strings, text by text): the reference."""
     import collections
 
-    from genai_assets.cleaning.dedup import line_dedup_keys
+    from genai_assets.cleaning.dedup import dedup_key
 
     owner_of_line, duplicate_of, shared_ratio = {}, [-1] * len(texts), [0.0] * len(texts)
     for index, text in enumerate(texts):
-        keys = {key for key in line_dedup_keys(text) if key.count(" ") + 1 >= min_line_words}
+        keys = {key for line in text.split("\n") if (key := dedup_key(line)).count(" ") + 1 >= min_line_words}
         owned = [owner_of_line[key] for key in keys if key in owner_of_line]
         if keys and owned and len(owned) / len(keys) >= min_shared_ratio:
             owners = collections.Counter(owned)

@@ -26,14 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genai_assets.cleaning.dedup import (
-    _tokenize_dictionary_words,
-    dedup_key,
-    exact_duplicate_of,
-    line_dedup_keys,
-    shingle_hashes,
-    tokenize_texts,
-)
+from genai_assets.cleaning.dedup import exact_duplicate_of, shingle_hashes, tokenize_texts
 from genai_assets.cleaning.rules import (
     _DOUBLE_HYPHEN,
     _ODD_SPACE,
@@ -50,6 +43,7 @@ from genai_assets.cleaning.rules import (
     stopword_ratio,
     stopword_shares,
 )
+from genai_assets.cleaning.tokens import _tokenize_dictionary_words
 from genai_assets.schema import join_stanzas
 from genai_assets.sources.http import FetchError, HttpPolicy, PoliteClient, SiteUnavailableError, decode_body
 from genai_assets.sources.poetrydb import PoetryDBOptions, parse_poem, scrape_poetrydb
@@ -124,11 +118,6 @@ def test_tokenized_texts_give_the_per_text_results(texts, data):
     assert shingle_hashes(chosen, 3)[0].tolist() == shingle_hashes(picked, 3)[0].tolist()
     shares = stopword_shares(tokens.vocabulary, tokens.ids, tokens.lengths).tolist()
     assert shares == [stopword_ratio(text) for text in texts]  # exactly equal floats
-
-
-@given(HOSTILE_TEXT)
-def test_line_dedup_keys_equal_dedup_key_per_line(text):
-    assert line_dedup_keys(text) == [dedup_key(line) for line in text.split("\n")]
 
 
 @given(st.text(st.sampled_from([*string.printable.replace("\r", "").replace("\x0b", "").replace("\x0c", "").replace("\t", ""), "\u2014"]), max_size=80))  # fmt: skip

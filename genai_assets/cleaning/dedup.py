@@ -21,25 +21,18 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from genai_assets.cleaning.containment import contained_duplicate_of
-from genai_assets.cleaning.rules import DICTIONARY_WORD_PATTERN, dictionary_words
+from genai_assets.cleaning.rules import dictionary_words
 from genai_assets.cleaning.textpass import usable_cores
-from genai_assets.cleaning.tokens import (
-    TokenizedTexts,
-    _tokenize_dictionary_words,
-    equal_runs,
-    tokenize_texts,
-)
+from genai_assets.cleaning.tokens import TokenizedTexts, equal_runs, tokenize_texts
 
 __all__ = [  # the tokenizer and the containment step live in their own modules; imported from here too
     "TokenizedTexts",
-    "_tokenize_dictionary_words",
     "contained_duplicate_of",
     "tokenize_texts",
 ]
@@ -51,16 +44,6 @@ _FINAL_MULTIPLIER = np.uint64(0xFF51AFD7ED558CCD)  # MurmurHash3 fmix64 constant
 def dedup_key(text: str) -> str:
     """The text as its lower-cased words joined by one space (punctuation/layout ignored)."""
     return " ".join(dictionary_words(text))
-
-
-def line_dedup_keys(text: str) -> list[str]:
-    """``[dedup_key(line) for line in text.split("\\n")]``, from one regex scan of the whole text
-    (the containment step compares the same lines as word-id runs: equal, tested)."""
-    joined = " ".join(_WORD_OR_NEWLINE.findall(text.lower()))  # "a b \n c" for "A b,\nc."
-    return [segment.strip(" ") for segment in joined.split("\n")]
-
-
-_WORD_OR_NEWLINE = re.compile(DICTIONARY_WORD_PATTERN.pattern + r"|\n")
 
 
 def exact_duplicate_of(texts: Sequence[str] | TokenizedTexts) -> np.ndarray:

@@ -169,13 +169,6 @@ def keep_priority(frame: pd.DataFrame) -> np.ndarray:
     return np.lexsort((np.arange(len(frame)), source_rank, missing_metadata))
 
 
-def apply_transforms(texts: list[str]) -> tuple[list[str], list[RuleReport]]:
-    """Every :data:`TRANSFORMS` rule over ``texts`` in order: ``(cleaned texts, one report each)``
-    (:func:`genai_assets.cleaning.textpass.clean_texts`: two processes for a large corpus)."""
-    cleaned = clean_texts(texts)
-    return cleaned.texts, _transform_reports(cleaned, len(texts))
-
-
 def _transform_reports(cleaned: TextPass, rows: int) -> list[RuleReport]:
     return [
         RuleReport(name, "transform", rows, changed, 0, seconds, cpu_seconds)
@@ -252,11 +245,10 @@ def _prepare_frame(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _filter_texts(cleaned: TextPass, config: CleaningConfig, removals: _Removals) -> tuple:
-    """Drop empty, too short, too long and non-English texts; ``(tokens, row_of)`` of the texts.
+    """Drop empty, too short, too long and non-English texts; the word ids of every text (by position).
 
     Each text was split into its dictionary words once (:func:`clean_texts`): the language filter,
-    the exact, near and contained duplicate steps all read these word ids (``row_of`` maps a
-    position to its row of ``tokens``).
+    the exact, near and contained duplicate steps all read these word ids.
     """
     alive, n_lines, n_words = removals.alive, cleaned.n_lines, cleaned.n_words
     # is_empty(text) is exactly n_words == 0: str.strip() and str.split() share one notion of whitespace.
@@ -276,7 +268,7 @@ def _filter_texts(cleaned: TextPass, config: CleaningConfig, removals: _Removals
         shares < config.min_stopword_ratio
     )
     removals.drop(candidates[foreign], "non_english", "filter")
-    return tokens, np.arange(len(n_words))
+    return tokens
 
 
 def _drop_duplicate_ids(frame: pd.DataFrame, removals: _Removals) -> np.ndarray:
@@ -297,14 +289,14 @@ def _drop_duplicate_ids(frame: pd.DataFrame, removals: _Removals) -> np.ndarray:
 
 
 def _drop_text_duplicates(
-    order: np.ndarray, tokens, row_of: np.ndarray, config: CleaningConfig, removals: _Removals
+    order: np.ndarray, tokens, config: CleaningConfig, removals: _Removals
 ) -> np.ndarray:
     """Drop exact, then (if on) MinHash near duplicates of the word ids; the survivors' order."""
-    exact = exact_duplicate_of(tokens.select(row_of[order]))
+    exact = exact_duplicate_of(tokens.select(order))
     order = removals.drop_duplicates(order, "exact_duplicate", exact, np.ones(len(exact)))
     if config.near_dedup:
         near, similarity = near_duplicate_of(
-            tokens.select(row_of[order]),
+            tokens.select(order),
             threshold=config.near_duplicate_threshold,
             shingle_size=config.shingle_size,
             num_perm=config.num_perm,
@@ -346,15 +338,15 @@ def cleanse_poems(raw: pd.DataFrame, config: CleaningConfig | None = None) -> Cl
     # The "empty" step also counts the counting and (two processes) the hand-over between them.
     removals.step_started -= cleaned.other_seconds
     removals.step_cpu_started -= cleaned.other_cpu_seconds
-    tokens, row_of = _filter_texts(cleaned, config, removals)
+    tokens = _filter_texts(cleaned, config, removals)
     n_lines, n_words = cleaned.n_lines, cleaned.n_words
     del cleaned
     order = _drop_duplicate_ids(frame, removals)
-    order = _drop_text_duplicates(order, tokens, row_of, config, removals)
+    order = _drop_text_duplicates(order, tokens, config, removals)
 
     if config.containment_dedup:
         contained, shared = contained_duplicate_of(
-            tokens.select(row_of[order]),
+            tokens.select(order),
             min_line_words=config.containment_min_line_words,
             min_shared_ratio=config.containment_ratio,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import array
 import collections
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,12 +67,6 @@ class TokenizedTexts:
         line_counts = self.line_counts[rows]
         line_lengths = _gather(self.line_lengths, _starts(self.line_counts), line_counts, rows)
         return TokenizedTexts(ids, lengths, self.vocabulary, line_lengths, line_counts)
-
-    def word_id_bytes(self) -> Iterator[bytes]:
-        """Each text's word ids as bytes: equal exactly when the texts' dedup keys are equal."""
-        offsets = self.offsets
-        for index in range(len(self.lengths)):
-            yield self.ids[offsets[index] : offsets[index + 1]].tobytes()
 
 
 def equal_runs(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
