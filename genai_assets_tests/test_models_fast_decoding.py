@@ -71,7 +71,7 @@ def test_incremental_repetition_controls_equal_the_whole_sequence_functions(on_h
     torch.manual_seed(0)
     sequence = torch.tensor([[1, 2, 3, 1, 2], [4, 4, 4, 4, 4], [0, 5, 0, 5, 0]])
     for penalty, size in ((1.3, 2), (0.7, 1), (2.0, 3), (1.0, 6), (1.2, 0), (1.0, 2)):
-        controls = RepetitionControls(sequence[:, :2], 12, penalty, size)
+        controls = RepetitionControls(sequence[:, :2], penalty, size)
         controls.on_host = controls.on_host and on_host
         for column in range(2, sequence.size(1)):
             controls.observe(sequence[:, column : column + 1])
@@ -181,7 +181,7 @@ def test_course_step_draws_what_transformers_processors_and_multinomial_draw():
     for _ in range(100):
         sequence = torch.randint(0, 40, (2, 30), generator=data)  # small id range: repeated bigrams
         logits = torch.randn(2, 300, generator=data) * 3
-        controls = RepetitionControls(sequence[:, :5], 300, 1.2, 2)
+        controls = RepetitionControls(sequence[:, :5], 1.2, 2)
         for column in range(5, sequence.size(1)):
             controls.observe(sequence[:, column : column + 1])
         token = sample_next_token(controls.apply(logits, sequence), 1.0, 50, 0.95, ours)

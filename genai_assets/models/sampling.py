@@ -165,7 +165,7 @@ class RepetitionControls:
     with a few tensor operations instead (no copy to the host, so no device sync per token).
     """
 
-    def __init__(self, prompt: torch.Tensor, vocab_size: int, penalty: float, ngram_size: int):
+    def __init__(self, prompt: torch.Tensor, penalty: float, ngram_size: int):
         if not penalty > 0:
             raise ValueError(f"repetition_penalty must be > 0, got {penalty}.")
         self.penalty, self.ngram_size = penalty, ngram_size
@@ -285,13 +285,10 @@ def generate_tokens(
         buffer[:, :length] = idx
         stop_ids = torch.tensor(stops, dtype=idx.dtype, device=idx.device)
         finished = torch.zeros(batch, dtype=torch.bool, device=idx.device)
-        controls = None
+        controls = RepetitionControls(idx, repetition_penalty, no_repeat_ngram_size)
         for _ in range(max_new_tokens):
             sequence = buffer[:, :length]  # (B, T) view, no copy
-            logits = next_logits(sequence)  # (B, V)
-            if controls is None:  # the vocabulary size is known once the model answered
-                controls = RepetitionControls(idx, logits.size(-1), repetition_penalty, no_repeat_ngram_size)
-            logits = controls.apply(logits, sequence)
+            logits = controls.apply(next_logits(sequence), sequence)  # (B, V)
             next_token = sample_next_token(logits, temperature, top_k, top_p, generator)  # (B, 1)
             if stops:
                 next_token = next_token.masked_fill(finished[:, None], stops[0])
