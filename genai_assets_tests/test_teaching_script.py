@@ -247,7 +247,7 @@ def test_unknown_fact_is_refused_and_a_moved_fact_is_stale(tmp_path):
     shutil.copy(REPO_ROOT / "genai_assets_tests/test_models_transformer.py", copy / "genai_assets_tests")
     layers = copy / "genai_assets/models/layers.py"
     layers.write_text(
-        layers.read_text().replace("cross_attention: bool = True,", "cross_attention: bool = False,")
+        layers.read_text().replace("cross_attention: bool = True)", "cross_attention: bool = False)")
     )
     script = load_script(root=copy)
     assert "has two sub-layers by default" in " ".join(

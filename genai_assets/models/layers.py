@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -320,14 +319,10 @@ class DecoderLayer(_ResidualLayer):
     """Masked self-attention, then (with ``cross_attention``) attention over the encoder output, then
     feed-forward — each residual + norm (§3.1). Without cross-attention this is a GPT block.
 
-    Takes :class:`EncoderLayer`'s arguments and ``cross_attention``.
+    Takes :class:`EncoderLayer`'s arguments and the keyword ``cross_attention`` (passed on to ``build``).
     """
 
-    def __init__(self, *args: Any, cross_attention: bool = True, **kwargs: Any):
-        # The shared arguments are _ResidualLayer's; only the default of cross_attention is set here.
-        super().__init__(*args, cross_attention=cross_attention, **kwargs)
-
-    def build(self, make: _SublayerFactory, cross_attention: bool) -> None:  # type: ignore[override]
+    def build(self, make: _SublayerFactory, cross_attention: bool = True) -> None:  # type: ignore[override]
         self.self_attention = make.attention()
         self.norm1 = make.norm()
         self.cross_attention = make.attention() if cross_attention else None

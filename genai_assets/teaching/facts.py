@@ -115,7 +115,7 @@ def _default(root: Path, path: str, function_or_class: str, name: str):
 
 def decoder_sublayers(root: Path) -> int:
     """Sub-layers of a default ``DecoderLayer``: self-attention, cross-attention if on, feed-forward."""
-    cross = _default(root, "genai_assets/models/layers.py", "DecoderLayer.__init__", "cross_attention")
+    cross = _default(root, "genai_assets/models/layers.py", "DecoderLayer.build", "cross_attention")
     return 3 if cross else 2
 
 
