@@ -39,11 +39,11 @@ class ScratchRunConfig(TrainLoopConfig):
 
     def problems(self) -> list[str]:
         """Every invalid field, named (subclasses extend the list)."""
-        # The loop's fields are checked by TrainLoopConfig, a model's layers by its architecture_problems.
+        # The loop's fields are checked by TrainLoopConfig, a model's layers (``architecture()``, in
+        # the stage configs that inherit one) by its architecture_problems.
         checked = {item.name for item in fields(TrainLoopConfig)}
-        for base in (GPTArchitecture, EncoderDecoderArchitecture, RNNArchitecture):
-            if isinstance(self, base):
-                checked |= {item.name for item in fields(base)}
+        if hasattr(self, "architecture"):
+            checked |= set(self.architecture())
         problems = super().problems() + upper_bound_problems(
             self, [item.name for item in fields(self) if item.name not in checked]
         )
