@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from genai_assets.escaping import md_code_span, md_inline, md_table_cell
+from genai_assets.escaping import md_code_span, md_inline, md_table
 from genai_assets.lake import atomic_write_text
 from genai_assets.reporting.bench_tables import (
     BENCH_CLEANSE,
@@ -163,9 +163,7 @@ def _seconds(value: float) -> str:
 def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
     # Cells hold names and text read from the lake: escaped (genai_assets.escaping); code spans built
     # with md_code_span pass through.
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(md_table_cell(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return md_table(header, rows, align).rstrip("\n")
 
 
 # ---------------------------------------------------------------- renderers
