@@ -154,8 +154,10 @@ def linear_warmup_decay(step: int, warmup_steps: int, total_steps: int) -> float
     """LR multiplier: ``step/warmup`` during warm-up, then linear decay to 0 at ``total_steps``.
 
     Same formula as ``transformers.get_linear_schedule_with_warmup``; note it is 0 at step 0, so the
-    very first optimizer step of a run with warm-up does not move the weights.
+    very first optimizer step of a run with warm-up does not move the weights. A warm-up longer
+    than the run is capped at ``total_steps`` (the configs document it so).
     """
+    warmup_steps = min(warmup_steps, total_steps)
     if step < warmup_steps:
         return step / max(1, warmup_steps)
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
@@ -539,8 +541,7 @@ def _start_session(model, train_batches, config, loss_fn, checkpoint_dir, traina
     # multiplicatively step by step, so its values drift from the formula by rounding. LambdaLR's
     # state_dict is saved in every checkpoint and restored on resume.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: linear_warmup_decay(step, min(config.warmup_steps, config.max_steps), config.max_steps),
+        optimizer, lambda step: linear_warmup_decay(step, config.warmup_steps, config.max_steps)
     )
     device = next(model.parameters()).device
     precision = resolve_precision(config.precision, device)
