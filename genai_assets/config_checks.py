@@ -22,6 +22,12 @@ def non_finite_problems(config) -> list[str]:
     return problems
 
 
+def declared_values(config, declaring_class: type) -> dict:
+    """``{field: value}`` of ``config`` for the fields ``declaring_class`` declares (a base dataclass
+    of ``config``'s class): the part of a stage config that a model or the loop takes."""
+    return {item.name: getattr(config, item.name) for item in dataclasses.fields(declaring_class)}
+
+
 def raise_problems(config, problems: list[str]) -> None:
     """Raise one ``ValueError`` listing every problem, prefixed by the config's class name."""
     if problems:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated
 
-from genai_assets.config_checks import raise_problems, upper_bound_problems
+from genai_assets.config_checks import declared_values, raise_problems, upper_bound_problems
 from genai_assets.models.gpt_config import Activation, PositionalEncoding, transformer_layer_problems
 
 
@@ -48,7 +48,7 @@ class EncoderDecoderArchitecture:
 
     def architecture(self) -> dict:
         """Just these fields (from a subclass: without its other settings)."""
-        return {item.name: getattr(self, item.name) for item in fields(EncoderDecoderArchitecture)}
+        return declared_values(self, EncoderDecoderArchitecture)
 
 
 @dataclass

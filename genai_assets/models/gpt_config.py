@@ -13,7 +13,7 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated, Literal
 
-from genai_assets.config_checks import upper_bound_problems
+from genai_assets.config_checks import declared_values, upper_bound_problems
 
 PositionalEncoding = Literal["learned", "sinusoidal"]
 Activation = Literal["gelu", "gelu_tanh", "relu"]  # the keys of models.layers.ACTIVATIONS (tested)
@@ -79,7 +79,7 @@ class GPTArchitecture:
 
     def architecture(self) -> dict:
         """Just these fields (from a subclass: without its other settings)."""
-        return {item.name: getattr(self, item.name) for item in fields(GPTArchitecture)}
+        return declared_values(self, GPTArchitecture)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated
 
-from genai_assets.config_checks import raise_problems, upper_bound_problems
+from genai_assets.config_checks import declared_values, raise_problems, upper_bound_problems
 
 RNN_KINDS = ("rnn", "lstm", "gru")
 
@@ -40,7 +40,7 @@ class RNNArchitecture:
 
     def architecture(self) -> dict:
         """Just these fields (from a subclass: without its other settings)."""
-        return {item.name: getattr(self, item.name) for item in fields(RNNArchitecture)}
+        return declared_values(self, RNNArchitecture)
 
 
 @dataclass

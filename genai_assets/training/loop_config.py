@@ -12,7 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Annotated
 
-from genai_assets.config_checks import non_finite_problems, raise_problems, upper_bound_problems
+from genai_assets.config_checks import (
+    declared_values,
+    non_finite_problems,
+    raise_problems,
+    upper_bound_problems,
+)
 from genai_assets.training.precision import precision_problems
 
 PRECISION_HELP = (
@@ -71,7 +76,7 @@ class TrainingSettings:
 
     def training_settings(self) -> dict:
         """Just these fields (from a subclass: without its other settings)."""
-        return {item.name: getattr(self, item.name) for item in fields(TrainingSettings)}
+        return declared_values(self, TrainingSettings)
 
 
 @dataclass
@@ -93,4 +98,4 @@ class TrainLoopConfig(TrainingSettings):
 
     def loop_config(self) -> TrainLoopConfig:
         """Just the loop's settings (a subclass's run config carries more fields than ``train`` takes)."""
-        return TrainLoopConfig(**{item.name: getattr(self, item.name) for item in fields(TrainLoopConfig)})
+        return TrainLoopConfig(**declared_values(self, TrainLoopConfig))
