@@ -1,5 +1,12 @@
 """Checks shared by the library's config dataclasses (their ``__post_init__`` calls these).
 
+A field's range is declared with the field, as data, in the same ``Annotated`` that holds its
+description: ``top_k: Annotated[int, Ge(1), "rows of the top-words tables"] = 20``. The bounds
+are ``annotated_types``' (``Ge``, ``Gt``, ``Le``, ``Lt``, ``Interval``: the vocabulary pydantic
+and msgspec read too); :func:`range_problems` checks them and the Launchpad shows them beside
+the description (:func:`describe_bounds`), so a range is written once. Checks that relate two
+fields stay in code, in the config's own ``__post_init__``.
+
 A NaN slips through range checks written as ``if value < 0`` (every comparison with NaN is
 false), and ``inf`` passes ``> 0``; so every config rejects non-finite floats by name first.
 """
@@ -7,8 +14,15 @@ false), and ``inf`` passes ``> 0``; so every config rejects non-finite floats by
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import operator
+import typing
 from collections.abc import Iterable
+
+from annotated_types import BaseMetadata, Ge, GroupedMetadata, Gt, Interval, Le, Lt
+
+__all__ = ["Ge", "Gt", "Interval", "Le", "Lt"]  # re-exported: the configs declare their bounds with these
 
 
 def non_finite_problems(config) -> list[str]:
@@ -71,13 +85,71 @@ UPPER_BOUNDS: dict[str, int] = {
 }
 
 
-def upper_bound_problems(config, names: Iterable[str] | None = None) -> list[str]:
-    """One message per integer field of ``config`` named in :data:`UPPER_BOUNDS` that is above it
-    (``names``: only these fields; default all)."""
+@functools.cache
+def field_bounds(config_class: type) -> dict[str, list[BaseMetadata]]:
+    """``{field: [Ge/Gt/Le/Lt, ...]}`` declared in each field's ``Annotated`` (base classes too; a
+    subclass that redeclares a field with bounds replaces them; without, it keeps the base's)."""
+    result: dict[str, list[BaseMetadata]] = {}
+    for klass in reversed(config_class.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        hints = typing.get_type_hints(klass, include_extras=True)
+        for name in vars(klass).get("__annotations__", {}):
+            bounds: list[BaseMetadata] = []
+            for extra in getattr(hints.get(name), "__metadata__", ()):
+                if isinstance(extra, GroupedMetadata):
+                    bounds.extend(extra)  # Interval(gt=0, le=1) → Gt(0), Le(1)
+                elif isinstance(extra, (Ge, Gt, Le, Lt)):
+                    bounds.append(extra)
+            if bounds:
+                result[name] = bounds
+    return result
+
+
+def describe_bounds(bounds: list[BaseMetadata]) -> str:
+    """``[Ge(1)]`` → ``">= 1"``; ``[Gt(0), Le(1)]`` → ``"in (0, 1]"`` (a lower and an upper bound)."""
+    lower = next((bound for bound in bounds if isinstance(bound, (Ge, Gt))), None)
+    upper = next((bound for bound in bounds if isinstance(bound, (Le, Lt))), None)
+    if lower is not None and upper is not None:
+        opening = "[" if isinstance(lower, Ge) else "("
+        closing = "]" if isinstance(upper, Le) else ")"
+        return f"in {opening}{_limit(lower)}, {_limit(upper)}{closing}"
+    return " and ".join(f"{_BOUND_KINDS[type(bound)][2]} {_limit(bound)}" for bound in bounds)
+
+
+def range_problems(config, names: Iterable[str] | None = None) -> list[str]:
+    """One message per field of ``config`` (``names``: only these; default all) outside its range:
+    a float that is NaN or ±inf (also inside a list/tuple), else one outside the bounds its
+    declaration gives (``"top_k must be >= 1, got 0"``); and an integer field named in
+    :data:`UPPER_BOUNDS` above that ceiling."""
+    declared = field_bounds(type(config))
     problems = []
     for name in names if names is not None else [item.name for item in dataclasses.fields(config)]:
-        bound = UPPER_BOUNDS.get(name)
         value = getattr(config, name)
-        if bound is not None and isinstance(value, int) and not isinstance(value, bool) and value > bound:
-            problems.append(f"{name} must be <= {bound:,}, got {value:,}")
+        bounds = declared.get(name, [])
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(each, float) and not math.isfinite(each) for each in values):
+            problems.append(f"{name} must be a finite number, got {value}")  # NaN fails every bound
+        elif not all(_within(each, bound) for each in values for bound in bounds):
+            problems.append(f"{name} must be {describe_bounds(bounds)}, got {value}")
+        ceiling = UPPER_BOUNDS.get(name)
+        if ceiling is not None and isinstance(value, int) and not isinstance(value, bool) and value > ceiling:
+            problems.append(f"{name} must be <= {ceiling:,}, got {value:,}")
     return problems
+
+
+#: Each bound type: the attribute holding its limit, the comparison a value must pass, its symbol.
+_BOUND_KINDS = {
+    Ge: ("ge", operator.ge, ">="),
+    Gt: ("gt", operator.gt, ">"),
+    Le: ("le", operator.le, "<="),
+    Lt: ("lt", operator.lt, "<"),
+}
+
+
+def _limit(bound: BaseMetadata):
+    return getattr(bound, _BOUND_KINDS[type(bound)][0])
+
+
+def _within(value, bound: BaseMetadata) -> bool:
+    return _BOUND_KINDS[type(bound)][1](value, _limit(bound))  # False for NaN, whatever the bound

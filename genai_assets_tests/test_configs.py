@@ -115,7 +115,8 @@ def test_the_launchpad_shows_a_field_with_its_declared_description_and_default(d
     from genai_assets.models.gpt_config import GPTArchitecture
 
     field = configured_assets(defs)["scratch_transformer"].fields["n_layer"]
-    assert field.description == "number of decoder layers (N in the paper)"
+    # The description, then the range declared beside it (Ge(1)).
+    assert field.description == "number of decoder layers (N in the paper); must be >= 1"
     assert field.default_value == GPTArchitecture.n_layer == 4
     assert not field.is_required
     evaluation = configured_assets(defs)["evaluation"].fields
@@ -188,7 +189,8 @@ BAD_VALUES = [
     ("evaluation", {"temperature": math.nan}, "temperature must be a finite number"),
     ("cooccurrence_embeddings", {"max_sentences": -1}, "max_sentences must be >= 0"),
     ("poem_tokenizer", {"n_example_words": -1}, "n_example_words must be >= 0"),
-    ("cleansed_poems", {"near_duplicate_threshold": math.nan}, "near_duplicate_threshold must be in (0, 1]"),
+    ("cleansed_poems", {"near_duplicate_threshold": math.nan}, "near_duplicate_threshold must be a finite number"),
+    ("cleansed_poems", {"near_duplicate_threshold": 1.5}, "near_duplicate_threshold must be in (0, 1]"),
     ("finetuned_lm", {"grad_clip": math.nan}, "grad_clip must be a finite number"),
     ("finetuned_lm", {"adam_eps": math.inf}, "adam_eps must be a finite number"),
     ("finetuned_lm", {"sampling": {"top_p": 1.5}}, "top_p must be in (0, 1]"),
@@ -305,3 +307,31 @@ def test_each_scratch_model_is_declared_once_and_its_stage_config_builds_it():
         with pytest.raises(ValueError, match=f"{field_name} must be <= ") as error:
             stage(**{field_name: 2**20})
         assert str(error.value).count(f"{field_name} must be <= ") == 1  # bounded once, by the architecture
+
+
+def test_a_declared_range_is_checked_described_and_inherited():
+    """One declaration per range: ``Annotated[int, Ge(1), "..."]`` is what the config checks, what
+    the Launchpad shows, and what a subclass redeclaring the field's default keeps."""
+    from genai_assets.config_checks import describe_bounds, field_bounds, range_problems
+    from genai_assets.defs._config import stage_config
+    from genai_assets.models.sampling_settings import SamplingConfig
+    from genai_assets.reporting.eda import EdaConfig
+    from genai_assets.training.scratch_config import ScratchTransformerConfig
+
+    assert describe_bounds(field_bounds(SamplingConfig)["top_p"]) == "in (0, 1]"
+    assert describe_bounds(field_bounds(EdaConfig)["n_samples"]) == ">= 0"
+    # max_steps is redeclared (new default, no Annotated) by the scratch configs: the bound stays.
+    assert describe_bounds(field_bounds(ScratchTransformerConfig)["max_steps"]) == ">= 1"
+    with pytest.raises(ValueError, match="max_steps must be >= 1, got 0"):
+        ScratchTransformerConfig(max_steps=0)
+    with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\], got 1.5"):
+        SamplingConfig(top_p=1.5)
+    with pytest.raises(ValueError, match="heaps_points must be >= 1, got 0"):
+        EdaConfig(heaps_points=0)
+    # NaN passes no bound and is reported once, as not finite; edges of a closed bound are inside.
+    config = SamplingConfig(top_p=1.0, top_k=0)
+    config.temperature = float("nan")
+    assert range_problems(config) == ["temperature must be a finite number, got nan"]
+    fields = stage_config(SamplingConfig).to_config_schema().as_field().config_type.fields
+    assert fields["top_p"].description.endswith("; must be in (0, 1]")
+    assert fields["do_sample"].description == "sample (True) or greedy decoding (False)"  # no range

@@ -85,7 +85,7 @@ def test_asset_graph_shows_data_stage_assets_and_checks(dagster_ui):
     # The Launchpad of demo_cpu shows the scratch GPT's n_layer with the description and default
     # declared once on GPTArchitecture (Annotated data, derived with Dagster's public config API).
     n_layer = launchpad_fields(dagster_ui, "demo_cpu", "n_layer")
-    assert {"name": "n_layer", "description": "number of decoder layers (N in the paper)",
+    assert {"name": "n_layer", "description": "number of decoder layers (N in the paper); must be >= 1",
             "defaultValueAsJson": "4", "isRequired": False} in n_layer, n_layer  # fmt: skip
 
     with sync_playwright() as playwright:

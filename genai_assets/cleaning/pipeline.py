@@ -41,6 +41,7 @@ from genai_assets.cleaning.rules import (
 )
 from genai_assets.cleaning.split import assign_splits
 from genai_assets.cleaning.textpass import TextPass, clean_texts
+from genai_assets.config_checks import Ge, Interval, range_problems
 from genai_assets.schema import CLEANSED_POEM_COLUMNS, RAW_POEM_COLUMNS
 from genai_assets.sources.sites import ALL_SITES
 
@@ -49,69 +50,46 @@ from genai_assets.sources.sites import ALL_SITES
 class CleaningConfig:
     """Thresholds of the cleansing pipeline (defaults = the cpu demo profile)."""
 
-    min_lines: Annotated[int, "fewer non-blank lines → dropped as too short"] = 2
-    min_words: Annotated[int, "fewer words → dropped as too short"] = 6
-    max_lines: Annotated[int, "more lines → dropped as too long (Lucrece has ~1,860)"] = 2500
-    max_words: Annotated[int, "more words → dropped as too long"] = 25000
-    min_ascii_letter_ratio: Annotated[float, "share of letters that are a-z/A-Z, below → non-English"] = 0.95
-    min_stopword_ratio: Annotated[float, "share of words that are English stopwords, below → non-English"] = (
-        0.1
-    )
+    min_lines: Annotated[int, Ge(0), "fewer non-blank lines → dropped as too short"] = 2
+    min_words: Annotated[int, Ge(0), "fewer words → dropped as too short"] = 6
+    max_lines: Annotated[int, Ge(1), "more lines → dropped as too long (Lucrece has ~1,860)"] = 2500
+    max_words: Annotated[int, Ge(1), "more words → dropped as too long"] = 25000
+    min_ascii_letter_ratio: Annotated[
+        float, Interval(ge=0, le=1), "share of letters that are a-z/A-Z, below → non-English"
+    ] = 0.95
+    min_stopword_ratio: Annotated[
+        float, Interval(ge=0, le=1), "share of words that are English stopwords, below → non-English"
+    ] = 0.1
     near_duplicate_threshold: Annotated[
-        float, "estimated Jaccard of word shingles at/above → near duplicate"
+        float, Interval(gt=0, le=1), "estimated Jaccard of word shingles at/above → near duplicate"
     ] = 0.7
-    shingle_size: Annotated[int, "words per shingle for MinHash"] = 3
-    num_perm: Annotated[int, "MinHash permutations (more = more precise, slower)"] = 64
+    shingle_size: Annotated[int, Ge(1), "words per shingle for MinHash"] = 3
+    num_perm: Annotated[
+        int, Interval(ge=16, le=1024), "MinHash permutations (more = more precise, slower)"
+    ] = 64
     lsh_false_negative_weight: Annotated[
-        float, "LSH band layout: weight of missed pairs vs false candidates"
+        float, Interval(gt=0, lt=1), "LSH band layout: weight of missed pairs vs false candidates"
     ] = 0.7
     near_dedup: Annotated[bool, "run the MinHash near-duplicate step at all"] = True
     containment_ratio: Annotated[
-        float, "share of a poem's distinctive lines already kept → contained duplicate"
+        float, Interval(gt=0, le=1), "share of a poem's distinctive lines already kept → contained duplicate"
     ] = 0.5
-    containment_min_line_words: Annotated[int, "words a line needs to count as distinctive"] = 4
+    containment_min_line_words: Annotated[int, Ge(1), "words a line needs to count as distinctive"] = 4
     containment_dedup: Annotated[bool, "run the line-containment step at all"] = True
-    train_ratio: Annotated[float, "share of poems in train"] = 0.9
-    val_ratio: Annotated[float, "share in val; test gets the rest"] = 0.05
+    train_ratio: Annotated[float, Interval(gt=0, le=1), "share of poems in train"] = 0.9
+    val_ratio: Annotated[float, Ge(0), "share in val; test gets the rest"] = 0.05
     seed: Annotated[int, "seeds the split hash and the MinHash permutations"] = 1337
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.min_lines < 0 or self.min_words < 0:
-            problems.append(f"min_lines/min_words must be >= 0 (got {self.min_lines}, {self.min_words})")
-        if self.max_lines < max(self.min_lines, 1) or self.max_words < max(self.min_words, 1):
+        problems = range_problems(self)
+        if self.max_lines < self.min_lines or self.max_words < self.min_words:
             problems.append(
-                f"max_lines/max_words must be >= 1 and >= the minimums (got max_lines={self.max_lines}, "
+                f"max_lines/max_words must be >= the minimums (got max_lines={self.max_lines}, "
                 f"max_words={self.max_words}, min_lines={self.min_lines}, min_words={self.min_words})"
             )
-        for name in ("min_ascii_letter_ratio", "min_stopword_ratio"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"{name} must be in [0, 1] (got {getattr(self, name)})")
-        if not 0.0 < self.near_duplicate_threshold <= 1.0:
+        if self.train_ratio + self.val_ratio > 1.0:
             problems.append(
-                f"near_duplicate_threshold must be in (0, 1] (got {self.near_duplicate_threshold})"
-            )
-        if self.shingle_size < 1:
-            problems.append(f"shingle_size must be >= 1 (got {self.shingle_size})")
-        if not 0.0 < self.containment_ratio <= 1.0:
-            problems.append(f"containment_ratio must be in (0, 1] (got {self.containment_ratio})")
-        if self.containment_min_line_words < 1:
-            problems.append(
-                f"containment_min_line_words must be >= 1 (got {self.containment_min_line_words})"
-            )
-        if not 0.0 < self.lsh_false_negative_weight < 1.0:
-            problems.append(
-                f"lsh_false_negative_weight must be in (0, 1) (got {self.lsh_false_negative_weight})"
-            )
-        if not 16 <= self.num_perm <= 1024:
-            problems.append(f"num_perm must be in [16, 1024] (got {self.num_perm})")
-        if not (
-            0.0 < self.train_ratio <= 1.0
-            and self.val_ratio >= 0.0
-            and self.train_ratio + self.val_ratio <= 1.0
-        ):
-            problems.append(
-                f"split ratios need 0 < train_ratio <= 1, val_ratio >= 0, train_ratio + val_ratio <= 1 "
+                f"split ratios need train_ratio + val_ratio <= 1 "
                 f"(got train_ratio={self.train_ratio}, val_ratio={self.val_ratio})"
             )
         if problems:

@@ -2,9 +2,10 @@
 
 Every stage's settings are a plain ``@dataclass`` in its library package, validated in
 ``__post_init__``, whose fields carry their description as data: ``name: Annotated[int, "what it
-is"] = default``. :func:`stage_config` turns such a dataclass into a ``dg.Config`` subclass named
+is"] = default``, with its range when it has one (``Annotated[int, Ge(1), "..."]``, see
+:mod:`genai_assets.config_checks`). :func:`stage_config` turns such a dataclass into a ``dg.Config`` subclass named
 ``Dagster<LibraryClass>`` (so a reader, a traceback or the Launchpad never confuses the two): same
-field names, types and defaults, and those descriptions as the Launchpad's. A field added to the
+field names, types and defaults, and those descriptions (plus the range) as the Launchpad's. A field added to the
 dataclass therefore appears in the Launchpad without touching ``defs/``.
 
 Only Dagster's public pythonic-config API is used: the asset's ``config_schema`` is the derived
@@ -28,6 +29,8 @@ from typing import Any, ClassVar
 
 import dagster as dg
 from pydantic import Field, ValidationError, create_model, model_validator
+
+from genai_assets.config_checks import describe_bounds, field_bounds
 
 
 class StageConfig(dg.Config):
@@ -167,6 +170,9 @@ def library_fields(
         raise TypeError(f"{library_class!r} is not a dataclass.")
     hints = typing.get_type_hints(library_class)  # without Annotated's extras: the plain types
     descriptions = field_descriptions(library_class)
+    for name, bounds in field_bounds(library_class).items():  # the Launchpad shows each field's range
+        ranged = f"must be {describe_bounds(bounds)}"
+        descriptions[name] = f"{descriptions[name]}; {ranged}" if name in descriptions else ranged
     fields: dict[str, Any] = {}
     for item in dataclasses.fields(library_class):
         annotation = _config_annotation(hints[item.name], _default_instance(item))

@@ -18,9 +18,9 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
-from genai_assets.config_checks import non_finite_problems
+from genai_assets.config_checks import Ge, range_problems
 from genai_assets.evaluation import metrics
-from genai_assets.models.sampling_settings import filter_problems
+from genai_assets.models.sampling_settings import Temperature, TopK, TopP
 
 COPY_NGRAM = 8  # memorisation: share of generated word 8-grams found in the training poems
 
@@ -36,35 +36,30 @@ class EvaluationSettings:
     models: Annotated[
         list[str], "model assets to compare; a model whose folder is missing is skipped with a note"
     ] = field(default_factory=lambda: list(EVALUATED_MODELS))
-    max_perplexity_poems: Annotated[int, "test poems scored for perplexity / bits per char (0 = all)"] = 64
-    max_chars_per_poem: Annotated[int, "longer poems are cut at a line break (CPU time)"] = 1200
-    n_prompts: Annotated[int, "test poems used as prompts for generation"] = 16
-    prompt_lines: Annotated[int, "first lines of a poem given as the prompt"] = 2
-    continuation_lines: Annotated[int, "real lines after the prompt that BLEU/chrF compare with"] = 4
-    max_new_tokens: Annotated[int, "generated tokens per prompt"] = 48
-    temperature: Annotated[float, "sampling settings, identical for every model"] = 0.8
-    top_k: Annotated[int, "top-k filter (0 = off)"] = 50
-    top_p: Annotated[float, "nucleus sampling mass in (0, 1]"] = 0.95
+    max_perplexity_poems: Annotated[
+        int, Ge(0), "test poems scored for perplexity / bits per char (0 = all)"
+    ] = 64
+    max_chars_per_poem: Annotated[
+        int, Ge(0), "longer poems are cut at a line break (CPU time; 0 = no cap)"
+    ] = 1200
+    n_prompts: Annotated[
+        int, Ge(2), "test poems used as prompts for generation (self-BLEU compares samples with each other)"
+    ] = 16
+    prompt_lines: Annotated[int, Ge(1), "first lines of a poem given as the prompt"] = 2
+    continuation_lines: Annotated[int, Ge(1), "real lines after the prompt that BLEU/chrF compare with"] = 4
+    max_new_tokens: Annotated[int, Ge(1), "generated tokens per prompt"] = 48
+    temperature: Annotated[Temperature, "sampling settings, identical for every model"] = 0.8
+    top_k: Annotated[TopK, "top-k filter (0 = off)"] = 50
+    top_p: Annotated[TopP, "nucleus sampling mass"] = 0.95
     seed: Annotated[int, "seeds the prompt choice and every model's sampling"] = 1234
 
     def __post_init__(self) -> None:
-        problems = non_finite_problems(self)
+        problems = range_problems(self)
         unknown = sorted(set(self.models) - set(EVALUATED_MODELS))
         if unknown or not self.models:
             problems.append(
                 f"models must be a non-empty subset of {list(EVALUATED_MODELS)}, got {self.models}"
             )
-        for name in ("max_perplexity_poems", "max_chars_per_poem"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0 (0 = no cap)")
-        for name in ("n_prompts", "prompt_lines", "continuation_lines", "max_new_tokens"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1")
-        if self.n_prompts < 2:
-            problems.append("n_prompts must be >= 2 (self-BLEU compares samples with each other)")
-        problems += filter_problems(
-            self.temperature, self.top_k, self.top_p
-        )  # the decoding rules' own checks
         if problems:
             raise ValueError("Invalid evaluation settings: " + "; ".join(problems) + ".")
 

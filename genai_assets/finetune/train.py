@@ -32,7 +32,7 @@ from typing import Annotated
 
 import numpy as np
 
-from genai_assets.config_checks import upper_bound_problems
+from genai_assets.config_checks import Ge, Gt, Interval, range_problems
 from genai_assets.finetune.data import (
     COLLATIONS,
     RowBatches,
@@ -92,22 +92,24 @@ class FinetuneConfig(TrainingSettings):
     collation: Annotated[str, '"packing" (full blocks) or "padding" (one poem per row, the seed\'s)'] = (
         "packing"
     )
-    block_size: Annotated[int, "tokens per row"] = 128
-    batch_size: Annotated[int, "rows per micro-batch"] = 4
-    epochs: Annotated[int, "passes over the train split ..."] = 1
-    max_steps: Annotated[int, "... capped at this many optimizer steps; 0 = no cap"] = 80
-    eval_every: Annotated[int, "steps between validation passes; 0 = once per epoch (and at the end)"] = 0
-    sample_max_new_tokens: Annotated[int, "length of the logged samples"] = 40
+    block_size: Annotated[int, Ge(2), "tokens per row"] = 128
+    batch_size: Annotated[int, Ge(1), "rows per micro-batch"] = 4
+    epochs: Annotated[int, Ge(1), "passes over the train split ..."] = 1
+    max_steps: Annotated[int, Ge(0), "... capped at this many optimizer steps; 0 = no cap"] = 80
+    eval_every: Annotated[
+        int, Ge(0), "steps between validation passes; 0 = once per epoch (and at the end)"
+    ] = 0
+    sample_max_new_tokens: Annotated[int, Ge(1), "length of the logged samples"] = 40
     resume: Annotated[bool, "continue from a compatible checkpoint if one exists"] = True
     lora: Annotated[bool, "train LoRA adapters (peft) instead of all weights; merged before saving"] = True
-    lora_r: Annotated[int, "adapter rank"] = 16
-    lora_alpha: Annotated[int, "adapter scaling numerator (scale = alpha / r)"] = 32
-    lora_dropout: Annotated[float, "dropout on the adapter input"] = 0.05
+    lora_r: Annotated[int, Ge(1), "adapter rank"] = 16
+    lora_alpha: Annotated[int, Gt(0), "adapter scaling numerator (scale = alpha / r)"] = 32
+    lora_dropout: Annotated[float, Interval(ge=0, lt=1), "dropout on the adapter input"] = 0.05
     lora_target_modules: Annotated[
         list[str],
         '["all-linear"] = every linear layer but the output head (any architecture); [] = peft\'s default',
     ] = field(default_factory=lambda: [ALL_LINEAR])
-    perplexity_max_blocks: Annotated[int, "test blocks scored for held-out perplexity; 0 = all"] = 16
+    perplexity_max_blocks: Annotated[int, Ge(0), "test blocks scored for held-out perplexity; 0 = all"] = 16
     sampling: Annotated[SamplingConfig, "decoding defaults saved with the model"] = field(
         default_factory=SamplingConfig
     )
@@ -119,21 +121,9 @@ class FinetuneConfig(TrainingSettings):
 
     def problems(self) -> list[str]:
         own = [item.name for item in fields(self) if item.name not in TrainingSettings.__dataclass_fields__]
-        problems = super().problems() + upper_bound_problems(self, own)
+        problems = super().problems() + range_problems(self, own)
         if self.collation not in COLLATIONS:
             problems.append(f"collation must be one of {COLLATIONS}, got {self.collation!r}")
-        for name in ("batch_size", "epochs", "sample_max_new_tokens", "lora_r"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.block_size < 2:
-            problems.append(f"block_size must be >= 2, got {self.block_size}")
-        for name in ("max_steps", "eval_every", "perplexity_max_blocks"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.lora_dropout < 1:
-            problems.append(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
-        if self.lora_alpha <= 0:
-            problems.append(f"lora_alpha must be > 0, got {self.lora_alpha}")
         return problems
 
 

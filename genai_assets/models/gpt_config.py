@@ -13,24 +13,20 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated, Literal
 
-from genai_assets.config_checks import declared_values, upper_bound_problems
+from genai_assets.config_checks import Ge, Interval, declared_values, range_problems
 
 PositionalEncoding = Literal["learned", "sinusoidal"]
 Activation = Literal["gelu", "gelu_tanh", "relu"]  # the keys of models.layers.ACTIVATIONS (tested)
 
 
-def transformer_layer_problems(config, positive: tuple[str, ...], width: str) -> list[str]:
-    """The checks every Transformer's layer settings share (GPT, encoder–decoder): ``positive`` sizes
-    >= 1, ``n_head`` dividing the ``width`` field, dropout in [0, 1), a known positional encoding (an
-    even width for the sinusoidal one) and a known activation."""
-    problems = [
-        f"{name} must be >= 1, got {getattr(config, name)}" for name in positive if getattr(config, name) < 1
-    ]
+def transformer_layer_problems(config, width: str) -> list[str]:
+    """The checks every Transformer's layer settings share (GPT, encoder–decoder) beyond each field's
+    declared range: ``n_head`` dividing the ``width`` field, a known positional encoding (an even
+    width for the sinusoidal one) and a known activation."""
+    problems = []
     size = getattr(config, width)
     if config.n_head >= 1 and size % config.n_head:
         problems.append(f"{width}={size} must be divisible by n_head={config.n_head}")
-    if not 0.0 <= config.dropout < 1.0:
-        problems.append(f"dropout must be in [0, 1), got {config.dropout}")
     if config.positional_encoding not in typing.get_args(PositionalEncoding):
         problems.append(
             f"positional_encoding must be 'learned' or 'sinusoidal', got {config.positional_encoding!r}"
@@ -48,14 +44,16 @@ def transformer_layer_problems(config, positive: tuple[str, ...], width: str) ->
 class GPTArchitecture:
     """The layers of a GPT, apart from the sizes set by the data. Defaults are the ``cpu`` demo size."""
 
-    n_layer: Annotated[int, "number of decoder layers (N in the paper)"] = 4
-    n_head: Annotated[int, "attention heads per layer (h); n_embd must be divisible by it"] = 4
-    n_embd: Annotated[int, "width of the residual stream (d_model = C)"] = 128
+    n_layer: Annotated[int, Ge(1), "number of decoder layers (N in the paper)"] = 4
+    n_head: Annotated[int, Ge(1), "attention heads per layer (h); n_embd must be divisible by it"] = 4
+    n_embd: Annotated[int, Ge(1), "width of the residual stream (d_model = C)"] = 128
     ffn_multiplier: Annotated[
-        int, "feed-forward hidden width = ffn_multiplier * n_embd (d_ff = 4·d_model, §3.3)"
+        int, Ge(1), "feed-forward hidden width = ffn_multiplier * n_embd (d_ff = 4·d_model, §3.3)"
     ] = 4
     dropout: Annotated[
-        float, "on embeddings, attention weights and residual branches (0: short runs, < 1 epoch)"
+        float,
+        Interval(ge=0, lt=1),
+        "on embeddings, attention weights and residual branches (0: short runs, < 1 epoch)",
     ] = 0.0
     bias: Annotated[bool, "biases in linear layers and LayerNorms (GPT-2: True)"] = True
     norm_first: Annotated[bool, "pre-norm (GPT-2) if true, post-norm (the paper) if false"] = True
@@ -71,11 +69,9 @@ class GPTArchitecture:
     def architecture_problems(self) -> list[str]:
         """Every invalid layer setting, named (a different name from ``problems`` so that a run
         config inheriting this class keeps its own ``problems`` and adds these)."""
-        problems = transformer_layer_problems(
-            self, ("n_layer", "n_head", "n_embd", "ffn_multiplier"), "n_embd"
-        )
-        # Sizes bounded before anything is built (the run config checks its own fields).
-        return problems + upper_bound_problems(self, [item.name for item in fields(GPTArchitecture)])
+        # Ranges checked before anything is built (the run config checks its own fields).
+        problems = range_problems(self, [item.name for item in fields(GPTArchitecture)])
+        return problems + transformer_layer_problems(self, "n_embd")
 
     def architecture(self) -> dict:
         """Just these fields (from a subclass: without its other settings)."""
@@ -86,16 +82,13 @@ class GPTArchitecture:
 class GPTConfig(GPTArchitecture):
     """Hyperparameters of :class:`~genai_assets.models.transformer.GPT`. Defaults are the ``cpu`` demo size."""
 
-    vocab_size: Annotated[int, "number of token ids (from the tokenizer)"] = 4096
-    block_size: Annotated[int, "longest context in tokens; learned positions exist for 0..block_size-1"] = 128
+    vocab_size: Annotated[int, Ge(1), "number of token ids (from the tokenizer)"] = 4096
+    block_size: Annotated[
+        int, Ge(1), "longest context in tokens; learned positions exist for 0..block_size-1"
+    ] = 128
 
     def __post_init__(self) -> None:
-        problems = [
-            f"{name} must be >= 1, got {getattr(self, name)}"
-            for name in ("vocab_size", "block_size")
-            if getattr(self, name) < 1
-        ]
-        problems += upper_bound_problems(self, ("vocab_size", "block_size")) + self.architecture_problems()
+        problems = range_problems(self, ("vocab_size", "block_size")) + self.architecture_problems()
         if problems:
             raise ValueError("Invalid GPTConfig: " + "; ".join(problems) + ".")
 

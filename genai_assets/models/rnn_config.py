@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated
 
-from genai_assets.config_checks import declared_values, raise_problems, upper_bound_problems
+from genai_assets.config_checks import Ge, Interval, declared_values, raise_problems, range_problems
 
 RNN_KINDS = ("rnn", "lstm", "gru")
 
@@ -20,23 +20,19 @@ RNN_KINDS = ("rnn", "lstm", "gru")
 class RNNArchitecture:
     """Widths and depth of a recurrent language model. Defaults are the ``cpu`` demo size."""
 
-    n_embd: Annotated[int, "token embedding width (E; tied with the output head)"] = 128
-    hidden_size: Annotated[int, "recurrent state width (H)"] = 256
-    n_layer: Annotated[int, "stacked recurrent layers (L)"] = 1
-    dropout: Annotated[float, "on embeddings, between recurrent layers and before the head"] = 0.0
+    n_embd: Annotated[int, Ge(1), "token embedding width (E; tied with the output head)"] = 128
+    hidden_size: Annotated[int, Ge(1), "recurrent state width (H)"] = 256
+    n_layer: Annotated[int, Ge(1), "stacked recurrent layers (L)"] = 1
+    dropout: Annotated[
+        float, Interval(ge=0, lt=1), "on embeddings, between recurrent layers and before the head"
+    ] = 0.0
     tie_weights: Annotated[bool, "output head shares the embedding matrix (through an H → E projection)"] = (
         True
     )
 
     def architecture_problems(self) -> list[str]:
         """Every invalid layer setting, named (a run config inheriting this class adds its own)."""
-        names = ("n_embd", "hidden_size", "n_layer")
-        problems = [
-            f"{name} must be >= 1, got {getattr(self, name)}" for name in names if getattr(self, name) < 1
-        ]
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        return problems + upper_bound_problems(self, [item.name for item in fields(RNNArchitecture)])
+        return range_problems(self, [item.name for item in fields(RNNArchitecture)])
 
     def architecture(self) -> dict:
         """Just these fields (from a subclass: without its other settings)."""
@@ -48,14 +44,12 @@ class RNNConfig(RNNArchitecture):
     """Hyperparameters of :class:`~genai_assets.models.rnn.RNNLanguageModel`."""
 
     kind: Annotated[str, "'rnn' (Elman, tanh), 'lstm' or 'gru'"] = "lstm"
-    vocab_size: Annotated[int, "number of token ids"] = 4096
+    vocab_size: Annotated[int, Ge(1), "number of token ids"] = 4096
 
     def __post_init__(self) -> None:
-        problems = self.architecture_problems()
+        problems = self.architecture_problems() + range_problems(self, ["vocab_size"])
         if self.kind not in RNN_KINDS:
             problems.append(f"kind must be one of {', '.join(RNN_KINDS)}, got {self.kind!r}")
-        if self.vocab_size < 1:
-            problems.append(f"vocab_size must be >= 1, got {self.vocab_size}")
         raise_problems(self, problems)
 
     def to_dict(self) -> dict:

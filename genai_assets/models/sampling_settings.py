@@ -14,19 +14,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated, Any
 
-from genai_assets.config_checks import non_finite_problems, upper_bound_problems
+from genai_assets.config_checks import Ge, Gt, Interval, range_problems
 
-
-def filter_problems(temperature: float, top_k: int, top_p: float) -> list[str]:
-    """Range checks of the sampling filters, shared by every config that has them."""
-    problems = []
-    if not temperature > 0:
-        problems.append(f"temperature must be > 0, got {temperature}")
-    if not 0 < top_p <= 1:
-        problems.append(f"top_p must be in (0, 1], got {top_p}")
-    if top_k < 0:
-        problems.append(f"top_k must be >= 0 (0 disables it), got {top_k}")
-    return problems
+# The sampling filters' types with their ranges, declared once: every config with these knobs
+# (this one, the evaluation's) declares its fields with them, e.g. ``Annotated[TopP, "..."]``.
+Temperature = Annotated[float, Gt(0)]
+TopK = Annotated[int, Ge(0)]  # 0 = no top-k filter
+TopP = Annotated[float, Interval(gt=0, le=1)]  # 1.0 = no nucleus filter
 
 
 @dataclass
@@ -34,30 +28,19 @@ class SamplingConfig:
     """Decoding settings (transformers ``generate`` names). Defaults: the fine-tuned model's."""
 
     do_sample: Annotated[bool, "sample (True) or greedy decoding (False)"] = True
-    top_k: Annotated[int, "keep the k most likely tokens; 0 = no top-k filter"] = 50
-    top_p: Annotated[float, "nucleus: keep the most likely tokens holding this probability mass (0, 1]"] = (
-        0.95
-    )
-    temperature: Annotated[float, "> 0; below 1 sharpens, above 1 flattens the distribution"] = 0.9
-    repetition_penalty: Annotated[float, "> 0; 1.0 = none; > 1 discourages tokens already present"] = 1.1
-    no_repeat_ngram_size: Annotated[int, "forbid repeating any n-gram of this size; 0 = off"] = 0
-    num_return_sequences: Annotated[int, "samples per prompt"] = 1
-    max_new_tokens: Annotated[int, "tokens generated after the prompt (fewer if end-of-poem comes first)"] = (
-        80
-    )
+    top_k: Annotated[TopK, "keep the k most likely tokens; 0 = no top-k filter"] = 50
+    top_p: Annotated[TopP, "nucleus: keep the most likely tokens holding this probability mass"] = 0.95
+    temperature: Annotated[Temperature, "below 1 sharpens, above 1 flattens the distribution"] = 0.9
+    repetition_penalty: Annotated[float, Gt(0), "1.0 = none; > 1 discourages tokens already present"] = 1.1
+    no_repeat_ngram_size: Annotated[int, Ge(0), "forbid repeating any n-gram of this size; 0 = off"] = 0
+    num_return_sequences: Annotated[int, Ge(1), "samples per prompt"] = 1
+    max_new_tokens: Annotated[
+        int, Ge(1), "tokens generated after the prompt (fewer if end-of-poem comes first)"
+    ] = 80
     seed: Annotated[int | None, "seeds torch once before the first sample: reproducible output"] = None
 
     def __post_init__(self) -> None:
-        problems = non_finite_problems(self) + upper_bound_problems(self)  # inf passes range checks
-        problems += filter_problems(self.temperature, self.top_k, self.top_p)
-        if not self.repetition_penalty > 0:
-            problems.append(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if self.no_repeat_ngram_size < 0:
-            problems.append(f"no_repeat_ngram_size must be >= 0, got {self.no_repeat_ngram_size}")
-        if self.num_return_sequences < 1:
-            problems.append(f"num_return_sequences must be >= 1, got {self.num_return_sequences}")
-        if self.max_new_tokens < 1:
-            problems.append(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        problems = range_problems(self)
         if problems:
             raise ValueError("Invalid sampling settings: " + "; ".join(problems) + ".")
 

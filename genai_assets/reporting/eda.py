@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from genai_assets.cleaning.rules import STOPWORDS, dictionary_words
+from genai_assets.config_checks import Ge, raise_problems, range_problems
 from genai_assets.escaping import md_code_span, md_fence, md_inline, md_table_from_frame
 from genai_assets.plotting import new_figure
 
@@ -28,18 +29,14 @@ from genai_assets.plotting import new_figure
 class EdaConfig:
     """Sizes of the corpus report (defaults = the cpu demo profile)."""
 
-    top_k: Annotated[int, "rows of the top-words tables"] = 20
-    heaps_points: Annotated[int, "points sampled on the vocabulary growth curve"] = 40
-    zipf_fit_ranks: Annotated[int, "ranks used to fit the Zipf exponent"] = 1000
-    n_samples: Annotated[int, "sample poems shown in the report"] = 3
+    top_k: Annotated[int, Ge(1), "rows of the top-words tables"] = 20
+    heaps_points: Annotated[int, Ge(1), "points sampled on the vocabulary growth curve"] = 40
+    zipf_fit_ranks: Annotated[int, Ge(1), "ranks used to fit the Zipf exponent"] = 1000
+    n_samples: Annotated[int, Ge(0), "sample poems shown in the report"] = 3
     seed: Annotated[int, "seeds the choice of sample poems"] = 1337
 
     def __post_init__(self) -> None:
-        for name in ("top_k", "heaps_points", "zipf_fit_ranks"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if self.n_samples < 0:
-            raise ValueError(f"n_samples must be >= 0, got {self.n_samples}.")
+        raise_problems(self, range_problems(self))
 
 
 EDA_PRESETS: dict[str, dict] = {

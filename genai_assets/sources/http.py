@@ -64,7 +64,7 @@ from urllib.robotparser import RobotFileParser
 import httpcore
 import httpx
 
-from genai_assets.config_checks import non_finite_problems
+from genai_assets.config_checks import Ge, Gt, raise_problems, range_problems
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -86,41 +86,34 @@ class HttpPolicy:
     """Politeness and robustness settings of one client (see module docstring)."""
 
     user_agent: Annotated[str, "must name us and give a contact URL"] = DEFAULT_USER_AGENT
-    min_interval_s: Annotated[float, "minimum seconds between request starts (rate limit)"] = 1.0
-    timeout_s: Annotated[float, "connect/read timeout per socket operation"] = 20.0
-    request_deadline_s: Annotated[float, "whole request (headers + body), however slowly it drips"] = 60.0
-    max_retries: Annotated[int, "extra attempts after the first one, on retryable failures"] = 4
-    backoff_base_s: Annotated[float, "wait before retry k is backoff_base_s * 2**k (plus jitter)"] = 1.0
-    backoff_max_s: Annotated[float, "ceiling for the exponential backoff"] = 60.0
-    max_wait_s: Annotated[float, "ceiling for any single wait, including a server's Retry-After"] = 120.0
-    max_bytes: Annotated[int, "abandon a response body larger than this"] = 2_000_000
-    max_concurrency: Annotated[int, "parallel requests in fetch_many"] = 4
-    max_redirects: Annotated[int, "same-host redirects followed per request"] = 5
+    min_interval_s: Annotated[float, Ge(0), "minimum seconds between request starts (rate limit)"] = 1.0
+    timeout_s: Annotated[float, Gt(0), "connect/read timeout per socket operation"] = 20.0
+    request_deadline_s: Annotated[float, Gt(0), "whole request (headers + body), however slowly it drips"] = (
+        60.0
+    )
+    max_retries: Annotated[int, Ge(0), "extra attempts after the first one, on retryable failures"] = 4
+    backoff_base_s: Annotated[float, Ge(0), "wait before retry k is backoff_base_s * 2**k (plus jitter)"] = (
+        1.0
+    )
+    backoff_max_s: Annotated[float, Ge(0), "ceiling for the exponential backoff"] = 60.0
+    max_wait_s: Annotated[float, Ge(0), "ceiling for any single wait, including a server's Retry-After"] = (
+        120.0
+    )
+    max_bytes: Annotated[int, Ge(1024), "abandon a response body larger than this"] = 2_000_000
+    max_concurrency: Annotated[int, Ge(1), "parallel requests in fetch_many"] = 4
+    max_redirects: Annotated[int, Ge(0), "same-host redirects followed per request"] = 5
     respect_robots: Annotated[bool, "obey robots.txt (turn off only for your own servers)"] = True
-    max_crawl_delay_s: Annotated[float, "ceiling on a robots.txt Crawl-delay (recorded when applied)"] = 30.0
+    max_crawl_delay_s: Annotated[
+        float, Ge(0), "ceiling on a robots.txt Crawl-delay (recorded when applied)"
+    ] = 30.0
 
     def __post_init__(self) -> None:
-        non_finite = non_finite_problems(self)  # NaN passes every "< 0" check below
-        if non_finite:
-            raise ValueError(f"HttpPolicy.{non_finite[0]}.")
+        problems = range_problems(self)
         if not self.user_agent.strip() or "http" not in self.user_agent:
-            raise ValueError(
-                "HttpPolicy.user_agent must describe the scraper and include a contact URL "
-                f"(http...), got {self.user_agent!r}."
+            problems.append(
+                f"user_agent must describe the scraper and include a contact URL (http...), got {self.user_agent!r}"
             )
-        for name in ("min_interval_s", "backoff_base_s", "backoff_max_s", "max_wait_s", "max_crawl_delay_s"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"HttpPolicy.{name} must be >= 0, got {getattr(self, name)}.")
-        if self.timeout_s <= 0:
-            raise ValueError(f"HttpPolicy.timeout_s must be > 0, got {self.timeout_s}.")
-        if not self.request_deadline_s > 0:  # also refuses NaN
-            raise ValueError(f"HttpPolicy.request_deadline_s must be > 0, got {self.request_deadline_s}.")
-        if self.max_retries < 0 or self.max_redirects < 0:
-            raise ValueError("HttpPolicy.max_retries and max_redirects must be >= 0.")
-        if self.max_bytes < 1024:
-            raise ValueError(f"HttpPolicy.max_bytes must be at least 1024, got {self.max_bytes}.")
-        if self.max_concurrency < 1:
-            raise ValueError(f"HttpPolicy.max_concurrency must be >= 1, got {self.max_concurrency}.")
+        raise_problems(self, problems)
 
 
 class FetchError(Exception):

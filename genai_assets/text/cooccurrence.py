@@ -40,6 +40,8 @@ from typing import Annotated
 import numpy as np
 from scipy import sparse
 
+from genai_assets.config_checks import Ge, Interval, raise_problems, range_problems
+
 # Word separators (RE2 syntax, for Arrow): a possessive 's, or a run of anything but letters and '.
 _SPLIT_PATTERN = r"'s\b|[^\p{L}']+"
 
@@ -54,39 +56,26 @@ DEFAULT_PLOT_WORDS = [
 class CooccurrenceConfig:
     """Co-occurrence embeddings (defaults = the cpu demo profile)."""
 
-    window_size: Annotated[int, "context words counted on each side of a word"] = 5
-    vocab_size: Annotated[int, "keep at most this many most frequent words"] = 10000
-    min_count: Annotated[int, "... each occurring at least this often"] = 5
-    max_sentences: Annotated[int, "use the first N corpus lines (0 = all)"] = 0
-    ppmi_alpha: Annotated[float, "context-distribution smoothing exponent (1.0 = plain PPMI)"] = 0.75
-    embedding_dim: Annotated[int, "TruncatedSVD components used for similarities"] = 50
-    svd_power: Annotated[float, "vectors = U · Σ^p"] = 0.5
+    window_size: Annotated[int, Ge(1), "context words counted on each side of a word"] = 5
+    vocab_size: Annotated[int, Ge(3), "keep at most this many most frequent words"] = 10000
+    min_count: Annotated[int, Ge(1), "... each occurring at least this often"] = 5
+    max_sentences: Annotated[int, Ge(0), "use the first N corpus lines (0 = all)"] = 0
+    ppmi_alpha: Annotated[
+        float, Interval(gt=0, le=1), "context-distribution smoothing exponent (1.0 = plain PPMI)"
+    ] = 0.75
+    embedding_dim: Annotated[int, Ge(2), "TruncatedSVD components used for similarities"] = 50
+    svd_power: Annotated[float, Interval(ge=0, le=1), "vectors = U · Σ^p"] = 0.5
     seed: Annotated[int, "TruncatedSVD / PCA random state"] = 0
     plot_words: Annotated[list[str], "words in the PCA plot"] = field(
         default_factory=lambda: list(DEFAULT_PLOT_WORDS)
     )
-    neighbours: Annotated[int, "k of the top-k neighbour overlap with GloVe"] = 10
-    spearman_words: Annotated[int, "most frequent shared words whose pairwise cosines are correlated"] = 1000
+    neighbours: Annotated[int, Ge(1), "k of the top-k neighbour overlap with GloVe"] = 10
+    spearman_words: Annotated[
+        int, Ge(3), "most frequent shared words whose pairwise cosines are correlated"
+    ] = 1000
 
     def __post_init__(self):
-        if self.neighbours < 1:
-            raise ValueError(f"neighbours must be >= 1, got {self.neighbours}.")
-        if self.spearman_words < 3:
-            raise ValueError(f"spearman_words must be >= 3, got {self.spearman_words}.")
-        if self.window_size < 1:
-            raise ValueError(f"window_size must be >= 1, got {self.window_size}.")
-        if self.vocab_size < 3:
-            raise ValueError(f"vocab_size must be >= 3, got {self.vocab_size}.")
-        if self.min_count < 1:
-            raise ValueError(f"min_count must be >= 1, got {self.min_count}.")
-        if self.max_sentences < 0:
-            raise ValueError(f"max_sentences must be >= 0 (0 = all), got {self.max_sentences}.")
-        if not 0.0 < self.ppmi_alpha <= 1.0:
-            raise ValueError(f"ppmi_alpha must be in (0, 1], got {self.ppmi_alpha}.")
-        if self.embedding_dim < 2:
-            raise ValueError(f"embedding_dim must be >= 2, got {self.embedding_dim}.")
-        if not 0.0 <= self.svd_power <= 1.0:
-            raise ValueError(f"svd_power must be in [0, 1], got {self.svd_power}.")
+        raise_problems(self, range_problems(self))
 
 
 # Named presets (overrides of the defaults above; cpu = the defaults).

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 
+from genai_assets.config_checks import Ge, raise_problems, range_problems
 from genai_assets.package_data import package_files
 from genai_assets.schema import END_OF_POEM
 
@@ -52,27 +53,27 @@ class TokenizerTrainingConfig:
     """How the poem tokenizers are trained (defaults = the cpu demo profile)."""
 
     vocab_size: Annotated[int, "BPE vocabulary incl. 256 byte symbols and 3 special tokens"] = 4096
-    min_frequency: Annotated[int, "a merge must occur at least this often in the training text"] = 2
-    wordlevel_vocab_size: Annotated[int, "word-level baseline: keep this many most frequent words"] = 8192
-    wordlevel_min_frequency: Annotated[int, "... that occur at least this often; the rest become [UNK]"] = 2
-    n_example_words: Annotated[int, "rare val words whose segmentations are shown in the asset metadata"] = 6
+    min_frequency: Annotated[int, Ge(1), "a merge must occur at least this often in the training text"] = 2
+    wordlevel_vocab_size: Annotated[
+        int, Ge(len(POEM_SPECIAL_TOKENS) + 2), "word-level baseline: keep this many most frequent words"
+    ] = 8192
+    wordlevel_min_frequency: Annotated[
+        int, Ge(1), "... that occur at least this often; the rest become [UNK]"
+    ] = 2
+    n_example_words: Annotated[
+        int, Ge(0), "rare val words whose segmentations are shown in the asset metadata"
+    ] = 6
 
     def __post_init__(self):
-        if self.n_example_words < 0:
-            raise ValueError(f"n_example_words must be >= 0, got {self.n_example_words}.")
+        problems = range_problems(self)
         minimum = BYTE_ALPHABET_SIZE + len(POEM_SPECIAL_TOKENS)
         if self.vocab_size <= minimum:
-            raise ValueError(
+            problems.append(
                 f"vocab_size={self.vocab_size} leaves no room for merges: the byte-level alphabet "
                 f"({BYTE_ALPHABET_SIZE}) and the special tokens {list(POEM_SPECIAL_TOKENS)} already "
-                f"take {minimum} ids. Use at least {minimum + 1} (e.g. 512 for tiny runs)."
+                f"take {minimum} ids. Use at least {minimum + 1} (e.g. 512 for tiny runs)"
             )
-        if self.vocab_size > 2**32 - 1:
-            raise ValueError(f"vocab_size={self.vocab_size} does not fit uint32 token arrays.")
-        if self.wordlevel_vocab_size < len(POEM_SPECIAL_TOKENS) + 2:
-            raise ValueError(f"wordlevel_vocab_size must be >= 5, got {self.wordlevel_vocab_size}.")
-        if self.min_frequency < 1 or self.wordlevel_min_frequency < 1:
-            raise ValueError("min_frequency and wordlevel_min_frequency must be >= 1.")
+        raise_problems(self, problems)
 
 
 # Named presets of the tokenizer training (overrides of the defaults above; cpu = the defaults).
@@ -89,11 +90,10 @@ TOKENIZER_PRESETS: dict[str, dict] = {
 class TokenArraysConfig:
     """Settings of the ``token_arrays`` stage (nothing to tune in the encoding itself yet)."""
 
-    histogram_bins: Annotated[int, "bins of the poem-length histogram in the asset metadata"] = 60
+    histogram_bins: Annotated[int, Ge(1), "bins of the poem-length histogram in the asset metadata"] = 60
 
     def __post_init__(self) -> None:
-        if self.histogram_bins < 1:
-            raise ValueError(f"histogram_bins must be >= 1, got {self.histogram_bins}.")
+        raise_problems(self, range_problems(self))
 
 
 TOKEN_ARRAYS_PRESETS: dict[str, dict] = {"tiny": {}, "cpu": {}, "gpu": {}}

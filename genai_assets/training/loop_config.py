@@ -13,10 +13,12 @@ from dataclasses import dataclass, fields
 from typing import Annotated
 
 from genai_assets.config_checks import (
+    Ge,
+    Gt,
+    Interval,
     declared_values,
-    non_finite_problems,
     raise_problems,
-    upper_bound_problems,
+    range_problems,
 )
 from genai_assets.training.precision import precision_problems
 
@@ -31,22 +33,22 @@ class TrainingSettings:
     """What every training run sets, however its length is counted (steps here, epochs in the
     fine-tune): optimiser, warm-up, clipping, evaluation size, samples, checkpoints, seed, precision."""
 
-    learning_rate: Annotated[float, "AdamW peak learning rate, reached at the end of warm-up"] = 3e-4
-    weight_decay: Annotated[float, "AdamW decoupled weight decay, on weight matrices only"] = 0.1
-    adam_betas: Annotated[tuple[float, float], "AdamW (beta1, beta2)"] = (0.9, 0.95)
-    adam_eps: Annotated[float, "AdamW epsilon"] = 1e-8
+    learning_rate: Annotated[float, Gt(0), "AdamW peak learning rate, reached at the end of warm-up"] = 3e-4
+    weight_decay: Annotated[float, Ge(0), "AdamW decoupled weight decay, on weight matrices only"] = 0.1
+    adam_betas: Annotated[tuple[float, float], Interval(ge=0, lt=1), "AdamW (beta1, beta2)"] = (0.9, 0.95)
+    adam_eps: Annotated[float, Gt(0), "AdamW epsilon"] = 1e-8
     warmup_steps: Annotated[
-        int, "linear warm-up steps (capped at the run's length), then linear decay to 0"
+        int, Ge(0), "linear warm-up steps (capped at the run's length), then linear decay to 0"
     ] = 20
-    grad_accum_steps: Annotated[int, "micro-batches per optimizer step"] = 1
+    grad_accum_steps: Annotated[int, Ge(1), "micro-batches per optimizer step"] = 1
     grad_clip: Annotated[
-        float, "max global gradient L2 norm (the cure for exploding RNN gradients); 0 = off"
+        float, Ge(0), "max global gradient L2 norm (the cure for exploding RNN gradients); 0 = off"
     ] = 1.0
-    eval_batches: Annotated[int, "validation batches per periodic pass (the final one uses all); 0 = all"] = (
-        20
-    )
-    sample_every: Annotated[int, "steps between logged samples; 0 = never"] = 0
-    checkpoint_every: Annotated[int, "steps between resumable checkpoints; 0 = end only"] = 100
+    eval_batches: Annotated[
+        int, Ge(0), "validation batches per periodic pass (the final one uses all); 0 = all"
+    ] = 20
+    sample_every: Annotated[int, Ge(0), "steps between logged samples; 0 = never"] = 0
+    checkpoint_every: Annotated[int, Ge(0), "steps between resumable checkpoints; 0 = end only"] = 100
     seed: Annotated[int, "seeds initialisation, batch sampling and dropout (torch, numpy, random)"] = 1337
     precision: Annotated[str, PRECISION_HELP] = "auto"
 
@@ -57,21 +59,9 @@ class TrainingSettings:
     def problems(self) -> list[str]:
         """Every invalid setting, named (subclasses extend the list)."""
         own = [item.name for item in fields(TrainingSettings)]  # a subclass bounds its own fields
-        problems = non_finite_problems(self) + upper_bound_problems(self, own)
-        if not self.learning_rate > 0:
-            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
-        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
-            problems.append(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
-        if not self.adam_eps > 0:
-            problems.append(f"adam_eps must be > 0, got {self.adam_eps}")
-        if self.grad_accum_steps < 1:
-            problems.append(f"grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
-        for name in ("weight_decay", "grad_clip"):
-            if not getattr(self, name) >= 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("warmup_steps", "eval_batches", "sample_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        problems = range_problems(self, own)
+        if len(self.adam_betas) != 2:
+            problems.append(f"adam_betas must be two numbers (beta1, beta2), got {self.adam_betas}")
         return problems + precision_problems(self.precision)
 
     def training_settings(self) -> dict:
@@ -84,17 +74,16 @@ class TrainLoopConfig(TrainingSettings):
     """Hyperparameters of :func:`~genai_assets.training.loop.train`: the shared settings plus the run's
     length in optimizer steps. Defaults are a small CPU run."""
 
-    max_steps: Annotated[int, "optimizer steps in total (a resumed run counts the steps already done)"] = 200
-    eval_every: Annotated[int, "steps between validation passes (one at the end too); 0 = end only"] = 50
+    max_steps: Annotated[
+        int, Ge(1), "optimizer steps in total (a resumed run counts the steps already done)"
+    ] = 200
+    eval_every: Annotated[
+        int, Ge(0), "steps between validation passes (one at the end too); 0 = end only"
+    ] = 50
     compile: Annotated[bool, "torch.compile the training forward (pays for small models on a GPU)"] = False
 
     def problems(self) -> list[str]:
-        problems = super().problems() + upper_bound_problems(self, ("max_steps", "eval_every"))
-        if self.max_steps < 1:
-            problems.append(f"max_steps must be >= 1, got {self.max_steps}")
-        if self.eval_every < 0:
-            problems.append(f"eval_every must be >= 0, got {self.eval_every}")
-        return problems
+        return super().problems() + range_problems(self, ("max_steps", "eval_every"))
 
     def loop_config(self) -> TrainLoopConfig:
         """Just the loop's settings (a subclass's run config carries more fields than ``train`` takes)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Annotated
 
-from genai_assets.config_checks import upper_bound_problems
+from genai_assets.config_checks import Ge, range_problems
 from genai_assets.models.encoder_decoder_config import EncoderDecoderArchitecture, EncoderDecoderConfig
 from genai_assets.models.gpt_config import GPT_PRESETS, GPTArchitecture, GPTConfig
 from genai_assets.models.rnn_config import RNN_KINDS, RNNArchitecture, RNNConfig
@@ -30,11 +30,11 @@ class ScratchRunConfig(TrainLoopConfig):
     learning_rate: float = 2e-3
     warmup_steps: int = 30
     eval_every: int = 100
-    batch_size: Annotated[int, "sequences per micro-batch"] = 16
+    batch_size: Annotated[int, Ge(1), "sequences per micro-batch"] = 16
     device: Annotated[str, "'auto' (cuda if available, else cpu), 'cpu' or 'cuda[:n]'"] = "auto"
     keep_checkpoint: Annotated[bool, "keep the final checkpoint after success"] = False
     num_threads: Annotated[
-        int, "torch CPU threads (0 = torch's default, one per core); 1 is faster on a busy machine"
+        int, Ge(0), "torch CPU threads (0 = torch's default, one per core); 1 is faster on a busy machine"
     ] = 0
 
     def problems(self) -> list[str]:
@@ -44,13 +44,9 @@ class ScratchRunConfig(TrainLoopConfig):
         checked = {item.name for item in fields(TrainLoopConfig)}
         if hasattr(self, "architecture"):
             checked |= set(self.architecture())
-        problems = super().problems() + upper_bound_problems(
+        problems = super().problems() + range_problems(
             self, [item.name for item in fields(self) if item.name not in checked]
         )
-        if self.batch_size < 1:
-            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.num_threads < 0:
-            problems.append(f"num_threads must be >= 0, got {self.num_threads}")
         if not (self.device in ("auto", "cpu") or self.device.startswith(("cuda", "mps"))):
             problems.append(f"device must be 'auto', 'cpu' or 'cuda[:n]', got {self.device!r}")
         return problems
@@ -60,7 +56,7 @@ class ScratchRunConfig(TrainLoopConfig):
 class LanguageModelRunConfig(ScratchRunConfig):
     """A run of a next-token language model (GPT or RNN): context window and sampling settings."""
 
-    block_size: Annotated[int, "training window in tokens (GPT: also its context length)"] = 128
+    block_size: Annotated[int, Ge(2), "training window in tokens (GPT: also its context length)"] = 128
     sample_prompts: Annotated[list[str], "'' = from scratch"] = field(
         default_factory=lambda: list(DEFAULT_PROMPTS)
     )
@@ -79,8 +75,6 @@ class LanguageModelRunConfig(ScratchRunConfig):
 
     def problems(self) -> list[str]:
         problems = super().problems()
-        if self.block_size < 2:
-            problems.append(f"block_size must be >= 2, got {self.block_size}")
         if not self.sample_prompts:
             problems.append("sample_prompts must hold at least one prompt ('' = from scratch)")
         if self.sampling.num_return_sequences != 1:
@@ -124,16 +118,11 @@ class NextLineTransformerConfig(EncoderDecoderArchitecture, ScratchRunConfig):
     max_steps: int = 300
     batch_size: Annotated[int, "line pairs per micro-batch"] = 32
     learning_rate: float = 3e-3
-    max_line_tokens: Annotated[int, "longest source/target line in tokens (longer ones are cut)"] = 32
-    n_examples: Annotated[int, "validation lines shown with their generated next line"] = 8
+    max_line_tokens: Annotated[int, Ge(1), "longest source/target line in tokens (longer ones are cut)"] = 32
+    n_examples: Annotated[int, Ge(0), "validation lines shown with their generated next line"] = 8
 
     def problems(self) -> list[str]:
-        problems = super().problems() + self.architecture_problems()
-        if self.max_line_tokens < 1:
-            problems.append(f"max_line_tokens must be >= 1, got {self.max_line_tokens}")
-        if self.n_examples < 0:
-            problems.append(f"n_examples must be >= 0, got {self.n_examples}")
-        return problems
+        return super().problems() + self.architecture_problems()
 
     def model_config(self, meta: dict) -> EncoderDecoderConfig:
         """The model's config: these layers, the run's line length and the tokenizer's ids (``meta``)."""
