@@ -35,6 +35,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
+from genai_assets.config_checks import Ge, raise_problems, range_problems
 from genai_assets.escaping import csv_cell_original, csv_frame_original, csv_frame_text, html_text
 
 CHOICES = ("1", "2", "tie")
@@ -62,20 +63,17 @@ class HumanEvalSheetConfig:
     model_b: Annotated[str, "second system; if either is missing, the first two available are used"] = (
         "base_lm"
     )
-    max_items: Annotated[int, "prompts on the sheet"] = 16
+    max_items: Annotated[int, Ge(1), "prompts on the sheet"] = 16
     seed: Annotated[int, "seed of the item choice, item order and left/right sides"] = 2024
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.max_items < 1:
-            problems.append(f"max_items must be >= 1, got {self.max_items}")
+        problems = range_problems(self)
         for name in ("model_a", "model_b"):
             if getattr(self, name) not in FALLBACK_ORDER:
                 problems.append(f"{name} must be one of {list(FALLBACK_ORDER)}, got {getattr(self, name)!r}")
         if self.model_a == self.model_b:
             problems.append(f"model_a and model_b are both {self.model_a!r}; choose two different systems")
-        if problems:
-            raise ValueError("Invalid human-evaluation sheet config: " + "; ".join(problems) + ".")
+        raise_problems(self, problems)
 
 
 HUMAN_EVAL_PRESETS: dict[str, dict] = {"tiny": {"max_items": 4}, "cpu": {}, "gpu": {"max_items": 40}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Annotated
 
-from genai_assets.config_checks import non_finite_problems, raise_problems
+from genai_assets.config_checks import raise_problems, range_problems
 from genai_assets.generation import SamplingConfig
 
 DEFAULT_PROMPTS = ["The rose", "Upon the sea at night", "O gentle love"]
@@ -32,7 +32,7 @@ class GeneratedPoemsConfig:
     def __post_init__(self) -> None:
         if isinstance(self.sampling, dict):  # a run config's nested mapping
             self.sampling = SamplingConfig(**self.sampling)
-        problems = non_finite_problems(self)
+        problems = range_problems(self)
         if not self.prompts:
             problems.append("prompts must hold at least one prompt ('' = from scratch)")
         try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from genai_assets.config_checks import Ge, raise_problems, range_problems
+
 
 @dataclass
 class HubUploadSettings:
@@ -22,15 +24,15 @@ class HubUploadSettings:
         bool, "also publish poems_hf_dataset to dataset_repo_id; the model card links it"
     ] = True
     dataset_repo_id: Annotated[str, "target dataset repo, 'owner/name'"] = "genai-assets/cleansed-poems"
-    n_sample_poems: Annotated[int, "generated samples quoted in the model card"] = 3
+    n_sample_poems: Annotated[int, Ge(0), "generated samples quoted in the model card"] = 3
 
     def __post_init__(self) -> None:
         # repo_id, dataset_repo_id and model_asset are checked by the asset before anything is
         # staged (publish.hub.validate_repo_id / path_inside), with their own tests.
-        if self.n_sample_poems < 0:
-            raise ValueError(f"n_sample_poems must be >= 0, got {self.n_sample_poems}.")
+        problems = range_problems(self)
         if not self.commit_message.strip():
-            raise ValueError("commit_message must not be empty.")
+            problems.append("commit_message must not be empty")
+        raise_problems(self, problems)
 
 
 @dataclass

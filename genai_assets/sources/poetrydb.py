@@ -14,9 +14,10 @@ answer is counted and skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
+from genai_assets.config_checks import Ge, raise_problems, range_problems
 from genai_assets.schema import join_stanzas
 from genai_assets.sources.base import ScrapeResult
 from genai_assets.sources.http import FetchError, PoliteClient, SiteUnavailableError
@@ -30,14 +31,14 @@ class PoetryDBOptions:
     """What to fetch from PoetryDB."""
 
     authors: list[str] = field(default_factory=list)  # empty = every author listed by GET /author
-    max_authors: int = 0  # fetch at most this many authors (in list order); 0 = no cap
-    max_poems: int = 0  # stop once this many poems are collected; 0 = no cap
+    max_authors: Annotated[int, Ge(0), "fetch at most this many authors (in list order); 0 = no cap"] = 0
+    max_poems: Annotated[int, Ge(0), "stop once this many poems are collected; 0 = no cap"] = 0
 
     def __post_init__(self) -> None:
-        if self.max_authors < 0 or self.max_poems < 0:
-            raise ValueError("PoetryDB max_authors and max_poems must be >= 0 (0 = no cap).")
+        problems = range_problems(self)
         if any(not isinstance(name, str) or not name.strip() for name in self.authors):
-            raise ValueError(f"PoetryDB authors must be non-empty names, got {self.authors!r}.")
+            problems.append(f"authors must be non-empty names, got {self.authors!r}")
+        raise_problems(self, problems)
 
 
 def lines_to_text(lines: list[str]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from genai_assets.config_checks import non_finite_problems, raise_problems
+from genai_assets.config_checks import Ge, Interval, raise_problems, range_problems
 from genai_assets.sources.gutenberg import ExcerptRule
 from genai_assets.sources.poetrydb import PoetryDBOptions
 from genai_assets.sources.poets_org import PoetsOrgOptions
@@ -22,7 +22,7 @@ class RawScrapeConfig:
     """What each site partition collects (defaults = the cpu demo profile)."""
 
     gutenberg_max_excerpts: Annotated[
-        int, "Gutenberg excerpts kept (seeded uniform sample, file order); 0 = all ~512k"
+        int, Ge(0), "Gutenberg excerpts kept (seeded uniform sample, file order); 0 = all ~512k"
     ] = 20_000
     gutenberg_seed: Annotated[int, "seed of the Gutenberg excerpt sample"] = 1337
     excerpt_min_lines: Annotated[int, "Gutenberg excerpt: fewest lines (cut at a sentence end)"] = (
@@ -51,23 +51,17 @@ class RawScrapeConfig:
         bool, "poets.org: keep only poems whose credit notice says public domain"
     ] = PoetsOrgOptions.public_domain_only
     collapse_min_ratio: Annotated[
-        float, "online sites: reject a scrape with fewer rows than this x the last good snapshot"
+        float,
+        Interval(ge=0, le=1),
+        "online sites: reject a scrape with fewer rows than this x the last good snapshot",
     ] = 0.5
     allow_shrink: Annotated[
         bool, "accept a collapsed online scrape on purpose (e.g. after lowering a cap)"
     ] = False
-    preview_rows: Annotated[int, "rows in the metadata preview table"] = 8
+    preview_rows: Annotated[int, Ge(0), "rows in the metadata preview table"] = 8
 
     def __post_init__(self) -> None:
-        problems = non_finite_problems(self)
-        if self.gutenberg_max_excerpts < 0:
-            problems.append(
-                f"gutenberg_max_excerpts must be >= 0 (0 = all), got {self.gutenberg_max_excerpts}"
-            )
-        if not 0 <= self.collapse_min_ratio <= 1:
-            problems.append(f"collapse_min_ratio must be in [0, 1], got {self.collapse_min_ratio}")
-        if self.preview_rows < 0:
-            problems.append(f"preview_rows must be >= 0, got {self.preview_rows}")
+        problems = range_problems(self)
         for build in (self.excerpt_rule, self.poetrydb_options, self.poets_org_options):
             try:
                 build()

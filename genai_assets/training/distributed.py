@@ -28,6 +28,8 @@ import sys
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from genai_assets.config_checks import Ge, raise_problems, range_problems
+
 BACKENDS = ("auto", "gloo", "nccl")
 WORKER_MODULE = "genai_assets.stages.distributed_worker"
 # Test hook: "RANK:STEP" makes that rank exit abruptly (os._exit) when it reaches that step, the way a
@@ -39,33 +41,26 @@ FAULT_ENV = "GENAI_ASSETS_FAULT_EXIT"
 class DistributedConfig:
     """How to launch a data-parallel run with ``torchrun``."""
 
-    nproc_per_node: Annotated[int, "training processes per machine (one per GPU on GPU machines)"] = 2
-    nnodes: Annotated[int, "machines; > 1 needs rdzv_endpoint reachable from every machine"] = 1
+    nproc_per_node: Annotated[int, Ge(1), "training processes per machine (one per GPU on GPU machines)"] = 2
+    nnodes: Annotated[int, Ge(1), "machines; > 1 needs rdzv_endpoint reachable from every machine"] = 1
     rdzv_endpoint: Annotated[
         str, '"host:port" of the rendezvous (c10d); "" = a free local port (one node)'
     ] = ""
     rdzv_id: Annotated[str, "names the job at the rendezvous; the same on every node"] = "genai-assets"
     backend: Annotated[str, '"auto" (nccl on CUDA, else gloo), "gloo" or "nccl"'] = "auto"
     threads_per_process: Annotated[
-        int, "OMP/torch threads per process on CPU (2 processes x 1 thread on 2 cores)"
+        int, Ge(0), "OMP/torch threads per process on CPU (2 processes x 1 thread on 2 cores)"
     ] = 1
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.nproc_per_node < 1:
-            problems.append(f"nproc_per_node must be >= 1, got {self.nproc_per_node}")
-        if self.nnodes < 1:
-            problems.append(f"nnodes must be >= 1, got {self.nnodes}")
+        problems = range_problems(self)
         if self.nnodes > 1 and not self.rdzv_endpoint:
             problems.append("nnodes > 1 needs rdzv_endpoint ('host:port' reachable from every node)")
         if self.rdzv_endpoint and ":" not in self.rdzv_endpoint:
             problems.append(f"rdzv_endpoint must be 'host:port', got {self.rdzv_endpoint!r}")
         if self.backend not in BACKENDS:
             problems.append(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.threads_per_process < 0:
-            problems.append(f"threads_per_process must be >= 0, got {self.threads_per_process}")
-        if problems:
-            raise ValueError("Invalid DistributedConfig: " + "; ".join(problems) + ".")
+        raise_problems(self, problems)
 
     @property
     def world_size(self) -> int:

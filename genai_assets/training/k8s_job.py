@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Annotated
 
+from genai_assets.config_checks import Ge, raise_problems, range_problems
 from genai_assets.training.distributed import DistributedConfig, torchrun_command
 
 DEFAULT_RDZV_PORT = 29400
@@ -41,7 +43,7 @@ class TrainingPodSettings:
     namespace: str = "default"
     cpu: str = "4"  # CPU request per pod
     memory: str = "16Gi"  # memory request (and limit) per pod
-    gpus_per_node: int = 1  # nvidia.com/gpu per pod; 0 = CPU training (gloo)
+    gpus_per_node: Annotated[int, Ge(0), "nvidia.com/gpu per pod; 0 = CPU training (gloo)"] = 1
     lake_claim: str = (
         "genai-assets-lake"  # the ReadWriteMany PVC holding the lake (deploy/helm/lake-pvc.yaml)
     )
@@ -53,13 +55,10 @@ class TrainingPodSettings:
     ttl_seconds_after_finished: int = 3600  # Kubernetes deletes the finished Job (and pods) after this
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = range_problems(self)
         if not self.image:
-            problems.append("image is empty (the code location's image)")
-        if self.gpus_per_node < 0:
-            problems.append(f"gpus_per_node must be >= 0, got {self.gpus_per_node}")
-        if problems:
-            raise ValueError("Invalid TrainingPodSettings: " + "; ".join(problems) + ".")
+            problems.insert(0, "image is empty (the code location's image)")
+        raise_problems(self, problems)
 
 
 def job_name(run_id: str, asset_name: str) -> str:
