@@ -191,3 +191,47 @@ def test_course_step_draws_what_transformers_processors_and_multinomial_draw():
         expected = torch.multinomial(torch.softmax(expected_logits, dim=-1), 1, generator=reference)
         assert torch.equal(token, expected)
     assert torch.equal(ours.get_state(), reference.get_state())
+
+
+def test_a_single_row_goes_through_numpy_blas_on_the_same_memory_and_equals_f_linear():
+    """The decoder's matrix–vector path: NumPy views of the module's weights (no copies), the same
+    values as ``F.linear`` up to rounding; several rows, autograd or another dtype take ``F.linear``."""
+    import numpy as np
+
+    from genai_assets.models.gpt_decoding import _Linear
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 96)
+    linear = _Linear.of(layer.weight, layer.bias)
+    assert np.shares_memory(linear.host_weight, layer.weight.detach().numpy())
+    row, rows = torch.randn(1, 64), torch.randn(3, 64)
+    with torch.no_grad():
+        reference = layer(row)
+        torch.testing.assert_close(linear(row), reference, rtol=1e-5, atol=1e-5)
+        assert torch.equal(linear(rows), layer(rows))  # the prompt path is F.linear itself
+        layer.weight.mul_(2)  # a view, not a snapshot: the module's later weights are what it uses
+        torch.testing.assert_close(linear(row), layer(row), rtol=1e-5, atol=1e-5)
+    assert linear(row.requires_grad_()).requires_grad  # autograd: F.linear, never NumPy
+    assert _Linear.of(layer.weight.half(), None).host_weight is None
+
+
+def test_batch_one_generation_holds_torch_and_blas_to_one_thread_and_restores_them():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    model = tiny_gpt()
+    before_torch, before_blas = torch.get_num_threads(), blas_threads()
+    seen: list[tuple[int, list[int]]] = []
+    torch.set_num_threads(2)
+    try:
+        model.generate(
+            torch.tensor([[1, 2]]),
+            3,
+            on_token=lambda _: seen.append((torch.get_num_threads(), blas_threads())),
+        )
+        assert seen == [(1, [1] * len(before_blas))] * 3
+        assert torch.get_num_threads() == 2 and blas_threads() == before_blas
+    finally:
+        torch.set_num_threads(before_torch)

@@ -21,6 +21,7 @@ Shape letters: B batch, T sequence so far, V vocabulary.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -225,14 +226,17 @@ def _ban_repeated_ngrams_on_device(logits: torch.Tensor, sequence: torch.Tensor,
 
 @contextlib.contextmanager
 def _one_thread_at_batch_one(idx: torch.Tensor, one_token_steps: bool = True) -> Iterator[None]:
-    """One intra-op CPU thread while decoding a single row one token per step (the previous count
-    restored after).
+    """One intra-op CPU thread, for torch and for NumPy's BLAS, while decoding a single row one
+    token per step (the previous counts restored after).
 
     A cached batch-1 step is a few dozen tiny operations; splitting each over threads costs more
     in synchronisation than it saves, and on a busy machine a thread waiting for a descheduled
     partner can make a step an order of magnitude slower (measured: 2 ms vs 28 ms per forward).
+    The step's matrix–vector products go through NumPy's OpenBLAS
+    (:class:`~genai_assets.models.gpt_decoding.GPTDecoder`), whose own pool would spin on the
+    second core beside torch's thread, so it is held to one thread too (``threadpoolctl``).
     Without a cache (``one_token_steps`` False) every step re-runs the whole window, real matrix
-    products that a second thread does speed up, so the count is left alone.
+    products that a second thread does speed up, so the counts are left alone.
     """
     threads = torch.get_num_threads()
     if not one_token_steps or idx.size(0) != 1 or idx.device.type != "cpu" or threads == 1:
@@ -240,9 +244,18 @@ def _one_thread_at_batch_one(idx: torch.Tensor, one_token_steps: bool = True) ->
         return
     torch.set_num_threads(1)
     try:
-        yield
+        with _blas_threads().limit(limits=1, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(threads)
+
+
+@functools.cache
+def _blas_threads():
+    """The process's BLAS thread pools (found once: scanning the loaded libraries takes ~1 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def generate_tokens(
