@@ -12,7 +12,8 @@
    tokens per CPU-second) with the KV cache vs without (the uncached path re-runs the last
    ``block_size`` tokens every step; batch-1 decoding uses one thread); then cached with
    the course's sampling settings (``course`` preset: temperature 1, top-k 50, top-p 0.95,
-   repetition penalty 1.2, no repeated bigram), the playground's default (goal >= 1,000 tokens/s).
+   repetition penalty 1.2, no repeated bigram), the playground's default (goal >= 1,000 tokens/s);
+   and the floor under all of these: the step's matrix–vector products alone (:func:`weight_read_floor`).
    ``--llm`` adds the 135 M causal LM (the packaged SmolLM2, the fine-tuned model's architecture):
    the playground's streaming path vs ``transformers``' own ``generate`` with the same settings.
 3. Model FLOPs utilisation: training FLOPs per token (6·N for the matmuls plus 12·L·T·C for
@@ -151,6 +152,49 @@ def bench_course_generation(model, new_tokens: int, repeats: int = 3) -> dict:
     return timed_generation(model, new_tokens, repeats, **COURSE)
 
 
+def weight_read_floor(model, repeats: int = 300, evictions: int = 30) -> dict:
+    """What the cached step's matrix–vector products alone cost per token: the decoder's own
+    linear layers (4 per layer and the output head, the same kernels as in generation), fed one
+    row each, on one thread as batch-1 decoding runs.
+
+    ``hot_ms``: back to back, weights left in the caches as far as they fit; ``cold_ms``: the
+    median pass after 64 MB of other writes evicted them (generation sits between the two: the
+    rest of a step and the sampling evict part of the weights). Their inverse is the tokens/s no
+    fp32 decoding of this model can beat here, whatever its per-operation overhead.
+    """
+    from genai_assets.models.gpt_decoding import GPTDecoder
+    from genai_assets.models.sampling import _one_thread_at_batch_one
+
+    decoder = GPTDecoder(model, batch=1)
+    linears = [each for layer in decoder.layers for each in (layer.qkv, layer.out, layer.ff1, layer.ff2)]
+    linears.append(decoder.lm_head)
+    rows = [torch.randn(1, linear.weight.size(1)) for linear in linears]
+    weight_bytes = sum(linear.weight.numel() * linear.weight.element_size() for linear in linears)
+    flush = torch.zeros(16 << 20)  # 64 MB, twice the largest L3 this runs on
+
+    def one_pass() -> None:
+        for linear, row in zip(linears, rows, strict=True):
+            linear(row)
+
+    with torch.inference_mode(), _one_thread_at_batch_one(torch.zeros(1, 1, dtype=torch.long)):
+        for _ in range(20):
+            one_pass()
+        started = time.perf_counter()
+        for _ in range(repeats):
+            one_pass()
+        hot = (time.perf_counter() - started) / repeats
+        cold = []
+        for _ in range(evictions):
+            flush.add_(1.0)
+            started = time.perf_counter()
+            one_pass()
+            cold.append(time.perf_counter() - started)
+    return {
+        "matrices": len(linears), "weight_mb": weight_bytes / 1e6,
+        "hot_ms": hot * 1e3, "cold_ms": statistics.median(cold) * 1e3,
+    }  # fmt: skip
+
+
 def bench_llm_streaming(new_tokens: int, rounds: int = 5) -> dict:
     """135 M LM, course settings: ``transformers`` ``generate`` vs the playground's stream, interleaved.
 
@@ -264,6 +308,11 @@ def report_generation(args, ours=None) -> None:
     print(f"generation tokens/s, course sampling (top-k 50, top-p 0.95, repetition 1.2, no-repeat 2), "
           f"cached, batch 1: {course['wall']:.0f} (fastest run; goal >= 1000), "
           f"{course['cpu']:.0f} per CPU-second")  # fmt: skip
+    floor = weight_read_floor(ours)
+    print(f"matrix-vector products alone ({floor['matrices']} per token, {floor['weight_mb']:.1f} MB of fp32 "
+          f"weights): {floor['hot_ms']:.2f} ms/token back to back, {floor['cold_ms']:.2f} ms after evicting the "
+          f"caches -> at most {1e3 / floor['hot_ms']:.0f} / {1e3 / floor['cold_ms']:.0f} tokens/s before any "
+          f"other work")  # fmt: skip
     llm = bench_llm_streaming(args.llm_new_tokens) if args.llm else None
     if llm:
         wall, cpu = llm["wall"], llm["cpu"]
@@ -274,6 +323,7 @@ def report_generation(args, ours=None) -> None:
     if args.out:
         figures = {
             "new_tokens": args.new_tokens, "greedy": generation, "course": course, "course_settings": COURSE,
+            "weight_read_floor": floor,
             "llm": llm, "llm_new_tokens": args.llm_new_tokens if llm else None, "threads": args.threads,
             "cores": os.cpu_count(), "load_at_start": load_at_start, "load_at_end": os.getloadavg(),
             "torch": torch.__version__, "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

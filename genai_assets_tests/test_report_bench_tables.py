@@ -56,6 +56,11 @@ def test_generation_block_shows_tokens_per_second_and_the_goals():
     assert "| 15.5 vs 15.2 | 13.9 vs 4.2 | ≥ 1.0× ✔ (1.02×) |" in table
     without_llm = generation_benchmark_table({**GENERATION, "llm": None})
     assert "135 M" not in without_llm
+    assert "ceiling" not in table  # a report from before the floor was measured
+    floor = {"matrices": 17, "weight_mb": 16.8, "hot_ms": 0.625, "cold_ms": 1.25}
+    with_floor = generation_benchmark_table({**GENERATION, "weight_read_floor": floor})
+    assert "17 matrix–vector products alone (16.8 MB of fp32 weights per token)" in with_floor
+    assert "| 1,600 / 800 | – | – |" in with_floor  # tokens/s = 1000 / ms
 
 
 def test_report_docs_fills_the_blocks_from_the_lake_and_leaves_them_when_a_report_is_missing(tmp_path):

@@ -67,6 +67,12 @@ def generation_benchmark_table(report: dict) -> str:
             f"≥ {GENERATION_TARGET:,.0f} {_verdict(course['wall'] >= GENERATION_TARGET)}",
         ],
     ]  # fmt: skip
+    floor = report.get("weight_read_floor")
+    if floor:
+        rows.append([
+            f"ceiling: the step's {floor['matrices']} matrix–vector products alone ({floor['weight_mb']:.1f} MB of fp32 weights per token), weights in cache / evicted",
+            f"{1e3 / floor['hot_ms']:,.0f} / {1e3 / floor['cold_ms']:,.0f}", "–", "–",
+        ])  # fmt: skip
     llm = report.get("llm")
     if llm:
         ratio = llm["wall"]["stream"] / llm["wall"]["transformers"]
