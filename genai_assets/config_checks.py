@@ -8,7 +8,8 @@ the description (:func:`describe_bounds`), so a range is written once. Checks th
 fields stay in code, in the config's own ``__post_init__``.
 
 A NaN slips through range checks written as ``if value < 0`` (every comparison with NaN is
-false), and ``inf`` passes ``> 0``; so every config rejects non-finite floats by name first.
+false), and ``inf`` passes ``> 0``; so :func:`range_problems` refuses a non-finite float in any
+field it checks, bounded or not, naming it ("must be a finite number") before any bound.
 """
 
 from __future__ import annotations
@@ -23,17 +24,6 @@ from collections.abc import Iterable
 from annotated_types import BaseMetadata, Ge, GroupedMetadata, Gt, Interval, Le, Lt
 
 __all__ = ["Ge", "Gt", "Interval", "Le", "Lt"]  # re-exported: the configs declare their bounds with these
-
-
-def non_finite_problems(config) -> list[str]:
-    """One message per float field (also inside lists/tuples) of ``config`` that is NaN or ±inf."""
-    problems = []
-    for item in dataclasses.fields(config):
-        value = getattr(config, item.name)
-        values = value if isinstance(value, (list, tuple)) else [value]
-        if any(isinstance(each, float) and not math.isfinite(each) for each in values):
-            problems.append(f"{item.name} must be a finite number, got {value}")
-    return problems
 
 
 def declared_values(config, declaring_class: type) -> dict:
