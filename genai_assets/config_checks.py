@@ -75,24 +75,43 @@ UPPER_BOUNDS: dict[str, int] = {
 }
 
 
+def field_descriptions(config_class: type) -> dict[str, str]:
+    """``{field: description}`` from each field's ``Annotated[type, ..., "description"]`` (the
+    Launchpad's text; a subclass that redeclares a field to change its default keeps the base's
+    description unless it gives one)."""
+    return _declared(config_class, lambda extras: " ".join(e for e in extras if isinstance(e, str)))
+
+
 @functools.cache
 def field_bounds(config_class: type) -> dict[str, list[BaseMetadata]]:
-    """``{field: [Ge/Gt/Le/Lt, ...]}`` declared in each field's ``Annotated`` (base classes too; a
-    subclass that redeclares a field with bounds replaces them; without, it keeps the base's)."""
-    result: dict[str, list[BaseMetadata]] = {}
+    """``{field: [Ge/Gt/Le/Lt, ...]}`` declared in each field's ``Annotated`` (``Interval`` split
+    into its two bounds; inherited like :func:`field_descriptions`). Cached: every config's
+    ``__post_init__`` reads it."""
+    return _declared(config_class, _bounds_in)
+
+
+def _bounds_in(extras: tuple) -> list[BaseMetadata]:
+    bounds: list[BaseMetadata] = []
+    for extra in extras:
+        if isinstance(extra, GroupedMetadata):
+            bounds.extend(extra)  # Interval(gt=0, le=1) → Gt(0), Le(1)
+        elif isinstance(extra, (Ge, Gt, Le, Lt)):
+            bounds.append(extra)
+    return bounds
+
+
+def _declared(config_class: type, pick) -> dict:
+    """``{field: pick(its Annotated extras)}`` over the dataclass and its dataclass bases, base
+    first, so a subclass's non-empty pick replaces the base's and an empty one keeps it."""
+    result = {}
     for klass in reversed(config_class.__mro__):
         if not dataclasses.is_dataclass(klass):
             continue
         hints = typing.get_type_hints(klass, include_extras=True)
         for name in vars(klass).get("__annotations__", {}):
-            bounds: list[BaseMetadata] = []
-            for extra in getattr(hints.get(name), "__metadata__", ()):
-                if isinstance(extra, GroupedMetadata):
-                    bounds.extend(extra)  # Interval(gt=0, le=1) → Gt(0), Le(1)
-                elif isinstance(extra, (Ge, Gt, Le, Lt)):
-                    bounds.append(extra)
-            if bounds:
-                result[name] = bounds
+            picked = pick(getattr(hints.get(name), "__metadata__", ()))
+            if picked:
+                result[name] = picked
     return result
 
 

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import dagster as dg
 from pydantic import Field, ValidationError, create_model, model_validator
 
-from genai_assets.config_checks import describe_bounds, field_bounds
+from genai_assets.config_checks import describe_bounds, field_bounds, field_descriptions
 
 
 class StageConfig(dg.Config):
@@ -198,26 +198,6 @@ def asset_presets(presets_by_asset: Mapping[str, Mapping[str, Mapping[str, Any]]
         for preset_name, overrides in presets.items():
             if overrides:
                 result.setdefault(preset_name, {})[asset_name] = {"config": dict(overrides)}
-    return result
-
-
-def field_descriptions(library_class: type) -> dict[str, str]:
-    """``{field: description}`` from each field's ``Annotated[type, "description"]`` declaration.
-
-    Base dataclasses are read too; a subclass that redeclares a field (to change its default) may
-    give it a new description, else the base's is kept.
-    """
-    result: dict[str, str] = {}
-    for klass in reversed(library_class.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        hints = typing.get_type_hints(klass, include_extras=True)
-        for name in vars(klass).get("__annotations__", {}):
-            described = [
-                extra for extra in getattr(hints.get(name), "__metadata__", ()) if isinstance(extra, str)
-            ]
-            if described:
-                result[name] = " ".join(described)
     return result
 
 
