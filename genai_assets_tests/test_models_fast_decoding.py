@@ -223,15 +223,17 @@ def test_batch_one_generation_holds_torch_and_blas_to_one_thread_and_restores_th
 
     model = tiny_gpt()
     before_torch, before_blas = torch.get_num_threads(), blas_threads()
-    seen: list[tuple[int, list[int]]] = []
-    torch.set_num_threads(2)
+    assert before_blas and max(before_blas) > 1  # NumPy's OpenBLAS: a pool to hold down
     try:
-        model.generate(
-            torch.tensor([[1, 2]]),
-            3,
-            on_token=lambda _: seen.append((torch.get_num_threads(), blas_threads())),
-        )
-        assert seen == [(1, [1] * len(before_blas))] * 3
-        assert torch.get_num_threads() == 2 and blas_threads() == before_blas
+        for torch_threads in (2, 1):  # torch already on one thread: BLAS is still held to one
+            torch.set_num_threads(torch_threads)
+            seen: list[tuple[int, list[int]]] = []
+            model.generate(
+                torch.tensor([[1, 2]]),
+                3,
+                on_token=lambda _, seen=seen: seen.append((torch.get_num_threads(), blas_threads())),
+            )
+            assert seen == [(1, [1] * len(before_blas))] * 3
+            assert torch.get_num_threads() == torch_threads and blas_threads() == before_blas
     finally:
         torch.set_num_threads(before_torch)

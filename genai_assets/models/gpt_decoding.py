@@ -49,12 +49,12 @@ class _Linear:
     """A linear layer's tensors, ``x (N, in) → x Wᵀ + b (N, out)``.
 
     One row of fp32 on the CPU (a cached decoding step) is a matrix–vector product, and there
-    NumPy's BLAS (OpenBLAS) is 2–3× faster than the ``F.linear`` kernel (measured on the 2-core
-    AMD machine: 12 vs 25 µs for a 768×256 weight, 65 vs 110 µs for the 4096×256 output head;
-    the numbers are ``benchmarks/bench_models.py``'s), so that row goes through ``np.dot`` on
-    NumPy views of the same memory (no copies; the sums differ from torch's only in rounding,
-    ~1e-6). Anything else (a prompt of several rows, autograd, another dtype or device) is
-    ``F.linear``.
+    NumPy's BLAS (OpenBLAS) was 2–3× faster than the kernel behind ``F.linear`` on our 2-core AMD
+    machine (one thread each, a 768×256 weight: 12 vs 25 µs; the 4096×256 output head: 65 vs
+    110 µs), so that row goes through ``np.dot`` on NumPy views of the same memory (no copies; the
+    sums differ from torch's only in rounding, ~1e-6). ``benchmarks/bench_models.py`` times the
+    result: generation, and these products alone (its ceiling row). Anything else (a prompt of
+    several rows, autograd, another dtype or device) is ``F.linear``.
     """
 
     weight: torch.Tensor  # (out, in)

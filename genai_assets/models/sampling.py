@@ -238,10 +238,10 @@ def _one_thread_at_batch_one(idx: torch.Tensor, one_token_steps: bool = True) ->
     Without a cache (``one_token_steps`` False) every step re-runs the whole window, real matrix
     products that a second thread does speed up, so the counts are left alone.
     """
-    threads = torch.get_num_threads()
-    if not one_token_steps or idx.size(0) != 1 or idx.device.type != "cpu" or threads == 1:
+    if not one_token_steps or idx.size(0) != 1 or idx.device.type != "cpu":
         yield
         return
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with _blas_threads().limit(limits=1, user_api="blas"):
